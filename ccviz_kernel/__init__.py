@@ -1,0 +1,49 @@
+"""ccviz: Claude Code sessions as a live 2D game you can watch, replay and program.
+
+Importing this package is cheap (the ``ccviz hook`` command starts on it): the server,
+widget and Jupyter parts load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .deltas import apply_deltas
+    from .engine import Applied, Game
+    from .events import HookEvent, PayloadError, parse_event
+    from .store import EventStore
+
+__all__ = [
+    "Applied",
+    "EventStore",
+    "Game",
+    "HookEvent",
+    "PayloadError",
+    "__version__",
+    "apply_deltas",
+    "parse_event",
+]
+
+_LAZY = {
+    "apply_deltas": "deltas",
+    "Applied": "engine",
+    "Game": "engine",
+    "HookEvent": "events",
+    "PayloadError": "events",
+    "parse_event": "events",
+    "EventStore": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ccviz_kernel' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,125 @@
+"""The ``ccviz`` command line.
+
+Errors are one clear line on stderr and a non-zero exit, never a traceback. Every
+subcommand imports what it needs when it runs, so ``ccviz hook`` (run by Claude Code on
+every event) stays on the standard library.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A failure to report as one line, without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    ns = parser.parse_args(args)
+    handler: Callable[..., int] | None = getattr(ns, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return handler(ns)
+    except CliError as exc:
+        print(f"ccviz: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _parser():
+    import argparse
+
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ccviz", description="Claude Code sessions as a live game you can watch and replay."
+    )
+    parser.add_argument("--version", action="version", version=f"ccviz {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    replay = sub.add_parser("replay", help="replay a transcript or hook log and print what happened")
+    replay.add_argument("path", help="a Claude Code transcript (.jsonl) or a hook log (one payload a line)")
+    replay.add_argument("--json", action="store_true", help="print the final snapshot as JSON")
+    replay.add_argument("--quiet", "-q", action="store_true", help="final state only, no timeline")
+    replay.set_defaults(handler=_cmd_replay)
+
+    games = sub.add_parser("games", help="list the games in the event store")
+    games.add_argument("--json", action="store_true", help="print them as JSON")
+    games.set_defaults(handler=_cmd_games)
+    return parser
+
+
+def _cmd_replay(ns) -> int:
+    from .replay import load_replay
+    from .sources import SourceError
+    from .timeline import format_event, format_final
+
+    try:
+        replay = load_replay(ns.path)
+    except SourceError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot read {ns.path}: {exc.strerror or exc}") from None
+    if not replay.events:
+        raise CliError(f"{ns.path}: no usable events ({replay.skipped} lines skipped)")
+    out = sys.stdout
+    game = None
+    for event, applied, game in replay.play():
+        if not ns.json and not ns.quiet:
+            for line in format_event(game, event, applied):
+                out.write(line + "\n")
+    assert game is not None
+    if ns.json:
+        import json
+
+        json.dump(game.snapshot(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write("\n" + format_final(game.snapshot(), replay) + "\n")
+    if replay.skipped:
+        print(f"ccviz: skipped {replay.skipped} unusable line(s) in {ns.path}", file=sys.stderr)
+        for problem in replay.problems[:5]:
+            print(f"  {problem}", file=sys.stderr)
+    return 0
+
+
+def _cmd_games(ns) -> int:
+    from .store import EventStore, StoreError
+    from .timeline import format_time
+
+    try:
+        with EventStore() as store:
+            rows = store.games()
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    if ns.json:
+        import json
+
+        print(json.dumps([row.__dict__ if hasattr(row, "__dict__") else _row(row) for row in rows]))
+        return 0
+    if not rows:
+        print("no games yet (start `ccviz serve` and install the hooks, or replay a transcript)")
+        return 0
+    print(f"{'game':38} {'events':>7}  last event")
+    for row in rows:
+        print(f"{row.game_id:38} {row.events:>7}  {format_time(row.last_ts)}")
+    return 0
+
+
+def _row(row) -> dict:
+    return {k: getattr(row, k) for k in row.__slots__}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

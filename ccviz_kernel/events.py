@@ -1,0 +1,182 @@
+"""One typed event for anything Claude Code (or a transcript, or a Python cell) tells us.
+
+Claude Code adds fields and events in nearly every release, so parsing is lenient about
+what it does not need (unknown fields ignored, unknown events kept) and strict about what
+it does (a clear :class:`PayloadError` naming the field), so the engine never sees junk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+#: Payloads larger than this are refused (the hook command shrinks big ones first).
+MAX_PAYLOAD_BYTES = 1_048_576
+
+#: The 31 hook events of Claude Code (hooks reference, "Hook lifecycle").
+HOOK_EVENTS: frozenset[str] = frozenset(
+    """SessionStart Setup InstructionsLoaded UserPromptSubmit UserPromptExpansion
+    MessageDisplay PreToolUse PermissionRequest PermissionDenied PostToolUse
+    PostToolUseFailure PostToolBatch Notification SubagentStart SubagentStop TaskCreated
+    TaskCompleted Stop StopFailure TeammateIdle ConfigChange CwdChanged DirectoryAdded
+    FileChanged WorktreeCreate WorktreeRemove PreCompact PostCompact Elicitation
+    ElicitationResult SessionEnd""".split()
+)
+
+#: Our own events: changes made by people and programs, logged like hooks so that a game
+#: rebuilt from its log is the game everyone saw.
+CONTROL_EVENTS: frozenset[str] = frozenset(
+    {"ccviz.say", "ccviz.move", "ccviz.rename", "ccviz.annotate", "ccviz.rules"}
+)
+
+#: Events that are about one tool call and so must name the tool.
+TOOL_EVENTS: frozenset[str] = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
+)
+
+_MAX_NAME = 200
+
+
+class PayloadError(ValueError):
+    """The input is not a usable hook payload; the message says which field and why."""
+
+
+@dataclass(slots=True)
+class HookEvent:
+    """A validated hook payload plus the time it happened (epoch seconds, if known).
+
+    Treat it as read-only; it is not frozen only because frozen dataclasses are slow to
+    build, and one is built per event on the hot path.
+    """
+
+    name: str
+    session_id: str
+    payload: dict[str, Any] = field(repr=False)
+    ts: float | None = None
+    agent_id: str | None = None
+    agent_type: str | None = None
+    tool_name: str | None = None
+    tool_use_id: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.name in HOOK_EVENTS or self.name in CONTROL_EVENTS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.payload.get(key, default)
+
+    def to_json(self) -> str:
+        return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_event(
+    data: bytes | bytearray | str | dict[str, Any],
+    *,
+    ts: float | None = None,
+    session_id: str | None = None,
+) -> HookEvent:
+    """Validate one payload. ``ts`` wins over a ``timestamp`` field in the payload;
+    ``session_id`` fills in for payloads that lack one (agent actions on a known game)."""
+    if isinstance(data, dict):
+        payload = data
+    else:
+        payload = _decode(data)
+    name = payload.get("hook_event_name")
+    if type(name) is not str or not name or len(name) > _MAX_NAME or name.isspace():
+        raise PayloadError(_bad(name, "hook_event_name", "a non-empty string"))
+    sid = payload.get("session_id")
+    if sid is None:
+        sid = session_id
+    if type(sid) is not str or not sid or len(sid) > _MAX_NAME or sid.isspace():
+        raise PayloadError(_bad(sid, "session_id", "a non-empty string"))
+    get = payload.get
+    agent_id = get("agent_id")
+    agent_type = get("agent_type")
+    tool_name = get("tool_name")
+    tool_use_id = get("tool_use_id")
+    for key, value in (("agent_id", agent_id), ("agent_type", agent_type),
+                       ("tool_name", tool_name), ("tool_use_id", tool_use_id)):
+        if value is not None and (type(value) is not str or len(value) > _MAX_NAME):
+            raise PayloadError(_bad(value, key, "a string"))
+    if not tool_name and name in TOOL_EVENTS:
+        raise PayloadError(f"{name}: field 'tool_name' is required (a non-empty string)")
+    tool_input = get("tool_input")
+    if tool_input is not None and type(tool_input) is not dict:
+        raise PayloadError(_expected("tool_input", "an object", tool_input))
+    if ts is None:
+        stamp = get("timestamp")
+        if stamp is not None:
+            ts = parse_time(stamp)
+    return HookEvent(name, sid, payload, ts, agent_id or None, agent_type, tool_name, tool_use_id)
+
+
+def _bad(value: Any, key: str, what: str) -> str:
+    if isinstance(value, str) and len(value) > _MAX_NAME:
+        return f"field '{key}' is too long ({len(value)} characters; at most {_MAX_NAME})"
+    return _expected(key, what, value)
+
+
+def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
+    if not isinstance(data, (bytes, bytearray, str)):
+        raise PayloadError(f"expected a JSON object, got {type(data).__name__}")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload too large ({len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES})")
+    if not data or not (data.strip() if isinstance(data, str) else bytes(data).strip()):
+        raise PayloadError("empty payload: expected a JSON object")
+    try:
+        payload = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"payload is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise PayloadError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. huge integers
+        raise PayloadError(f"invalid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(f"expected a JSON object, got {_json_type(payload)}")
+    return payload
+
+
+def _expected(key: str, what: str, got: Any) -> str:
+    if got is None:
+        return f"field '{key}' is missing: expected {what}"
+    return f"field '{key}' must be {what}, got {_json_type(got)}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value.strip() else "an empty string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_time(value: Any) -> float | None:
+    """An ISO-8601 string or epoch seconds/milliseconds → epoch seconds; anything else → None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if isinstance(value, str) and 10 <= len(value) <= 40:
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return None

@@ -1,0 +1,81 @@
+"""Turn a past session (transcript or hook log) into a finished game and its timeline.
+
+The CLI, the hub's replay clocks and the notebooks share this, so a replay shows the
+same thing wherever it is watched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import Applied, Game
+from .events import HookEvent, PayloadError, parse_event
+
+
+@dataclass
+class Replay:
+    """A source read into events, with what could not be used."""
+
+    game_id: str
+    kind: str
+    events: list[HookEvent]
+    skipped: int = 0
+    ignored: int = 0
+    title: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def play(self) -> Iterator[tuple[HookEvent, Applied, Game]]:
+        """Apply every event to a fresh game, yielding as it goes (for timelines and clocks)."""
+        game = Game(self.game_id)
+        for event in self.events:
+            yield event, game.apply(event), game
+
+    def game(self) -> Game:
+        game = Game(self.game_id)
+        for event in self.events:
+            game.apply(event)
+        return game
+
+
+def load_replay(path: str | os.PathLike[str], game_id: str | None = None) -> Replay:
+    """Read a transcript or hook log (told apart by its content) into parsed events."""
+    from .sources import load
+
+    result = load(path)
+    events, bad, problems = parse_all(result.events, result.session_id)
+    if result.title and events and events[0].name == "SessionStart":
+        first = events[0]
+        if not first.get("session_title"):
+            first.payload = {**first.payload, "session_title": result.title}
+    gid = game_id or result.session_id or (events[0].session_id if events else None)
+    if gid is None:
+        gid = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    return Replay(
+        game_id=gid,
+        kind=result.kind,
+        events=events,
+        skipped=result.skipped + bad,
+        ignored=result.ignored,
+        title=result.title,
+        problems=[*result.problems, *problems][:20],
+    )
+
+
+def parse_all(
+    payloads: Iterable[dict[str, Any]], session_id: str | None = None
+) -> tuple[list[HookEvent], int, list[str]]:
+    """Parse payloads, keeping the good ones in order and describing the bad ones."""
+    events: list[HookEvent] = []
+    bad = 0
+    problems: list[str] = []
+    for index, payload in enumerate(payloads, 1):
+        try:
+            events.append(parse_event(payload, session_id=session_id))
+        except PayloadError as exc:
+            bad += 1
+            if len(problems) < 10:
+                problems.append(f"event {index}: {exc}")
+    return events, bad, problems

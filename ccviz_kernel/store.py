@@ -1,0 +1,423 @@
+"""Append-only event log, one gap-free sequence per game, kept in a single SQLite file.
+
+Why SQLite in WAL mode: several ccviz servers (and the CLI) may share one log file, readers
+must never block the writer, and a process killed in the middle of a write must leave the file
+usable with no half-written event. SQLite transactions give all of that; WAL keeps readers and
+the single writer out of each other's way, and ``synchronous=NORMAL`` is crash-safe in WAL mode
+(a power cut can lose the last commits, never corrupt the file), which is the right trade for a
+log we append to many times a second.
+
+Why ``seq`` is computed inside ``BEGIN IMMEDIATE``: the write lock is taken before the current
+length is read, so two processes appending to the same game serialise on the lock and can never
+both claim the same next number or skip one.
+
+Why a ``games`` summary table: the game list and ``last_seq`` are asked for constantly (lobby,
+reconnects, "anything new?" polls) and must not scan the events. It is updated in the same
+transaction as the events, so it can never disagree with them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["EventStore", "GameRow", "StoreError", "StoredEvent"]
+
+#: Written into the file header so another program's SQLite file is never mistaken for ours.
+APPLICATION_ID = 0x63637A76  # b"ccvz"
+SCHEMA_VERSION = 1
+#: How long a writer waits for another process holding the write lock before giving up.
+BUSY_TIMEOUT_S = 10.0
+#: Rows fetched per query while streaming a game, so huge games never sit in memory at once.
+FETCH_CHUNK = 500
+#: Cap on the WAL file size left behind after a checkpoint (bytes).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+_MEMORY = ":memory:"
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        game_id TEXT    NOT NULL,
+        seq     INTEGER NOT NULL CHECK (seq >= 1),
+        ts      REAL,
+        payload TEXT    NOT NULL,
+        PRIMARY KEY (game_id, seq)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS games (
+        game_id  TEXT    PRIMARY KEY,
+        events   INTEGER NOT NULL,
+        first_ts REAL,
+        last_ts  REAL
+    ) WITHOUT ROWID
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as it sits in the log; ``payload`` is returned byte-for-byte as appended."""
+
+    seq: int
+    ts: float | None
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class GameRow:
+    """Summary of one game; ``first_ts``/``last_ts`` are the min/max of the non-null ``ts``."""
+
+    game_id: str
+    events: int
+    first_ts: float | None
+    last_ts: float | None
+
+
+class StoreError(Exception):
+    """The event log cannot be used: unreadable, corrupt, foreign, locked too long, or closed."""
+
+
+class EventStore:
+    """Append-only per-game event log on one SQLite file, safe to share between processes.
+
+    One instance holds one connection guarded by a lock, so an asyncio server may call it from
+    worker threads; each process (or thread, if it prefers) may also open its own instance on
+    the same file. Every write is its own short transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is None:
+            # Imported here so CCVIZ_HOME is read when the store is opened, not at import time.
+            from ccviz_kernel.paths import db_path
+
+            path = db_path()
+        self._memory = isinstance(path, str) and path == _MEMORY
+        self._path: str = _MEMORY if self._memory else os.fspath(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        if not self._memory:
+            _create_private(self._path)
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # guarded by self._lock instead
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open event store {self._path!r}: {e}") from e
+        try:
+            self._setup(conn)
+        except sqlite3.OperationalError as e:  # cannot open, locked too long, read-only...
+            conn.close()
+            raise StoreError(f"cannot open event store {self._path!r}: {e}") from e
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StoreError(
+                f"cannot open event store {self._path!r}: not a readable SQLite database "
+                f"(corrupt, or some other kind of file): {e}"
+            ) from e
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def path(self) -> str:
+        """The database file (or ``":memory:"``), for messages and for opening siblings."""
+        return self._path
+
+    def close(self) -> None:
+        """Release the connection; the last closer also checkpoints and trims the WAL."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"<EventStore {self._path!r} {state}>"
+
+    # ------------------------------------------------------------------ writes
+
+    def append(self, game_id: str, payload: str, ts: float | None = None) -> int:
+        """Append one event and return its seq (the game's new length)."""
+        _check_game_id(game_id)
+        row = _check_item(game_id, payload, ts)
+        with self._write() as conn:
+            count, first, last = self._summary(conn, game_id)
+            seq = count + 1
+            conn.execute(
+                "INSERT INTO events (game_id, seq, ts, payload) VALUES (?, ?, ?, ?)",
+                (game_id, seq, row[1], row[0]),
+            )
+            first, last = _widen(first, last, row[1])
+            self._put_summary(conn, game_id, seq, first, last)
+        return seq
+
+    def append_many(self, game_id: str, items: Iterable[tuple[str, float | None]]) -> list[int]:
+        """Append ``(payload, ts)`` pairs all-or-nothing, in one transaction; return their seqs.
+
+        Items are read and validated before the transaction starts, so a bad item (or an
+        iterator that raises) appends nothing and never holds the write lock.
+        """
+        _check_game_id(game_id)
+        rows: list[tuple[str, float | None]] = []
+        for item in items:
+            try:
+                payload, ts = item
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"append_many items must be (payload, ts) pairs, got {item!r:.80}"
+                ) from None
+            rows.append(_check_item(game_id, payload, ts))
+        if not rows:
+            return []
+        with self._write() as conn:
+            count, first, last = self._summary(conn, game_id)
+            start = count + 1
+            conn.executemany(
+                "INSERT INTO events (game_id, seq, ts, payload) VALUES (?, ?, ?, ?)",
+                ((game_id, start + i, ts, payload) for i, (payload, ts) in enumerate(rows)),
+            )
+            for _, ts in rows:
+                first, last = _widen(first, last, ts)
+            end = count + len(rows)
+            self._put_summary(conn, game_id, end, first, last)
+        return list(range(start, end + 1))
+
+    # ------------------------------------------------------------------ reads
+
+    def events(self, game_id: str, since: int = 0) -> Iterator[StoredEvent]:
+        """Stream events with ``seq > since`` in order, fetching in chunks.
+
+        Each chunk is its own short read, so a slow consumer never pins an old WAL snapshot
+        or blocks other threads using this instance; events appended while iterating are
+        picked up too. Arguments are checked now, not at the first ``next()``.
+        """
+        _check_game_id(game_id)
+        if not isinstance(since, int) or isinstance(since, bool):
+            raise TypeError(f"since must be an int, got {type(since).__name__}")
+        return self._iter_events(game_id, since)
+
+    def last_seq(self, game_id: str) -> int:
+        """The game's newest seq, 0 for a game never seen; one primary-key lookup."""
+        _check_game_id(game_id)
+        with self._read() as conn:
+            row = conn.execute("SELECT events FROM games WHERE game_id = ?", (game_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def games(self) -> list[GameRow]:
+        """All games, most recently active (largest ``last_ts``) first; games without any
+        timestamp last; ties broken by ``game_id`` so the order is stable."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT game_id, events, first_ts, last_ts FROM games "
+                "ORDER BY last_ts IS NULL, last_ts DESC, game_id"
+            ).fetchall()
+        return [GameRow(g, int(n), first, last) for g, n, first, last in rows]
+
+    # ------------------------------------------------------------------ internals
+
+    def _iter_events(self, game_id: str, since: int) -> Iterator[StoredEvent]:
+        after = since
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    "SELECT seq, ts, payload FROM events WHERE game_id = ? AND seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (game_id, after, FETCH_CHUNK),
+                ).fetchall()
+            for seq, ts, payload in rows:
+                yield StoredEvent(seq, ts, payload)
+            if len(rows) < FETCH_CHUNK:
+                return
+            after = rows[-1][0]
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"event store {self._path!r} is closed")
+        return self._conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._live()
+            try:
+                yield conn
+            except sqlite3.Error as e:
+                raise StoreError(f"reading event store {self._path!r} failed: {e}") from e
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from the start (see module doc)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise StoreError(f"writing event store {self._path!r} failed: {e}") from e
+
+    @staticmethod
+    def _summary(conn: sqlite3.Connection, game_id: str) -> tuple[int, float | None, float | None]:
+        row = conn.execute(
+            "SELECT events, first_ts, last_ts FROM games WHERE game_id = ?", (game_id,)
+        ).fetchone()
+        if row is None:
+            return 0, None, None
+        return int(row[0]), row[1], row[2]
+
+    @staticmethod
+    def _put_summary(
+        conn: sqlite3.Connection,
+        game_id: str,
+        events: int,
+        first: float | None,
+        last: float | None,
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO games (game_id, events, first_ts, last_ts) VALUES (?, ?, ?, ?)",
+            (game_id, events, first, last),
+        )
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        """Pragmas, then check the file is ours (or empty) and create the schema."""
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        # The first real read: a non-database file fails here with "file is not a database".
+        mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if not self._memory and mode != "wal":
+            mode = _enable_wal(conn)
+            if mode != "wal":
+                raise StoreError(
+                    f"cannot open event store {self._path!r}: SQLite refused WAL mode "
+                    f"(journal_mode={mode}); is the file on a network or read-only filesystem?"
+                )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if app_id == 0 and version == 0:
+                others = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('events', 'games')"
+                ).fetchone()[0]
+                if others:
+                    raise StoreError(
+                        f"{self._path!r} is an SQLite database but not a ccviz event store "
+                        "(it has other tables); refusing to write into it"
+                    )
+            elif app_id != APPLICATION_ID:
+                raise StoreError(
+                    f"{self._path!r} is an SQLite database but not a ccviz event store "
+                    f"(application_id={app_id:#x})"
+                )
+            elif version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"event store {self._path!r} has schema version {version}, newer than this "
+                    f"ccviz understands ({SCHEMA_VERSION}); upgrade ccviz"
+                )
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switch to WAL, retrying briefly: the switch needs an exclusive lock and may report
+    "locked" while another process is opening the same new file, without waiting on its own."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreError(f"timed out switching the event store to WAL mode: {e}") from e
+            time.sleep(0.02)
+
+
+def _create_private(path: str) -> None:
+    """Create the file owner-only before SQLite does: payloads can contain secrets, and SQLite
+    gives the -wal and -shm files the same permissions as the database file."""
+    p = Path(path)
+    if p.exists():
+        return
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it first; fine
+    except OSError as e:
+        raise StoreError(f"cannot create event store {path!r}: {e}") from e
+    os.close(fd)
+
+
+def _check_game_id(game_id: str) -> None:
+    if not isinstance(game_id, str) or not game_id:
+        raise TypeError(f"game_id must be a non-empty str, got {game_id!r:.80}")
+
+
+def _check_item(game_id: str, payload: str, ts: float | None) -> tuple[str, float | None]:
+    """Reject what would poison a replay later: non-text, non-JSON, or non-finite times."""
+    if not isinstance(payload, str):
+        raise TypeError(f"payload must be JSON text (str), got {type(payload).__name__}")
+    try:
+        json.loads(payload)
+    except ValueError as e:
+        raise ValueError(f"payload for game {game_id!r} is not valid JSON: {e}") from None
+    if ts is None:
+        return payload, None
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        raise TypeError(f"ts must be epoch seconds (float) or None, got {type(ts).__name__}")
+    ts = float(ts)
+    if not math.isfinite(ts):
+        raise ValueError(f"ts must be finite, got {ts}")
+    return payload, ts
+
+
+def _widen(
+    first: float | None, last: float | None, ts: float | None
+) -> tuple[float | None, float | None]:
+    if ts is None:
+        return first, last
+    return (ts if first is None else min(first, ts)), (ts if last is None else max(last, ts))
