@@ -48,8 +48,12 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"ccviz {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    replay = sub.add_parser("replay", help="replay a transcript or hook log and print what happened")
-    replay.add_argument("path", help="a Claude Code transcript (.jsonl) or a hook log (one payload a line)")
+    replay = sub.add_parser(
+        "replay", help="replay a transcript or hook log and print what happened"
+    )
+    replay.add_argument(
+        "path", help="a Claude Code transcript (.jsonl) or a hook log (one payload a line)"
+    )
     replay.add_argument("--json", action="store_true", help="print the final snapshot as JSON")
     replay.add_argument("--quiet", "-q", action="store_true", help="final state only, no timeline")
     replay.set_defaults(handler=_cmd_replay)
@@ -105,8 +109,9 @@ def _cmd_games(ns) -> int:
         raise CliError(str(exc)) from None
     if ns.json:
         import json
+        from dataclasses import asdict
 
-        print(json.dumps([row.__dict__ if hasattr(row, "__dict__") else _row(row) for row in rows]))
+        print(json.dumps([asdict(row) for row in rows]))
         return 0
     if not rows:
         print("no games yet (start `ccviz serve` and install the hooks, or replay a transcript)")
@@ -115,10 +120,6 @@ def _cmd_games(ns) -> int:
     for row in rows:
         print(f"{row.game_id:38} {row.events:>7}  {format_time(row.last_ts)}")
     return 0
-
-
-def _row(row) -> dict:
-    return {k: getattr(row, k) for k in row.__slots__}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,13 @@ MAIN = "main"
 SPAWN_TOOLS = frozenset({"Agent", "Task"})
 #: Notification types that mean a person has to act.
 WAITING_NOTIFICATIONS = frozenset(
-    {"permission_prompt", "idle_prompt", "agent_needs_input", "elicitation_dialog",
-     "elicitation_url_dialog"}
+    {
+        "permission_prompt",
+        "idle_prompt",
+        "agent_needs_input",
+        "elicitation_dialog",
+        "elicitation_url_dialog",
+    }
 )
 _TODO_STATUSES = frozenset({"pending", "in_progress", "completed"})
 
@@ -114,6 +119,9 @@ class Game:
             self._advance_clock(event.ts)
         if MAIN not in state["agents"]:
             self._add_main()
+        usage = event.payload.get("usage")
+        if usage is not None:  # replayed transcripts carry token use on their events
+            self._add_tokens(usage)
         handler = _HANDLERS.get(event.name)
         if handler is not None:
             handler(self, event)
@@ -212,15 +220,24 @@ class Game:
         kind = agent_type or (spawn.agent_type if spawn else None) or "general-purpose"
         number = self._state["stats"]["subagents"] + 1
         place = agents[parent]["place"]
-        agent = _new_agent(agent_id, "subagent", kind, f"{kind} #{number}", parent,
-                           spawn.use_id if spawn else None, place)
+        agent = _new_agent(
+            agent_id,
+            "subagent",
+            kind,
+            f"{kind} #{number}",
+            parent,
+            spawn.use_id if spawn else None,
+            place,
+        )
         agent["state"] = "spawning"
         self._set(("agents", agent_id), agent)
         self._moved = True
         self._inc(("stats", "subagents"))
         self._effect("spawn", agent_id, shorten(f"{kind} joins"))
 
-    def _find_spawn(self, agent_id: str, agent_type: str | None, payload: dict[str, Any]) -> _Spawn | None:
+    def _find_spawn(
+        self, agent_id: str, agent_type: str | None, payload: dict[str, Any]
+    ) -> _Spawn | None:
         scratch = self._scratch
         known = scratch.by_agent.pop(agent_id, None)
         if known is not None:
@@ -280,11 +297,18 @@ class Game:
             "cacheRead": usage.get("cache_read_input_tokens"),
             "cacheWrite": usage.get("cache_creation_input_tokens"),
         }
-        counted = {k: v for k, v in parts.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
+        counted = {
+            k: v
+            for k, v in parts.items()
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0
+        }
         if not counted:
             return
         if self._state["stats"]["tokens"] is None:
-            self._set(("stats", "tokens"), {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0})
+            self._set(
+                ("stats", "tokens"),
+                {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0},
+            )
         for key, value in counted.items():
             self._inc(("stats", "tokens", key), value)
         self._inc(("stats", "tokens", "total"), sum(counted.values()))
@@ -353,8 +377,15 @@ class Game:
         self._inc(("stats", "placeCalls", place))
         waiting = place == WAITING_PLACE
         calls = self._state["agents"][agent_id]["calls"] + 1
-        self._agent_set(agent_id, state="waiting" if waiting else "working", calls=calls,
-                        wait="input" if waiting else None, place=place, tool=call, overlay=None)
+        self._agent_set(
+            agent_id,
+            state="waiting" if waiting else "working",
+            calls=calls,
+            wait="input" if waiting else None,
+            place=place,
+            tool=call,
+            overlay=None,
+        )
         self._effect("say", agent_id, summary)
         if tool in SPAWN_TOOLS:
             kind = tool_input.get("subagent_type")
@@ -365,7 +396,6 @@ class Game:
             self._set_todos(tool_input.get("todos"))
         elif tool == "TaskUpdate":
             self._update_task(tool_input.get("taskId"), tool_input.get("status"))
-        self._add_tokens(p.get("usage"))
 
     def _add_booth(self, server: str) -> None:
         embassy = self._state["places"].get("embassy")
@@ -382,9 +412,9 @@ class Game:
         calls.pop(event.tool_use_id or "", None)
         agent = self._state["agents"][agent_id]
         current = agent["tool"]
-        if current is not None and current.get("useId") not in (event.tool_use_id, None):
-            if current.get("useId") in calls:
-                return agent_id, True
+        use_id = current.get("useId") if current is not None else None
+        if use_id not in (event.tool_use_id, None) and use_id in calls:
+            return agent_id, True
         remaining = next((call for owner, call in calls.values() if owner == agent_id), None)
         if remaining is not None:
             self._agent_set(agent_id, tool=remaining, state="working", wait=None)
@@ -404,7 +434,6 @@ class Game:
                 self._set_todos(response["newTodos"])
         if self._state["agents"][agent_id]["overlay"] == "failure":
             self._agent_set(agent_id, overlay=None)
-        self._add_tokens(p.get("usage"))
 
     def _link_spawn_result(self, caller: str, use_id: str | None, response: Any) -> None:
         if not isinstance(response, dict):
@@ -429,16 +458,17 @@ class Game:
         p = event.payload
         error = p.get("error")
         interrupted = p.get("is_interrupt") is True
-        text = shorten(error) if isinstance(error, str) and error else f"{event.tool_name} failed"
+        text = _first_lines(error) or f"{event.tool_name} failed"
         self._inc(("stats", "failures"))
         self._inc(("agents", agent_id, "failures"))
         self._agent_set(agent_id, overlay="failure")
         self._effect("flash", agent_id, "Interrupted" if interrupted else text)
-        self._add_tokens(p.get("usage"))
 
     def _on_permission_request(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
-        text = tool_summary(event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"])
+        text = tool_summary(
+            event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"]
+        )
         self._agent_set(agent_id, state="waiting", wait="permission", place=WAITING_PLACE)
         self._effect("wait", agent_id, shorten(f"May I? {text}"))
 
@@ -447,7 +477,11 @@ class Game:
         self._scratch.open_calls.pop(event.tool_use_id or "", None)
         self._agent_set(agent_id, state="thinking", wait=None, tool=None)
         reason = event.get("reason")
-        self._effect("flash", agent_id, shorten(f"Denied: {reason if isinstance(reason, str) else event.tool_name}"))
+        self._effect(
+            "flash",
+            agent_id,
+            shorten(f"Denied: {reason if isinstance(reason, str) else event.tool_name}"),
+        )
 
     def _on_notification(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -502,7 +536,11 @@ class Game:
         self._inc(("agents", agent_id, "failures"))
         self._agent_set(agent_id, state="done", wait=None, tool=None, overlay="failure")
         error = event.get("error")
-        self._effect("flash", agent_id, shorten(f"API error: {error if isinstance(error, str) else 'unknown'}"))
+        self._effect(
+            "flash",
+            agent_id,
+            shorten(f"API error: {error if isinstance(error, str) else 'unknown'}"),
+        )
 
     def _on_pre_compact(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -522,12 +560,20 @@ class Game:
         self._scratch.pending.clear()
         self._set(("status",), "ended")
         reason = event.get("reason")
-        self._effect("leave", MAIN, shorten(f"Session ended ({reason})" if isinstance(reason, str) else "Session ended"))
+        self._effect(
+            "leave",
+            MAIN,
+            shorten(f"Session ended ({reason})" if isinstance(reason, str) else "Session ended"),
+        )
 
     def _on_task_created(self, event: HookEvent) -> None:
         p = event.payload
         subject = p.get("task_subject") or p.get("task_description") or "task"
-        todo = {"id": _str_or_none(p.get("task_id")), "content": shorten(str(subject)), "status": "pending"}
+        todo = {
+            "id": _str_or_none(p.get("task_id")),
+            "content": shorten(str(subject)),
+            "status": "pending",
+        }
         todos = self._state["todos"]
         if todo["id"] is not None and any(t.get("id") == todo["id"] for t in todos):
             return
@@ -550,7 +596,13 @@ class Game:
                 break
         else:
             if _key(status) in _TODO_STATUSES:
-                todos.append({"id": task_id, "content": shorten(str(subject or f"Task {task_id}")), "status": status})
+                todos.append(
+                    {
+                        "id": task_id,
+                        "content": shorten(str(subject or f"Task {task_id}")),
+                        "status": status,
+                    }
+                )
         if todos != self._state["todos"]:
             self._set(("todos",), todos)
 
@@ -563,11 +615,13 @@ class Game:
                 continue
             content = item.get("content") or item.get("subject") or ""
             status = item.get("status")
-            todos.append({
-                "id": _str_or_none(item.get("id")),
-                "content": shorten(str(content)),
-                "status": status if _key(status) in _TODO_STATUSES else "pending",
-            })
+            todos.append(
+                {
+                    "id": _str_or_none(item.get("id")),
+                    "content": shorten(str(content)),
+                    "status": status if _key(status) in _TODO_STATUSES else "pending",
+                }
+            )
         if todos != self._state["todos"]:
             self._set(("todos",), todos)
 
@@ -584,7 +638,11 @@ class Game:
         agent_id = self._agent_for(event)
         server = event.get("mcp_server_name")
         self._agent_set(agent_id, state="waiting", wait="input", place=WAITING_PLACE)
-        self._effect("wait", agent_id, shorten(f"{server} asks for input" if isinstance(server, str) else "Input needed"))
+        self._effect(
+            "wait",
+            agent_id,
+            shorten(f"{server} asks for input" if isinstance(server, str) else "Input needed"),
+        )
 
     def _on_elicitation_result(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -631,8 +689,15 @@ class Game:
         except PayloadError:
             return
         for pid, spec in (p.get("places") or {}).items():
-            self._set(("places", pid), {"id": pid, "label": shorten(str(spec.get("label") or pid), 40),
-                                        "x": spec["x"], "y": spec["y"]})
+            self._set(
+                ("places", pid),
+                {
+                    "id": pid,
+                    "label": shorten(str(spec.get("label") or pid), 40),
+                    "x": spec["x"],
+                    "y": spec["y"],
+                },
+            )
         for tool, place in (p.get("tools") or {}).items():
             if place is None:
                 if tool in self._state["rules"]["tools"]:
@@ -650,13 +715,39 @@ class Game:
         self._effect("event", None, "Rules changed")
 
 
-def _new_agent(agent_id: str, kind: str, agent_type: str, name: str, parent: str | None,
-               spawned_by: str | None, place: str) -> dict[str, Any]:
+def _new_agent(
+    agent_id: str,
+    kind: str,
+    agent_type: str,
+    name: str,
+    parent: str | None,
+    spawned_by: str | None,
+    place: str,
+) -> dict[str, Any]:
     return {
-        "id": agent_id, "kind": kind, "type": shorten(agent_type, 40), "name": shorten(name, 40),
-        "parent": parent, "spawnedBy": spawned_by, "state": "idle", "wait": None,
-        "place": place, "tool": None, "overlay": None, "calls": 0, "failures": 0, "note": None,
+        "id": agent_id,
+        "kind": kind,
+        "type": shorten(agent_type, 40),
+        "name": shorten(name, 40),
+        "parent": parent,
+        "spawnedBy": spawned_by,
+        "state": "idle",
+        "wait": None,
+        "place": place,
+        "tool": None,
+        "overlay": None,
+        "calls": 0,
+        "failures": 0,
+        "note": None,
     }
+
+
+def _first_lines(text: Any) -> str:
+    """``Exit code 1 · FAIL src/player.test.ts``: the first line alone says too little."""
+    if not isinstance(text, str):
+        return ""
+    lines = [line.strip() for line in text[:2000].splitlines() if line.strip()]
+    return shorten(" · ".join(lines[:2]))
 
 
 def _key(value: Any) -> str | None:
@@ -683,7 +774,8 @@ def _check_rules(p: dict[str, Any], places: dict[str, Any]) -> None:
         raise PayloadError("field 'places' must be an object")
     for pid, spec in new_places.items():
         if not isinstance(spec, dict) or not all(
-            isinstance(spec.get(k), (int, float)) and not isinstance(spec.get(k), bool) for k in ("x", "y")
+            isinstance(spec.get(k), (int, float)) and not isinstance(spec.get(k), bool)
+            for k in ("x", "y")
         ):
             raise PayloadError(f"place {pid!r} needs numeric 'x' and 'y'")
     known = set(places) | set(new_places)
@@ -729,5 +821,14 @@ _HANDLERS = {
 }
 
 #: Known events that change nothing anyone would watch (still counted and logged).
-_SILENT = frozenset({"MessageDisplay", "PostToolBatch", "InstructionsLoaded", "Setup", "ConfigChange",
-                     "FileChanged", "DirectoryAdded"})
+_SILENT = frozenset(
+    {
+        "MessageDisplay",
+        "PostToolBatch",
+        "InstructionsLoaded",
+        "Setup",
+        "ConfigChange",
+        "FileChanged",
+        "DirectoryAdded",
+    }
+)

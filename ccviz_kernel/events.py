@@ -96,8 +96,12 @@ def parse_event(
     agent_type = get("agent_type")
     tool_name = get("tool_name")
     tool_use_id = get("tool_use_id")
-    for key, value in (("agent_id", agent_id), ("agent_type", agent_type),
-                       ("tool_name", tool_name), ("tool_use_id", tool_use_id)):
+    for key, value in (
+        ("agent_id", agent_id),
+        ("agent_type", agent_type),
+        ("tool_name", tool_name),
+        ("tool_use_id", tool_use_id),
+    ):
         if value is not None and (type(value) is not str or len(value) > _MAX_NAME):
             raise PayloadError(_bad(value, key, "a string"))
     if not tool_name and name in TOOL_EVENTS:
@@ -122,7 +126,9 @@ def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
     if not isinstance(data, (bytes, bytearray, str)):
         raise PayloadError(f"expected a JSON object, got {type(data).__name__}")
     if len(data) > MAX_PAYLOAD_BYTES:
-        raise PayloadError(f"payload too large ({len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES})")
+        raise PayloadError(
+            f"payload too large ({len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES})"
+        )
     if not data or not (data.strip() if isinstance(data, str) else bytes(data).strip()):
         raise PayloadError("empty payload: expected a JSON object")
     try:
@@ -130,7 +136,9 @@ def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"payload is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
-        raise PayloadError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise PayloadError(
+            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
     except RecursionError:
         raise PayloadError("invalid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. huge integers

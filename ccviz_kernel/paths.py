@@ -6,6 +6,7 @@ nothing here may cache the answer at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,10 +22,8 @@ def data_dir(create: bool = True) -> Path:
         path = Path(user_data_dir("ccviz", appauthor=False))
     if create:
         path.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.chmod(0o700)
-        except OSError:
-            pass
     return path
 
 

@@ -41,8 +41,14 @@ def default_rules() -> dict[str, Any]:
     tools = {tool: place for place, names in _TOOLS_BY_PLACE.items() for tool in names.split()}
     return {
         "tools": tools,
-        "prefixes": {"mcp__": "embassy", "Web": "observatory", "Notebook": "workshop",
-                     "Task": "questboard", "Todo": "questboard", "Cron": "questboard"},
+        "prefixes": {
+            "mcp__": "embassy",
+            "Web": "observatory",
+            "Notebook": "workshop",
+            "Task": "questboard",
+            "Todo": "questboard",
+            "Cron": "questboard",
+        },
         "default": "workshop",
     }
 

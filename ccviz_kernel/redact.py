@@ -32,7 +32,9 @@ _SECRET_WORDS = (
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
+        ),
         MASK,
     ),
     (re.compile("|".join(_TOKEN_PATTERNS)), MASK),
@@ -55,8 +57,27 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 #: Cheap substring checks: text with none of these cannot match any rule above, and most
 #: texts (file paths, test commands) have none, so they skip the regexes entirely.
 _HINTS = (
-    "sk-", "gh", "github_pat", "glpat-", "xox", "akia", "aiza", "hf_", "npm_", "eyj", "bearer",
-    "basic", "token", "key", "secret", "pass", "pwd", "auth", "://", "-----begin", "mysql",
+    "sk-",
+    "gh",
+    "github_pat",
+    "glpat-",
+    "xox",
+    "akia",
+    "aiza",
+    "hf_",
+    "npm_",
+    "eyj",
+    "bearer",
+    "basic",
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "pwd",
+    "auth",
+    "://",
+    "-----begin",
+    "mysql",
 )
 
 

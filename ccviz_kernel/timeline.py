@@ -54,7 +54,11 @@ def format_final(snapshot: dict[str, Any], replay: Any = None) -> str:
     )
     out.append("  agents:")
     for agent in snapshot["agents"].values():
-        parent = f" ← {snapshot['agents'].get(agent['parent'], {}).get('name', agent['parent'])}" if agent["parent"] else ""
+        parent = (
+            f" ← {snapshot['agents'].get(agent['parent'], {}).get('name', agent['parent'])}"
+            if agent["parent"]
+            else ""
+        )
         place = places.get(agent["place"], {}).get("label", agent["place"])
         out.append(
             f"    {agent['name'][:24]:24} {agent['state']:9} at {place:12} "
@@ -65,12 +69,16 @@ def format_final(snapshot: dict[str, Any], replay: Any = None) -> str:
         out.append("  tools:   " + ", ".join(f"{tool} {n}" for tool, n in calls))
     if stats["placeCalls"]:
         visits = sorted(stats["placeCalls"].items(), key=lambda kv: (-kv[1], kv[0]))
-        out.append("  places:  " + ", ".join(f"{places.get(p, {}).get('label', p)} {n}" for p, n in visits))
+        out.append(
+            "  places:  " + ", ".join(f"{places.get(p, {}).get('label', p)} {n}" for p, n in visits)
+        )
     if snapshot["todos"]:
         out.append("  todos:")
         marks = {"completed": "[x]", "in_progress": "[~]", "pending": "[ ]"}
         for todo in snapshot["todos"]:
             out.append(f"    {marks.get(todo['status'], '[ ]')} {todo['content']}")
     if replay is not None and (replay.skipped or replay.ignored):
-        out.append(f"  source:  {replay.kind}, {replay.skipped} lines skipped, {replay.ignored} ignored")
+        out.append(
+            f"  source:  {replay.kind}, {replay.skipped} lines skipped, {replay.ignored} ignored"
+        )
     return "\n".join(out)

@@ -43,7 +43,13 @@ def test_fixture_hook_log_gives_the_expected_game():
     assert sub["spawnedBy"] == "toolu_01AgentZ1x2C3v4B5n6M7k8"
     assert sub["state"] == "left"
     assert snap["stats"]["toolCalls"] == {
-        "Glob": 1, "Read": 1, "Agent": 1, "Grep": 1, "Edit": 1, "Bash": 1, "Write": 1,
+        "Glob": 1,
+        "Read": 1,
+        "Agent": 1,
+        "Grep": 1,
+        "Edit": 1,
+        "Bash": 1,
+        "Write": 1,
         "mcp__github__search_issues": 1,
     }
     assert snap["stats"]["placeCalls"]["library"] == 3
@@ -92,8 +98,12 @@ def test_subagent_without_subagent_start_is_created_and_linked_to_its_spawn():
 def test_nested_subagents_have_their_own_parent():
     spawn, _ = tool("Agent", "s1", subagent_type="Plan")
     nested, _ = tool("Agent", "s2", agent="a1", subagent_type="Explore")
-    game = run(spawn, ev("SubagentStart", agent_id="a1", agent_type="Plan"), nested,
-               ev("SubagentStart", agent_id="a2", agent_type="Explore"))
+    game = run(
+        spawn,
+        ev("SubagentStart", agent_id="a1", agent_type="Plan"),
+        nested,
+        ev("SubagentStart", agent_id="a2", agent_type="Explore"),
+    )
     assert game.peek("agents", "a2", "parent") == "a1"
     assert game.peek("agents", "a2", "spawnedBy") == "s2"
 
@@ -101,9 +111,15 @@ def test_nested_subagents_have_their_own_parent():
 def test_post_tool_use_of_agent_links_an_async_subagent_by_its_id():
     spawn, _ = tool("Agent", "s1", subagent_type="general-purpose")
     spawn2, _ = tool("Agent", "s2", subagent_type="general-purpose")
-    done = ev("PostToolUse", tool_name="Agent", tool_use_id="s2",
-              tool_response={"status": "async_launched", "agentId": "a2"})
-    game = run(spawn, spawn2, done, ev("SubagentStart", agent_id="a2", agent_type="general-purpose"))
+    done = ev(
+        "PostToolUse",
+        tool_name="Agent",
+        tool_use_id="s2",
+        tool_response={"status": "async_launched", "agentId": "a2"},
+    )
+    game = run(
+        spawn, spawn2, done, ev("SubagentStart", agent_id="a2", agent_type="general-purpose")
+    )
     assert game.peek("agents", "a2", "spawnedBy") == "s2"
 
 
@@ -114,8 +130,11 @@ def test_permission_wait_failure_and_compaction_show_on_the_agent():
     assert (main["state"], main["wait"], main["place"]) == ("waiting", "permission", "helpdesk")
     assert game.peek("status") == "waiting"
     game.apply(parse_event(bash))
-    applied = game.apply(parse_event(ev("PostToolUseFailure", tool_name="Bash", tool_use_id="t1",
-                                        error="Exit code 1\nboom")))
+    applied = game.apply(
+        parse_event(
+            ev("PostToolUseFailure", tool_name="Bash", tool_use_id="t1", error="Exit code 1\nboom")
+        )
+    )
     assert game.peek("agents", "main", "overlay") == "failure"
     assert applied.effects[0]["kind"] == "flash"
     game.apply(parse_event(ev("PreCompact", trigger="auto")))
@@ -125,18 +144,24 @@ def test_permission_wait_failure_and_compaction_show_on_the_agent():
 
 
 def test_todos_from_todowrite_and_task_events():
-    todo, _ = tool("TodoWrite", "t1", todos=[
-        {"content": "Find the jump code", "status": "completed", "activeForm": "x"},
-        {"content": "Add the sound", "status": "in_progress", "activeForm": "y"},
-    ])
+    todo, _ = tool(
+        "TodoWrite",
+        "t1",
+        todos=[
+            {"content": "Find the jump code", "status": "completed", "activeForm": "x"},
+            {"content": "Add the sound", "status": "in_progress", "activeForm": "y"},
+        ],
+    )
     game = run(todo)
     assert game.peek("todos") == [
         {"id": None, "content": "Find the jump code", "status": "completed"},
         {"id": None, "content": "Add the sound", "status": "in_progress"},
     ]
-    game = run(ev("TaskCreated", task_id="1", task_subject="Write tests"),
-               ev("TaskCreated", task_id="2", task_subject="Ship"),
-               ev("TaskCompleted", task_id="1", task_subject="Write tests"))
+    game = run(
+        ev("TaskCreated", task_id="1", task_subject="Write tests"),
+        ev("TaskCreated", task_id="2", task_subject="Ship"),
+        ev("TaskCompleted", task_id="1", task_subject="Write tests"),
+    )
     assert [t["status"] for t in game.peek("todos")] == ["completed", "pending"]
     update, _ = tool("TaskUpdate", "t2", taskId="2", status="deleted")
     game.apply(parse_event(update))
@@ -179,13 +204,23 @@ def test_control_events_say_move_rename_annotate():
         game.validate(parse_event(ev("ccviz.move", agent="ghost", place="library")))
 
 
+GH_TOKEN = "ghp_abcdefghijklmnopqrstuv"
+
+
 def test_secrets_never_reach_snapshot_or_effects():
     secret = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"
-    bash, _ = tool("Bash", "t1", command=f"ANTHROPIC_API_KEY={secret} curl -H 'Authorization: Bearer ghp_abcdefghijklmnopqrstuv' x")
+    bash, _ = tool(
+        "Bash",
+        "t1",
+        command=f"ANTHROPIC_API_KEY={secret} curl -H 'Authorization: Bearer {GH_TOKEN}' x",
+    )
     game = Game(SID)
     seen = []
-    for payload in (ev("UserPromptSubmit", prompt=f"use key {secret}"), bash,
-                    ev("PostToolUseFailure", tool_name="Bash", tool_use_id="t1", error=f"bad token {secret}")):
+    for payload in (
+        ev("UserPromptSubmit", prompt=f"use key {secret}"),
+        bash,
+        ev("PostToolUseFailure", tool_name="Bash", tool_use_id="t1", error=f"bad token {secret}"),
+    ):
         applied = game.apply(parse_event(payload))
         seen.append(json.dumps([applied.deltas, applied.effects]))
     seen.append(json.dumps(game.snapshot()))
@@ -212,5 +247,7 @@ def test_session_end_then_resume():
 
 
 def test_compaction_subagent_stop_is_not_a_character():
-    game = run(ev("PreCompact", trigger="manual"), ev("SubagentStop", agent_id="acompact-1", agent_type=""))
+    game = run(
+        ev("PreCompact", trigger="manual"), ev("SubagentStop", agent_id="acompact-1", agent_type="")
+    )
     assert set(game.peek("agents")) == {"main"}

@@ -16,20 +16,42 @@ from ccviz_kernel.store import EventStore
 SID = "prop-session"
 AGENTS = st.sampled_from([None, None, "a1", "a2", "a3", "b7"])
 TOOLS = st.sampled_from(
-    ["Read", "Edit", "Bash", "Grep", "Agent", "Task", "TodoWrite", "TaskUpdate", "WebFetch",
-     "AskUserQuestion", "mcp__github__search", "mcp__x__y", "SomeNewTool", "Skill"]
+    [
+        "Read",
+        "Edit",
+        "Bash",
+        "Grep",
+        "Agent",
+        "Task",
+        "TodoWrite",
+        "TaskUpdate",
+        "WebFetch",
+        "AskUserQuestion",
+        "mcp__github__search",
+        "mcp__x__y",
+        "SomeNewTool",
+        "Skill",
+    ]
 )
 USE_IDS = st.sampled_from([None, "t1", "t2", "t3", "t4"])
 AGENT_TYPES = st.sampled_from([None, "", "Explore", "Plan", "general-purpose"])
 TEXT = st.text(max_size=30)
-TS = st.one_of(st.none(), st.floats(min_value=1.6e9, max_value=1.9e9),
-               st.sampled_from(["2026-08-20T14:03:11.250Z", "bogus", 12]))
-EVENT_NAMES = st.one_of(st.sampled_from(sorted(HOOK_EVENTS)),
-                        st.sampled_from(["ccviz.say", "ccviz.move", "ccviz.rename", "ccviz.annotate",
-                                         "ccviz.rules", "FutureEvent"]))
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | TEXT,
-                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-                       max_leaves=6)
+TS = st.one_of(
+    st.none(),
+    st.floats(min_value=1.6e9, max_value=1.9e9),
+    st.sampled_from(["2026-08-20T14:03:11.250Z", "bogus", 12]),
+)
+EVENT_NAMES = st.one_of(
+    st.sampled_from(sorted(HOOK_EVENTS)),
+    st.sampled_from(
+        ["ccviz.say", "ccviz.move", "ccviz.rename", "ccviz.annotate", "ccviz.rules", "FutureEvent"]
+    ),
+)
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -44,29 +66,68 @@ def payloads(draw) -> dict:
     if ts is not None:
         p["timestamp"] = ts
     tool = draw(TOOLS)
-    if name in {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest",
-                "PermissionDenied"} or draw(st.booleans()):
+    if name in {
+        "PreToolUse",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "PermissionRequest",
+        "PermissionDenied",
+    } or draw(st.booleans()):
         p["tool_name"] = tool
         p["tool_use_id"] = draw(USE_IDS)
-        p["tool_input"] = draw(st.fixed_dictionaries({}, optional={
-            "file_path": TEXT, "command": TEXT, "subagent_type": AGENT_TYPES, "description": TEXT,
-            "todos": st.lists(st.fixed_dictionaries({"content": TEXT, "status": st.sampled_from(
-                ["pending", "in_progress", "completed", "weird"])}), max_size=3),
-            "taskId": st.sampled_from(["1", "2"]), "status": st.sampled_from(["completed", "deleted"]),
-        }))
+        p["tool_input"] = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "file_path": TEXT,
+                    "command": TEXT,
+                    "subagent_type": AGENT_TYPES,
+                    "description": TEXT,
+                    "todos": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "content": TEXT,
+                                "status": st.sampled_from(
+                                    ["pending", "in_progress", "completed", "weird"]
+                                ),
+                            }
+                        ),
+                        max_size=3,
+                    ),
+                    "taskId": st.sampled_from(["1", "2"]),
+                    "status": st.sampled_from(["completed", "deleted"]),
+                },
+            )
+        )
     optional = {
-        "prompt": TEXT, "error": TEXT, "source": st.sampled_from(["startup", "resume", "compact"]),
+        "prompt": TEXT,
+        "error": TEXT,
+        "source": st.sampled_from(["startup", "resume", "compact"]),
         "notification_type": st.sampled_from(["permission_prompt", "idle_prompt", "auth_success"]),
-        "message": TEXT, "task_id": st.sampled_from(["1", "2", 3]), "task_subject": TEXT,
-        "tool_response": st.one_of(JSONISH, st.fixed_dictionaries(
-            {"agentId": st.sampled_from(["a1", "a2", "zz"]), "status": st.just("completed")})),
-        "agent": st.sampled_from(["main", "a1", "ghost", None]), "text": TEXT, "name": TEXT,
+        "message": TEXT,
+        "task_id": st.sampled_from(["1", "2", 3]),
+        "task_subject": TEXT,
+        "tool_response": st.one_of(
+            JSONISH,
+            st.fixed_dictionaries(
+                {"agentId": st.sampled_from(["a1", "a2", "zz"]), "status": st.just("completed")}
+            ),
+        ),
+        "agent": st.sampled_from(["main", "a1", "ghost", None]),
+        "text": TEXT,
+        "name": TEXT,
         "place": st.sampled_from(["library", "moon"]),
-        "tools": st.dictionaries(st.sampled_from(["Read", "Bash", "X"]),
-                                 st.sampled_from(["library", "terminal", "moon", None]), max_size=2),
-        "usage": st.fixed_dictionaries({"input_tokens": st.integers(0, 10**6),
-                                        "output_tokens": st.integers(0, 10**6)}),
-        "new_cwd": TEXT, "last_assistant_message": TEXT, "extra_unknown": JSONISH,
+        "tools": st.dictionaries(
+            st.sampled_from(["Read", "Bash", "X"]),
+            st.sampled_from(["library", "terminal", "moon", None]),
+            max_size=2,
+        ),
+        "usage": st.fixed_dictionaries(
+            {"input_tokens": st.integers(0, 10**6), "output_tokens": st.integers(0, 10**6)}
+        ),
+        "new_cwd": TEXT,
+        "last_assistant_message": TEXT,
+        "extra_unknown": JSONISH,
     }
     for key, strategy in optional.items():
         if draw(st.integers(0, 4)) == 0:
@@ -105,7 +166,10 @@ def test_random_sequences_keep_every_promise(tmp_path_factory, sequence):
         assert applied.seq == seq == game.seq
         after = game.snapshot()
         assert apply_deltas(before, applied.deltas) == after
-        assert json.loads(json.dumps([applied.deltas, applied.effects])) == [applied.deltas, applied.effects]
+        assert json.loads(json.dumps([applied.deltas, applied.effects])) == [
+            applied.deltas,
+            applied.effects,
+        ]
         check_invariants(after, counts)
         before = after
 

@@ -33,9 +33,23 @@ SNIFF_LINES = 200
 #: bookkeeping (no uuid or message) still be recognised.
 _TRANSCRIPT_TYPES = frozenset(
     {
-        "user", "assistant", "system", "attachment", "progress", "summary", "ai-title",
-        "custom-title", "last-prompt", "queue-operation", "file-history-snapshot",
-        "permission-mode", "mode", "tag", "pr-link", "agent-setting", "worktree-state",
+        "user",
+        "assistant",
+        "system",
+        "attachment",
+        "progress",
+        "summary",
+        "ai-title",
+        "custom-title",
+        "last-prompt",
+        "queue-operation",
+        "file-history-snapshot",
+        "permission-mode",
+        "mode",
+        "tag",
+        "pr-link",
+        "agent-setting",
+        "worktree-state",
     }
 )
 _TRANSCRIPT_KEYS = ("message", "uuid", "parentUuid", "sessionId", "leafUuid", "snapshot")

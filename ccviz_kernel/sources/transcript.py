@@ -92,8 +92,14 @@ def parse_timestamp(value: Any) -> int | None:
         tz = timezone(-offset if zone[0] == "-" else offset)
     try:
         moment = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz,
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=tz,
         )
     except ValueError:
         return None
@@ -433,7 +439,8 @@ class _Reader:
         results = [b for b in _blocks(content) if b.get("type") == "tool_result"]
         outcome = obj.get("toolUseResult")
         use_id = results[0].get("tool_use_id") if len(results) == 1 else None
-        if isinstance(use_id, str):
+        spawn = self.tool_uses.get(use_id) if isinstance(use_id, str) else None
+        if spawn is not None and spawn.name in SPAWN_TOOLS:
             # The child's id is in the structured result (2.1.x) or, in 2.0.x, on the
             # parent's result line itself.
             child = outcome.get("agentId") if isinstance(outcome, dict) else None
@@ -444,6 +451,8 @@ class _Reader:
                 kind = outcome.get("agentType") if isinstance(outcome, dict) else None
                 if isinstance(kind, str) and kind:
                     self.agent_type_hint.setdefault(child, kind)
+        if results:
+            return
         text = _text_of(content) or ""
         if "<task-notification>" in text:
             child_match, use_match = _TASK_ID.search(text), _TASK_USE_ID.search(text)
@@ -481,7 +490,8 @@ class _Reader:
         if not candidates:
             return
         matching = [
-            use_id for use_id, tool_input in candidates
+            use_id
+            for use_id, tool_input in candidates
             if isinstance(tool_input.get("prompt"), str) and tool_input["prompt"].strip() == prompt
         ]
         agent.spawn_id = matching[-1] if matching else candidates[-1][0]
@@ -708,7 +718,7 @@ class _Reader:
             failed = block.get("is_error") is True
             payload = self._base("PostToolUseFailure" if failed else "PostToolUse", line, agent)
             payload["tool_name"] = use.name
-            payload["tool_input"] = copy.deepcopy(use.tool_input)
+            payload["tool_input"] = dict(use.tool_input)  # one object per payload, as live
             if failed:
                 error = _error_text(block.get("content"))
                 payload["tool_use_id"] = use_id

@@ -56,8 +56,12 @@ def test_broken_lines_skipped(tmp_path: Path) -> None:
 def test_most_common_session_and_title(tmp_path: Path) -> None:
     payloads = [
         {"hook_event_name": "SessionStart", "session_id": "a"},
-        {"hook_event_name": "UserPromptSubmit", "session_id": "b", "prompt": "hi",
-         "session_title": "Say hi"},
+        {
+            "hook_event_name": "UserPromptSubmit",
+            "session_id": "b",
+            "prompt": "hi",
+            "session_title": "Say hi",
+        },
         {"hook_event_name": "Stop", "session_id": "b"},
         {"hook_event_name": "Notification"},
     ]
@@ -67,7 +71,10 @@ def test_most_common_session_and_title(tmp_path: Path) -> None:
     assert result.session_id == "b"
     assert result.title == "Say hi"
     assert [e["hook_event_name"] for e in result.events] == [
-        "SessionStart", "UserPromptSubmit", "Stop", "Notification",
+        "SessionStart",
+        "UserPromptSubmit",
+        "Stop",
+        "Notification",
     ]
 
 

@@ -131,7 +131,8 @@ def test_modern_subagent(modern: LoadResult) -> None:
     order = names(modern)
     spawn = next(i for i, e in enumerate(modern.events) if e.get("tool_use_id") == AGENT_USE_ID)
     joined = next(
-        i for i, e in enumerate(modern.events)
+        i
+        for i, e in enumerate(modern.events)
         if e.get("tool_use_id") == AGENT_USE_ID and e["hook_event_name"] == "PostToolUse"
     )
     first, last = order.index("SubagentStart"), order.index("SubagentStop")
@@ -226,7 +227,8 @@ def test_legacy_inline_sidechain(legacy: LoadResult) -> None:
     order = names(legacy)
     assert order.index("SubagentStart") < order.index("SubagentStop")
     task_done = next(
-        i for i, e in enumerate(legacy.events)
+        i
+        for i, e in enumerate(legacy.events)
         if e["hook_event_name"] == "PostToolUse" and e["tool_name"] == "Task"
     )
     assert order.index("SubagentStop") < task_done
@@ -437,7 +439,7 @@ def assistant(
 
 
 def tool_results(
-    results: list[tuple[str, Any, bool]], second: float, outcome: Any = None, **extra: Any
+    results: list[tuple[str, Any, bool | None]], second: float, outcome: Any = None, **extra: Any
 ) -> dict[str, Any]:
     blocks = [
         {"type": "tool_result", "tool_use_id": use_id, "content": content, "is_error": failed}
@@ -474,8 +476,11 @@ def test_turns_harness_lines_and_interrupts(tmp_path: Path) -> None:
         user("third question", 12),
         assistant([text("answer three, part 1")], 13, "m4"),
         assistant([text("answer three, part 2")], 14, "m4"),
-        user("<task-notification><task-id>bx1</task-id></task-notification>", 15,
-             origin={"kind": "task-notification"}),
+        user(
+            "<task-notification><task-id>bx1</task-id></task-notification>",
+            15,
+            origin={"kind": "task-notification"},
+        ),
         assistant([text("background job done")], 16, "m5"),
         user([{"type": "image", "source": {}}], 17),
         {"type": "queue-operation", "operation": "enqueue", "timestamp": ts(18), "sessionId": SID},
@@ -483,10 +488,15 @@ def test_turns_harness_lines_and_interrupts(tmp_path: Path) -> None:
     result = load(write(tmp_path, lines))
     assert result.title == "Mine"
     assert [e["prompt"] for e in of(result, "UserPromptSubmit")] == [
-        "first question", "second question", "third question", "",
+        "first question",
+        "second question",
+        "third question",
+        "",
     ]
     assert [e["last_assistant_message"] for e in of(result, "Stop")] == [
-        "answer one", "answer three, part 2", "background job done",
+        "answer one",
+        "answer three, part 2",
+        "background job done",
     ]
     # 2 titles, 2 harness lines, 1 meta, 1 interrupt, 1 notification, 1 queue-operation
     assert result.ignored == 8
@@ -519,16 +529,27 @@ def test_compaction(tmp_path: Path) -> None:
         user("go", 1),
         assistant([tool("t1", "Read", file_path="/a")], 2, "m1"),
         tool_results([("t1", "x", False)], 3),
-        base("system", 4, subtype="compact_boundary",
-             compactMetadata={"trigger": "manual", "preTokens": 1000}),
+        base(
+            "system",
+            4,
+            subtype="compact_boundary",
+            compactMetadata={"trigger": "manual", "preTokens": 1000},
+        ),
         user("This session is being continued...", 5, isCompactSummary=True),
         assistant([text("done")], 6, "m2"),
         base("system", 7, subtype="compact_boundary"),
     ]
     result = load(write(tmp_path, lines))
     assert names(result) == [
-        "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
-        "PreCompact", "PostCompact", "Stop", "PreCompact", "PostCompact",
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "PreCompact",
+        "PostCompact",
+        "Stop",
+        "PreCompact",
+        "PostCompact",
     ]
     pre, pre2 = of(result, "PreCompact")
     post, post2 = of(result, "PostCompact")
@@ -541,8 +562,13 @@ def test_compaction(tmp_path: Path) -> None:
 def test_api_error_ends_in_stop_failure(tmp_path: Path) -> None:
     lines = [
         user("go", 1),
-        assistant([text("API Error: Rate limit reached")], 2, "m1", isApiErrorMessage=True,
-                  error="rate_limit"),
+        assistant(
+            [text("API Error: Rate limit reached")],
+            2,
+            "m1",
+            isApiErrorMessage=True,
+            error="rate_limit",
+        ),
     ]
     result = load(write(tmp_path, lines))
     assert names(result) == ["SessionStart", "UserPromptSubmit", "StopFailure"]
@@ -552,10 +578,16 @@ def test_api_error_ends_in_stop_failure(tmp_path: Path) -> None:
 def test_tool_error_wrapper_and_interrupt(tmp_path: Path) -> None:
     lines = [
         user("go", 1),
-        assistant([tool("t1", "Read", file_path="/x"), tool("t2", "Bash", command="sleep 9")],
-                  2, "m1"),
-        tool_results([("t1", "<tool_use_error>File does not exist.</tool_use_error>", True),
-                      ("t2", [text("[Request interrupted by user for tool use]")], True)], 3),
+        assistant(
+            [tool("t1", "Read", file_path="/x"), tool("t2", "Bash", command="sleep 9")], 2, "m1"
+        ),
+        tool_results(
+            [
+                ("t1", "<tool_use_error>File does not exist.</tool_use_error>", True),
+                ("t2", [text("[Request interrupted by user for tool use]")], True),
+            ],
+            3,
+        ),
     ]
     result = load(write(tmp_path, lines))
     first, second = of(result, "PostToolUseFailure")
@@ -565,37 +597,56 @@ def test_tool_error_wrapper_and_interrupt(tmp_path: Path) -> None:
 
 def test_subagent_links_without_meta_nested_and_skipped_files(tmp_path: Path) -> None:
     sub = lambda agent, line: {**line, "isSidechain": True, "agentId": agent}  # noqa: E731
-    main = write(tmp_path, [
-        user("go", 1),
-        assistant([tool("t-a", "Agent", prompt="look", subagent_type="Explore")], 2, "m1"),
-        tool_results([("t-a", "found", False)], 20,
-                     {"status": "completed", "agentId": "aaa", "agentType": "Explore"}),
-        assistant([text("all done")], 21, "m2"),
-    ])
+    main = write(
+        tmp_path,
+        [
+            user("go", 1),
+            assistant([tool("t-a", "Agent", prompt="look", subagent_type="Explore")], 2, "m1"),
+            tool_results(
+                [("t-a", "found", False)],
+                20,
+                {"status": "completed", "agentId": "aaa", "agentType": "Explore"},
+            ),
+            assistant([text("all done")], 21, "m2"),
+        ],
+    )
     folder = tmp_path / SID / "subagents"
-    write(folder, [
-        sub("aaa", user("look", 3)),
-        sub("aaa", assistant([tool("t-b", "Task", prompt="deeper", subagent_type="Plan")], 4,
-                             "s1")),
-        sub("aaa", tool_results([("t-b", "deep", False)], 10)),
-        sub("aaa", assistant([text("found it")], 11, "s2")),
-    ], "agent-aaa.jsonl")
-    write(folder / "workflows" / "run1", [
-        sub("bbb", user("deeper", 5)),
-        sub("bbb", assistant([tool("t-c", "Grep", pattern="x")], 6, "s3")),
-        sub("bbb", tool_results([("t-c", "hit", False)], 7)),
-        sub("bbb", assistant([text("deep")], 8, "s4")),
-    ], "agent-bbb.jsonl")
+    write(
+        folder,
+        [
+            sub("aaa", user("look", 3)),
+            sub(
+                "aaa",
+                assistant([tool("t-b", "Task", prompt="deeper", subagent_type="Plan")], 4, "s1"),
+            ),
+            sub("aaa", tool_results([("t-b", "deep", False)], 10)),
+            sub("aaa", assistant([text("found it")], 11, "s2")),
+        ],
+        "agent-aaa.jsonl",
+    )
+    write(
+        folder / "workflows" / "run1",
+        [
+            sub("bbb", user("deeper", 5)),
+            sub("bbb", assistant([tool("t-c", "Grep", pattern="x")], 6, "s3")),
+            sub("bbb", tool_results([("t-c", "hit", False)], 7)),
+            sub("bbb", assistant([text("deep")], 8, "s4")),
+        ],
+        "agent-bbb.jsonl",
+    )
     (folder / "workflows" / "run1" / "agent-bbb.meta.json").write_text(
         json.dumps({"agentType": "Plan", "toolUseId": "t-b", "parentAgentId": "aaa"})
     )
     write(folder, [sub("acompact-1", user("summarise", 9))], "agent-acompact-1.jsonl")
     # Old layout: a Warmup agent file next to the session file, and another session's agent.
-    write(tmp_path, [sub("ccc", user("Warmup", 0.5)), sub("ccc", assistant([text("hi")], 0.6,
-                                                                             "w1"))],
-          "agent-ccc.jsonl")
-    write(tmp_path, [{**sub("ddd", user("other", 1)), "sessionId": "someone-else"}],
-          "agent-ddd.jsonl")
+    write(
+        tmp_path,
+        [sub("ccc", user("Warmup", 0.5)), sub("ccc", assistant([text("hi")], 0.6, "w1"))],
+        "agent-ccc.jsonl",
+    )
+    write(
+        tmp_path, [{**sub("ddd", user("other", 1)), "sessionId": "someone-else"}], "agent-ddd.jsonl"
+    )
 
     result = load(main)
     starts = {e["agent_id"]: e for e in of(result, "SubagentStart")}
@@ -620,8 +671,14 @@ def test_inline_sidechain_with_agent_id_and_guessed_link(tmp_path: Path) -> None
     side = {"isSidechain": True, "agentId": "abc123"}
     lines = [
         user("go", 1),
-        assistant([tool("t1", "Task", prompt="first job", subagent_type="general-purpose"),
-                   tool("t2", "Task", prompt="second job", subagent_type="Explore")], 2, "m1"),
+        assistant(
+            [
+                tool("t1", "Task", prompt="first job", subagent_type="general-purpose"),
+                tool("t2", "Task", prompt="second job", subagent_type="Explore"),
+            ],
+            2,
+            "m1",
+        ),
         user("second job", 3, **side, parentUuid=None),
         assistant([text("did it")], 4, "s1", **side),
         tool_results([("t2", "did it", False)], 5),
@@ -636,11 +693,20 @@ def test_inline_sidechain_with_agent_id_and_guessed_link(tmp_path: Path) -> None
 
 def test_duplicate_lines_count_once(tmp_path: Path) -> None:
     call = assistant([tool("t1", "Read", file_path="/a")], 2, "m1")
-    lines = [user("go", 1), call, call, tool_results([("t1", "x", False)], 3), assistant(
-        [text("ok")], 4, "m2")]
+    lines = [
+        user("go", 1),
+        call,
+        call,
+        tool_results([("t1", "x", False)], 3),
+        assistant([text("ok")], 4, "m2"),
+    ]
     result = load(write(tmp_path, lines))
     assert names(result) == [
-        "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop",
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "Stop",
     ]
     assert result.ignored == 1
 
@@ -654,3 +720,43 @@ def test_parse_timestamp() -> None:
     assert parse_timestamp("2026-02-30T00:00:00Z") is None
     assert parse_timestamp("soon") is None
     assert parse_timestamp(17) is None
+
+
+def test_v2_0_inline_sidechain_with_partial_agent_ids(tmp_path: Path) -> None:
+    """As in real 2.0.46 files: agentId on some sidechain lines only, null is_error/isMeta."""
+    side = {"isSidechain": True, "isMeta": None}
+    prompt = user("Research it", 3, **side, parentUuid=None, uuid="s-1")
+    call = assistant(
+        [tool("t-g", "Grep", pattern="x")], 4, "s1", **side, parentUuid="s-1", uuid="s-2"
+    )
+    found = tool_results(
+        [("t-g", "hit", None)],
+        5,
+        {"mode": "files"},
+        **side,
+        parentUuid="s-2",
+        uuid="s-3",
+        agentId="e1c84ba5",
+    )
+    answer = assistant([text("it is in x")], 6, "s2", **side, parentUuid="s-3", uuid="s-4")
+    lines = [
+        user("go", 1),
+        assistant([tool("t-task", "Task", prompt="Other words", subagent_type="Explore")], 2, "m1"),
+        prompt,
+        call,
+        found,
+        answer,
+        tool_results(
+            [("t-task", [text("it is in x")], None)], 7, {"oldString": None}, agentId="e1c84ba5"
+        ),
+    ]
+    result = load(write(tmp_path, lines))
+    (start,) = of(result, "SubagentStart")
+    assert start["agent_id"] == "e1c84ba5"
+    assert start["parent_tool_use_id"] == "t-task"
+    assert start["agent_type"] == "Explore"
+    inner = [e for e in result.events if e.get("tool_name") == "Grep"]
+    assert [e["hook_event_name"] for e in inner] == ["PreToolUse", "PostToolUse"]
+    assert all(e["agent_id"] == "e1c84ba5" for e in inner)
+    assert of(result, "SubagentStop")[0]["last_assistant_message"] == "it is in x"
+    assert [e["prompt"] for e in of(result, "UserPromptSubmit")] == ["go"]
