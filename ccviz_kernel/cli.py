@@ -20,6 +20,10 @@ class CliError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["hook"]:  # the hot path: no argparse, standard library only
+        from .hook import main as hook_main
+
+        return hook_main()
     parser = _parser()
     ns = parser.parse_args(args)
     handler: Callable[..., int] | None = getattr(ns, "handler", None)
@@ -57,6 +61,32 @@ def _parser():
     replay.add_argument("--json", action="store_true", help="print the final snapshot as JSON")
     replay.add_argument("--quiet", "-q", action="store_true", help="final state only, no timeline")
     replay.set_defaults(handler=_cmd_replay)
+
+    serve = sub.add_parser(
+        "serve", help="run the live server (socket.io, hooks endpoint, viewer page)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    serve.add_argument(
+        "--json", action="store_true", help="JSON serializer for plain socket.io clients"
+    )
+    serve.add_argument("--fps", type=float, default=30.0, help="max updates per second per game")
+    serve.add_argument(
+        "--viewer-token",
+        default=None,
+        help="token viewers need off loopback (or set CCVIZ_VIEWER_TOKEN)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow this browser origin (repeatable)",
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+    hook = sub.add_parser("hook", help="(run by Claude Code) forward one hook payload from stdin")
+    hook.set_defaults(handler=lambda ns: 0)
 
     games = sub.add_parser("games", help="list the games in the event store")
     games.add_argument("--json", action="store_true", help="print them as JSON")
@@ -96,6 +126,24 @@ def _cmd_replay(ns) -> int:
         for problem in replay.problems[:5]:
             print(f"  {problem}", file=sys.stderr)
     return 0
+
+
+def _cmd_serve(ns) -> int:
+    import os
+
+    from .hosts.standalone import serve
+
+    if ns.fps <= 0:
+        raise CliError("--fps must be positive")
+    token = ns.viewer_token or os.environ.get("CCVIZ_VIEWER_TOKEN")
+    try:
+        return serve(
+            ns.host, ns.port, json_mode=ns.json, fps=ns.fps, viewer_token=token, cors=ns.cors_origin
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
 
 
 def _cmd_games(ns) -> int:

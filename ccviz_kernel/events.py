@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-#: Payloads larger than this are refused (the hook command shrinks big ones first).
-MAX_PAYLOAD_BYTES = 1_048_576
+from .limits import MAX_PAYLOAD_BYTES
 
 #: The 31 hook events of Claude Code (hooks reference, "Hook lifecycle").
 HOOK_EVENTS: frozenset[str] = frozenset(

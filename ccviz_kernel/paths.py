@@ -1,30 +1,37 @@
 """Where ccviz keeps its files: one data folder per user, movable with ``CCVIZ_HOME``.
 
 Tests and several parallel servers each point ``CCVIZ_HOME`` at their own folder, so
-nothing here may cache the answer at import time.
+nothing here may cache the answer at import time. The hook command imports this module,
+so it stays on ``os`` alone (pathlib and typing cost milliseconds there).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-def data_dir(create: bool = True) -> Path:
-    """The data folder: ``$CCVIZ_HOME`` if set, else the per-user data dir."""
+def data_dir_str(create: bool = True) -> str:
+    """The data folder as a string: ``$CCVIZ_HOME`` if set, else the per-user data dir."""
     home = os.environ.get("CCVIZ_HOME")
     if home:
-        path = Path(home).expanduser()
+        path = os.path.expanduser(home)
     else:
         from platformdirs import user_data_dir
 
-        path = Path(user_data_dir("ccviz", appauthor=False))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            path.chmod(0o700)
+        path = user_data_dir("ccviz", appauthor=False)
+    if create and not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def data_dir(create: bool = True) -> Path:
+    from pathlib import Path
+
+    return Path(data_dir_str(create))
 
 
 def db_path() -> Path:

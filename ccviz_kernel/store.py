@@ -62,6 +62,11 @@ _SCHEMA = (
         last_ts  REAL
     ) WITHOUT ROWID
     """,
+    """
+    CREATE TABLE IF NOT EXISTS delivered (
+        key TEXT PRIMARY KEY
+    ) WITHOUT ROWID
+    """,
 )
 
 
@@ -166,11 +171,22 @@ class EventStore:
 
     # ------------------------------------------------------------------ writes
 
-    def append(self, game_id: str, payload: str, ts: float | None = None) -> int:
-        """Append one event and return its seq (the game's new length)."""
+    def append(
+        self, game_id: str, payload: str, ts: float | None = None, *, key: str | None = None
+    ) -> int | None:
+        """Append one event and return its seq (the game's new length).
+
+        With a ``key`` (a delivery id, as spooled hook events carry), an event whose key was
+        appended before is dropped and ``None`` returned: the key is recorded in the same
+        transaction as the event, so a crash between the two cannot deliver it twice.
+        """
         _check_game_id(game_id)
         row = _check_item(game_id, payload, ts)
         with self._write() as conn:
+            if key is not None:
+                seen = conn.execute("INSERT OR IGNORE INTO delivered (key) VALUES (?)", (key,))
+                if seen.rowcount == 0:
+                    return None
             count, first, last = self._summary(conn, game_id)
             seq = count + 1
             conn.execute(
@@ -333,7 +349,7 @@ class EventStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if app_id == 0 and version == 0:
                 others = conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('events', 'games')"
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('events', 'games', 'delivered')"
                 ).fetchone()[0]
                 if others:
                     raise StoreError(

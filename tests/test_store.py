@@ -425,3 +425,11 @@ def test_matches_simple_model(ops: list[tuple[str, list[tuple[int, float | None]
             tss = [t for _, t in rows if t is not None]
             assert by_id[game].first_ts == (min(tss) if tss else None)
             assert by_id[game].last_ts == (max(tss) if tss else None)
+
+
+def test_append_with_a_delivery_key_is_exactly_once(tmp_path):
+    with EventStore(tmp_path / "k.sqlite3") as store:
+        assert store.append("g", '{"a": 1}', 1.0, key="spool-1") == 1
+        assert store.append("g", '{"a": 1}', 1.0, key="spool-1") is None
+        assert store.append("g", '{"a": 2}', 2.0, key="spool-2") == 2
+        assert store.last_seq("g") == 2

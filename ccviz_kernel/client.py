@@ -1,0 +1,155 @@
+"""A live Python mirror of one game, over python-socketio's ``AsyncClient``.
+
+It speaks the same protocol as the browser and applies updates with the same
+:func:`~ccviz_kernel.deltas.apply_deltas`; on a gap in ``seq`` it re-joins with ``since``
+and is brought up to date. The tests use it, and notebook handles build on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .deltas import apply_in_place
+
+
+class ClientError(RuntimeError):
+    """The server refused something (the message is the server's)."""
+
+
+class GameMirror:
+    def __init__(
+        self,
+        url: str,
+        game_id: str,
+        *,
+        token: str | None = None,
+        serializer: str = "msgpack",
+        socketio_path: str = "socket.io",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        import socketio
+
+        self.url = url
+        self.game_id = game_id
+        self.token = token
+        self.socketio_path = socketio_path
+        self.headers = headers or {}
+        self.snapshot: dict[str, Any] | None = None
+        self.effects: list[dict[str, Any]] = []
+        self.updates = 0
+        self.rejoins = 0
+        self.on_update: list[Callable[[GameMirror], None]] = []
+        self._changed = asyncio.Event()
+        self._joining = False
+        self.sio = socketio.AsyncClient(
+            serializer=serializer,
+            reconnection=True,
+            reconnection_delay=0.2,
+            reconnection_delay_max=2,
+        )
+        self.sio.on("game-state-update", self._on_update)
+        self.sio.on("visualization-event", self._on_effect)
+        self.sio.on("connect", self._on_connect)
+
+    @property
+    def seq(self) -> int:
+        return self.snapshot["seq"] if self.snapshot is not None else 0
+
+    async def connect(self, timeout: float = 10.0) -> GameMirror:
+        await self.sio.connect(
+            self.url,
+            transports=["websocket"],
+            socketio_path=self.socketio_path,
+            auth={"token": self.token} if self.token else None,
+            headers=self.headers,
+            wait_timeout=timeout,
+        )
+        await self.join()
+        return self
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+    async def __aenter__(self) -> GameMirror:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def join(self, since: int | None = None) -> None:
+        data: dict[str, Any] = {"gameId": self.game_id}
+        if since is not None:
+            data["since"] = since
+        self._joining = True
+        try:
+            ack = await self.sio.call("join-game", data, timeout=10)
+        finally:
+            self._joining = False
+        if not ack.get("ok"):
+            raise ClientError(ack.get("error") or "join-game refused")
+        if "snapshot" in ack:
+            self.snapshot = ack["snapshot"]
+        elif self.snapshot is not None and ack.get("from") == self.seq + 1:
+            apply_in_place(self.snapshot, ack["deltas"])
+            self.snapshot["seq"] = ack["seq"]
+        else:  # the catch-up does not fit what we hold: start again from a snapshot
+            await self.join()
+            return
+        self._notify()
+
+    async def act(self, kind: str, **fields: Any) -> int:
+        """Send an ``agent-action`` (needs the ingest token); returns the new seq."""
+        ack = await self.sio.call(
+            "agent-action", {"gameId": self.game_id, "type": kind, **fields}, timeout=10
+        )
+        if not ack.get("ok"):
+            raise ClientError(ack.get("error") or "agent-action refused")
+        return ack["seq"]
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Wait until ``predicate(snapshot)`` holds; returns the snapshot."""
+
+        async def wait() -> dict[str, Any]:
+            while self.snapshot is None or not predicate(self.snapshot):
+                self._changed.clear()
+                await self._changed.wait()
+            return self.snapshot
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def wait_seq(self, seq: int, timeout: float = 10.0) -> dict[str, Any]:
+        return await self.wait_for(lambda s: s["seq"] >= seq, timeout)
+
+    async def _on_connect(self) -> None:
+        if self.snapshot is not None:  # a reconnect: catch up from where we were
+            asyncio.ensure_future(self._rejoin())
+
+    async def _on_update(self, data: dict[str, Any]) -> None:
+        if data.get("gameId") != self.game_id or self.snapshot is None or self._joining:
+            return
+        if data["seq"] <= self.seq:
+            return  # already have it (sent before our snapshot was taken)
+        if data["from"] != self.seq + 1:
+            await self._rejoin()
+            return
+        apply_in_place(self.snapshot, data["deltas"])
+        self.updates += 1
+        self._notify()
+
+    async def _rejoin(self) -> None:
+        self.rejoins += 1
+        await self.join(since=self.seq)
+
+    async def _on_effect(self, data: dict[str, Any]) -> None:
+        if data.get("gameId") == self.game_id:
+            self.effects.append(data)
+            del self.effects[:-500]
+
+    def _notify(self) -> None:
+        self._changed.set()
+        for callback in list(self.on_update):
+            callback(self)

@@ -1,0 +1,151 @@
+"""``ccviz hook``: what Claude Code runs on every hook event.
+
+It must never break or slow Claude Code: it reads the payload, POSTs it to the running
+server with a short timeout, falls back to the spool when the server is down, slow or
+unknown, prints nothing and always exits 0. Standard library only, imported lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .limits import MAX_PAYLOAD_BYTES
+
+#: Seconds to wait for the server in all (connect plus answer); then the event is spooled.
+TIMEOUT = 0.06
+#: Strings longer than this are cut when a payload is over the size cap (file contents).
+MAX_STRING = 16_384
+
+
+def main() -> int:
+    try:
+        run(sys.stdin.buffer)
+    except BaseException:  # noqa: BLE001 - the hook must never fail Claude Code
+        pass
+    return 0
+
+
+def run(stream) -> str:
+    """Deliver one payload; returns ``sent``, ``spooled``, ``dropped`` or ``empty``."""
+    ts = time.time()
+    body = stream.read(8 * MAX_PAYLOAD_BYTES + 1)
+    if not body.strip():
+        return "empty"
+    text = body.decode("utf-8", errors="replace")
+    if len(body) > MAX_PAYLOAD_BYTES:
+        text = shrink(text)
+        if text is None:
+            return "dropped"
+    key = os.urandom(16).hex()  # one delivery id for both paths: the server takes it once
+    status = post(text, ts, key)
+    if status is not None and (200 <= status < 300 or status in (400, 413)):
+        return "sent" if status < 300 else "dropped"  # 400/413: the server will never take it
+    from . import spool
+
+    return "spooled" if spool.append(text, ts, key) else "dropped"
+
+
+def shrink(text: str) -> str | None:
+    """Cut long strings (file contents, outputs) so a huge payload still gets through."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+
+    def cut(value, depth=0):
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            return value[:MAX_STRING] + f"… [{len(value) - MAX_STRING} characters cut by ccviz]"
+        if depth > 50:
+            return None
+        if isinstance(value, dict):
+            return {k: cut(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [cut(v, depth + 1) for v in value[:1000]]
+        return value
+
+    small = json.dumps(cut(payload), ensure_ascii=False)
+    return small if len(small.encode()) <= MAX_PAYLOAD_BYTES else None
+
+
+def post(text: str, ts: float, key: str) -> int | None:
+    """POST to the server in the runtime file; the HTTP status, or ``None`` if unreachable.
+
+    A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
+    in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
+    """
+    from .runtime import read_runtime
+
+    info = read_runtime()
+    if info is None:
+        return None
+    host, port, path = _split_http_url(info["url"])
+    if host is None:
+        return None
+    import socket
+
+    token = os.environ.get("CCVIZ_TOKEN") or _token_file()
+    data = text.encode()
+    head = [
+        f"POST {path}api/hooks HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        f"X-Ccviz-Time: {ts:.6f}",
+        f"X-Ccviz-Id: {key}",
+        "Connection: close",
+    ]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n" not in answer and len(answer) < 4096:
+                sock.settimeout(max(0.005, deadline - time.monotonic()))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:
+        return None
+    parts = answer.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def _split_http_url(url: str) -> tuple[str | None, int, str]:
+    """``http://host:port/base/`` → host, port, base path ending in ``/``."""
+    if not url.startswith("http://"):
+        return None, 0, "/"
+    rest = url[7:]
+    hostport, slash, path = rest.partition("/")
+    path = "/" + path if slash else "/"
+    if not path.endswith("/"):
+        path += "/"
+    host, colon, port = (
+        hostport.rpartition(":")
+        if ":" in hostport.strip("[]") or "]:" in hostport
+        else (hostport, "", "")
+    )
+    if not colon:
+        host, port = hostport, "80"
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return None, 0, "/"
+    return host, int(port), path
+
+
+def _token_file() -> str | None:
+    from .paths import data_dir_str
+
+    try:
+        with open(os.path.join(data_dir_str(), "token")) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None

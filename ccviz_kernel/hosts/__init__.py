@@ -1,0 +1,1 @@
+"""Places the server core runs: standalone, the Jupyter server, the kernel."""

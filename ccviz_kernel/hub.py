@@ -1,0 +1,235 @@
+"""The hub owns the live games: ingest → store → engine → listeners (the broadcast).
+
+It is synchronous and knows nothing of sockets: every host (standalone, Jupyter, kernel)
+wraps the same hub. Events are logged before they are applied, so a game rebuilt from the
+log after a crash or an eviction is exactly the game viewers saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .deltas import Delta
+from .engine import Applied, Game
+from .events import PayloadError, parse_event
+from .store import EventStore
+
+#: Deltas kept per game so a viewer that dropped out briefly catches up without a snapshot.
+HISTORY = 2048
+IDLE_SECONDS = 600.0
+
+Listener = Callable[[str, Applied], None]
+
+#: agent-action types that become logged control events, and the fields each one carries.
+_ACTIONS: dict[str, tuple[str, ...]] = {
+    "say": ("agent", "text"),
+    "move": ("agent", "place"),
+    "rename": ("agent", "name"),
+    "annotate": ("agent", "text"),
+    "rules": ("tools", "prefixes", "default", "places"),
+}
+
+
+@dataclass
+class _Live:
+    game: Game
+    history: deque[tuple[int, list[Delta]]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    touched: float = 0.0
+
+
+class Hub:
+    """Many games at once. Not thread-safe: call it from one thread (the host's loop)."""
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store if store is not None else EventStore()
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self._live: dict[str, _Live] = {}
+        self._listeners: list[Listener] = []
+
+    # -- listening ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(game_id, applied)`` after every applied event; returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def ingest(
+        self,
+        data: bytes | str | dict[str, Any],
+        *,
+        ts: float | None = None,
+        key: str | None = None,
+        game_id: str | None = None,
+    ) -> tuple[str, int | None]:
+        """Log and apply one hook payload; returns ``(game_id, seq)``.
+
+        ``seq`` is ``None`` when ``key`` was delivered before (a spooled event seen twice).
+        Raises :class:`PayloadError` for anything that is not a usable payload.
+        """
+        event = parse_event(data, ts=ts, session_id=game_id)
+        if ts is None and event.ts is None:
+            event.ts = self.clock()
+        gid = game_id or event.session_id
+        if event.name.startswith("ccviz."):
+            self._live_game(gid, create=True).game.validate(event)
+        live = self._live_game(gid, create=True)
+        seq = self.store.append(gid, event.to_json(), event.ts, key=key)
+        if seq is None:
+            return gid, None
+        if seq != live.game.seq + 1:  # another process appended to this game: catch up
+            self._catch_up(gid, live)
+            return gid, seq
+        self._apply(gid, live, event)
+        return gid, seq
+
+    def act(self, game_id: str, action: dict[str, Any]) -> int:
+        """An ``agent-action`` from a viewer with the controller role; returns the new seq."""
+        if not isinstance(action, dict):
+            raise PayloadError("an action must be an object")
+        kind = action.get("type")
+        if kind == "hook":
+            payload = action.get("payload")
+            if not isinstance(payload, dict):
+                raise PayloadError("a 'hook' action needs a 'payload' object")
+            sid = payload.get("session_id")
+            if sid is not None and sid != game_id:
+                raise PayloadError(f"payload session_id {sid!r} does not match game {game_id!r}")
+            _, seq = self.ingest({**payload, "session_id": game_id})
+            return seq or 0
+        fields = _ACTIONS.get(kind) if isinstance(kind, str) else None
+        if fields is None:
+            raise PayloadError(
+                f"unknown action type {kind!r}; expected one of: hook, {', '.join(_ACTIONS)}"
+            )
+        if self.game(game_id) is None:
+            raise PayloadError(f"no game {game_id!r}")
+        payload = {"hook_event_name": f"ccviz.{kind}", "session_id": game_id}
+        payload.update({k: action[k] for k in fields if k in action})
+        _, seq = self.ingest(payload)
+        return seq or 0
+
+    def _apply(self, game_id: str, live: _Live, event: Any) -> None:
+        applied = live.game.apply(event)
+        live.history.append((applied.seq, applied.deltas))
+        live.touched = self.clock()
+        for listener in list(self._listeners):
+            listener(game_id, applied)
+
+    def _catch_up(self, game_id: str, live: _Live) -> None:
+        for row in self.store.events(game_id, since=live.game.seq):
+            self._apply(game_id, live, parse_event(row.payload, ts=row.ts, session_id=game_id))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def game(self, game_id: str) -> Game | None:
+        """The live game, rebuilt from the log if it was evicted; ``None`` if never seen."""
+        live = self._live_game(game_id, create=False)
+        return live.game if live is not None else None
+
+    def snapshot(self, game_id: str) -> dict[str, Any] | None:
+        game = self.game(game_id)
+        return game.snapshot() if game is not None else None
+
+    def deltas_since(self, game_id: str, since: int) -> list[Delta] | None:
+        """Every delta after ``since`` in order, or ``None`` when history no longer reaches back."""
+        live = self._live_game(game_id, create=False)
+        if live is None or since > live.game.seq or since < 0:
+            return None
+        if since == live.game.seq:
+            return []
+        history = live.history
+        if not history or history[0][0] > since + 1:
+            return None
+        out: list[Delta] = []
+        for seq, deltas in history:
+            if seq > since:
+                out.extend(deltas)
+        return out
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Lobby rows for every game in the store, newest first (live games are up to date)."""
+        rows = []
+        for row in self.store.games():
+            live = self._live.get(row.game_id)
+            if live is not None:
+                rows.append(summary(live.game))
+            else:
+                rows.append(
+                    {
+                        "gameId": row.game_id,
+                        "seq": row.events,
+                        "title": None,
+                        "cwd": None,
+                        "status": None,
+                        "lastEventAt": _ms(row.last_ts),
+                        "startedAt": _ms(row.first_ts),
+                        "agents": None,
+                        "live": False,
+                    }
+                )
+        rows.sort(key=lambda r: (r["lastEventAt"] is None, -(r["lastEventAt"] or 0)))
+        return rows
+
+    def live_ids(self) -> list[str]:
+        return list(self._live)
+
+    # -- memory ------------------------------------------------------------------------
+
+    def evict_idle(self, has_viewers: Callable[[str], bool] = lambda _gid: False) -> list[str]:
+        """Forget games idle for ``idle_seconds`` that nobody watches (the log keeps them)."""
+        now = self.clock()
+        gone = [
+            gid
+            for gid, live in self._live.items()
+            if now - live.touched >= self.idle_seconds and not has_viewers(gid)
+        ]
+        for gid in gone:
+            del self._live[gid]
+        return gone
+
+    def _live_game(self, game_id: str, *, create: bool) -> _Live | None:
+        live = self._live.get(game_id)
+        if live is not None:
+            live.touched = self.clock()
+            return live
+        if not create and self.store.last_seq(game_id) == 0:
+            return None
+        live = _Live(Game(game_id), touched=self.clock())
+        for row in self.store.events(game_id):
+            applied = live.game.apply(parse_event(row.payload, ts=row.ts, session_id=game_id))
+            live.history.append((applied.seq, applied.deltas))
+        self._live[game_id] = live
+        return live
+
+
+def summary(game: Game) -> dict[str, Any]:
+    """One lobby row: what a list of games shows at a glance."""
+    agents = game.peek("agents")
+    return {
+        "gameId": game.game_id,
+        "seq": game.seq,
+        "title": game.peek("title"),
+        "cwd": game.peek("cwd"),
+        "status": game.peek("status"),
+        "startedAt": game.peek("startedAt"),
+        "lastEventAt": game.peek("lastEventAt"),
+        "agents": sum(1 for a in agents.values() if a["state"] != "left"),
+        "live": True,
+    }
+
+
+def _ms(ts: float | None) -> int | None:
+    return int(ts * 1000) if ts is not None else None

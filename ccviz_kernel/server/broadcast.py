@@ -1,0 +1,98 @@
+"""Leading-edge frame coalescing: at most one ``game-state-update`` per room per frame.
+
+An update goes out at once when the room has had none in the last frame (a quiet game has
+near-zero latency); otherwise the deltas wait for the next frame boundary and go out
+together (a burst costs at most one frame). Effects ride along in the same flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Applied
+
+#: Transient effects sent per room per frame at most; older ones in a burst are dropped.
+MAX_EFFECTS_PER_FRAME = 24
+
+Emit = Callable[[str, Any, str], Awaitable[None] | None]
+
+
+@dataclass
+class _Pending:
+    start: int = 0
+    seq: int = 0
+    deltas: list[Any] = field(default_factory=list)
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    last_sent: float = float("-inf")
+    timer: asyncio.TimerHandle | None = None
+
+
+class Broadcaster:
+    """Collects applied events per game and emits them frame by frame."""
+
+    def __init__(self, emit: Emit, fps: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        if fps <= 0:
+            raise ValueError("fps must be positive")
+        self.frame = 1.0 / fps
+        self._emit = emit
+        self._clock = clock
+        self._rooms: dict[str, _Pending] = {}
+        self.updates_sent = 0
+
+    def push(self, game_id: str, applied: Applied) -> None:
+        """Called by the hub after each event (on the loop's thread)."""
+        room = self._rooms.get(game_id)
+        if room is None:
+            room = self._rooms[game_id] = _Pending()
+        if not room.deltas:
+            room.start = applied.seq
+        room.seq = applied.seq
+        room.deltas.extend(applied.deltas)
+        if applied.effects:
+            room.effects.extend(applied.effects)
+            del room.effects[:-MAX_EFFECTS_PER_FRAME]
+        if room.timer is not None:
+            return
+        wait = room.last_sent + self.frame - self._clock()
+        if wait <= 0:
+            self._flush(game_id)
+        else:
+            room.timer = asyncio.get_running_loop().call_later(wait, self._flush, game_id)
+
+    def forget(self, game_id: str) -> None:
+        room = self._rooms.pop(game_id, None)
+        if room is not None and room.timer is not None:
+            room.timer.cancel()
+
+    def flush(self, game_id: str) -> None:
+        """Send what is pending now (before a join's snapshot, so no update straddles it)."""
+        room = self._rooms.get(game_id)
+        if room is not None and room.deltas:
+            if room.timer is not None:
+                room.timer.cancel()
+            self._flush(game_id)
+
+    def _flush(self, game_id: str) -> None:
+        room = self._rooms.get(game_id)
+        if room is None:
+            return
+        room.timer = None
+        if not room.deltas:
+            return
+        update = {"gameId": game_id, "from": room.start, "seq": room.seq, "deltas": room.deltas}
+        effects = room.effects
+        room.deltas, room.effects = [], []
+        room.last_sent = self._clock()
+        self.updates_sent += 1
+        self._send("game-state-update", update, game_id)
+        for effect in effects:
+            self._send("visualization-event", {"gameId": game_id, **effect}, game_id)
+
+    def _send(self, event: str, data: Any, game_id: str) -> None:
+        result = self._emit(event, data, game_id)
+        if asyncio.iscoroutine(result):
+            asyncio.ensure_future(result)

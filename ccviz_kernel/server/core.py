@@ -1,0 +1,315 @@
+"""The server core: one python-socketio server speaking DESIGN §4, whatever hosts it.
+
+Hosts (standalone aiohttp, the Jupyter server's tornado, the kernel's loop) give it an
+``async_mode``, a way to check credentials, and HTTP routes that call :meth:`handle_hook`
+and friends; the protocol, roles, limits and broadcast live here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+
+from .. import spool
+from ..engine import Applied, Game
+from ..events import PayloadError
+from ..hub import Hub
+from ..limits import MAX_PAYLOAD_BYTES
+from .auth import Auth, RateLimiter
+from .broadcast import Broadcaster
+from .manager import FanoutManager
+
+log = logging.getLogger("ccviz.server")
+
+LOBBY = "lobby"
+#: socket.io pings: generous, so idle viewers (a projector left on) are never dropped.
+PING_INTERVAL = 25
+PING_TIMEOUT = 60
+SPOOL_EVERY = 1.0
+LOBBY_EVERY = 0.5
+EVICT_EVERY = 60.0
+
+#: A function a host passes to decide a socket.io connection's role from its environ and
+#: auth data; ``None`` refuses it.
+RoleCheck = Callable[[dict[str, Any], Any], str | None]
+
+
+def room(game_id: str) -> str:
+    return f"game-{game_id}"
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> HttpAnswer:
+        return cls(status, json.dumps(data, ensure_ascii=False), "application/json")
+
+
+class GameServer:
+    """The socket.io server, the broadcast and the HTTP logic around one :class:`Hub`."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        auth: Auth,
+        *,
+        async_mode: str,
+        serializer: str = "msgpack",
+        fps: float = 30.0,
+        cors_allowed_origins: list[str] | None = None,
+        role_check: RoleCheck | None = None,
+        hook_rate: tuple[float, float] = (500.0, 2000.0),
+        action_rate: tuple[float, float] = (50.0, 200.0),
+    ) -> None:
+        self.hub = hub
+        self.auth = auth
+        self.role_check = role_check or self._default_role
+        self.manager = FanoutManager()
+        self.sio = socketio.AsyncServer(
+            async_mode=async_mode,
+            serializer=serializer,
+            client_manager=self.manager,
+            transports=["websocket"],
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            max_http_buffer_size=MAX_PAYLOAD_BYTES + 4096,
+            cors_allowed_origins=cors_allowed_origins if cors_allowed_origins is not None else [],
+            async_handlers=False,  # one client's messages are handled in order
+            logger=False,
+            engineio_logger=False,
+        )
+        self.broadcaster = Broadcaster(self._emit_room, fps=fps)
+        self.hook_limiter = RateLimiter(*hook_rate)
+        self.action_limiter = RateLimiter(*action_rate)
+        self._roles: dict[str, str] = {}
+        self._lobby_dirty = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe = hub.subscribe(self._on_applied)
+        self._register()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Ingest what the hook spooled while no server ran, then keep watching the spool."""
+        self.drain_spool()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._every(SPOOL_EVERY, self.drain_spool)),
+            loop.create_task(self._every(LOBBY_EVERY, self._push_lobby)),
+            loop.create_task(self._every(EVICT_EVERY, self._evict)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        self._tasks = []
+        self._unsubscribe()
+
+    async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                work()
+            except Exception:  # a bad spool line or store hiccup must not stop the loop
+                log.exception("ccviz background work failed")
+
+    # -- ingest --------------------------------------------------------------------------
+
+    def handle_hook(
+        self,
+        body: bytes,
+        *,
+        authorization: str | None,
+        client: str,
+        hook_time: str | None = None,
+        delivery_id: str | None = None,
+    ) -> HttpAnswer:
+        """``POST api/hooks``: 204 at once, or a clear 4xx. Never raises."""
+        from .auth import bearer
+
+        token = bearer(authorization)
+        if token is None:
+            return HttpAnswer(401, "missing bearer token\n")
+        if not self.auth.can_ingest(token):
+            return HttpAnswer(403, "wrong token\n")
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return HttpAnswer(413, f"payload too large (limit {MAX_PAYLOAD_BYTES} bytes)\n")
+        if not self.hook_limiter.allow(client):
+            return HttpAnswer(429, "too many requests\n")
+        ts = _hook_time(hook_time, self.hub.clock())
+        key = delivery_id if isinstance(delivery_id, str) and 0 < len(delivery_id) <= 64 else None
+        try:
+            self.hub.ingest(body, ts=ts, key=key)
+        except PayloadError as exc:
+            return HttpAnswer(400, f"{exc}\n")
+        return HttpAnswer(204)
+
+    def drain_spool(self) -> int:
+        """Ingest spooled hook events in order, each exactly once; returns how many."""
+        count = 0
+        spool.take()
+        for path in spool.pending_work():
+            for key, ts, body in spool.read(path):
+                try:
+                    _, seq = self.hub.ingest(body, ts=ts, key=key)
+                except PayloadError as exc:
+                    log.warning("skipped a spooled event: %s", exc)
+                    continue
+                count += seq is not None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return count
+
+    # -- HTTP reads ----------------------------------------------------------------------
+
+    def games_answer(self) -> HttpAnswer:
+        return HttpAnswer.json({"games": self.hub.summaries()})
+
+    def game_answer(self, game_id: str) -> HttpAnswer:
+        snapshot = self.hub.snapshot(game_id)
+        if snapshot is None:
+            return HttpAnswer.json({"error": f"no game {game_id!r}"}, 404)
+        return HttpAnswer.json(snapshot)
+
+    def health(self) -> HttpAnswer:
+        return HttpAnswer.json(
+            {"ok": True, "games": len(self.hub.live_ids()), "viewers": len(self._roles)}
+        )
+
+    # -- socket.io -----------------------------------------------------------------------
+
+    def _default_role(self, environ: dict[str, Any], auth: Any) -> str | None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        return self.auth.role_for(token, environ.get("REMOTE_ADDR"))
+
+    def _register(self) -> None:
+        sio = self.sio
+        sio.on("connect", self._connect)
+        sio.on("disconnect", self._disconnect)
+        sio.on("join-game", self._join)
+        sio.on("leave-game", self._leave)
+        sio.on("list-games", self._list)
+        sio.on("agent-action", self._action)
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        role = self.role_check(environ, auth)
+        if role is None:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self._roles[sid] = role
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        self._roles.pop(sid, None)
+
+    async def _join(self, sid: str, data: Any = None) -> dict[str, Any]:
+        game_id = _game_id(data)
+        if game_id is None:
+            return _error("join-game needs {gameId: string, since?: integer}")
+        since = data.get("since")
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
+            return _error("'since' must be an integer")
+        # No await between entering the room and taking the state: no update can slip between.
+        await self.sio.enter_room(sid, room(game_id))
+        self.broadcaster.flush(game_id)
+        game = self.hub.game(game_id)
+        if game is None:
+            return {"ok": True, "gameId": game_id, "seq": 0, "snapshot": Game(game_id).snapshot()}
+        if since is not None:
+            deltas = self.hub.deltas_since(game_id, since)
+            if deltas is not None:
+                return {
+                    "ok": True,
+                    "gameId": game_id,
+                    "seq": game.seq,
+                    "from": since + 1,
+                    "deltas": deltas,
+                }
+        return {"ok": True, "gameId": game_id, "seq": game.seq, "snapshot": game.snapshot()}
+
+    async def _leave(self, sid: str, data: Any = None) -> dict[str, Any]:
+        game_id = _game_id(data)
+        if game_id is None:
+            return _error("leave-game needs {gameId: string}")
+        await self.sio.leave_room(sid, room(game_id))
+        return {"ok": True}
+
+    async def _list(self, sid: str, data: Any = None) -> dict[str, Any]:
+        await self.sio.enter_room(sid, LOBBY)
+        return {"ok": True, "games": self.hub.summaries()}
+
+    async def _action(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if self._roles.get(sid) != "controller":
+            return _error("agent-action needs the controller role (connect with the ingest token)")
+        if not self.action_limiter.allow(sid):
+            return _error("rate limited: too many actions")
+        game_id = _game_id(data)
+        if game_id is None:
+            return _error("agent-action needs {gameId: string, type: string, ...}")
+        try:
+            seq = self.hub.act(game_id, data)
+        except PayloadError as exc:
+            return _error(str(exc))
+        return {"ok": True, "seq": seq}
+
+    # -- broadcast -----------------------------------------------------------------------
+
+    def _on_applied(self, game_id: str, applied: Applied) -> None:
+        self._lobby_dirty = True
+        try:
+            self.broadcaster.push(game_id, applied)
+        except RuntimeError:  # no running loop (a hub used outside the server): nothing to send
+            pass
+
+    def _emit_room(self, event: str, data: Any, game_id: str) -> None:
+        self.manager.fanout(event, data, "/", room(game_id))
+
+    def _push_lobby(self) -> None:
+        if self._lobby_dirty:
+            self._lobby_dirty = False
+            self.manager.fanout("games", {"games": self.hub.summaries()}, "/", LOBBY)
+
+    def _evict(self) -> None:
+        rooms = self.manager.rooms.get("/", {})
+        for game_id in self.hub.evict_idle(lambda gid: bool(rooms.get(room(gid)))):
+            self.broadcaster.forget(game_id)
+
+
+def _game_id(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    game_id = data.get("gameId")
+    if isinstance(game_id, str) and 0 < len(game_id) <= 200:
+        return game_id
+    return None
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}
+
+
+def _hook_time(header: str | None, now: float) -> float:
+    """The hook's own clock when plausible (spooled or slow deliveries keep their time)."""
+    if header:
+        try:
+            ts = float(header)
+        except ValueError:
+            return now
+        if abs(ts - now) < 86_400:
+            return ts
+    return now
