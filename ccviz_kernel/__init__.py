@@ -6,7 +6,6 @@ widget and Jupyter parts load on first use.
 
 from __future__ import annotations
 
-
 from ._version import __version__
 
 TYPE_CHECKING = False  # not imported from typing: that costs the hook command 5 ms

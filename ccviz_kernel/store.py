@@ -349,7 +349,8 @@ class EventStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if app_id == 0 and version == 0:
                 others = conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('events', 'games', 'delivered')"
+                    "SELECT count(*) FROM sqlite_master "
+                    "WHERE name NOT IN ('events', 'games', 'delivered')"
                 ).fetchone()[0]
                 if others:
                     raise StoreError(
