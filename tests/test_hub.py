@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES
+
+from ccviz_kernel.deltas import apply_deltas
+from ccviz_kernel.events import PayloadError
+from ccviz_kernel.hub import Hub
+from ccviz_kernel.store import EventStore
+
+LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def hub(tmp_path):
+    clock = Clock()
+    h = Hub(EventStore(tmp_path / "e.sqlite3"), clock=clock, idle_seconds=600)
+    h.clock_obj = clock
+    yield h
+    h.store.close()
+
+
+def test_ingest_logs_applies_and_tells_listeners(hub):
+    seen = []
+    hub.subscribe(lambda gid, applied: seen.append((gid, applied.seq)))
+    for line in LINES:
+        gid, seq = hub.ingest(line)
+    assert seq == len(LINES) == hub.store.last_seq(gid)
+    assert [s for _, s in seen] == list(range(1, len(LINES) + 1))
+    assert hub.game(gid).peek("lastEventAt") == 1_700_000_000_000  # stamped by the hub's clock
+
+
+def test_eviction_and_rebuild_from_the_log(hub, tmp_path):
+    for line in LINES:
+        gid, _ = hub.ingest(line)
+    before = hub.snapshot(gid)
+    hub.clock_obj.now += 601
+    assert hub.evict_idle(lambda g: False) == [gid]
+    assert hub.live_ids() == []
+    assert hub.snapshot(gid) == before  # rebuilt on demand
+    hub.clock_obj.now += 601
+    assert hub.evict_idle(lambda g: True) == []  # watched games stay
+    restarted = Hub(EventStore(tmp_path / "e.sqlite3"))
+    assert restarted.snapshot(gid) == before
+    restarted.store.close()
+
+
+def test_deltas_since_brings_a_viewer_up_to_date(hub):
+    for line in LINES[:10]:
+        gid, _ = hub.ingest(line)
+    old = hub.snapshot(gid)
+    for line in LINES[10:]:
+        hub.ingest(line)
+    assert apply_deltas(old, hub.deltas_since(gid, 10)) == hub.snapshot(gid)
+    assert hub.deltas_since(gid, len(LINES)) == []
+    assert hub.deltas_since(gid, len(LINES) + 5) is None
+    assert hub.deltas_since("unknown", 0) is None
+
+
+def test_bad_payloads_are_refused_before_the_log(hub):
+    with pytest.raises(PayloadError):
+        hub.ingest("{nope")
+    gid, _ = hub.ingest(LINES[0])
+    with pytest.raises(PayloadError, match="unknown place"):
+        hub.act(gid, {"type": "move", "agent": "main", "place": "moon"})
+    with pytest.raises(PayloadError, match="unknown action type"):
+        hub.act(gid, {"type": "explode"})
+    with pytest.raises(PayloadError, match="does not match"):
+        hub.act(gid, {"type": "hook", "payload": {"hook_event_name": "Stop", "session_id": "x"}})
+    assert hub.store.last_seq(gid) == 1
+    assert hub.act(gid, {"type": "say", "agent": "main", "text": "hi"}) == 2
+    assert hub.act(gid, {"type": "hook", "payload": {"hook_event_name": "Stop"}}) == 3
+
+
+def test_delivery_keys_make_ingest_exactly_once(hub):
+    assert hub.ingest(LINES[0], key="k1")[1] == 1
+    assert hub.ingest(LINES[0], key="k1")[1] is None
+    assert hub.game(hub.live_ids()[0]).seq == 1
+
+
+def test_summaries_list_live_and_stored_games(hub, tmp_path):
+    gid, _ = hub.ingest(LINES[0])
+    hub.ingest('{"hook_event_name": "Stop", "session_id": "other"}')
+    rows = hub.summaries()
+    assert {r["gameId"] for r in rows} == {gid, "other"}
+    assert rows[0]["status"] in {"idle", "active"}
