@@ -75,6 +75,7 @@ class GameServer:
     ) -> None:
         self.hub = hub
         self.auth = auth
+        self.origins = set(cors_allowed_origins or ())
         self.role_check = role_check or self._default_role
         self.manager = FanoutManager()
         self.sio = socketio.AsyncServer(
@@ -85,7 +86,7 @@ class GameServer:
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_TIMEOUT,
             max_http_buffer_size=MAX_PAYLOAD_BYTES + 4096,
-            cors_allowed_origins=cors_allowed_origins if cors_allowed_origins is not None else [],
+            cors_allowed_origins=self._origin_ok,
             async_handlers=False,  # one client's messages are handled in order
             logger=False,
             engineio_logger=False,
@@ -194,6 +195,15 @@ class GameServer:
         )
 
     # -- socket.io -----------------------------------------------------------------------
+
+    def _origin_ok(self, origin: str | None, environ: dict[str, Any] | None = None) -> bool:
+        """Same origin (the page this server serves), or one on the allow-list."""
+        if not origin:
+            return True
+        host = (environ or {}).get("HTTP_HOST")
+        if host and origin in (f"http://{host}", f"https://{host}"):
+            return True
+        return origin in self.origins
 
     def _default_role(self, environ: dict[str, Any], auth: Any) -> str | None:
         token = auth.get("token") if isinstance(auth, dict) else None

@@ -134,3 +134,28 @@ def test_flood_gets_429_and_loses_no_valid_event():
             await host.close()
 
     run(scenario())
+
+
+def test_cross_origin_browsers_are_refused_unless_allowed():
+    async def scenario():
+        host = await start(port=0, runtime=False, cors=["http://allowed.example"])
+        try:
+            server = host.server
+            environ = {"HTTP_HOST": host.url.split("/")[2]}
+            assert server._origin_ok(host.url.rstrip("/"), environ)
+            assert server._origin_ok("http://allowed.example", environ)
+            assert not server._origin_ok("http://evil.example", environ)
+            async with aiohttp.ClientSession() as session:
+                ws_url = host.url + "socket.io/?EIO=4&transport=websocket"
+                try:
+                    async with session.ws_connect(ws_url, headers={"Origin": "http://evil.example"}):
+                        refused = False
+                except aiohttp.WSServerHandshakeError:
+                    refused = True
+                assert refused
+                async with session.ws_connect(ws_url, headers={"Origin": "http://allowed.example"}) as ws:
+                    assert (await ws.receive(timeout=5)).data.startswith("0{")  # engine.io open
+        finally:
+            await host.close()
+
+    run(scenario())
