@@ -8,6 +8,7 @@ so it stays on ``os`` alone (pathlib and typing cost milliseconds there).
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,15 +18,22 @@ if TYPE_CHECKING:
 def data_dir_str(create: bool = True) -> str:
     """The data folder as a string: ``$CCVIZ_HOME`` if set, else the per-user data dir."""
     home = os.environ.get("CCVIZ_HOME")
-    if home:
-        path = os.path.expanduser(home)
-    else:
-        from platformdirs import user_data_dir
-
-        path = user_data_dir("ccviz", appauthor=False)
+    path = os.path.expanduser(home) if home else _user_data_dir()
     if create and not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def _user_data_dir() -> str:
+    """The platform's per-user data folder (what platformdirs gives, without importing a
+    third-party package into the hook command)."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "ccviz")
 
 
 def data_dir(create: bool = True) -> Path:

@@ -61,3 +61,21 @@ def test_version_from_the_console_script():
         check=True,
     ).stdout
     assert out.startswith("ccviz ")
+
+
+def test_the_hook_command_imports_only_the_standard_library(tmp_path):
+    code = (
+        "import sys, io; sys.stdin = io.TextIOWrapper(io.BytesIO(b'{}'));"
+        "from ccviz_kernel.cli import main; main(['hook']);"
+        "import sys; bad = sorted(m for m in sys.modules if m.split('.')[0] not in"
+        " sys.stdlib_module_names and m.split('.')[0] not in ('ccviz_kernel', '__main__',"
+        " '_distutils_hack'));"  # setuptools' .pth hook, loaded by site at start-up
+        "print(','.join(bad))"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CCVIZ_HOME"}
+    env["HOME"] = str(tmp_path)  # the per-user data folder, computed without platformdirs
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
+    assert out == ""
+    assert (tmp_path / ".local/share/ccviz").is_dir()

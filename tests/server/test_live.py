@@ -148,12 +148,16 @@ def test_cross_origin_browsers_are_refused_unless_allowed():
             async with aiohttp.ClientSession() as session:
                 ws_url = host.url + "socket.io/?EIO=4&transport=websocket"
                 try:
-                    async with session.ws_connect(ws_url, headers={"Origin": "http://evil.example"}):
+                    async with session.ws_connect(
+                        ws_url, headers={"Origin": "http://evil.example"}
+                    ):
                         refused = False
                 except aiohttp.WSServerHandshakeError:
                     refused = True
                 assert refused
-                async with session.ws_connect(ws_url, headers={"Origin": "http://allowed.example"}) as ws:
+                async with session.ws_connect(
+                    ws_url, headers={"Origin": "http://allowed.example"}
+                ) as ws:
                     assert (await ws.receive(timeout=5)).data.startswith("0{")  # engine.io open
         finally:
             await host.close()
