@@ -38,6 +38,7 @@ class GameMirror:
         self.headers = headers or {}
         self.snapshot: dict[str, Any] | None = None
         self.effects: list[dict[str, Any]] = []
+        self.replay: dict[str, Any] | None = None
         self.updates = 0
         self.rejoins = 0
         self.on_update: list[Callable[[GameMirror], None]] = []
@@ -89,6 +90,8 @@ class GameMirror:
             self._joining = False
         if not ack.get("ok"):
             raise ClientError(ack.get("error") or "join-game refused")
+        if "replay" in ack:
+            self.replay = ack["replay"]
         if "snapshot" in ack:
             self.snapshot = ack["snapshot"]
         elif self.snapshot is not None and ack.get("from") == self.seq + 1:
@@ -131,6 +134,11 @@ class GameMirror:
     async def _on_update(self, data: dict[str, Any]) -> None:
         if data.get("gameId") != self.game_id or self.snapshot is None or self._joining:
             return
+        if data.get("reset"):  # the game was rebuilt (a replay seeking back): take it whole
+            apply_in_place(self.snapshot, data["deltas"])
+            self.updates += 1
+            self._notify()
+            return
         if data["seq"] <= self.seq:
             return  # already have it (sent before our snapshot was taken)
         if data["from"] != self.seq + 1:
@@ -146,6 +154,10 @@ class GameMirror:
 
     async def _on_effect(self, data: dict[str, Any]) -> None:
         if data.get("gameId") == self.game_id:
+            if data.get("kind") == "replay":
+                self.replay = {
+                    k: data[k] for k in ("playing", "speed", "position", "total", "loop")
+                }
             self.effects.append(data)
             del self.effects[:-500]
 

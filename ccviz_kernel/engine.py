@@ -39,6 +39,9 @@ class Applied(NamedTuple):
     seq: int
     deltas: list[Delta]
     effects: list[dict[str, Any]]
+    #: True when the game was rebuilt (a replay seeking back): ``deltas`` then set every
+    #: top-level key, so they turn any earlier state into the new one.
+    reset: bool = False
 
 
 @dataclass(slots=True)
@@ -99,6 +102,10 @@ class Game:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as plain JSON-able data (a copy: safe to keep and change)."""
         return clone(self._state)
+
+    def reset_deltas(self) -> Applied:
+        """Deltas that turn any state into this one (after a rebuild, ``seq`` may go back)."""
+        return Applied(self.seq, [["set", [k], v] for k, v in self.snapshot().items()], [], True)
 
     def peek(self, *path: str) -> Any:
         """Read part of the live state without copying it (callers must not change it)."""

@@ -18,6 +18,10 @@ from .engine import Applied, Game
 from .events import PayloadError, parse_event
 from .store import EventStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .replayclock import ReplayClock
+
 #: Deltas kept per game so a viewer that dropped out briefly catches up without a snapshot.
 HISTORY = 2048
 IDLE_SECONDS = 600.0
@@ -56,6 +60,9 @@ class Hub:
         self.clock = clock
         self._live: dict[str, _Live] = {}
         self._listeners: list[Listener] = []
+        self._status_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.replays: dict[str, ReplayClock] = {}
+        self._replay_history: dict[str, deque[tuple[int, list[Delta]]]] = {}
 
     # -- listening ---------------------------------------------------------------------
 
@@ -83,6 +90,8 @@ class Hub:
         if ts is None and event.ts is None:
             event.ts = self.clock()
         gid = game_id or event.session_id
+        if gid in self.replays:
+            raise PayloadError(f"game {gid!r} is a replay; it takes no new events")
         if event.name.startswith("ccviz."):
             self._live_game(gid, create=True).game.validate(event)
         live = self._live_game(gid, create=True)
@@ -109,10 +118,13 @@ class Hub:
                 raise PayloadError(f"payload session_id {sid!r} does not match game {game_id!r}")
             _, seq = self.ingest({**payload, "session_id": game_id})
             return seq or 0
+        if kind in ("pause", "resume", "step", "seek", "speed"):
+            return self.control(game_id, kind, action)
         fields = _ACTIONS.get(kind) if isinstance(kind, str) else None
         if fields is None:
             raise PayloadError(
-                f"unknown action type {kind!r}; expected one of: hook, {', '.join(_ACTIONS)}"
+                f"unknown action type {kind!r}; expected one of: hook, {', '.join(_ACTIONS)}, "
+                "pause, resume, step, seek, speed"
             )
         if self.game(game_id) is None:
             raise PayloadError(f"no game {game_id!r}")
@@ -136,6 +148,9 @@ class Hub:
 
     def game(self, game_id: str) -> Game | None:
         """The live game, rebuilt from the log if it was evicted; ``None`` if never seen."""
+        clock = self.replays.get(game_id)
+        if clock is not None:
+            return clock.game
         live = self._live_game(game_id, create=False)
         return live.game if live is not None else None
 
@@ -145,12 +160,15 @@ class Hub:
 
     def deltas_since(self, game_id: str, since: int) -> list[Delta] | None:
         """Every delta after ``since`` in order, or ``None`` when history no longer reaches back."""
-        live = self._live_game(game_id, create=False)
-        if live is None or since > live.game.seq or since < 0:
+        game = self.game(game_id)
+        if game is None or since > game.seq or since < 0:
             return None
-        if since == live.game.seq:
+        if since == game.seq:
             return []
-        history = live.history
+        if game_id in self.replays:
+            history = self._replay_history[game_id]
+        else:
+            history = self._live[game_id].history
         if not history or history[0][0] > since + 1:
             return None
         out: list[Delta] = []
@@ -180,11 +198,92 @@ class Hub:
                         "live": False,
                     }
                 )
+        for clock in self.replays.values():
+            rows.append({**summary(clock.game), "replay": clock.status()})
         rows.sort(key=lambda r: (r["lastEventAt"] is None, -(r["lastEventAt"] or 0)))
         return rows
 
     def live_ids(self) -> list[str]:
-        return list(self._live)
+        return [*self._live, *self.replays]
+
+    # -- replays -------------------------------------------------------------------------
+
+    def open_replay(
+        self,
+        events: list[Any],
+        *,
+        game_id: str,
+        speed: float = 4.0,
+        loop: bool = False,
+        play: bool = True,
+    ) -> ReplayClock:
+        """A game fed from a recorded session at ``speed`` (needs a running asyncio loop).
+
+        Replay games live beside the logged ones, not in the store: seeking back rebuilds
+        them, which a log that only grows could not express.
+        """
+        from .replayclock import ReplayClock
+
+        if game_id in self.replays:
+            self.replays.pop(game_id).stop()
+        elif self.store.last_seq(game_id):
+            raise ValueError(f"game {game_id!r} already exists in the store; pick another id")
+
+        def publish(applied: Applied) -> None:
+            self._history_for(game_id, applied)
+            for listener in list(self._listeners):
+                listener(game_id, applied)
+
+        def status(state: dict[str, Any]) -> None:
+            for listener in list(self._status_listeners):
+                listener(game_id, state)
+
+        clock = ReplayClock(game_id, events, publish, speed=speed, loop=loop, on_status=status)
+        self.replays[game_id] = clock
+        self._replay_history[game_id] = deque(maxlen=HISTORY)
+        if play:
+            clock.play()
+        return clock
+
+    def close_replay(self, game_id: str) -> None:
+        clock = self.replays.pop(game_id, None)
+        if clock is not None:
+            clock.stop()
+            self._replay_history.pop(game_id, None)
+
+    def subscribe_status(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(game_id, status)`` when a replay plays, pauses, seeks or ends."""
+        self._status_listeners.append(listener)
+
+    def control(self, game_id: str, kind: str, action: dict[str, Any]) -> int:
+        """Replay controls from agent-action: ``pause``, ``resume``, ``seek``, ``speed``."""
+        clock = self.replays.get(game_id)
+        if clock is None:
+            raise PayloadError(f"game {game_id!r} is not a replay")
+        try:
+            if kind == "pause":
+                clock.pause()
+            elif kind == "resume":
+                clock.play()
+            elif kind == "step":
+                clock.step()
+            elif kind == "seek":
+                seq = action.get("seq")
+                if not isinstance(seq, int) or isinstance(seq, bool):
+                    raise PayloadError("seek needs an integer 'seq'")
+                clock.seek(seq)
+            elif kind == "speed":
+                clock.set_speed(action.get("speed"))
+        except ValueError as exc:
+            raise PayloadError(str(exc)) from None
+        return clock.position
+
+    def _history_for(self, game_id: str, applied: Applied) -> None:
+        history = self._replay_history.setdefault(game_id, deque(maxlen=HISTORY))
+        if applied.reset:
+            history.clear()
+        else:
+            history.append((applied.seq, applied.deltas))
 
     # -- memory ------------------------------------------------------------------------
 

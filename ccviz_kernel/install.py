@@ -379,7 +379,11 @@ def merge_hooks(
 
 
 def remove_hooks(settings: dict[str, Any], url: str | None = None) -> int:
-    """Remove our handlers, and whatever that leaves empty; returns how many were removed."""
+    """Remove our handlers, and whatever that leaves empty; returns how many were removed.
+
+    An event (or ``hooks``) that was already an empty list (object) before we installed
+    cannot be told apart from one we created, so it goes too: the same to Claude Code.
+    """
     hooks = settings.get("hooks")
     if not isinstance(hooks, dict):
         return 0

@@ -28,6 +28,7 @@ class _Pending:
     deltas: list[Any] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
     last_sent: float = float("-inf")
+    reset: bool = False
     timer: asyncio.TimerHandle | None = None
 
 
@@ -48,6 +49,12 @@ class Broadcaster:
         room = self._rooms.get(game_id)
         if room is None:
             room = self._rooms[game_id] = _Pending()
+        if applied.reset:  # a rebuilt game: what was pending no longer applies
+            if room.timer is not None:
+                room.timer.cancel()
+                room.timer = None
+            room.deltas, room.effects = [], []
+            room.reset = True
         if not room.deltas:
             room.start = applied.seq
         room.seq = applied.seq
@@ -84,6 +91,9 @@ class Broadcaster:
         if not room.deltas:
             return
         update = {"gameId": game_id, "from": room.start, "seq": room.seq, "deltas": room.deltas}
+        if room.reset:
+            update["reset"] = True
+            room.reset = False
         effects = room.effects
         room.deltas, room.effects = [], []
         room.last_sent = self._clock()

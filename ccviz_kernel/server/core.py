@@ -98,6 +98,7 @@ class GameServer:
         self._lobby_dirty = False
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = hub.subscribe(self._on_applied)
+        hub.subscribe_status(self._on_replay_status)
         self._register()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -285,6 +286,15 @@ class GameServer:
             self.broadcaster.push(game_id, applied)
         except RuntimeError:  # no running loop (a hub used outside the server): nothing to send
             pass
+
+    def _on_replay_status(self, game_id: str, status: dict[str, Any]) -> None:
+        self._lobby_dirty = True
+        self.broadcaster.flush(game_id)
+        self._emit_room(
+            "visualization-event",
+            {"gameId": game_id, "kind": "replay", "seq": status["position"], **status},
+            game_id,
+        )
 
     def _emit_room(self, event: str, data: Any, game_id: str) -> None:
         self.manager.fanout(event, data, "/", room(game_id))

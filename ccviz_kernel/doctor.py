@@ -1,0 +1,358 @@
+"""``ccviz doctor``: why don't I see my sessions? One line per link in the chain.
+
+Claude Code → settings hooks → ``ccviz hook`` (or an http hook) → runtime file → server →
+token. Each of these fails silently by design (the hook must never disturb Claude Code),
+so this command is where the failures become visible. It reads, never writes: no token
+or data folder is created, and tokens are never printed. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+#: Seconds for each request to the local server: it answers in milliseconds when healthy.
+HTTP_TIMEOUT = 1.0
+#: Seconds for ``claude --version`` (a cold start of the native binary can take a while).
+CLAUDE_TIMEOUT = 5.0
+#: Claude Code gained http hooks in this version (reference §1.1).
+HTTP_HOOKS_SINCE = (2, 1, 63)
+
+
+class Check:
+    """One line of the report. ``status``: ok, fail, warn (worth knowing), info, skip.
+
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, some 60 ms.
+    """
+
+    __slots__ = ("name", "status", "detail", "essential")
+
+    def __init__(self, name: str, status: str, detail: str, essential: bool = False) -> None:
+        self.name, self.status, self.detail, self.essential = name, status, detail, essential
+
+    def __repr__(self) -> str:
+        return f"Check({self.name!r}, {self.status!r}, {self.detail!r}, {self.essential!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @property
+    def failed(self) -> bool:
+        return self.essential and self.status == "fail"
+
+
+# -- the checks ------------------------------------------------------------------------
+
+
+def run_checks(cwd: str | None = None) -> list[Check]:
+    """All checks, in the order data flows (the first failure is usually the cause)."""
+    cwd = cwd or os.getcwd()
+    checks: list[Check] = []
+    hooks, kinds = _check_hooks(cwd)
+    checks += hooks
+    checks.append(_check_claude("http" in kinds))
+    server, url = _check_server()
+    checks.append(server)
+    checks.append(_check_token(url, "http" in kinds))
+    checks.append(_check_data())
+    return checks
+
+
+def _check_hooks(cwd: str) -> tuple[list[Check], set[str]]:
+    from .install import EVENTS, SettingsError, find_ours, read_settings, settings_path
+
+    checks: list[Check] = []
+    kinds: set[str] = set()
+    installed: list[str] = []
+    for scope in ("user", "project", "local"):
+        path = settings_path(scope, cwd)
+        name = f"hooks ({scope})"
+        try:
+            settings, text = read_settings(path)
+        except SettingsError as exc:
+            checks.append(Check(name, "fail", str(exc), essential=True))
+            continue
+        if settings.get("disableAllHooks") is True:
+            checks.append(
+                Check(name, "fail", f'{path} sets "disableAllHooks": true', essential=True)
+            )
+        ours = find_ours(settings)
+        if not ours:
+            where = path if text is not None else f"{path} (no file)"
+            checks.append(Check(name, "info", f"none in {where}"))
+            continue
+        installed.append(scope)
+        handlers = [h for found in ours.values() for h in found]
+        scope_kinds = {h.get("type") for h in handlers}
+        kinds |= {k for k in scope_kinds if isinstance(k, str)}
+        missing = sorted({c for h in handlers if (c := _missing_program(h)) is not None})
+        covered = sum(1 for e in EVENTS if e in ours)
+        how = "+".join(sorted(k for k in scope_kinds if isinstance(k, str)))
+        detail = f"{covered}/{len(EVENTS)} events ({how}) in {path}"
+        if missing:
+            detail += f"; the hook command points at a missing program: {', '.join(missing)}"
+            detail += " (run `ccviz install-hooks` again)"
+            checks.append(Check(name, "fail", detail, essential=True))
+        elif covered < len(EVENTS):
+            detail += "; some events missing (run `ccviz install-hooks` again)"
+            checks.append(Check(name, "warn", detail))
+        else:
+            checks.append(Check(name, "ok", detail, essential=True))
+    if not installed:
+        checks.append(
+            Check(
+                "hooks",
+                "fail",
+                "not installed in any scope seen from here: run `ccviz install-hooks`",
+                essential=True,
+            )
+        )
+    return checks, kinds
+
+
+def _missing_program(handler: dict[str, Any]) -> str | None:
+    """The program a command handler runs, if it does not exist (else ``None``)."""
+    if handler.get("type") != "command" or not isinstance(handler.get("command"), str):
+        return None
+    import shlex
+    import shutil
+
+    try:
+        words = shlex.split(handler["command"])
+    except ValueError:
+        return handler["command"]
+    if not words:
+        return handler["command"]
+    program = os.path.expanduser(words[0])
+    if os.sep in program:
+        return None if os.path.isfile(program) and os.access(program, os.X_OK) else program
+    return None if shutil.which(program) else program
+
+
+def _check_claude(http_hooks: bool) -> Check:
+    import shutil
+    import subprocess
+
+    program = shutil.which("claude")
+    if program is None:
+        return Check("claude", "info", "`claude` is not on PATH here (fine if it runs elsewhere)")
+    try:
+        done = subprocess.run(
+            [program, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=CLAUDE_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return Check("claude", "warn", f"`{program} --version` took over {CLAUDE_TIMEOUT:g} s")
+    except OSError as exc:
+        return Check("claude", "warn", f"cannot run {program}: {exc.strerror or exc}")
+    text = (done.stdout or done.stderr).strip().splitlines()
+    shown = text[0] if text else f"exit {done.returncode}"
+    version = _version(shown)
+    if http_hooks and version is not None and version < HTTP_HOOKS_SINCE:
+        since = ".".join(map(str, HTTP_HOOKS_SINCE))
+        return Check("claude", "warn", f"{shown}: http hooks need {since} or later ({program})")
+    return Check("claude", "ok" if done.returncode == 0 else "warn", f"{shown} ({program})")
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    import re
+
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(n) for n in match.groups()) if match else None
+
+
+def _check_server() -> tuple[Check, str | None]:
+    from .paths import data_dir_str
+    from .runtime import RUNTIME_FILE
+
+    path = os.path.join(data_dir_str(create=False), RUNTIME_FILE)
+    info = _read_json(path)
+    if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+        return (
+            Check(
+                "server",
+                "fail",
+                f"not reachable: no runtime file at {path}, so no server is running "
+                "(start `ccviz serve`); hooks spool their events meanwhile",
+                essential=True,
+            ),
+            None,
+        )
+    url = info["url"].rstrip("/") + "/"
+    status, body, error = _request(url + "healthz")
+    where = f"{url} ({info.get('kind', '?')}, pid {info.get('pid', '?')})"
+    if status == 200:
+        try:
+            health = json.loads(body)
+            games = f", {health.get('games', '?')} live game(s)"
+        except ValueError:
+            games = ""
+        return Check("server", "ok", f"answering at {where}{games}", essential=True), url
+    reason = error or f"HTTP {status} from GET healthz"
+    if not _alive(info.get("pid")):
+        reason += "; that process is gone (a stale runtime file: start `ccviz serve`)"
+    return Check("server", "fail", f"not reachable at {where}: {reason}", essential=True), None
+
+
+def _read_json(path: str) -> Any:
+    # runtime.read_runtime() would create the data folder; the doctor only looks.
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # unknown: don't claim it is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _check_token(url: str | None, http_hooks: bool) -> Check:
+    """Does the server take the token the hook would send?
+
+    We POST an empty body with the token: the server checks the token before the body, so
+    400 (malformed payload) proves the token was accepted without ingesting anything,
+    while 401 (no token) or 403 (wrong token) means hooks would be refused.
+    """
+    token, source = _hook_token()
+    if http_hooks and not os.environ.get("CCVIZ_TOKEN"):
+        note = "; http hooks are installed but CCVIZ_TOKEN is not set here: Claude Code needs it"
+    else:
+        note = ""
+    if url is None:
+        return Check("token", "skip", f"not checked (no server); the hook would use {source}")
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    status, _, error = _request(url + "api/hooks", method="POST", data=b"", headers=headers)
+    if status == 400:
+        return Check("token", "warn" if note else "ok", f"accepted ({source}){note}", True)
+    if status in (401, 403):
+        if not token:
+            why = "no token here (CCVIZ_TOKEN unset and no token file): hooks would be refused"
+        else:
+            why = (
+                f"the server refused the token from {source}: make CCVIZ_TOKEN the same for "
+                "the server and Claude Code, or unset it in both to share the token file"
+            )
+        return Check("token", "fail", f"mismatch: {why}", essential=True)
+    shown = error or f"unexpected HTTP {status}"
+    return Check("token", "warn", f"could not check ({shown}); the hook would use {source}")
+
+
+def _hook_token() -> tuple[str | None, str]:
+    """The token ``ccviz hook`` would send here, and where it comes from (never the value)."""
+    from .paths import data_dir_str
+
+    value = os.environ.get("CCVIZ_TOKEN", "").strip()
+    if value:
+        return value, "$CCVIZ_TOKEN"
+    path = os.path.join(data_dir_str(create=False), "token")
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+    except OSError:
+        return None, f"no token ({path} missing)"
+    return (value, path) if value else (None, f"no token ({path} is empty)")
+
+
+def _check_data() -> Check:
+    from .paths import data_dir_str
+    from .spool import SPOOL_FILE
+
+    folder = data_dir_str(create=False)
+    if not os.path.isdir(folder):
+        return Check("data", "info", f"{folder} (not created yet)")
+    waiting = 0
+    names = [n for n in os.listdir(folder) if n == SPOOL_FILE or n.startswith(SPOOL_FILE + ".")]
+    for name in names:
+        if name != SPOOL_FILE and not name.endswith(".work"):
+            continue
+        try:
+            with open(os.path.join(folder, name), "rb") as f:
+                waiting += sum(1 for line in f if line.strip())
+        except OSError:
+            continue
+    if waiting:
+        return Check(
+            "data",
+            "warn",
+            f"{folder}; {waiting} event(s) waiting in the spool (the server takes them "
+            "when it starts)",
+        )
+    return Check("data", "ok", f"{folder}; spool empty")
+
+
+def _request(
+    url: str,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int | None, bytes, str | None]:
+    """``(status, body, error)``; proxies are bypassed (the server is local)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with opener.open(request, timeout=HTTP_TIMEOUT) as response:
+            return response.status, response.read(65536), None
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536), None
+    except urllib.error.URLError as exc:
+        return None, b"", str(exc.reason)
+    except (OSError, ValueError) as exc:
+        return None, b"", str(exc) or type(exc).__name__
+
+
+# -- the command -----------------------------------------------------------------------
+
+
+def _symbols() -> dict[str, str]:
+    marks = {"ok": "✓", "fail": "✗", "warn": "!", "info": "·", "skip": "-"}
+    try:
+        "".join(marks.values()).encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info", "skip": "skip"}
+    return marks
+
+
+def format_checks(checks: list[Check]) -> str:
+    marks = _symbols()
+    width = max(len(c.name) for c in checks)
+    pad = max(len(m) for m in marks.values())
+    return "".join(f"{marks[c.status]:<{pad}} {c.name:<{width}}  {c.detail}\n" for c in checks)
+
+
+def cmd_doctor(ns: Any) -> int:
+    checks = run_checks()
+    ok = not any(c.failed for c in checks)
+    if getattr(ns, "json", False):
+        sys.stdout.write(json.dumps({"ok": ok, "checks": [c.as_dict() for c in checks]}) + "\n")
+    else:
+        sys.stdout.write(format_checks(checks))
+    return 0 if ok else 1
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``doctor`` to the ``ccviz`` subcommands."""
+    doctor = sub.add_parser(
+        "doctor", help="check the hooks, the server and the token; exit 1 if events can't flow"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.set_defaults(handler=cmd_doctor)

@@ -1,0 +1,170 @@
+"""Replays at a watchable pace: a recorded session fed into a game on the asyncio loop.
+
+The clock follows the session's own times (scaled by ``speed``, long pauses capped), so a
+replay feels like the session did. Seeking back rebuilds the game from the start, which
+the hub announces as a reset update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .engine import Applied, Game
+from .events import HookEvent
+
+#: The longest wait between two events, in session seconds before ``speed`` applies.
+MAX_GAP = 3.0
+#: Wait used when events carry no times.
+DEFAULT_GAP = 0.5
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+
+
+class ReplayClock:
+    """Owns a replay game: plays, pauses, steps, seeks and changes speed."""
+
+    def __init__(
+        self,
+        game_id: str,
+        events: list[HookEvent],
+        publish: Callable[[Applied], None],
+        *,
+        speed: float = 4.0,
+        loop: bool = False,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        if not events:
+            raise ValueError("nothing to replay: no usable events")
+        self.game_id = game_id
+        self.events = events
+        self.game = Game(game_id)
+        self.speed = _check_speed(speed)
+        self.loop = loop
+        self.playing = False
+        self._publish = publish
+        self._on_status = on_status
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- controls ------------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        return self.game.seq
+
+    @property
+    def total(self) -> int:
+        return len(self.events)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "playing": self.playing,
+            "speed": self.speed,
+            "position": self.position,
+            "total": self.total,
+            "loop": self.loop,
+        }
+
+    def play(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self.playing:
+            self.playing = True
+            self._wake.set()
+            self._changed()
+
+    def pause(self) -> None:
+        if self.playing:
+            self.playing = False
+            self._wake.set()
+            self._changed()
+
+    def step(self) -> bool:
+        """Apply the next event now; ``False`` at the end."""
+        moved = self._advance()
+        self._changed()
+        return moved
+
+    def _advance(self) -> bool:
+        if self.position >= self.total:
+            return False
+        self._publish(self.game.apply(self.events[self.position]))
+        return True
+
+    def seek(self, seq: int) -> None:
+        """Jump to just after event ``seq`` (0 = the start)."""
+        seq = max(0, min(int(seq), self.total))
+        if seq < self.position:
+            self.game = Game(self.game_id)
+            for event in self.events[:seq]:
+                self.game.apply(event)
+            self._publish(self.game.reset_deltas())
+        else:
+            while self.position < seq:
+                self._publish(self.game.apply(self.events[self.position]))
+        self._wake.set()
+        self._changed()
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = _check_speed(speed)
+        self._wake.set()
+        self._changed()
+
+    def stop(self) -> None:
+        self.playing = False
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def finished(self) -> None:
+        """Wait until the replay reaches its end (and is not looping)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    # -- the clock -----------------------------------------------------------------------
+
+    def _gap(self) -> float:
+        if self.position == 0 or self.position >= self.total:
+            return 0.0
+        before, after = self.events[self.position - 1].ts, self.events[self.position].ts
+        if before is None or after is None:
+            return DEFAULT_GAP / self.speed
+        return min(max(after - before, 0.0), MAX_GAP) / self.speed
+
+    async def _run(self) -> None:
+        while True:
+            if not self.playing:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.position >= self.total:
+                if not self.loop:
+                    self.playing = False
+                    self._changed()
+                    return
+                await asyncio.sleep(MAX_GAP / self.speed)
+                self.seek(0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._gap())
+                continue  # a control changed the plan: think again
+            except asyncio.TimeoutError:
+                pass
+            if self.playing:
+                self._advance()
+
+    def _changed(self) -> None:
+        if self._on_status is not None:
+            self._on_status(self.status())
+
+
+def _check_speed(speed: float) -> float:
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        raise ValueError(f"speed must be a number, got {speed!r}") from None
+    if not 0.05 <= value <= 1000:
+        raise ValueError(f"speed must be between 0.05 and 1000, got {value}")
+    return value
