@@ -91,6 +91,12 @@ def _parser():
     games = sub.add_parser("games", help="list the games in the event store")
     games.add_argument("--json", action="store_true", help="print them as JSON")
     games.set_defaults(handler=_cmd_games)
+
+    from .doctor import add_parser as add_doctor
+    from .install import add_parser as add_install
+
+    add_install(sub)
+    add_doctor(sub)
     return parser
 
 

@@ -50,21 +50,34 @@ def run_checks(cwd: str | None = None) -> list[Check]:
     """All checks, in the order data flows (the first failure is usually the cause)."""
     cwd = cwd or os.getcwd()
     checks: list[Check] = []
-    hooks, kinds = _check_hooks(cwd)
+    hooks, handlers = _check_hooks(cwd)
     checks += hooks
-    checks.append(_check_claude("http" in kinds))
+    http_urls = {h.get("url") for h in handlers if h.get("type") == "http"}
+    checks.append(_check_claude(bool(http_urls)))
     server, url = _check_server()
     checks.append(server)
-    checks.append(_check_token(url, "http" in kinds))
+    if url is not None and http_urls - {url + "api/hooks"}:
+        # http hooks carry a fixed URL; a server on another port never hears from them
+        shown = ", ".join(sorted(str(u) for u in http_urls))
+        checks.append(
+            Check(
+                "http hooks",
+                "fail",
+                f"post to {shown} but the server is at {url}: run `ccviz install-hooks --http` "
+                "again (or serve on that port)",
+                essential=True,
+            )
+        )
+    checks.append(_check_token(url, bool(http_urls)))
     checks.append(_check_data())
     return checks
 
 
-def _check_hooks(cwd: str) -> tuple[list[Check], set[str]]:
+def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
     from .install import EVENTS, SettingsError, find_ours, read_settings, settings_path
 
     checks: list[Check] = []
-    kinds: set[str] = set()
+    everything: list[dict[str, Any]] = []
     installed: list[str] = []
     for scope in ("user", "project", "local"):
         path = settings_path(scope, cwd)
@@ -86,7 +99,7 @@ def _check_hooks(cwd: str) -> tuple[list[Check], set[str]]:
         installed.append(scope)
         handlers = [h for found in ours.values() for h in found]
         scope_kinds = {h.get("type") for h in handlers}
-        kinds |= {k for k in scope_kinds if isinstance(k, str)}
+        everything += handlers
         missing = sorted({c for h in handlers if (c := _missing_program(h)) is not None})
         covered = sum(1 for e in EVENTS if e in ours)
         how = "+".join(sorted(k for k in scope_kinds if isinstance(k, str)))
@@ -109,7 +122,7 @@ def _check_hooks(cwd: str) -> tuple[list[Check], set[str]]:
                 essential=True,
             )
         )
-    return checks, kinds
+    return checks, everything
 
 
 def _missing_program(handler: dict[str, Any]) -> str | None:

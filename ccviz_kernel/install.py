@@ -478,6 +478,8 @@ def cmd_install(ns: Any) -> int:
         from .paths import data_dir_str
 
         token_file = os.path.join(data_dir_str(), "token")
+        if not os.path.exists(token_file) and not os.environ.get("CCVIZ_TOKEN"):
+            out.write(f"note: {token_file} is made when a server first starts (`ccviz serve`)\n")
         out.write(
             "note: http hooks send the token from Claude Code's environment; start Claude "
             "Code with\n"

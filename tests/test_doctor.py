@@ -1,0 +1,242 @@
+"""``ccviz doctor``: each link from Claude Code to the server, checked and reported."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import ccviz_kernel.cli as cli
+from ccviz_kernel import doctor, install
+from ccviz_kernel.hosts.standalone import start
+from ccviz_kernel.paths import data_dir
+from ccviz_kernel.runtime import write_runtime
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No real ~/.claude, no real `claude`, no proxy, and a cwd without a project."""
+    home = tmp_path / "home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9/")  # doctor must bypass it
+    monkeypatch.delenv("CCVIZ_TOKEN", raising=False)
+    monkeypatch.chdir(project)
+
+
+@pytest.fixture()
+def ccviz(monkeypatch):
+    def parser():
+        p = argparse.ArgumentParser(prog="ccviz")
+        sub = p.add_subparsers()
+        install.add_parser(sub)
+        doctor.add_parser(sub)
+        return p
+
+    monkeypatch.setattr(cli, "_parser", parser)
+    return cli.main
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def report(ccviz, capsys) -> tuple[int, dict[str, list[dict]], str]:
+    """Exit code, checks by name, and the plain text report."""
+    code = ccviz(["doctor", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] == (code == 0)
+    assert ccviz(["doctor"]) == code
+    text = capsys.readouterr().out
+    checks: dict[str, list[dict]] = {}
+    for check in data["checks"]:
+        checks.setdefault(check["name"], []).append(check)
+    return code, checks, text
+
+
+def status(checks: dict[str, list[dict]], name: str) -> str:
+    (check,) = checks[name]
+    return check["status"]
+
+
+def with_server(ccviz, capsys, before=None):
+    """Run the doctor (in a thread) while a real server runs on this test's loop."""
+
+    async def scenario():
+        host = await start(port=0)
+        try:
+            if before:
+                before()
+            return await asyncio.to_thread(report, ccviz, capsys)
+        finally:
+            await host.close()
+
+    return run(scenario())
+
+
+def test_no_server_means_not_reachable_and_exit_1(ccviz, capsys):
+    assert ccviz(["install-hooks"]) == 0
+    capsys.readouterr()
+    code, checks, text = report(ccviz, capsys)
+    assert code == 1
+    assert status(checks, "server") == "fail" and "not reachable" in checks["server"][0]["detail"]
+    assert status(checks, "token") == "skip"
+    assert status(checks, "hooks (user)") == "ok"
+    assert "✗ server" in text or "FAIL server" in text
+    assert not (data_dir() / "token").exists()  # the doctor creates nothing
+
+
+def test_a_stale_runtime_file_is_explained(ccviz, capsys):
+    assert ccviz(["install-hooks"]) == 0
+    write_runtime("http://127.0.0.1:9/", "standalone", pid=2**22 + 12345)
+    capsys.readouterr()
+    code, checks, _ = report(ccviz, capsys)
+    assert code == 1 and "stale runtime file" in checks["server"][0]["detail"]
+
+
+def test_a_running_server_with_the_right_token(ccviz, capsys):
+    assert ccviz(["install-hooks"]) == 0
+    capsys.readouterr()
+    code, checks, text = with_server(ccviz, capsys)
+    assert status(checks, "server") == "ok" and status(checks, "token") == "ok", text
+    assert status(checks, "hooks (user)") == "ok"
+    assert status(checks, "hooks (project)") == "info"
+    assert status(checks, "claude") == "info"  # not on PATH: not an error
+    assert status(checks, "data") == "ok"
+    assert code == 0, text
+    token = (data_dir() / "token").read_text().strip()
+    assert token not in text
+
+
+def test_a_wrong_token_is_a_mismatch(ccviz, capsys, monkeypatch):
+    assert ccviz(["install-hooks"]) == 0
+    capsys.readouterr()
+
+    def wrong():  # after the server read its token
+        monkeypatch.setenv("CCVIZ_TOKEN", "not-the-server-token")
+
+    code, checks, text = with_server(ccviz, capsys, before=wrong)
+    assert status(checks, "server") == "ok"
+    assert status(checks, "token") == "fail" and "mismatch" in checks["token"][0]["detail"]
+    assert "$CCVIZ_TOKEN" in checks["token"][0]["detail"]
+    assert code == 1
+    assert "not-the-server-token" not in text
+    assert (data_dir() / "token").read_text().strip() not in text
+
+
+def test_no_hooks_anywhere_fails(ccviz, capsys):
+    code, checks, _ = report(ccviz, capsys)
+    assert code == 1 and status(checks, "hooks") == "fail"
+    assert {status(checks, f"hooks ({s})") for s in ("user", "project", "local")} == {"info"}
+
+
+def test_hooks_in_the_project_scopes_seen_from_the_cwd(ccviz, capsys):
+    assert ccviz(["install-hooks", "--scope", "local", "--http"]) == 0
+    capsys.readouterr()
+    _, checks, _ = report(ccviz, capsys)
+    local = checks["hooks (local)"][0]
+    assert local["status"] == "ok" and "command+http" in local["detail"]
+    assert "hooks" not in checks
+    assert status(checks, "hooks (user)") == "info"
+
+
+def test_a_hook_pointing_at_a_missing_program_fails(ccviz, capsys, tmp_path):
+    path = Path(install.settings_path("user"))
+    settings = install.merge_hooks({}, command="/gone/venv/bin/ccviz hook")
+    install.write_settings(str(path), install.dump_settings(settings))
+    code, checks, _ = report(ccviz, capsys)
+    assert code == 1 and status(checks, "hooks (user)") == "fail"
+    assert "/gone/venv/bin/ccviz" in checks["hooks (user)"][0]["detail"]
+
+
+def test_a_broken_settings_file_is_reported(ccviz, capsys):
+    path = Path(install.settings_path("project", os.getcwd()))
+    path.parent.mkdir(parents=True)
+    path.write_text("{nope")
+    _, checks, _ = report(ccviz, capsys)
+    assert status(checks, "hooks (project)") == "fail"
+    assert "line 1, column 2" in checks["hooks (project)"][0]["detail"]
+
+
+def test_disable_all_hooks_is_a_failure(ccviz, capsys):
+    assert ccviz(["install-hooks"]) == 0
+    path = Path(install.settings_path("user"))
+    settings = json.loads(path.read_text())
+    settings["disableAllHooks"] = True
+    path.write_text(json.dumps(settings))
+    capsys.readouterr()
+    code, checks, _ = report(ccviz, capsys)
+    assert code == 1
+    assert "fail" in {c["status"] for c in checks["hooks (user)"]}
+
+
+def test_claude_version_is_shown(ccviz, capsys, tmp_path):
+    fake = tmp_path / "bin" / "claude"
+    fake.write_text("#!/bin/sh\necho '2.1.328 (Claude Code)'\n")
+    fake.chmod(0o755)
+    _, checks, _ = report(ccviz, capsys)
+    assert status(checks, "claude") == "ok"
+    assert "2.1.328 (Claude Code)" in checks["claude"][0]["detail"]
+
+
+def test_an_old_claude_with_http_hooks_is_a_warning(ccviz, capsys, tmp_path):
+    fake = tmp_path / "bin" / "claude"
+    fake.write_text("#!/bin/sh\necho '2.0.10 (Claude Code)'\n")
+    fake.chmod(0o755)
+    assert ccviz(["install-hooks", "--http"]) == 0
+    capsys.readouterr()
+    _, checks, _ = report(ccviz, capsys)
+    assert status(checks, "claude") == "warn" and "2.1.63" in checks["claude"][0]["detail"]
+
+
+def test_spooled_events_are_counted(ccviz, capsys):
+    from ccviz_kernel import spool
+
+    spool.append('{"hook_event_name": "Stop"}', 1.0)
+    spool.append('{"hook_event_name": "Stop"}', 2.0)
+    _, checks, _ = report(ccviz, capsys)
+    assert status(checks, "data") == "warn"
+    assert "2 event(s) waiting" in checks["data"][0]["detail"]
+
+
+def test_ascii_fallback(monkeypatch):
+    import io
+
+    class Ascii(io.StringIO):
+        encoding = "ascii"
+
+    monkeypatch.setattr("sys.stdout", Ascii())
+    text = doctor.format_checks(
+        [doctor.Check("server", "ok", "fine"), doctor.Check("token", "fail", "bad")]
+    )
+    assert text == "ok   server  fine\nFAIL token   bad\n"
+
+
+def test_http_hooks_aimed_at_another_port_fail(ccviz, capsys):
+    assert ccviz(["install-hooks", "--http"]) == 0  # no server yet: the default port
+    capsys.readouterr()
+    code, checks, text = with_server(ccviz, capsys)  # port=0: somewhere else
+    assert status(checks, "server") == "ok"
+    assert status(checks, "http hooks") == "fail" and "8765" in checks["http hooks"][0]["detail"]
+    assert code == 1
+
+
+def test_http_hooks_aimed_at_the_server(ccviz, capsys, monkeypatch):
+    def install_now():
+        monkeypatch.setenv("CCVIZ_TOKEN", (data_dir() / "token").read_text().strip())
+        assert ccviz(["install-hooks", "--http"]) == 0
+        capsys.readouterr()
+
+    code, checks, text = with_server(ccviz, capsys, before=install_now)
+    assert "http hooks" not in checks and status(checks, "token") == "ok"
+    assert code == 0, text

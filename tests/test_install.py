@@ -1,0 +1,390 @@
+"""``ccviz install-hooks`` / ``uninstall-hooks``: ours in, ours out, nothing else touched."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import ccviz_kernel.cli as cli
+from ccviz_kernel import install
+from ccviz_kernel.engine import _HANDLERS, _SILENT
+
+#: The 31 hook events of the reference (claude-code-hooks.md §1.1), copied independently.
+CLAUDE_CODE_EVENTS = {
+    "SessionStart", "Setup", "InstructionsLoaded", "UserPromptSubmit", "UserPromptExpansion",
+    "MessageDisplay", "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse",
+    "PostToolUseFailure", "PostToolBatch", "Notification", "SubagentStart", "SubagentStop",
+    "TaskCreated", "TaskCompleted", "Stop", "StopFailure", "TeammateIdle", "ConfigChange",
+    "CwdChanged", "DirectoryAdded", "FileChanged", "WorktreeCreate", "WorktreeRemove",
+    "PreCompact", "PostCompact", "Elicitation", "ElicitationResult", "SessionEnd",
+}  # fmt: skip
+
+REALISTIC = {
+    "$schema": "https://json.schemastore.org/claude-code-settings.json",
+    "model": "opus",
+    "env": {"BASH_DEFAULT_TIMEOUT_MS": "120000", "DISABLE_TELEMETRY": "1"},
+    "permissions": {
+        "allow": ["Bash(npm run test:*)", "Read(~/.zshrc)"],
+        "deny": ["Read(./.env)", "Read(./secrets/**)"],
+        "defaultMode": "acceptEdits",
+    },
+    "hooks": {
+        "PreToolUse": [
+            {
+                "matcher": "Bash",
+                "hooks": [{"type": "command", "command": "~/.claude/hooks/guard.sh", "timeout": 5}],
+            },
+            {
+                "matcher": "Edit|Write",
+                "hooks": [
+                    {"type": "command", "command": "npx prettier --write", "async": True},
+                    {"type": "http", "url": "https://hooks.example.com/api/hooks"},
+                ],
+            },
+        ],
+        "Stop": [{"hooks": [{"type": "command", "command": "say done", "if": ""}]}],
+    },
+    "statusLine": {"type": "command", "command": "~/.claude/statusline.sh", "padding": 0},
+    "includeCoAuthoredBy": False,
+    "cleanupPeriodDays": 30,
+    "ratio": 1.5,
+    "unicode": "café ✓",
+}
+
+
+@pytest.fixture(autouse=True)
+def _claude_home(tmp_path, monkeypatch):
+    """Never touch the real ~/.claude: HOME and CLAUDE_CONFIG_DIR point into tmp_path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    monkeypatch.delenv("CCVIZ_TOKEN", raising=False)
+
+
+@pytest.fixture()
+def ccviz(monkeypatch):
+    """``ccviz.cli.main`` with our subcommands wired in."""
+
+    def parser():
+        p = argparse.ArgumentParser(prog="ccviz")
+        install.add_parser(p.add_subparsers())
+        return p
+
+    monkeypatch.setattr(cli, "_parser", parser)
+    return cli.main
+
+
+def write(path: Path, value) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=4) + "\n")
+    return path
+
+
+def ordered(value) -> str:
+    """The JSON value with key order (dumps keeps insertion order)."""
+    return json.dumps(value)
+
+
+def backups(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".ccviz-backup-*"))
+
+
+def ours_by_event(settings: dict) -> dict[str, list[dict]]:
+    return install.find_ours(settings)
+
+
+def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
+    path = tmp_path / "proj" / ".claude" / "settings.json"
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    text = path.read_text()
+    assert text.endswith("}\n") and text.startswith('{\n  "hooks": {\n    "')
+    settings = json.loads(text)
+    assert list(settings["hooks"]) == list(install.EVENTS)
+    for event, groups in settings["hooks"].items():
+        assert groups == [{"hooks": [groups[0]["hooks"][0]]}], event
+        handler = groups[0]["hooks"][0]
+        assert handler["type"] == "command" and handler["async"] is True
+        assert handler["timeout"] == 10
+        assert handler["command"].endswith(" hook") and install.is_ours(handler)
+    program = settings["hooks"]["Stop"][0]["hooks"][0]["command"].rsplit(" ", 1)[0]
+    assert os.path.isabs(program) and os.access(program, os.X_OK)
+    assert backups(path) == []  # nothing to back up
+    assert "installed ccviz hooks" in capsys.readouterr().out
+
+
+def test_install_into_an_empty_file(tmp_path, ccviz):
+    path = tmp_path / "settings.json"
+    path.write_text("")
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert set(json.loads(path.read_text())["hooks"]) == set(install.EVENTS)
+
+
+def test_install_is_idempotent(tmp_path, ccviz, capsys):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    first = path.read_text()
+    assert len(backups(path)) == 1
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert path.read_text() == first
+    assert len(backups(path)) == 1  # an unchanged file is not rewritten
+    assert "already installed" in capsys.readouterr().out
+    assert all(len(h) == 1 for h in ours_by_event(json.loads(first)).values())
+
+
+def test_install_then_uninstall_gives_back_the_original(tmp_path, ccviz):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    installed = json.loads(path.read_text())
+    # others' hooks are untouched and stay first; ours come after
+    assert installed["hooks"]["PreToolUse"][:2] == REALISTIC["hooks"]["PreToolUse"]
+    assert installed["hooks"]["Stop"][0] == REALISTIC["hooks"]["Stop"][0]
+    assert list(installed)[: len(REALISTIC)] == list(REALISTIC)
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert ordered(json.loads(path.read_text())) == ordered(REALISTIC)
+    # and the same through --http
+    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert ordered(json.loads(path.read_text())) == ordered(REALISTIC)
+
+
+def test_round_trip_without_any_hooks_key(tmp_path, ccviz):
+    original = {"model": "sonnet", "permissions": {"allow": []}}
+    path = write(tmp_path / "settings.json", original)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert ordered(json.loads(path.read_text())) == ordered(original)
+
+
+def test_uninstall_keeps_others_sharing_a_group_with_ours(tmp_path, ccviz):
+    path = write(tmp_path / "settings.json", {})
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    settings = json.loads(path.read_text())
+    theirs = {"type": "command", "command": "logger stop"}
+    settings["hooks"]["Stop"][0]["hooks"].append(theirs)  # someone added theirs to our group
+    write(path, settings)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert json.loads(path.read_text())["hooks"]["Stop"][0] == {"hooks": [theirs]}
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert json.loads(path.read_text()) == {"hooks": {"Stop": [{"hooks": [theirs]}]}}
+
+
+def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    as_command = path.read_text()
+    capsys.readouterr()
+    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "export CCVIZ_TOKEN=$(cat " in out and "/token)" in out
+    settings = json.loads(path.read_text())
+    ours = ours_by_event(settings)
+    assert set(ours) == set(install.EVENTS)
+    for event, handlers in ours.items():
+        assert len(handlers) == 1, event
+        if event in ("SessionStart", "Setup"):
+            assert handlers[0]["type"] == "command"
+        else:
+            assert handlers[0] == {
+                "type": "http",
+                "url": "http://127.0.0.1:8765/api/hooks",
+                "timeout": 2,
+                "headers": {"Authorization": "Bearer $CCVIZ_TOKEN"},
+                "allowedEnvVars": ["CCVIZ_TOKEN"],
+            }
+    # others' https hook that happens to end in /api/hooks is not ours
+    assert settings["hooks"]["PreToolUse"][1] == REALISTIC["hooks"]["PreToolUse"][1]
+    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    assert json.loads(path.read_text()) == settings
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert path.read_text() == as_command
+
+
+def test_http_url_follows_the_runtime_file(tmp_path, ccviz):
+    from ccviz_kernel.runtime import write_runtime
+
+    write_runtime("http://127.0.0.1:9999/ccviz", "jupyter")
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    handler = json.loads(path.read_text())["hooks"]["Stop"][0]["hooks"][0]
+    assert handler["url"] == "http://127.0.0.1:9999/ccviz/api/hooks"
+
+
+def test_the_token_is_never_printed(tmp_path, ccviz, capsys, monkeypatch):
+    from ccviz_kernel.server.auth import read_or_create_token
+
+    token = read_or_create_token()
+    monkeypatch.setenv("CCVIZ_TOKEN", "s3cret-env-value")
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    seen = capsys.readouterr().out + path.read_text()
+    assert token not in seen and "s3cret-env-value" not in seen
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{\n  "model": "opus",\n  "hooks": {,}\n}\n', "line 3, column"),
+        ('{"a": 1} trailing', "line 1, column 10"),
+        ("[1, 2]", "expected a JSON object at the top, found an array"),
+        ('"just a string"', "found a string"),
+        ('{"hooks": []}', '"hooks" should be an object'),
+    ],
+)
+def test_malformed_settings_are_refused_and_untouched(tmp_path, ccviz, capsys, text, expected):
+    path = tmp_path / "work" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    for command in ("install-hooks", "uninstall-hooks"):
+        assert ccviz([command, "--settings", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("ccviz: ") and err.count("\n") == 1
+        assert str(path) in err and expected in err
+        assert path.read_text() == text
+    assert os.listdir(path.parent) == ["settings.json"]
+
+
+def test_backup_and_mode_are_kept(tmp_path, ccviz):
+    path = write(tmp_path / "work" / "settings.json", REALISTIC)
+    original = path.read_bytes()
+    path.chmod(0o600)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    (saved,) = backups(path)
+    assert saved.read_bytes() == original
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert len(backups(path)) == 2  # the uninstall kept the installed version too
+    assert sorted(os.listdir(path.parent)) == sorted(
+        ["settings.json"] + [p.name for p in backups(path)]
+    )  # no temp files left behind
+
+
+def test_a_symlinked_settings_file_stays_a_link(tmp_path, ccviz):
+    real = write(tmp_path / "dotfiles" / "claude-settings.json", {"model": "opus"})
+    link = tmp_path / "claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    assert ccviz(["install-hooks", "--settings", str(link)]) == 0
+    assert link.is_symlink() and "hooks" in json.loads(real.read_text())
+
+
+def test_dry_run_writes_nothing(tmp_path, ccviz, capsys):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    before = path.read_text()
+    assert ccviz(["install-hooks", "--dry-run", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert '+        "hooks": [' in out and "dry run" in out
+    assert path.read_text() == before and backups(path) == []
+
+
+def test_uninstall_without_ours_changes_nothing(tmp_path, ccviz, capsys):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    before = path.read_text()
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert "no ccviz hooks" in capsys.readouterr().out
+    assert path.read_text() == before and backups(path) == []
+    assert ccviz(["uninstall-hooks", "--settings", str(tmp_path / "missing.json")]) == 0
+
+
+def test_installed_events_are_real_claude_code_events():
+    assert len(CLAUDE_CODE_EVENTS) == 31
+    assert set(install.ALL_EVENTS) == CLAUDE_CODE_EVENTS
+    assert set(install.EVENTS) <= CLAUDE_CODE_EVENTS
+    assert "MessageDisplay" not in install.EVENTS
+    assert "WorktreeCreate" not in install.EVENTS  # its hook would replace git worktree add
+    used = {e for e in set(_HANDLERS) | _SILENT if not e.startswith("ccviz.")}
+    assert used <= CLAUDE_CODE_EVENTS
+    assert used - install.SKIPPED_EVENTS <= set(install.EVENTS)
+
+
+def test_scopes_resolve_to_claude_code_files(tmp_path, monkeypatch, ccviz):
+    assert install.settings_path("user") == str(tmp_path / "claude-config" / "settings.json")
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR")
+    assert install.settings_path("user") == str(tmp_path / "home" / ".claude" / "settings.json")
+    project = tmp_path / "proj"
+    assert install.settings_path("project", str(project)) == str(
+        project / ".claude" / "settings.json"
+    )
+    assert install.settings_path("local", str(project)) == str(
+        project / ".claude" / "settings.local.json"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert ccviz(["install-hooks", "--scope", "local"]) == 0
+    assert (tmp_path / ".claude" / "settings.local.json").exists()
+    assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    assert (project / ".claude" / "settings.json").exists()
+    assert ccviz(["install-hooks"]) == 0
+    assert (tmp_path / "home" / ".claude" / "settings.json").exists()
+
+
+def test_recognises_only_our_handlers():
+    yes = [
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook"},
+        {"type": "command", "command": "'/path with space/ccviz' hook", "async": True},
+        {"type": "command", "command": "/usr/bin/python3 -m ccviz_kernel.cli hook"},
+        {"type": "command", "command": "uvx ccviz hook"},
+        {"type": "http", "url": "http://127.0.0.1:8765/api/hooks"},
+        {"type": "http", "url": "http://localhost:8888/ccviz/api/hooks"},
+    ]
+    no = [
+        {"type": "command", "command": "ccviz serve"},
+        {"type": "command", "command": "/opt/ccviz-helper hook"},
+        {"type": "command", "command": "my-ccviz-hook"},
+        {"type": "command", "command": "'unbalanced"},
+        {"type": "http", "url": "https://hooks.example.com/api/hooks"},
+        {"type": "http", "url": "http://127.0.0.1:8765/other"},
+        {"type": "prompt", "prompt": "ccviz hook"},
+        "not a handler",
+    ]
+    assert all(install.is_ours(h) for h in yes)
+    assert not any(install.is_ours(h) for h in no)
+
+
+def test_through_a_real_process(tmp_path):
+    """The subcommands wired into a plain argparse parser, run as a separate process."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import argparse, sys
+            from ccviz_kernel.cli import CliError
+            from ccviz_kernel import install
+            parser = argparse.ArgumentParser(prog="ccviz")
+            install.add_parser(parser.add_subparsers())
+            ns = parser.parse_args(sys.argv[1:])
+            try:
+                sys.exit(ns.handler(ns))
+            except CliError as exc:
+                print(f"ccviz: {exc}", file=sys.stderr)
+                sys.exit(1)
+            """
+        )
+    )
+    config = tmp_path / "claude-config"
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "CLAUDE_CONFIG_DIR": str(config)}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, str(script), *args], capture_output=True, text=True, env=env
+        )
+
+    done = run("install-hooks", "--http")
+    assert done.returncode == 0, done.stderr
+    settings = json.loads((config / "settings.json").read_text())
+    assert settings["hooks"]["SessionStart"][0]["hooks"][0]["type"] == "command"
+    assert settings["hooks"]["Stop"][0]["hooks"][0]["type"] == "http"
+    done = run("uninstall-hooks")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((config / "settings.json").read_text()) == {}
+    (config / "settings.json").write_text("{oops")
+    done = run("install-hooks")
+    assert done.returncode == 1 and "line 1, column 2" in done.stderr
