@@ -92,6 +92,7 @@ class Game:
         self._deltas: list[Delta] = []
         self._effects: list[dict[str, Any]] = []
         self._moved = False  # an agent's state changed: the game status may follow
+        self._states: dict[str, int] = {}  # how many agents are in each state
 
     # -- public --------------------------------------------------------------------------
 
@@ -189,8 +190,9 @@ class Game:
         agent = self._state["agents"][agent_id]
         changed = {k: v for k, v in changes.items() if agent[k] != v}
         if changed:
-            if "state" in changed:
-                self._moved = True
+            new_state = changed.get("state")
+            if new_state is not None:
+                self._count_state(agent["state"], new_state)
             self._deltas.append(["merge", ["agents", agent_id], changed])
             for key, value in changed.items():
                 agent[key] = clone(value) if isinstance(value, dict) else value
@@ -205,7 +207,7 @@ class Game:
 
     def _add_main(self) -> None:
         self._set(("agents", MAIN), _new_agent(MAIN, "main", "main", "Claude", None, None, HOME))
-        self._moved = True
+        self._count_state(None, "idle")
 
     def _agent_for(self, event: HookEvent) -> str:
         """The agent an event is about, created on first sight (SubagentStart may be missing)."""
@@ -238,7 +240,7 @@ class Game:
         )
         agent["state"] = "spawning"
         self._set(("agents", agent_id), agent)
-        self._moved = True
+        self._count_state(None, "spawning")
         self._inc(("stats", "subagents"))
         self._effect("spawn", agent_id, shorten(f"{kind} joins"))
 
@@ -280,18 +282,24 @@ class Game:
             self._deltas.append(["set", ["lastEventAt"], ms])
             state["lastEventAt"] = ms
 
+    def _count_state(self, old: str | None, new: str) -> None:
+        states = self._states
+        if old is not None:
+            states[old] -= 1
+        states[new] = states.get(new, 0) + 1
+        self._moved = True
+
     def _update_status(self) -> None:
         state = self._state
         if state["status"] == "ended":
             return
-        status = "idle"
-        for agent in state["agents"].values():
-            agent_state = agent["state"]
-            if agent_state == "waiting":
-                status = "waiting"
-                break
-            if agent_state in ("thinking", "working", "spawning"):
-                status = "active"
+        states = self._states
+        if states.get("waiting"):
+            status = "waiting"
+        elif states.get("working") or states.get("thinking") or states.get("spawning"):
+            status = "active"
+        else:
+            status = "idle"
         if status != state["status"]:
             self._set(("status",), status)
 

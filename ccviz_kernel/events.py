@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from .limits import MAX_PAYLOAD_BYTES
 
 #: The 31 hook events of Claude Code (hooks reference, "Hook lifecycle").
@@ -131,17 +133,11 @@ def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
     if not data or not (data.strip() if isinstance(data, str) else bytes(data).strip()):
         raise PayloadError("empty payload: expected a JSON object")
     try:
-        payload = json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"payload is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise PayloadError(
             f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
-    except RecursionError:
-        raise PayloadError("invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # e.g. huge integers
-        raise PayloadError(f"invalid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise PayloadError(f"expected a JSON object, got {_json_type(payload)}")
     return payload

@@ -150,6 +150,11 @@ def check_invariants(snap: dict, counts: Counter) -> None:
     assert stats["failures"] == counts["PostToolUseFailure"] + counts["StopFailure"]
     assert stats["subagents"] == sum(1 for a in agents.values() if a["kind"] == "subagent")
     assert snap["status"] in {"active", "waiting", "idle", "ended"}
+    if snap["status"] != "ended":  # the engine keeps counts; recompute from scratch
+        states = {a["state"] for a in agents.values()}
+        busy = states & {"thinking", "working", "spawning"}
+        expected = "waiting" if "waiting" in states else "active" if busy else "idle"
+        assert snap["status"] == expected
     assert json.loads(json.dumps(snap)) == snap
 
 

@@ -12,12 +12,13 @@ a file that cannot be a session at all raises ``SourceError``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 __all__ = ["LoadResult", "SourceError", "iter_lines", "load", "resolve_path"]
 
@@ -94,29 +95,32 @@ def _json_kind(value: Any) -> str:
 
 def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        text = raw.decode("utf-8")
-        binary = False
-    except UnicodeDecodeError:
-        # Junk bytes inside a JSON string should not cost the whole line.
-        text = raw.decode("utf-8", errors="replace")
-        binary = True
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if binary:
-            return None, "invalid JSON (binary data)"
-        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-        if cut:
-            return None, "truncated JSON (cut off mid-write?)" if last else "truncated JSON"
-        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
-    except RecursionError:
-        return None, "invalid JSON (nested too deeply)"
-    except ValueError as exc:  # e.g. integers too long to convert
-        return None, f"invalid JSON ({exc})"
+        value = orjson.loads(raw)  # the fast path: most lines are clean UTF-8 JSON
+    except orjson.JSONDecodeError:
+        value = _NOT_PARSED
+    if value is _NOT_PARSED:
+        try:
+            text = raw.decode("utf-8")
+            binary = False
+        except UnicodeDecodeError:
+            # Junk bytes inside a JSON string should not cost the whole line.
+            text = raw.decode("utf-8", errors="replace")
+            binary = True
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            if binary:
+                return None, "invalid JSON (binary data)"
+            cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("unexpected end")
+            if cut:
+                return None, "truncated JSON (cut off mid-write?)" if last else "truncated JSON"
+            return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(value, dict):
         return None, f"not a JSON object ({_json_kind(value)})"
     return value, None
 
+
+_NOT_PARSED = object()
 
 ParsedLine = tuple[int, dict[str, Any] | None, str | None]
 

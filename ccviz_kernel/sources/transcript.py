@@ -71,6 +71,7 @@ _TIMESTAMP = re.compile(
     re.I,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 
 def parse_timestamp(value: Any) -> int | None:
@@ -81,6 +82,15 @@ def parse_timestamp(value: Any) -> int | None:
     """
     if not isinstance(value, str):
         return None
+    if len(value) == 24 and value[-1] == "Z" and value[10] == "T":
+        # The shape Claude Code writes (2026-08-20T14:03:11.250Z): one C call, no regex.
+        try:
+            d = datetime.fromisoformat(value[:-1])  # naive, read as UTC
+        except ValueError:
+            pass
+        else:
+            seconds = (d.toordinal() - _EPOCH_ORDINAL) * 86_400 + d.hour * 3600 + d.minute * 60
+            return (seconds + d.second) * 1_000_000 + d.microsecond
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:
         return None

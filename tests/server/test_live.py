@@ -74,7 +74,7 @@ def test_json_serializer_and_bad_input_over_http_and_socketio():
             async with aiohttp.ClientSession() as session:
                 assert await post(session, host.url, "{oops", token) == (
                     400,
-                    "invalid JSON: Expecting property name enclosed in double quotes "
+                    "invalid JSON: unexpected character, expected a string key "
                     "(line 1, column 2)\n",
                 )
                 assert (await post(session, host.url, LINES[0], None))[0] == 401

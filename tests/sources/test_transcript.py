@@ -289,7 +289,10 @@ def test_broken_lines_are_skipped_and_replay_continues(tmp_path: Path) -> None:
     assert shape(result) == shape(clean)
     assert result.ignored == clean.ignored
     assert len(result.problems) == 7
-    assert result.problems[0] == "line 3: invalid JSON (Expecting value at column 29)"
+    assert (
+        result.problems[0]
+        == "line 3: invalid JSON (unexpected character, expected a JSON value at column 29)"
+    )
     assert any(p.startswith("line 7: truncated JSON") for p in result.problems)
     assert any("binary" in p for p in result.problems)
     assert any(p.endswith("not a JSON object (array)") for p in result.problems)
