@@ -85,6 +85,16 @@ def _parser():
     )
     serve.set_defaults(handler=_cmd_serve)
 
+    demo = sub.add_parser(
+        "demo", help="serve the viewer with a bundled session replaying in a loop"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    demo.add_argument("--sample", default="long", help="bundled sample: short, subagents or long")
+    demo.add_argument("--speed", type=float, default=4.0, help="replay speed (default 4x)")
+    demo.add_argument("--open", action="store_true", help="open the page in a browser")
+    demo.set_defaults(handler=_cmd_demo)
+
     hook = sub.add_parser("hook", help="(run by Claude Code) forward one hook payload from stdin")
     hook.set_defaults(handler=lambda ns: 0)
 
@@ -146,6 +156,20 @@ def _cmd_serve(ns) -> int:
         return serve(
             ns.host, ns.port, json_mode=ns.json, fps=ns.fps, viewer_token=token, cors=ns.cors_origin
         )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+
+
+def _cmd_demo(ns) -> int:
+    from . import samples
+    from .demo import run_demo
+
+    if ns.sample not in samples.NAMES:
+        raise CliError(f"unknown sample {ns.sample!r}; choose one of: {', '.join(samples.NAMES)}")
+    try:
+        return run_demo(ns.host, ns.port, sample=ns.sample, speed=ns.speed, open_browser=ns.open)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

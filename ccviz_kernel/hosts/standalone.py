@@ -16,6 +16,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from ..hub import Hub
 from ..limits import MAX_PAYLOAD_BYTES
+from ..pages import FrontEndMissing, shell, static_file
 from ..runtime import remove_runtime, write_runtime
 from ..server.auth import Auth, bearer, is_loopback, read_or_create_token, same_token
 from ..server.core import GameServer, HttpAnswer
@@ -107,6 +108,24 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     async def health(request: web.Request) -> web.Response:
         return answer(server.health(), request)
 
+    security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+    async def page(request: web.Request) -> web.Response:
+        game_id = request.match_info.get("game_id")
+        html = shell("/", serializer=server.serializer, game_id=game_id)
+        return web.Response(text=html, content_type="text/html", headers=security)
+
+    async def static(request: web.Request) -> web.Response:
+        try:
+            body, content_type = static_file(request.match_info["name"])
+        except KeyError:
+            raise web.HTTPNotFound() from None
+        except FrontEndMissing as exc:
+            return web.Response(status=503, text=f"{exc}\n")
+        return web.Response(
+            body=body, content_type=content_type, headers={**security, "Cache-Control": "no-cache"}
+        )
+
     async def too_large(request: web.Request, handler):  # noqa: ANN001
         try:
             return await handler(request)
@@ -120,6 +139,9 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     app.router.add_get("/api/games", games)
     app.router.add_get("/api/games/{game_id}", game)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/", page)
+    app.router.add_get("/view/{game_id}", page)
+    app.router.add_get("/static/{name}", static)
     return app
 
 

@@ -75,6 +75,7 @@ class GameServer:
     ) -> None:
         self.hub = hub
         self.auth = auth
+        self.serializer = "msgpack" if serializer == "msgpack" else "json"
         self.origins = set(cors_allowed_origins or ())
         self.role_check = role_check or self._default_role
         self.manager = FanoutManager()

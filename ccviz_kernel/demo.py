@@ -1,0 +1,51 @@
+"""``ccviz demo``: the standalone server with a bundled session replaying in a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import webbrowser
+
+from . import samples
+from .hosts.standalone import start
+from .replay import load_replay
+
+DEMO_SPEED = 4.0
+
+
+def run_demo(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    sample: str = "long",
+    speed: float = DEMO_SPEED,
+    open_browser: bool = False,
+) -> int:
+    replay = load_replay(samples.path(sample, "hooks"))
+    game_id = f"demo-{sample}"
+
+    async def main() -> None:
+        running = await start(host, port)
+        running.hub.open_replay(replay.events, game_id=game_id, speed=speed, loop=True)
+        url = f"{running.url}view/{game_id}"
+        print(
+            f"ccviz demo: replaying the '{sample}' sample ({len(replay.events)} events) "
+            f"at {speed:g}x, in a loop",
+            flush=True,
+        )
+        print(f"  watch it:  {url}", flush=True)
+        print(f"  all games: {running.url}   (Ctrl-C to stop)", flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            running.hub.close_replay(game_id)
+            await running.close()
+
+    asyncio.run(main())
+    return 0
