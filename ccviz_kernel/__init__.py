@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from .engine import Applied, Game
     from .events import HookEvent, PayloadError, parse_event
     from .store import EventStore
+    from .widget import GameView
 
 __all__ = [
     "Applied",
     "EventStore",
     "Game",
+    "GameView",
     "HookEvent",
     "PayloadError",
     "__version__",
@@ -34,6 +36,7 @@ _LAZY = {
     "PayloadError": "events",
     "parse_event": "events",
     "EventStore": "store",
+    "GameView": "widget",
 }
 
 

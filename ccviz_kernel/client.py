@@ -42,6 +42,10 @@ class GameMirror:
         self.updates = 0
         self.rejoins = 0
         self.on_update: list[Callable[[GameMirror], None]] = []
+        #: ``callback(kind, data)`` for what arrives as it arrives: ``"snapshot"`` (after a
+        #: join), ``"update"`` (a game-state-update applied) and ``"effect"``; a relay (the
+        #: notebook widget's comm) passes these on untouched.
+        self.on_raw: list[Callable[[str, dict[str, Any]], None]] = []
         self._changed = asyncio.Event()
         self._joining = False
         self.sio = socketio.AsyncClient(
@@ -100,6 +104,7 @@ class GameMirror:
         else:  # the catch-up does not fit what we hold: start again from a snapshot
             await self.join()
             return
+        self._relay("snapshot", self.snapshot)
         self._notify()
 
     async def act(self, kind: str, **fields: Any) -> int:
@@ -137,6 +142,7 @@ class GameMirror:
         if data.get("reset"):  # the game was rebuilt (a replay seeking back): take it whole
             apply_in_place(self.snapshot, data["deltas"])
             self.updates += 1
+            self._relay("update", data)
             self._notify()
             return
         if data["seq"] <= self.seq:
@@ -146,6 +152,7 @@ class GameMirror:
             return
         apply_in_place(self.snapshot, data["deltas"])
         self.updates += 1
+        self._relay("update", data)
         self._notify()
 
     async def _rejoin(self) -> None:
@@ -160,6 +167,11 @@ class GameMirror:
                 }
             self.effects.append(data)
             del self.effects[:-500]
+            self._relay("effect", data)
+
+    def _relay(self, kind: str, data: dict[str, Any]) -> None:
+        for callback in list(self.on_raw):
+            callback(kind, data)
 
     def _notify(self) -> None:
         self._changed.set()

@@ -1,0 +1,166 @@
+"""``GameView``: the game inline in a notebook, as an anywidget.
+
+Two transports, one scene. With ``transport="socketio"`` the browser joins the game on a
+ccviz server itself (the Jupyter server extension, or any ``ccviz serve``). With
+``transport="comm"`` the kernel feeds the widget through the widget comm: from a hub in
+this kernel (the in-kernel host, a local replay) or from a server the kernel mirrors. That
+is what VS Code, Colab and kernels without the server extension get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anywidget
+import traitlets
+
+from .engine import Applied
+from .pages import STATIC
+from .server.broadcast import Broadcaster
+
+TRANSPORTS = ("socketio", "comm")
+
+
+class GameView(anywidget.AnyWidget):
+    """The Phaser town for one game. ``GameView(game_id, hub=...)`` or ``(game_id, url=...)``."""
+
+    _esm = STATIC / "widget.js"
+
+    game_id = traitlets.Unicode("").tag(sync=True)
+    transport = traitlets.Unicode("comm").tag(sync=True)
+    server_url = traitlets.Unicode("").tag(sync=True)
+    socketio_path = traitlets.Unicode("socket.io").tag(sync=True)
+    serializer = traitlets.Unicode("msgpack").tag(sync=True)
+    #: Only a viewer token belongs here (it is saved with the notebook); never the ingest one.
+    token = traitlets.Unicode("").tag(sync=True)
+    width = traitlets.Int(800).tag(sync=True)
+    height = traitlets.Int(500).tag(sync=True)
+
+    def __init__(
+        self,
+        game_id: str,
+        *,
+        hub: Any = None,
+        url: str | None = None,
+        transport: str = "auto",
+        socketio_path: str = "socket.io",
+        serializer: str = "msgpack",
+        fps: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        if transport not in ("auto", *TRANSPORTS):
+            raise ValueError(f"transport must be 'auto', 'socketio' or 'comm', not {transport!r}")
+        if hub is None and url is None:
+            raise ValueError("GameView needs a hub (a game in this kernel) or a server url")
+        if transport == "auto":
+            transport = "comm" if hub is not None else "socketio"
+        if transport == "comm" and hub is None and url is None:
+            raise ValueError("the comm transport needs a hub or a url to mirror")
+        super().__init__(
+            game_id=game_id,
+            transport=transport,
+            server_url=url or "",
+            socketio_path=socketio_path,
+            serializer=serializer,
+            **kwargs,
+        )
+        self._hub = hub
+        self._feed: _Feed | None = None
+        if transport == "comm":
+            self._feed = (
+                _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url, fps)
+            )
+        self.on_msg(self._on_front_message)
+
+    def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if self._feed is not None and isinstance(content, dict) and content.get("type") == "join":
+            self._feed.join(content.get("since"))
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+        super().close()
+
+
+class _Feed:
+    """Sends a game's updates to one widget over its comm, coalesced like the server does."""
+
+    def __init__(self, view: GameView, fps: float) -> None:
+        self.view = view
+        self.broadcaster = Broadcaster(self._emit, fps=fps)
+
+    def _emit(self, event: str, data: Any, _game_id: str) -> None:
+        if event == "game-state-update":
+            self.view.send({"type": "update", "update": data})
+        elif event == "visualization-event":
+            self.view.send({"type": "effect", "effect": data})
+
+    def join(self, since: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.broadcaster.forget(self.view.game_id)
+
+
+class _HubFeed(_Feed):
+    def __init__(self, view: GameView, hub: Any, fps: float) -> None:
+        super().__init__(view, fps)
+        self.hub = hub
+        self._unsubscribe = hub.subscribe(self._on_applied)
+
+    def _on_applied(self, game_id: str, applied: Applied) -> None:
+        if game_id == self.view.game_id:
+            try:
+                self.broadcaster.push(game_id, applied)
+            except RuntimeError:  # no running loop: send it straight away
+                self.broadcaster.flush(game_id)
+
+    def join(self, since: Any) -> None:
+        game_id = self.view.game_id
+        self.broadcaster.flush(game_id)
+        game = self.hub.game(game_id)
+        if game is None:
+            from .engine import Game
+
+            game = Game(game_id)
+        message: dict[str, Any] = {"type": "snapshot", "snapshot": game.snapshot()}
+        clock = getattr(self.hub, "replays", {}).get(game_id)
+        if clock is not None:
+            message["replay"] = clock.status()
+        self.view.send(message)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        super().close()
+
+
+class _MirrorFeed(_Feed):
+    """The kernel joins the game on a server and passes its updates on to the widget."""
+
+    def __init__(self, view: GameView, url: str, fps: float) -> None:
+        super().__init__(view, fps)
+        from .client import GameMirror
+
+        self.mirror = GameMirror(
+            url, view.game_id, serializer=view.serializer, socketio_path=view.socketio_path
+        )
+        self.mirror.on_raw.append(self._on_raw)
+        self._task = asyncio.get_event_loop().create_task(self.mirror.connect())
+
+    def _on_raw(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "snapshot":
+            self.view.send({"type": "snapshot", "snapshot": data})
+        elif kind == "update":
+            self.view.send({"type": "update", "update": data})
+        elif kind == "effect":
+            self.view.send({"type": "effect", "effect": data})
+
+    def join(self, since: Any) -> None:
+        if self.mirror.snapshot is not None:
+            self.view.send({"type": "snapshot", "snapshot": self.mirror.snapshot})
+
+    def close(self) -> None:
+        asyncio.get_event_loop().create_task(self.mirror.close())
+        super().close()
