@@ -18,9 +18,9 @@ def shorten(text: str, limit: int = MAX_TEXT) -> str:
     """One line of at most ``limit`` characters, redacted."""
     if not isinstance(text, str):
         text = str(text)
-    first = text.strip().split("\n", 1)
-    line = first[0] if first else ""
-    if len(first) > 1 and len(line) < limit:
+    text = text[: limit * 4].strip()  # never copy a whole file's worth of text below
+    line, newline, _ = text.partition("\n")
+    if newline and len(line) < limit:
         line += " …"
     line = redact(line[: limit * 3])
     if len(line) > limit:
