@@ -57,6 +57,11 @@ ALL_EVENTS = (
 #:   ``git worktree`` handling (the create hook must print the new worktree's path), so an
 #:   observer there would break ``claude --worktree`` and worktree-isolated subagents.
 SKIPPED_EVENTS = frozenset({"MessageDisplay", "WorktreeCreate", "WorktreeRemove"})
+#: Events that end a turn or a session. Claude Code kills async hooks still running at the
+#: end of a ``-p`` session (measured: the async Stop hook was lost in 7 of 8 runs), and
+#: nothing waits on these events, so here the hook runs synchronously: it costs Claude
+#: Code the hook's few tens of milliseconds (bounded by its POST timeout), once per turn.
+SYNC_EVENTS = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"})
 
 #: The events we install a handler for.
 EVENTS = tuple(e for e in ALL_EVENTS if e not in SKIPPED_EVENTS)
@@ -373,6 +378,8 @@ def merge_hooks(
         kept, _ = _strip(groups, url)
         use_http = http and event not in COMMAND_ONLY_EVENTS
         handler = http_handler(url) if use_http else dict(ours_command)
+        if not use_http and event in SYNC_EVENTS:
+            handler["async"] = False
         kept.append({"hooks": [handler]})
         hooks[event] = kept
     return settings

@@ -112,7 +112,8 @@ def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
     for event, groups in settings["hooks"].items():
         assert groups == [{"hooks": [groups[0]["hooks"][0]]}], event
         handler = groups[0]["hooks"][0]
-        assert handler["type"] == "command" and handler["async"] is True
+        assert handler["type"] == "command"
+        assert handler["async"] is (event not in install.SYNC_EVENTS)  # turn ends wait for us
         assert handler["timeout"] == 10
         assert handler["command"].endswith(" hook") and install.is_ours(handler)
     program = settings["hooks"]["Stop"][0]["hooks"][0]["command"].rsplit(" ", 1)[0]
