@@ -37,6 +37,8 @@ _LAZY = {
     "parse_event": "events",
     "EventStore": "store",
     "GameView": "widget",
+    "_jupyter_server_extension_points": "hosts.jupyter",
+    "_load_jupyter_server_extension": "hosts.jupyter",
 }
 
 

@@ -206,6 +206,10 @@ def _check_server() -> tuple[Check, str | None]:
         except ValueError:
             games = ""
         return Check("server", "ok", f"answering at {where}{games}", essential=True), url
+    if status == 403 and info.get("kind") == "jupyter":  # healthz needs Jupyter auth there
+        return Check(
+            "server", "ok", f"answering at {where} (details need Jupyter auth)", essential=True
+        ), url
     reason = error or f"HTTP {status} from GET healthz"
     if not _alive(info.get("pid")):
         reason += "; that process is gone (a stale runtime file: start `ccviz serve`)"

@@ -90,7 +90,7 @@ def post(text: str, ts: float, key: str) -> int | None:
     data = text.encode()
     head = [
         f"POST {path}api/hooks HTTP/1.1",
-        f"Host: {host}:{port}",
+        f"Host: [{host}]:{port}" if ":" in host else f"Host: {host}:{port}",
         "Content-Type: application/json",
         f"Content-Length: {len(data)}",
         f"X-Ccviz-Time: {ts:.6f}",

@@ -1,0 +1,332 @@
+"""The Jupyter server extension, inside a real jupyter_server (pytest-jupyter).
+
+Nothing listens on the port unless a test asks for ``http_server_client`` (or ``jp_fetch``):
+every test that talks to the server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import socketio
+from jupyter_server.auth import Authorizer
+from socketio import packet
+from socketio.msgpack_packet import MsgPackPacket
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from ccviz_kernel import hook
+from ccviz_kernel.client import ClientError, GameMirror
+from ccviz_kernel.hosts import jupyter
+from ccviz_kernel.runtime import read_runtime
+
+REPO = Path(__file__).resolve().parents[2]
+LINES = (REPO / "tests" / "fixtures" / "hook-payloads.jsonl").read_text().splitlines()
+GAME = json.loads(LINES[0])["session_id"]
+ODD = "/a%40b/"  # pytest-jupyter's default base URL, as JupyterHub spells user "a@b"
+BOTH = pytest.mark.parametrize("jp_base_url", ["/jupyter/", ODD])
+
+
+def config(**server) -> dict:
+    """A jp_server_config: the extension (terminals off, for speed) plus ServerApp traits."""
+    extensions = {"ccviz_kernel.hosts.jupyter": True, "jupyter_server_terminals": False}
+    return {"ServerApp": {"jpserver_extensions": extensions, **server}}
+
+
+class ReadOnly(Authorizer):
+    """A Jupyter authorizer that lets users read ccviz but not change it."""
+
+    def is_authorized(self, handler, user, action, resource):
+        return resource != "ccviz" or action == "read"
+
+
+@pytest.fixture
+def jp_token(jp_serverapp):
+    return jp_serverapp.identity_provider.token
+
+
+def ext(serverapp) -> jupyter.CcvizExtension:
+    return serverapp.extension_manager.extension_points["ccviz"].app
+
+
+async def fetch(client, path, *, auth=None, method="GET", body=None, **kwargs):
+    headers = {"Authorization": auth} if auth else {}
+    return await client.fetch(
+        path,
+        method=method,
+        body=body,
+        headers=headers,
+        raise_error=False,
+        follow_redirects=False,
+        **kwargs,
+    )
+
+
+def mirror(serverapp, running, game=GAME, **kwargs) -> GameMirror:
+    return GameMirror(
+        f"http://127.0.0.1:{serverapp.port}", game, socketio_path=running.socketio_path, **kwargs
+    )
+
+
+@pytest.fixture
+def started(jp_serverapp, http_server_client, jp_asyncio_loop):
+    """The running extension, its core started (the port listens: http_server_client)."""
+    running = jupyter.current()
+    assert running is not None
+    jp_asyncio_loop.run_until_complete(running.ready())
+    return running
+
+
+@BOTH
+async def test_every_route_but_hooks_needs_jupyter_auth(
+    started, jp_serverapp, http_server_client, jp_base_url, jp_token
+):
+    client, base = http_server_client, jp_base_url + "ccviz/"
+    ingest = f"Bearer {started.auth.ingest_token}"
+    api = ["api/games", f"api/games/{GAME}", "healthz", "static/page.js", "static/nope.js"]
+    for path in api:
+        for auth in (None, "token wrong", ingest):  # the ingest token is not a Jupyter login
+            response = await fetch(client, base + path, auth=auth)
+            assert response.code == 403, (path, auth, response.code)
+    good = f"token {jp_token}"
+    assert json.loads((await fetch(client, base + "api/games", auth=good)).body) == {"games": []}
+    assert (await fetch(client, base + f"api/games/{GAME}", auth=good)).code == 404
+    health = await fetch(client, base + "healthz", auth=good)
+    assert health.code == 200 and json.loads(health.body)["ok"] is True
+    assert (await fetch(client, base + "static/page.js", auth=good)).code in (200, 503)
+    assert (await fetch(client, base + "static/nope.js", auth=good)).code == 404
+
+    # The HTML pages send a browser to Jupyter's login page, as Jupyter's own pages do.
+    for path in ("", f"view/{GAME}", "ccviz"):
+        url = base + path if path != "ccviz" else jp_base_url + "ccviz"
+        response = await fetch(client, url)
+        assert response.code == 302, (path, response.code)
+        assert response.headers["Location"].startswith(jp_base_url + "login?next=")
+    page = await fetch(client, base + f"view/{GAME}", auth=good)
+    assert page.code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.body.decode()
+    assert f'<meta name="ccviz-base" content="{base}">' in html
+    assert f'<meta name="ccviz-game" content="{GAME}">' in html
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert '<meta name="ccviz-game"' not in (await fetch(client, base, auth=good)).body.decode()
+    slash = await fetch(client, jp_base_url + "ccviz", auth=good)
+    assert slash.code == 302 and slash.headers["Location"] == base
+
+
+@BOTH
+async def test_hooks_take_the_ingest_token_and_nothing_else(
+    started, http_server_client, jp_base_url, jp_token
+):
+    client, base = http_server_client, jp_base_url + "ccviz/"
+    hooks = base + "api/hooks"
+    ingest = started.auth.ingest_token
+
+    async def post(auth, body=LINES[0]):
+        return await fetch(client, hooks, auth=auth, method="POST", body=body)
+
+    assert (await post(None)).code == 401
+    assert (await post("Bearer wrong")).code == 403
+    assert (await post(f"token {jp_token}")).code == 401  # Jupyter's login is not the ingest role
+    assert (await post(f"Bearer {jp_token}")).code == 403
+    assert (await post(f"Bearer {ingest}", body="{oops")).code == 400
+    # No _xsrf anywhere, yet accepted: the route skips Jupyter's XSRF check (see the module).
+    for line in LINES[:3]:
+        response = await post(f"Bearer {ingest}", body=line)
+        assert response.code == 204 and response.body == b""
+
+    good = f"token {jp_token}"
+    snapshot = json.loads((await fetch(client, base + f"api/games/{GAME}", auth=good)).body)
+    assert snapshot["gameId"] == GAME and snapshot["seq"] == 3
+    games = json.loads((await fetch(client, base + "api/games", auth=good)).body)["games"]
+    assert [g["gameId"] for g in games] == [GAME]
+    assert started.hub.snapshot(GAME) == snapshot
+
+
+@BOTH
+async def test_socketio_jupyter_user_is_controller_and_strangers_are_refused(
+    started, jp_serverapp, http_server_client, jp_base_url, jp_token
+):
+    # The odd base URL works too: the routes match "/a%40b/" and the "/a@b/" the client sends.
+    for line in LINES[:5]:
+        started.hub.ingest(line)
+    viewer = mirror(jp_serverapp, started, headers={"Authorization": f"token {jp_token}"})
+    await viewer.connect()
+    try:
+        assert viewer.snapshot == started.hub.snapshot(GAME) and viewer.seq == 5
+        seq = await viewer.act("say", agent="main", text="hello from a notebook")
+        assert seq == 6
+        await viewer.wait_seq(6)
+        assert viewer.snapshot == started.hub.snapshot(GAME)
+        health = await fetch(
+            http_server_client, jp_base_url + "ccviz/healthz", auth=f"token {jp_token}"
+        )
+        assert json.loads(health.body)["viewers"] == 1
+    finally:
+        await viewer.close()
+
+    for kwargs in ({}, {"headers": {"Authorization": "token wrong"}}, {"token": "wrong"}):
+        stranger = mirror(jp_serverapp, started, **kwargs)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await stranger.connect(timeout=5)
+        await stranger.close()
+
+    # A kernel has no Jupyter credentials but can read the ingest token: controller too.
+    kernel = mirror(jp_serverapp, started, token=started.auth.ingest_token)
+    await kernel.connect()
+    try:
+        assert await kernel.act("say", agent="main", text="from a kernel") == 7
+    finally:
+        await kernel.close()
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [config(authorizer_class=ReadOnly)],
+)
+async def test_a_read_only_jupyter_user_is_a_viewer(started, jp_serverapp, jp_token):
+    started.hub.ingest(LINES[0])
+    viewer = mirror(jp_serverapp, started, headers={"Authorization": f"token {jp_token}"})
+    await viewer.connect()
+    try:
+        assert viewer.seq == 1
+        with pytest.raises(ClientError, match="controller"):
+            await viewer.act("say", agent="main", text="no")
+    finally:
+        await viewer.close()
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [config(allow_unauthenticated_access=False)],
+)
+async def test_with_unauthenticated_access_off(
+    started, jp_serverapp, http_server_client, jp_base_url
+):
+    """Jupyter then refuses every undecorated handler: ours all say what they need."""
+    base = jp_base_url + "ccviz/"
+    ingest = started.auth.ingest_token
+    hooks = base + "api/hooks"
+    posted = await fetch(
+        http_server_client, hooks, auth=f"Bearer {ingest}", method="POST", body=LINES[0]
+    )
+    assert posted.code == 204
+    assert (await fetch(http_server_client, base + "api/games")).code == 403
+    assert (await fetch(http_server_client, base)).code == 302
+    kernel = mirror(jp_serverapp, started, token=ingest)
+    await kernel.connect()
+    try:
+        assert kernel.seq == 1
+    finally:
+        await kernel.close()
+
+
+async def test_websocket_handshake(
+    started, jp_serverapp, http_server_client, jp_base_url, jp_token, monkeypatch
+):
+    url = f"ws://127.0.0.1:{jp_serverapp.port}{started.socketio_path}/?EIO=4&transport=websocket"
+
+    # Per-message deflate is refused even when the client offers it.
+    offered = HTTPRequest(url, headers={"Authorization": f"token {jp_token}"})
+    conn = await websocket_connect(offered, compression_options={})
+    try:
+        assert "Sec-WebSocket-Extensions" not in conn.headers
+        assert (await conn.read_message()).startswith("0{")  # the engine.io OPEN packet
+    finally:
+        conn.close()
+
+    # A browser: Jupyter's login cookie (set by a token-authenticated page load), same origin.
+    page = await fetch(http_server_client, f"{started.base}?token={jp_token}")
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    origin = f"http://127.0.0.1:{jp_serverapp.port}"
+    conn = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, "Origin": origin}))
+    try:
+        assert (await conn.read_message()).startswith("0{")
+        assert (await sio_connect(conn)).packet_type == packet.CONNECT
+    finally:
+        conn.close()
+
+    # Without credentials the upgrade goes through (the ingest token may follow in the
+    # socket.io CONNECT), the CONNECT without it is refused, and the socket is closed when
+    # nothing was accepted in time.
+    monkeypatch.setattr(jupyter, "AUTH_GRACE", 0.3)
+    conn = await websocket_connect(url)
+    try:
+        assert (await conn.read_message()).startswith("0{")
+        refused = await sio_connect(conn)
+        assert refused.packet_type == packet.CONNECT_ERROR
+        assert refused.data == {"message": "unauthorized"}
+        assert await asyncio.wait_for(conn.read_message(), 5) is None
+    finally:
+        conn.close()
+
+    # Jupyter's origin check guards the handshake.
+    foreign = HTTPRequest(url, headers={"Origin": "http://evil.example"})
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(foreign)
+    assert refused.value.code == 403
+
+    # Long-polling is off.
+    polling = f"{started.socketio_path}/?EIO=4&transport=polling"
+    answer = await fetch(http_server_client, polling, auth=f"token {jp_token}")
+    assert answer.code == 400
+
+
+@pytest.mark.parametrize("jp_base_url", [ODD])
+async def test_runtime_file_points_the_hook_here_until_jupyter_stops(
+    started, jp_serverapp, http_server_client
+):
+    url = f"http://127.0.0.1:{jp_serverapp.port}{ODD}ccviz/"
+    assert started.url == url
+    info = read_runtime()
+    assert info is not None and info["url"] == url and info["kind"] == "jupyter"
+
+    # The real hook command's delivery (its own token lookup and raw HTTP) lands here.
+    status = await asyncio.to_thread(hook.post, LINES[0], time.time(), "delivery-1")
+    assert status == 204
+    assert started.hub.snapshot(GAME)["seq"] == 1
+
+    viewer = mirror(jp_serverapp, started, token=started.auth.ingest_token)
+    await viewer.connect()
+    await ext(jp_serverapp).stop_extension()
+    assert read_runtime() is None and jupyter.current() is None and started.closed
+    assert await asyncio.wait_for(_disconnected(viewer), 5)
+    await viewer.close()
+    hooks, auth = started.base + "api/hooks", f"Bearer {started.auth.ingest_token}"
+    late = await fetch(http_server_client, hooks, method="POST", body=LINES[1], auth=auth)
+    assert late.code == 503  # the hook spools it for the next server
+    await ext(jp_serverapp).stop_extension()  # Jupyter's own cleanup calls it again: harmless
+
+
+async def sio_connect(conn) -> MsgPackPacket:
+    """Send a socket.io CONNECT on a raw websocket; the server's answer."""
+    await conn.write_message(MsgPackPacket(packet.CONNECT, namespace="/").encode(), binary=True)
+    return MsgPackPacket(encoded_packet=await asyncio.wait_for(conn.read_message(), 5))
+
+
+async def _disconnected(client: GameMirror) -> bool:
+    while client.sio.connected:
+        await asyncio.sleep(0.02)
+    return True
+
+
+SHIPPED = REPO / "jupyter-config" / "jupyter_server_config.d" / "ccviz_kernel.json"
+
+
+def shipped_config() -> dict:
+    """What `pip install` puts in etc/jupyter (terminals off, for speed)."""
+    shipped = json.loads(SHIPPED.read_text())
+    shipped["ServerApp"]["jpserver_extensions"]["jupyter_server_terminals"] = False
+    return shipped
+
+
+@pytest.mark.parametrize("jp_server_config", [shipped_config()])
+async def test_enabled_by_the_shipped_config_under_the_package_name(jp_serverapp):
+    assert json.loads(SHIPPED.read_text()) == {
+        "ServerApp": {"jpserver_extensions": {"ccviz_kernel": True}}
+    }
+    assert isinstance(ext(jp_serverapp), jupyter.CcvizExtension)
+    assert jupyter.current() is not None
