@@ -177,6 +177,25 @@ class Hub:
                 out.extend(deltas)
         return out
 
+    def events(self, game_id: str) -> list[Any] | None:
+        """Every event of a game, parsed (from the log, or a replay's source)."""
+        clock = self.replays.get(game_id)
+        if clock is not None:
+            return clock.events[: clock.position]
+        if self.store.last_seq(game_id) == 0:
+            return None
+        return [
+            parse_event(row.payload, ts=row.ts, session_id=game_id)
+            for row in self.store.events(game_id)
+        ]
+
+    def event_rows(self, game_id: str) -> list[dict[str, Any]] | None:
+        """The game's events as table rows, rebuilt through the engine (see timeline)."""
+        from .timeline import event_rows
+
+        events = self.events(game_id)
+        return None if events is None else event_rows(game_id, events)
+
     def summaries(self) -> list[dict[str, Any]]:
         """Lobby rows for every game in the store, newest first (live games are up to date)."""
         rows = []

@@ -82,3 +82,25 @@ def format_final(snapshot: dict[str, Any], replay: Any = None) -> str:
             f"  source:  {replay.kind}, {replay.skipped} lines skipped, {replay.ignored} ignored"
         )
     return "\n".join(out)
+
+
+def event_row(game: Game, event: HookEvent, applied: Applied) -> dict[str, Any]:
+    """One event as a table row (what notebooks put in a DataFrame): redacted, no payload."""
+    agent_id = event.agent_id or "main"
+    agent = game.peek("agents").get(agent_id) or {}
+    text = next((e["text"] for e in applied.effects if e.get("text")), "")
+    return {
+        "seq": applied.seq,
+        "time": int(event.ts * 1000) if event.ts is not None else None,
+        "event": event.name,
+        "agent": agent_id,
+        "agentName": agent.get("name"),
+        "tool": event.tool_name,
+        "place": agent.get("place"),
+        "text": text,
+    }
+
+
+def event_rows(game_id: str, events: list[HookEvent]) -> list[dict[str, Any]]:
+    game = Game(game_id)
+    return [event_row(game, event, game.apply(event)) for event in events]

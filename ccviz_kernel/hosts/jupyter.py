@@ -7,6 +7,7 @@ ships ``jupyter_server_config.d/ccviz_kernel.json``) and serve, under ``{base_ur
 ``socket.io/``                         the socket.io server (websocket transport only)
 ``api/hooks`` (POST)                   Claude Code's hooks: the ingest token, not Jupyter auth
 ``api/games``, ``api/games/<id>``      the lobby and a game's snapshot (JSON)
+``api/games/<id>/events``              the game's events as table rows (JSON)
 ``healthz``                            liveness, number of live games and viewers
 ``""`` and ``view/<id>``               the viewer page; ``static/<name>`` its bundle
 =====================================  ====================================================
@@ -196,6 +197,13 @@ class GameHandler(_ApiHandler):
     @authorized
     def get(self, game_id: str) -> None:
         self.answer(self.ccviz.server.game_answer(game_id))
+
+
+class EventsHandler(_ApiHandler):
+    @web.authenticated
+    @authorized
+    def get(self, game_id: str) -> None:
+        self.answer(self.ccviz.server.events_answer(game_id))
 
 
 class HealthHandler(_ApiHandler):
@@ -422,6 +430,7 @@ def handlers(base_url: str, running: Running) -> list[tuple[str, type, dict[str,
         (prefix + "/api/hooks", HooksHandler, kwargs),
         (prefix + "/api/games", GamesHandler, kwargs),
         (prefix + "/api/games/([^/]+)", GameHandler, kwargs),
+        (prefix + "/api/games/([^/]+)/events", EventsHandler, kwargs),
         (prefix + "/healthz", HealthHandler, kwargs),
         (prefix + r"/socket\.io/?", socket_handler(running.server.sio), kwargs),
     ]

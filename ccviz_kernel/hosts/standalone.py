@@ -105,6 +105,11 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
             return web.Response(status=401, text="viewer token required\n")
         return answer(server.game_answer(request.match_info["game_id"]), request)
 
+    async def events(request: web.Request) -> web.Response:
+        if not viewer_ok(request):
+            return web.Response(status=401, text="viewer token required\n")
+        return answer(server.events_answer(request.match_info["game_id"]), request)
+
     async def health(request: web.Request) -> web.Response:
         return answer(server.health(), request)
 
@@ -138,6 +143,7 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     app.router.add_post("/api/hooks", hooks)
     app.router.add_get("/api/games", games)
     app.router.add_get("/api/games/{game_id}", game)
+    app.router.add_get("/api/games/{game_id}/events", events)
     app.router.add_get("/healthz", health)
     app.router.add_get("/", page)
     app.router.add_get("/view/{game_id}", page)

@@ -191,6 +191,12 @@ class GameServer:
             return HttpAnswer.json({"error": f"no game {game_id!r}"}, 404)
         return HttpAnswer.json(snapshot)
 
+    def events_answer(self, game_id: str) -> HttpAnswer:
+        rows = self.hub.event_rows(game_id)
+        if rows is None:
+            return HttpAnswer.json({"error": f"no game {game_id!r}"}, 404)
+        return HttpAnswer.json({"gameId": game_id, "events": rows})
+
     def health(self) -> HttpAnswer:
         return HttpAnswer.json(
             {"ok": True, "games": len(self.hub.live_ids()), "viewers": len(self._roles)}

@@ -163,3 +163,30 @@ def test_cross_origin_browsers_are_refused_unless_allowed():
             await host.close()
 
     run(scenario())
+
+
+def test_events_endpoint_gives_redacted_rows():
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        token = host.server.auth.ingest_token
+        try:
+            async with aiohttp.ClientSession() as session:
+                for line in LINES:
+                    await post(session, host.url, line, token)
+                async with session.get(f"{host.url}api/games/{GAME}/events") as r:
+                    rows = (await r.json())["events"]
+                async with session.get(f"{host.url}api/games/nope/events") as r:
+                    assert r.status == 404
+            assert [row["seq"] for row in rows] == list(range(1, len(LINES) + 1))
+            assert rows[2] == {
+                **rows[2],
+                "event": "PreToolUse",
+                "tool": "Glob",
+                "agent": "main",
+                "place": "library",
+                "text": "Finding src/**/*player*",
+            }
+        finally:
+            await host.close()
+
+    run(scenario())
