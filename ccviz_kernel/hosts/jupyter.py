@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ from traitlets import Bool, Float
 from ..hub import Hub
 from ..pages import FrontEndMissing, shell, static_file
 from ..runtime import remove_runtime, write_runtime
-from ..server.auth import Auth, read_or_create_token
+from ..server.auth import Auth, bearer, read_or_create_token
 from ..server.core import GameServer, HttpAnswer, RoleCheck
 
 #: The resource name Jupyter's authorizer is asked about (actions ``read`` and ``write``).
@@ -166,6 +167,10 @@ class _Handler(JupyterHandler):
     def initialize(self, running: Running) -> None:
         self.ccviz = running
 
+    def ingest_bearer(self) -> bool:
+        token = bearer(self.request.headers.get("Authorization"))
+        return token is not None and self.ccviz.auth.can_ingest(token)
+
     def get_login_url(self) -> str:
         # `@web.authenticated` redirects GETs to the login page; for everything but the
         # HTML pages a plain 403 is the useful answer (as for Jupyter's own API).
@@ -185,25 +190,55 @@ class _ApiHandler(_Handler, APIHandler):
         self.finish(result.body or None, set_content_type=result.content_type)
 
 
+def jupyter_or_ingest(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Jupyter's own auth, or the ingest token as a bearer: kernels hold that token but no
+    Jupyter credentials, and notebook code reads games and acts on them from the kernel."""
+    protected = web.authenticated(authorized(method))
+
+    @allow_unauthenticated  # decided below: the bearer token, else Jupyter's decorators
+    @functools.wraps(method)
+    def wrapper(self: _Handler, *args: Any) -> Any:
+        if self.ingest_bearer():
+            return method(self, *args)
+        return protected(self, *args)
+
+    return wrapper
+
+
 class GamesHandler(_ApiHandler):
-    @web.authenticated
-    @authorized
+    @jupyter_or_ingest
     def get(self) -> None:
         self.answer(self.ccviz.server.games_answer())
 
 
 class GameHandler(_ApiHandler):
-    @web.authenticated
-    @authorized
+    @jupyter_or_ingest
     def get(self, game_id: str) -> None:
         self.answer(self.ccviz.server.game_answer(game_id))
 
 
 class EventsHandler(_ApiHandler):
-    @web.authenticated
-    @authorized
+    @jupyter_or_ingest
     def get(self, game_id: str) -> None:
         self.answer(self.ccviz.server.events_answer(game_id))
+
+
+class ActionsHandler(_ApiHandler):
+    """``POST api/games/<id>/actions``: Jupyter users (with XSRF, from the browser) or the
+    ingest token (from a kernel) act on a game."""
+
+    @jupyter_or_ingest
+    def post(self, game_id: str) -> None:
+        self.answer(
+            self.ccviz.server.handle_action(
+                game_id, self.request.body, controller=True, client=self.request.remote_ip or "?"
+            )
+        )
+
+    def check_xsrf_cookie(self) -> None:
+        if self.ingest_bearer():  # no cookie involved: nothing for XSRF to protect
+            return None
+        return super().check_xsrf_cookie()
 
 
 class HealthHandler(_ApiHandler):
@@ -431,6 +466,7 @@ def handlers(base_url: str, running: Running) -> list[tuple[str, type, dict[str,
         (prefix + "/api/games", GamesHandler, kwargs),
         (prefix + "/api/games/([^/]+)", GameHandler, kwargs),
         (prefix + "/api/games/([^/]+)/events", EventsHandler, kwargs),
+        (prefix + "/api/games/([^/]+)/actions", ActionsHandler, kwargs),
         (prefix + "/healthz", HealthHandler, kwargs),
         (prefix + r"/socket\.io/?", socket_handler(running.server.sio), kwargs),
     ]

@@ -79,7 +79,7 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
         if auth.loopback_only:
             return True
         token = bearer(request.headers.get("Authorization")) or request.query.get("token")
-        return same_token(token, auth.viewer_token) or same_token(token, auth.ingest_token)
+        return same_token(token, auth.viewer_token) or auth.can_ingest(token)
 
     async def hooks(request: web.Request) -> web.Response:
         try:
@@ -109,6 +109,16 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
         if not viewer_ok(request):
             return web.Response(status=401, text="viewer token required\n")
         return answer(server.events_answer(request.match_info["game_id"]), request)
+
+    async def actions(request: web.Request) -> web.Response:
+        token = bearer(request.headers.get("Authorization"))
+        result = server.handle_action(
+            request.match_info["game_id"],
+            await request.read(),
+            controller=auth.can_ingest(token),
+            client=request.remote or "?",
+        )
+        return answer(result, request)
 
     async def health(request: web.Request) -> web.Response:
         return answer(server.health(), request)
@@ -144,6 +154,7 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     app.router.add_get("/api/games", games)
     app.router.add_get("/api/games/{game_id}", game)
     app.router.add_get("/api/games/{game_id}/events", events)
+    app.router.add_post("/api/games/{game_id}/actions", actions)
     app.router.add_get("/healthz", health)
     app.router.add_get("/", page)
     app.router.add_get("/view/{game_id}", page)

@@ -191,6 +191,26 @@ class GameServer:
             return HttpAnswer.json({"error": f"no game {game_id!r}"}, 404)
         return HttpAnswer.json(snapshot)
 
+    def handle_action(
+        self, game_id: str, body: bytes, *, controller: bool, client: str
+    ) -> HttpAnswer:
+        """``POST api/games/<id>/actions``: an agent-action over HTTP (for notebook code)."""
+        if not controller:
+            return HttpAnswer(403, "actions need the controller role (the ingest token)\n")
+        if not self.action_limiter.allow(client):
+            return HttpAnswer(429, "too many requests\n")
+        try:
+            action = json.loads(body)
+        except ValueError as exc:
+            return HttpAnswer.json({"ok": False, "error": f"invalid JSON: {exc}"}, 400)
+        if not isinstance(action, dict):
+            return HttpAnswer.json({"ok": False, "error": "an action must be an object"}, 400)
+        try:
+            seq = self.hub.act(game_id, action)
+        except PayloadError as exc:
+            return HttpAnswer.json({"ok": False, "error": str(exc)}, 400)
+        return HttpAnswer.json({"ok": True, "seq": seq})
+
     def events_answer(self, game_id: str) -> HttpAnswer:
         rows = self.hub.event_rows(game_id)
         if rows is None:

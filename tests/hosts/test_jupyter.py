@@ -89,9 +89,19 @@ async def test_every_route_but_hooks_needs_jupyter_auth(
     ingest = f"Bearer {started.auth.ingest_token}"
     api = ["api/games", f"api/games/{GAME}", "healthz", "static/page.js", "static/nope.js"]
     for path in api:
-        for auth in (None, "token wrong", ingest):  # the ingest token is not a Jupyter login
+        for auth in (None, "token wrong"):
             response = await fetch(client, base + path, auth=auth)
             assert response.code == 403, (path, auth, response.code)
+    # The ingest token is not a Jupyter login, but kernels use it to read games (and act).
+    expected = {
+        "api/games": 200,
+        f"api/games/{GAME}": 404,
+        "healthz": 403,
+        "static/page.js": 403,
+        "static/nope.js": 403,
+    }
+    for path in api:
+        assert (await fetch(client, base + path, auth=ingest)).code == expected[path], path
     good = f"token {jp_token}"
     assert json.loads((await fetch(client, base + "api/games", auth=good)).body) == {"games": []}
     assert (await fetch(client, base + f"api/games/{GAME}", auth=good)).code == 404
@@ -330,3 +340,29 @@ async def test_enabled_by_the_shipped_config_under_the_package_name(jp_serverapp
     }
     assert isinstance(ext(jp_serverapp), jupyter.CcvizExtension)
     assert jupyter.current() is not None
+
+
+async def test_kernels_read_and_act_with_the_ingest_token(started, http_server_client, jp_base_url):
+    """Notebook code runs in a kernel: no Jupyter credentials, but the ingest token."""
+    client, base = http_server_client, jp_base_url + "ccviz/"
+    bearer = f"Bearer {started.auth.ingest_token}"
+    body = json.dumps({"hook_event_name": "SessionStart", "session_id": "k1"})
+    assert (
+        await fetch(client, base + "api/hooks", auth=bearer, method="POST", body=body)
+    ).code == 204
+    games = await fetch(client, base + "api/games", auth=bearer)
+    assert [g["gameId"] for g in json.loads(games.body)["games"]] == ["k1"]
+    said = await fetch(
+        client,
+        base + "api/games/k1/actions",
+        auth=bearer,
+        method="POST",
+        body=json.dumps({"type": "say", "agent": "main", "text": "hi"}),
+    )
+    assert json.loads(said.body) == {"ok": True, "seq": 2}
+    rows = await fetch(client, base + "api/games/k1/events", auth=bearer)
+    assert [r["event"] for r in json.loads(rows.body)["events"]] == ["SessionStart", "ccviz.say"]
+    refused = await fetch(
+        client, base + "api/games/k1/actions", auth="Bearer wrong", method="POST", body="{}"
+    )
+    assert refused.code == 403
