@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .deltas import apply_deltas
     from .engine import Applied, Game
     from .events import HookEvent, PayloadError, parse_event
+    from .notebook import connect, load_ipython_extension
     from .store import EventStore
     from .widget import GameView
 
@@ -25,6 +26,8 @@ __all__ = [
     "PayloadError",
     "__version__",
     "apply_deltas",
+    "connect",
+    "load_ipython_extension",
     "parse_event",
 ]
 
@@ -37,6 +40,8 @@ _LAZY = {
     "parse_event": "events",
     "EventStore": "store",
     "GameView": "widget",
+    "connect": "notebook",
+    "load_ipython_extension": "notebook",
     "_jupyter_server_extension_points": "hosts.jupyter",
     "_load_jupyter_server_extension": "hosts.jupyter",
 }

@@ -7,7 +7,7 @@ same thing wherever it is watched.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +40,19 @@ class Replay:
         return game
 
 
-def load_replay(path: str | os.PathLike[str], game_id: str | None = None) -> Replay:
-    """Read a transcript or hook log (told apart by its content) into parsed events."""
+def load_replay(
+    path: str | os.PathLike[str],
+    game_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replay:
+    """Read a transcript or hook log (told apart by its content) into parsed events.
+
+    ``progress(done, total)`` is called as events are parsed (for progress bars).
+    """
     from .sources import load
 
     result = load(path)
-    events, bad, problems = parse_all(result.events, result.session_id)
+    events, bad, problems = parse_all(result.events, result.session_id, progress)
     if result.title and events and events[0].name == "SessionStart":
         first = events[0]
         if not first.get("session_title"):
@@ -65,13 +72,18 @@ def load_replay(path: str | os.PathLike[str], game_id: str | None = None) -> Rep
 
 
 def parse_all(
-    payloads: Iterable[dict[str, Any]], session_id: str | None = None
+    payloads: list[dict[str, Any]],
+    session_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[HookEvent], int, list[str]]:
     """Parse payloads, keeping the good ones in order and describing the bad ones."""
     events: list[HookEvent] = []
     bad = 0
     problems: list[str] = []
+    total = len(payloads)
     for index, payload in enumerate(payloads, 1):
+        if progress is not None and index % 1000 == 0:
+            progress(index, total)
         try:
             events.append(parse_event(payload, session_id=session_id))
         except PayloadError as exc:

@@ -1,0 +1,25 @@
+"""The notebook face of ccviz: ``connect()``, live game handles, replays and magics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import CcvizHub, connect
+from .handles import AgentHandle, GameHandle, GameNotFound, ReplayController
+
+__all__ = [
+    "AgentHandle",
+    "CcvizHub",
+    "GameHandle",
+    "GameNotFound",
+    "ReplayController",
+    "connect",
+    "load_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ccviz_kernel``: registers the ``%ccviz`` magic."""
+    from .magics import ccviz_magic
+
+    ipython.register_magic_function(ccviz_magic, magic_kind="line", magic_name="ccviz")

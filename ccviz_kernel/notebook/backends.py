@@ -1,0 +1,125 @@
+"""Where a notebook's games live: a hub in this kernel, or a server in another process.
+
+Both answer the same five questions, so the handles in :mod:`.handles` never care which.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ..events import PayloadError
+from ..hub import Hub
+
+
+class Backend(Protocol):
+    def summaries(self) -> list[dict[str, Any]]: ...
+    def snapshot(self, game_id: str) -> dict[str, Any] | None: ...
+    def event_rows(self, game_id: str) -> list[dict[str, Any]] | None: ...
+    def act(self, game_id: str, action: dict[str, Any]) -> int: ...
+    def ingest(self, payload: dict[str, Any]) -> tuple[str, int | None]: ...
+
+
+class LocalBackend:
+    """A hub in this process: the in-kernel host, or replays."""
+
+    kind = "kernel"
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return self.hub.summaries()
+
+    def snapshot(self, game_id: str) -> dict[str, Any] | None:
+        return self.hub.snapshot(game_id)
+
+    def event_rows(self, game_id: str) -> list[dict[str, Any]] | None:
+        return self.hub.event_rows(game_id)
+
+    def act(self, game_id: str, action: dict[str, Any]) -> int:
+        return self.hub.act(game_id, action)
+
+    def ingest(self, payload: dict[str, Any]) -> tuple[str, int | None]:
+        return self.hub.ingest(payload)
+
+    def has(self, game_id: str) -> bool:
+        return self.hub.game(game_id) is not None
+
+
+class ServerError(RuntimeError):
+    """The server could not be reached or refused; the message says which and why."""
+
+
+class RemoteBackend:
+    """A ccviz server in another process (the Jupyter extension, ``ccviz serve``), over HTTP.
+
+    Calls are short blocking requests: fine from a kernel, whose loop the server does not
+    share.
+    """
+
+    def __init__(self, url: str, token: str, kind: str = "server", timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.kind = kind
+        self._token = token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never show the token
+        return f"RemoteBackend({self.url!r}, kind={self.kind!r})"
+
+    def _call(self, path: str, data: Any = None) -> tuple[int, Any]:
+        body = None if data is None else json.dumps(data).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=body,
+            method="GET" if body is None else "POST",
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except OSError as exc:
+            raise ServerError(f"cannot reach the ccviz server at {self.url}: {exc}") from None
+        if status in (401, 403):
+            raise ServerError(f"the ccviz server at {self.url} refused the token (HTTP {status})")
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def summaries(self) -> list[dict[str, Any]]:
+        status, data = self._call("api/games")
+        return data["games"] if status == 200 else []
+
+    def snapshot(self, game_id: str) -> dict[str, Any] | None:
+        status, data = self._call(f"api/games/{quote(game_id, safe='')}")
+        return data if status == 200 else None
+
+    def event_rows(self, game_id: str) -> list[dict[str, Any]] | None:
+        status, data = self._call(f"api/games/{quote(game_id, safe='')}/events")
+        return data["events"] if status == 200 else None
+
+    def act(self, game_id: str, action: dict[str, Any]) -> int:
+        status, data = self._call(f"api/games/{quote(game_id, safe='')}/actions", action)
+        if status != 200 or not isinstance(data, dict) or not data.get("ok"):
+            error = data.get("error") if isinstance(data, dict) else data
+            raise PayloadError(str(error or f"HTTP {status}"))
+        return data["seq"]
+
+    def ingest(self, payload: dict[str, Any]) -> tuple[str, int | None]:
+        status, data = self._call("api/hooks", payload)
+        if status >= 300:
+            raise PayloadError(str(data).strip() or f"HTTP {status}")
+        sid = payload.get("session_id")
+        return (sid if isinstance(sid, str) else ""), None
+
+    def reachable(self) -> bool:
+        try:
+            return self._call("api/games")[0] == 200
+        except ServerError:
+            return False

@@ -1,0 +1,390 @@
+"""Live Python handles on games: read them, change them, replay and plot them.
+
+Every read asks the backend afresh, so a handle is always current; every change is an
+action the server logs and broadcasts, so all viewers see it at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from html import escape
+from typing import Any
+
+from ..replay import load_replay
+from .backends import Backend, LocalBackend
+
+
+class GameNotFound(KeyError):
+    pass
+
+
+class AgentHandle:
+    """One character. Attributes read the current snapshot."""
+
+    def __init__(self, game: GameHandle, agent_id: str) -> None:
+        self._game = game
+        self.id = agent_id
+
+    def _data(self) -> dict[str, Any]:
+        agent = self._game.snapshot()["agents"].get(self.id)
+        if agent is None:
+            raise KeyError(f"agent {self.id!r} is not in game {self._game.id!r}")
+        return agent
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        data = self._data()
+        if name in data:
+            return data[name]
+        raise AttributeError(f"agents have no {name!r}; they have {', '.join(data)}")
+
+    def move_to(self, place: str) -> int:
+        return self._game._act("move", agent=self.id, place=place)
+
+    def say(self, text: str) -> int:
+        return self._game._act("say", agent=self.id, text=text)
+
+    def rename(self, name: str) -> int:
+        return self._game._act("rename", agent=self.id, name=name)
+
+    def annotate(self, text: str) -> int:
+        return self._game._act("annotate", agent=self.id, text=text)
+
+    def __repr__(self) -> str:
+        try:
+            a = self._data()
+        except KeyError:
+            return f"<agent {self.id} (gone)>"
+        return f"<agent {a['name']!r} {a['state']} at {a['place']}>"
+
+
+class Agents(Mapping[str, AgentHandle]):
+    def __init__(self, game: GameHandle) -> None:
+        self._game = game
+
+    def _ids(self) -> list[str]:
+        return list(self._game.snapshot()["agents"])
+
+    def __getitem__(self, agent_id: str) -> AgentHandle:
+        if agent_id not in self._ids():
+            raise KeyError(f"no agent {agent_id!r}; agents: {', '.join(self._ids())}")
+        return AgentHandle(self._game, agent_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items()) + "}"
+
+
+class Rules(Mapping[str, str]):
+    """The tool → place table of one game. ``rules["Read"] = "observatory"`` takes effect at
+    once for every viewer; ``del rules["Read"]`` falls back to prefixes and the default."""
+
+    def __init__(self, game: GameHandle) -> None:
+        self._game = game
+
+    def _table(self) -> dict[str, str]:
+        return self._game.snapshot()["rules"]["tools"]
+
+    def __getitem__(self, tool: str) -> str:
+        return self._table()[tool]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __setitem__(self, tool: str, place: str) -> None:
+        self._game._act("rules", tools={tool: place})
+
+    def __delitem__(self, tool: str) -> None:
+        self._game._act("rules", tools={tool: None})
+
+    def prefix(self, prefix: str, place: str | None) -> int:
+        """Tools starting with ``prefix`` (longest prefix wins) go to ``place``."""
+        return self._game._act("rules", prefixes={prefix: place})
+
+    def default(self, place: str) -> int:
+        return self._game._act("rules", default=place)
+
+    def place_for(self, tool: str) -> str:
+        from ..places import place_for
+
+        return place_for(self._game.snapshot()["rules"], tool)
+
+
+class EventList(list):
+    """The game's events as rows (``seq, time, event, agent, tool, place, text``)."""
+
+    def frame(self) -> Any:
+        """A pandas DataFrame of the rows (needs pandas), times as datetimes."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("events.frame() needs pandas: pip install pandas") from None
+        frame = pd.DataFrame(
+            list(self),
+            columns=["seq", "time", "event", "agent", "agentName", "tool", "place", "text"],
+        )
+        frame["time"] = pd.to_datetime(frame["time"], unit="ms", utc=True)
+        return frame.set_index("seq")
+
+
+class GameHandle:
+    """One game, wherever it lives."""
+
+    def __init__(self, backend: Backend, game_id: str, hub: Any = None) -> None:
+        self._backend = backend
+        self._hub = hub
+        self.id = game_id
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self._backend.snapshot(self.id)
+        if snap is None:
+            raise GameNotFound(f"no game {self.id!r}")
+        return snap
+
+    @property
+    def agents(self) -> Agents:
+        return Agents(self)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(self)
+
+    @property
+    def events(self) -> EventList:
+        rows = self._backend.event_rows(self.id)
+        if rows is None:
+            raise GameNotFound(f"no game {self.id!r}")
+        return EventList(rows)
+
+    def stats(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        stats = snap["stats"]
+        start, last = snap["startedAt"], snap["lastEventAt"]
+        tokens = stats.get("tokens")
+        return {
+            "events": snap["seq"],
+            "prompts": stats["prompts"],
+            "tool_calls": sum(stats["toolCalls"].values()),
+            "tools": dict(sorted(stats["toolCalls"].items(), key=lambda kv: -kv[1])),
+            "places": dict(sorted(stats["placeCalls"].items(), key=lambda kv: -kv[1])),
+            "failures": stats["failures"],
+            "subagents": stats["subagents"],
+            "tokens": tokens["total"] if tokens else None,
+            "duration_s": (last - start) / 1000 if start is not None and last is not None else None,
+            "status": snap["status"],
+        }
+
+    def timeline(self, ax: Any = None) -> Any:
+        """A matplotlib figure: one lane per agent, a mark per tool call, by place."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("timeline() needs matplotlib: pip install matplotlib") from None
+        rows = [r for r in self.events if r["time"] is not None]
+        snap = self.snapshot()
+        agents = list(snap["agents"])
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(10, 1 + 0.45 * max(len(agents), 2)))
+        else:
+            fig = ax.figure
+        start = rows[0]["time"] if rows else 0
+        places = sorted({r["place"] for r in rows if r["event"] == "PreToolUse" and r["place"]})
+        colours = plt.get_cmap("tab10")
+        for index, place in enumerate(places):
+            calls = [r for r in rows if r["event"] == "PreToolUse" and r["place"] == place]
+            ax.scatter(
+                [(r["time"] - start) / 1000 for r in calls],
+                [agents.index(r["agent"]) for r in calls if r["agent"] in agents][: len(calls)],
+                s=28,
+                color=colours(index % 10),
+                label=snap["places"][place]["label"],
+                zorder=3,
+            )
+        fails = [r for r in rows if r["event"] in ("PostToolUseFailure", "StopFailure")]
+        if fails:
+            ax.scatter(
+                [(r["time"] - start) / 1000 for r in fails],
+                [agents.index(r["agent"]) if r["agent"] in agents else 0 for r in fails],
+                marker="x",
+                s=60,
+                color="crimson",
+                label="failure",
+                zorder=4,
+            )
+        ax.set_yticks(range(len(agents)), [snap["agents"][a]["name"] for a in agents])
+        ax.set_xlabel("seconds since the session started")
+        ax.set_title(snap.get("title") or self.id, loc="left", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        fig.tight_layout()
+        return fig
+
+    # -- changing --------------------------------------------------------------------------
+
+    def _act(self, kind: str, **fields: Any) -> int:
+        return self._backend.act(self.id, {"type": kind, **fields})
+
+    def inject(self, payload: dict[str, Any]) -> int:
+        """Feed a Claude Code hook payload into this game, as if the hook had sent it."""
+        return self._act("hook", payload=payload)
+
+    def say(self, agent: str, text: str) -> int:
+        return self._act("say", agent=agent, text=text)
+
+    def move(self, agent: str, place: str) -> int:
+        return self._act("move", agent=agent, place=place)
+
+    def rename(self, name: str, agent: str | None = None) -> int:
+        """Rename the game (or an agent, with ``agent=``)."""
+        return self._act("rename", name=name, **({"agent": agent} if agent else {}))
+
+    def annotate(self, agent: str, text: str) -> int:
+        return self._act("annotate", agent=agent, text=text)
+
+    def add_place(self, place_id: str, label: str, x: float, y: float) -> int:
+        return self._act("rules", places={place_id: {"label": label, "x": x, "y": y}})
+
+    # -- showing ---------------------------------------------------------------------------
+
+    def view(self, **options: Any) -> Any:
+        """The game inline (a :class:`~ccviz_kernel.widget.GameView`)."""
+        from .api import view_for
+
+        return view_for(self, **options)
+
+    def _repr_html_(self) -> str:
+        try:
+            snap = self.snapshot()
+        except GameNotFound:
+            return f"<p>ccviz: no game <code>{escape(self.id)}</code></p>"
+        stats = self.stats()
+        rows = "".join(
+            _cells(
+                a["name"],
+                a["kind"],
+                a["state"],
+                _place_label(snap, a["place"]),
+                (a.get("tool") or {}).get("summary") or "",
+                a["calls"],
+            )
+            for a in snap["agents"].values()
+        )
+        title = escape(snap.get("title") or self.id)
+        return (
+            f"<div><b>{title}</b> <code>{escape(self.id)}</code> · {escape(snap['status'])} · "
+            f"{stats['events']} events · {stats['tool_calls']} tool calls · "
+            f"{stats['failures']} failures · {stats['subagents']} subagents"
+            "<table><tr><th>agent</th><th>kind</th><th>state</th><th>place</th>"
+            f"<th>doing</th><th>calls</th></tr>{rows}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ccviz game {self.id!r}>"
+
+
+def _cells(*values: Any) -> str:
+    """A table row of escaped cells: payload text is never rendered as HTML."""
+    return "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in values) + "</tr>"
+
+
+def _place_label(snap: dict[str, Any], place: str) -> str:
+    return snap["places"].get(place, {}).get("label", place)
+
+
+class ReplayController:
+    """A replay running in this kernel: ``pause()``, ``resume()``, ``step()``, ``seek(seq)``,
+    ``speed``; ``game`` is its live handle and ``view()`` shows it."""
+
+    def __init__(self, clock: Any, game: GameHandle) -> None:
+        self._clock = clock
+        self.game = game
+
+    def pause(self) -> None:
+        self._clock.pause()
+
+    def resume(self) -> None:
+        self._clock.play()
+
+    def step(self) -> bool:
+        return self._clock.step()
+
+    def seek(self, seq: int) -> None:
+        self._clock.seek(seq)
+
+    @property
+    def speed(self) -> float:
+        return self._clock.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        self._clock.set_speed(value)
+
+    @property
+    def position(self) -> int:
+        return self._clock.position
+
+    @property
+    def total(self) -> int:
+        return self._clock.total
+
+    @property
+    def playing(self) -> bool:
+        return self._clock.playing
+
+    async def finished(self) -> None:
+        """``await replay.finished()`` in a cell: returns when the replay reaches its end."""
+        await self._clock.finished()
+
+    def view(self, **options: Any) -> Any:
+        return self.game.view(**options)
+
+    def __repr__(self) -> str:
+        state = "playing" if self.playing else "paused"
+        where = f"{self.position}/{self.total}"
+        return f"<ccviz replay {self.game.id!r}: {state} at {where}, {self.speed:g}x>"
+
+
+def load_with_progress(path: str | os.PathLike[str]) -> Any:
+    """Read a transcript, with a progress bar in the notebook for long ones."""
+    size = os.path.getsize(path) if os.path.isfile(path) else 0
+    bar = None
+    if size > 2_000_000:
+        try:
+            import ipywidgets
+            from IPython.display import display
+
+            bar = ipywidgets.IntProgress(min=0, max=1, description="Reading…", bar_style="info")
+            display(bar)
+        except ImportError:
+            bar = None
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.max, bar.value, bar.description = total, done, f"{done}/{total}"
+
+    try:
+        replay = load_replay(path, progress=progress)
+    except BaseException:
+        if bar is not None:
+            bar.bar_style, bar.description = "danger", "failed"
+        raise
+    if bar is not None:
+        bar.max = bar.value = max(1, len(replay.events))
+        bar.bar_style, bar.description = "success", f"{len(replay.events)} events"
+    return replay
+
+
+def local_backend(hub: Any) -> LocalBackend:
+    return LocalBackend(hub)
