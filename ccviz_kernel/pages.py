@@ -50,6 +50,7 @@ def shell(base: str, *, serializer: str = "msgpack", game_id: str | None = None)
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{title}</title>
 <meta name="ccviz-base" content="{escape(base)}">
 <meta name="ccviz-serializer" content="{escape(serializer)}">{game}{css.format(b=escape(base))}

@@ -1,0 +1,142 @@
+// The socket.io transport (DESIGN §4): one connection, which can mirror one game, list games
+// and send agent actions.
+import { io, type Socket } from "socket.io-client";
+import * as msgpackParser from "socket.io-msgpack-parser";
+import type { Mirror, Transport } from "./mirror";
+import type { GameSummary, JoinAck } from "./types";
+
+export interface SocketOptions {
+  /** Server origin ("http://127.0.0.1:8765"); empty for the page's own origin. A path part is
+   * ignored: the Engine.IO path comes from `path`. */
+  url?: string | null;
+  /** Engine.IO path, e.g. "/socket.io/" or "/user/x/ccviz/socket.io/". */
+  path?: string;
+  serializer?: "msgpack" | "json" | string;
+  token?: string | null;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+
+export type Ack = { ok: boolean; error?: string; [k: string]: unknown };
+
+export class CcvizSocket {
+  readonly socket: Socket;
+  private mirrors = new Set<Mirror>();
+  private lobbyListeners = new Set<(games: GameSummary[]) => void>();
+  private statusListeners = new Set<(status: string) => void>();
+  status = "connecting";
+  lastDisconnect = "";
+  private closed = false;
+
+  constructor(opts: SocketOptions = {}) {
+    const { origin } = splitUrl(opts.url);
+    const options: Record<string, unknown> = {
+      path: opts.path || "/socket.io/",
+      transports: ["websocket"],
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 3000,
+      auth: opts.token ? { token: opts.token } : {},
+    };
+    if (opts.serializer !== "json") options.parser = msgpackParser;
+    this.socket = origin ? io(origin, options) : io(options);
+    this.socket.on("connect", () => {
+      this.setStatus("connected");
+      for (const mirror of this.mirrors) mirror.connected();
+      if (this.lobbyListeners.size) void this.listGames().catch(() => {});
+    });
+    this.socket.on("disconnect", (reason: string) => {
+      this.lastDisconnect = reason;
+      this.setStatus("reconnecting");
+      // A server going away (or dropping a slow viewer) says "io server disconnect", after
+      // which socket.io does not reconnect by itself: we do, after a short pause.
+      if (reason === "io server disconnect" && !this.closed)
+        setTimeout(() => !this.closed && !this.socket.connected && this.socket.connect(), 500);
+    });
+    this.socket.on("connect_error", (err: Error) =>
+      this.setStatus(err?.message === "unauthorized" ? "unauthorized" : "reconnecting"),
+    );
+    this.socket.on("game-state-update", (data) => {
+      for (const mirror of this.mirrors) mirror.update(data);
+    });
+    this.socket.on("visualization-event", (data) => {
+      for (const mirror of this.mirrors) mirror.effect(data);
+    });
+    this.socket.on("games", (data) => {
+      const games = Array.isArray(data?.games) ? data.games : [];
+      for (const listener of this.lobbyListeners) listener(games);
+    });
+  }
+
+  /** Mirror `mirror.gameId` over this connection (joins now if connected, and on every
+   * reconnect with `since`). */
+  mirror(mirror: Mirror): () => void {
+    const gameId = mirror.gameId;
+    const transport: Transport = {
+      join: (since?: number) =>
+        this.call("join-game", since === undefined ? { gameId } : { gameId, since }) as Promise<JoinAck>,
+    };
+    mirror.attach(transport);
+    this.mirrors.add(mirror);
+    if (this.socket.connected) mirror.connected();
+    return () => {
+      this.mirrors.delete(mirror);
+      mirror.close();
+      if (this.socket.connected) void this.call("leave-game", { gameId }).catch(() => {});
+    };
+  }
+
+  async listGames(): Promise<GameSummary[]> {
+    const ack = await this.call("list-games", {});
+    if (!ack.ok) throw new Error(ack.error || "list-games refused");
+    const games = (ack.games as GameSummary[]) ?? [];
+    for (const listener of this.lobbyListeners) listener(games);
+    return games;
+  }
+
+  /** Lobby rows now and on every change (the server pushes `games` to clients that listed). */
+  onGames(listener: (games: GameSummary[]) => void): () => void {
+    this.lobbyListeners.add(listener);
+    if (this.socket.connected) void this.listGames().catch(() => {});
+    return () => this.lobbyListeners.delete(listener);
+  }
+
+  onStatus(listener: (status: string) => void): () => void {
+    this.statusListeners.add(listener);
+    listener(this.status);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** `agent-action` (needs the controller role): `{ok, seq}` or `{ok: false, error}`. */
+  act(gameId: string, type: string, fields: Record<string, unknown> = {}): Promise<Ack> {
+    return this.call("agent-action", { ...fields, gameId, type });
+  }
+
+  call(event: string, data: unknown): Promise<Ack> {
+    return this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, data);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const mirror of this.mirrors) mirror.close();
+    this.mirrors.clear();
+    this.lobbyListeners.clear();
+    this.statusListeners.clear();
+    this.socket.disconnect();
+  }
+
+  private setStatus(status: string): void {
+    this.status = status;
+    for (const listener of this.statusListeners) listener(status);
+  }
+}
+
+/** socket.io-client reads a URL's path as the namespace: keep only the origin. */
+export function splitUrl(url?: string | null): { origin: string; path: string } {
+  if (!url) return { origin: "", path: "" };
+  try {
+    const u = new URL(url, typeof location !== "undefined" ? location.href : undefined);
+    return { origin: u.origin, path: u.pathname };
+  } catch {
+    return { origin: url, path: "" };
+  }
+}

@@ -1,0 +1,225 @@
+// One game view: a Phaser game in an element, fed by a Mirror, with the read-only debug handle
+// browser tests use (window.__ccviz, or window.__ccvizWidgets[gameId] for widgets).
+import * as Phaser from "phaser";
+import { Mirror, type MirrorListener } from "./mirror";
+import { TownScene, type AgentView } from "./town/scene";
+import type { Effect, ReplayState, Snapshot } from "./types";
+
+function readReplay(e: Effect): ReplayState | null {
+  if (typeof e.position !== "number" || typeof e.total !== "number") return null;
+  return {
+    playing: !!e.playing,
+    speed: typeof e.speed === "number" ? e.speed : 1,
+    position: e.position,
+    total: e.total,
+    loop: !!e.loop,
+  };
+}
+
+export interface ViewOptions {
+  /** The element to draw in; the view fills it (or takes `width`×`height` CSS pixels). */
+  parent: HTMLElement;
+  width?: number | null;
+  height?: number | null;
+  gameId?: string | null;
+  /** Cap the frame rate (a notebook may hold several views): 0 = the display's rate. */
+  fpsLimit?: number;
+}
+
+export interface DebugHandle {
+  readonly ready: boolean;
+  readonly seq: number;
+  snapshot(): Snapshot | null;
+  agents(): AgentView[];
+  placeXY(placeId: string, booth?: string): { x: number; y: number } | null;
+  readonly errors: string[];
+  readonly frames: number;
+  readonly renderer: string;
+}
+
+const MAX_ERRORS = 50;
+
+export class GameView {
+  readonly root: HTMLDivElement;
+  readonly mirror: Mirror;
+  readonly scene: TownScene;
+  readonly game: Phaser.Game;
+  readonly errors: string[] = [];
+  ready = false;
+  private observer: ResizeObserver | null = null;
+  private status: HTMLDivElement;
+  private readyListeners: (() => void)[] = [];
+  private stateListeners: ((s: Snapshot) => void)[] = [];
+  private replayListeners: ((r: ReplayState | null) => void)[] = [];
+  /** Replay status: from `snapshot.replay`, or the `replay` visualization events. */
+  replay: ReplayState | null = null;
+
+  constructor(opts: ViewOptions) {
+    const root = document.createElement("div");
+    root.className = "ccviz-view";
+    Object.assign(root.style, {
+      position: "relative",
+      overflow: "hidden",
+      background: "#a6cf8a",
+      lineHeight: "0",
+    });
+    this.root = root;
+    this.setSize(opts.width ?? null, opts.height ?? null);
+    opts.parent.appendChild(root);
+    this.status = document.createElement("div");
+    Object.assign(this.status.style, {
+      position: "absolute",
+      left: "50%",
+      top: "12%",
+      transform: "translateX(-50%)",
+      padding: "3px 8px",
+      borderRadius: "10px",
+      font: "12px/1.4 system-ui, sans-serif",
+      background: "rgba(31,36,51,0.85)",
+      color: "#f3f5fb",
+      pointerEvents: "none",
+      display: "none",
+    });
+    root.appendChild(this.status);
+
+    const backdrop = document.createElement("canvas");
+    Object.assign(backdrop.style, { position: "absolute", left: "0", top: "0", pointerEvents: "none" });
+    root.insertBefore(backdrop, this.status);
+    const scene = new TownScene(backdrop);
+    scene.onError = (m) => this.error(m);
+    scene.onReady = () => {
+      this.ready = true;
+      for (const f of this.readyListeners.splice(0)) f();
+    };
+    this.scene = scene;
+    const listener: MirrorListener = {
+      state: (snap, full, deltas) => {
+        scene.setState(snap, full, deltas);
+        if (snap.replay !== undefined) this.setReplay(snap.replay ?? null);
+        for (const f of this.stateListeners) f(snap);
+      },
+      effect: (e) => {
+        if (e.kind === "replay") this.setReplay(readReplay(e));
+        else scene.addEffect(e);
+      },
+      error: (m) => this.error(m),
+    };
+    this.mirror = new Mirror(opts.gameId ?? null, listener);
+
+    const { w, h, dpr } = this.measure();
+    this.game = new Phaser.Game({
+      type: Phaser.AUTO,
+      parent: root,
+      width: w * dpr,
+      height: h * dpr,
+      transparent: true,
+      banner: false,
+      audio: { noAudio: true },
+      input: { keyboard: false, mouse: false, touch: false, gamepad: false },
+      disableContextMenu: true,
+      scale: { mode: Phaser.Scale.NONE, zoom: 1 / dpr },
+      render: { antialias: true, antialiasGL: false, roundPixels: false },
+      fps: opts.fpsLimit ? { limit: opts.fpsLimit } : {},
+      scene: [scene],
+    });
+    const place = () => {
+      const canvas = this.game.canvas;
+      if (canvas) Object.assign(canvas.style, { position: "absolute", left: "0", top: "0", display: "block" });
+    };
+    place();
+    this.game.events.once(Phaser.Core.Events.READY, place);
+    root.insertBefore(this.status, null); // above the canvases
+    this.status.style.zIndex = "1";
+    scene.resize(w * dpr, h * dpr, dpr);
+    if (typeof ResizeObserver !== "undefined") {
+      this.observer = new ResizeObserver(() => this.fit());
+      this.observer.observe(root);
+    }
+  }
+
+  private measure(): { w: number; h: number; dpr: number } {
+    const rect = this.root.getBoundingClientRect();
+    const dpr = Math.min(3, Math.max(1, window.devicePixelRatio || 1));
+    return { w: Math.max(80, Math.round(rect.width) || 800), h: Math.max(50, Math.round(rect.height) || 500), dpr };
+  }
+
+  /** A fixed size (`width`×`height` CSS pixels at most, shrinking with the same aspect in a
+   * narrower parent), or null to fill the parent. */
+  setSize(width: number | null, height: number | null): void {
+    const s = this.root.style;
+    if (width && height) {
+      Object.assign(s, { width: `${width}px`, maxWidth: "100%", height: "auto", aspectRatio: `${width} / ${height}` });
+    } else Object.assign(s, { width: "100%", maxWidth: "", height: "100%", aspectRatio: "" });
+  }
+
+  /** Match the canvas to the element (device pixels), then re-layout the scene. */
+  fit(): void {
+    const { w, h, dpr } = this.measure();
+    const scale = this.game.scale;
+    if (scale.width === w * dpr && scale.height === h * dpr) return;
+    scale.resize(w * dpr, h * dpr);
+    scale.setZoom(1 / dpr);
+    this.scene.resize(w * dpr, h * dpr, dpr);
+  }
+
+  private setReplay(replay: ReplayState | null): void {
+    this.replay = replay;
+    this.scene.setReplay(replay);
+    for (const f of this.replayListeners) f(replay);
+  }
+
+  onReplay(f: (r: ReplayState | null) => void): void {
+    this.replayListeners.push(f);
+    if (this.replay) f(this.replay);
+  }
+
+  setStatus(text: string | null): void {
+    this.status.textContent = text ?? "";
+    this.status.style.display = text ? "block" : "none";
+  }
+
+  onReady(f: () => void): void {
+    if (this.ready) f();
+    else this.readyListeners.push(f);
+  }
+
+  onState(f: (s: Snapshot) => void): void {
+    this.stateListeners.push(f);
+  }
+
+  error(message: string): void {
+    this.errors.push(message);
+    if (this.errors.length > MAX_ERRORS) this.errors.splice(0, this.errors.length - MAX_ERRORS);
+  }
+
+  debug(): DebugHandle {
+    const view = this;
+    return {
+      get ready() {
+        return view.ready;
+      },
+      get seq() {
+        return view.mirror.seq;
+      },
+      snapshot: () => (view.mirror.snapshot ? structuredClone(view.mirror.snapshot) : null),
+      agents: () => view.scene.agentViews(),
+      placeXY: (id: string, booth?: string) => view.scene.placeXY(id, booth),
+      get errors() {
+        return view.errors;
+      },
+      get frames() {
+        return view.scene.frames;
+      },
+      get renderer() {
+        return view.game.renderer?.type === Phaser.WEBGL ? "webgl" : "canvas";
+      },
+    };
+  }
+
+  destroy(): void {
+    this.mirror.close();
+    this.observer?.disconnect();
+    this.game.destroy(true);
+    this.root.remove();
+  }
+}

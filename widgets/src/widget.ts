@@ -1,0 +1,127 @@
+// The anywidget entry: `export default { render({ model, el }) }`.
+// Traits (see README.md): transport ("comm" | "socketio"), server_url, socketio_path, game_id,
+// token, serializer, width, height.
+import type { Mirror } from "./mirror";
+import { normalizeSocketPath } from "./paths";
+import { CcvizSocket } from "./socket";
+import type { Effect, Snapshot, Update } from "./types";
+import { GameView, type DebugHandle } from "./view";
+
+interface AnyModel {
+  get(name: string): any;
+  on(event: string, callback: (...args: any[]) => void): void;
+  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: unknown): void;
+}
+
+type CommMessage =
+  | { type: "snapshot"; snapshot: Snapshot }
+  | { type: "update"; update: Update }
+  | { type: "effect"; effect: Effect };
+
+declare global {
+  interface Window {
+    __ccvizWidgets?: Record<string, DebugHandle>;
+  }
+}
+
+const STATUS_TEXT: Record<string, string | null> = {
+  connected: null,
+  connecting: "connecting…",
+  reconnecting: "reconnecting…",
+  unauthorized: "not authorised (token?)",
+};
+
+function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void {
+  const size = (name: string, fallback: number) => {
+    const v = Number(model.get(name));
+    return Number.isFinite(v) && v > 0 ? v : fallback;
+  };
+  const gameId: string | null = model.get("game_id") || null;
+  const view = new GameView({
+    parent: el,
+    width: size("width", 800),
+    height: size("height", 500),
+    gameId,
+    fpsLimit: 30, // a notebook may hold several views
+  });
+  const cleanups: (() => void)[] = [];
+
+  const registry = (window.__ccvizWidgets ??= {});
+  const handle = view.debug();
+  let registeredAs: string | null = null;
+  const register = (id: string | null) => {
+    if (!id || id === registeredAs) return;
+    if (registeredAs && registry[registeredAs] === handle) delete registry[registeredAs];
+    registeredAs = id;
+    registry[id] = handle;
+  };
+  register(gameId);
+  view.onState((snap) => register(snap.gameId));
+
+  if (model.get("transport") === "socketio") {
+    const socket = new CcvizSocket({
+      url: model.get("server_url") || null,
+      path: normalizeSocketPath(model.get("socketio_path")),
+      serializer: model.get("serializer") || "msgpack",
+      token: model.get("token") || null,
+    });
+    cleanups.push(socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s)));
+    cleanups.push(socket.mirror(view.mirror));
+    cleanups.push(() => socket.close());
+  } else {
+    cleanups.push(commTransport(model, view.mirror));
+  }
+
+  const onSize = () => {
+    view.setSize(size("width", 800), size("height", 500));
+    view.fit();
+  };
+  model.on("change:width", onSize);
+  model.on("change:height", onSize);
+  cleanups.push(() => {
+    model.off("change:width", onSize);
+    model.off("change:height", onSize);
+  });
+
+  return () => {
+    for (const f of cleanups.splice(0).reverse()) {
+      try {
+        f();
+      } catch {
+        /* already gone */
+      }
+    }
+    if (registeredAs && registry[registeredAs] === handle) delete registry[registeredAs];
+    view.destroy();
+  };
+}
+
+/** The widget comm: Python pushes snapshot/update/effect messages; we ask with `join`. */
+function commTransport(model: AnyModel, mirror: Mirror): () => void {
+  const onMessage = (msg: CommMessage) => {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "snapshot") mirror.takeSnapshot(msg.snapshot);
+    else if (msg.type === "update") mirror.update(msg.update);
+    else if (msg.type === "effect") mirror.effect(msg.effect);
+  };
+  model.on("msg:custom", onMessage);
+  mirror.attach({
+    join(since?: number) {
+      model.send(since === undefined ? { type: "join" } : { type: "join", since });
+      return Promise.resolve();
+    },
+  });
+  mirror.connected();
+  // Ask again until a snapshot arrives (the kernel side may not have been listening yet).
+  const timer = setInterval(() => {
+    if (!mirror.snapshot) void mirror.join();
+  }, 2000);
+  return () => {
+    clearInterval(timer);
+    model.off("msg:custom", onMessage);
+    mirror.close();
+  };
+}
+
+export default { render };

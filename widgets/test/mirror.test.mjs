@@ -1,0 +1,160 @@
+// The mirror's join / gap / re-join logic over a fake transport (same rules as
+// ccviz_kernel/client.py).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { load } from "./support/load.mjs";
+
+const { Mirror } = await load("src/mirror.ts");
+
+const snap = (seq, extra = {}) => ({ gameId: "g", seq, stats: { prompts: 0 }, ...extra });
+const upd = (from, seq, deltas = []) => ({
+  gameId: "g",
+  from,
+  seq,
+  deltas: [["set", ["seq"], seq], ...deltas],
+});
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+function setup(answers) {
+  const calls = [];
+  const seen = { states: [], effects: [], errors: [] };
+  const mirror = new Mirror("g", {
+    state: (s, full) => seen.states.push({ seq: s.seq, full }),
+    effect: (e) => seen.effects.push(e),
+    error: (m) => seen.errors.push(m),
+  });
+  mirror.attach({
+    join: async (since) => {
+      calls.push(since);
+      const a = answers.shift();
+      return typeof a === "function" ? a(since) : a;
+    },
+  });
+  return { mirror, calls, seen };
+}
+
+test("joins, applies updates in order, ignores what it has", async () => {
+  const { mirror, calls, seen } = setup([{ ok: true, gameId: "g", seq: 3, snapshot: snap(3) }]);
+  mirror.connected();
+  await tick();
+  assert.deepEqual(calls, [undefined]);
+  assert.equal(mirror.seq, 3);
+  mirror.update(upd(2, 3)); // old: ignored
+  mirror.update(upd(4, 5, [["inc", ["stats", "prompts"], 2]]));
+  assert.equal(mirror.seq, 5);
+  assert.equal(mirror.snapshot.stats.prompts, 2);
+  mirror.update({ ...upd(6, 6), gameId: "other" }); // another game: ignored
+  assert.equal(mirror.seq, 5);
+  assert.deepEqual(seen.states, [
+    { seq: 3, full: true },
+    { seq: 5, full: false },
+  ]);
+});
+
+test("a gap re-joins with since and applies the catch-up", async () => {
+  const { mirror, calls } = setup([
+    { ok: true, gameId: "g", seq: 2, snapshot: snap(2) },
+    (since) => ({ ok: true, gameId: "g", seq: 6, from: since + 1, deltas: [["set", ["seq"], 6], ["inc", ["stats", "prompts"], 1]] }),
+  ]);
+  mirror.connected();
+  await tick();
+  mirror.update(upd(5, 6)); // 3..4 missing
+  await tick();
+  assert.deepEqual(calls, [undefined, 2]);
+  assert.equal(mirror.seq, 6);
+  assert.equal(mirror.snapshot.stats.prompts, 1);
+  assert.equal(mirror.rejoins, 1);
+});
+
+test("a catch-up that does not fit asks for a snapshot", async () => {
+  const { mirror, calls } = setup([
+    { ok: true, gameId: "g", seq: 2, snapshot: snap(2) },
+    { ok: true, gameId: "g", seq: 9, from: 1, deltas: [] },
+    { ok: true, gameId: "g", seq: 9, snapshot: snap(9) },
+  ]);
+  mirror.connected();
+  await tick();
+  mirror.update(upd(7, 9));
+  await tick();
+  await tick();
+  assert.deepEqual(calls, [undefined, 2, undefined]);
+  assert.equal(mirror.seq, 9);
+});
+
+test("updates while joining are left to the join's answer", async () => {
+  let release;
+  const { mirror } = setup([
+    () => new Promise((r) => (release = () => r({ ok: true, gameId: "g", seq: 4, snapshot: snap(4) }))),
+  ]);
+  mirror.connected();
+  mirror.update(upd(1, 4));
+  release();
+  await tick();
+  assert.equal(mirror.seq, 4);
+  mirror.update(upd(5, 5));
+  assert.equal(mirror.seq, 5);
+});
+
+test("a reconnect re-joins from where it was", async () => {
+  const { mirror, calls } = setup([
+    { ok: true, gameId: "g", seq: 3, snapshot: snap(3) },
+    { ok: true, gameId: "g", seq: 3, from: 4, deltas: [] },
+  ]);
+  mirror.connected();
+  await tick();
+  mirror.connected();
+  await tick();
+  assert.deepEqual(calls, [undefined, 3]);
+  assert.equal(mirror.seq, 3);
+});
+
+test("effects of this game are forwarded", async () => {
+  const { mirror, seen } = setup([{ ok: true, gameId: "g", seq: 1, snapshot: snap(1) }]);
+  mirror.connected();
+  await tick();
+  mirror.effect({ gameId: "g", seq: 1, kind: "say", agentId: "main", text: "hi" });
+  mirror.effect({ gameId: "x", seq: 1, kind: "say", agentId: "main", text: "no" });
+  assert.deepEqual(seen.effects.map((e) => e.text), ["hi"]);
+});
+
+test("comm style: join answered later by messages", async () => {
+  const { mirror, calls } = setup([undefined, undefined]);
+  mirror.connected();
+  await tick();
+  mirror.update(upd(1, 1)); // before any snapshot: ignored
+  assert.equal(mirror.snapshot, null);
+  mirror.takeSnapshot(snap(5));
+  mirror.update(upd(8, 8)); // gap: asks with since=5
+  mirror.update(upd(9, 9)); // still waiting: does not ask again at once
+  await tick();
+  assert.deepEqual(calls, [undefined, 5]);
+  mirror.update(upd(6, 9)); // the catch-up arrives as an update
+  assert.equal(mirror.seq, 9);
+});
+
+test("a refused join is reported", async () => {
+  const { mirror, seen } = setup([{ ok: false, error: "nope" }]);
+  mirror.connected();
+  await tick();
+  assert.match(seen.errors[0], /nope/);
+});
+
+test("a reset update (replay seeking back) is taken whole, even with a lower seq", async () => {
+  const { mirror, seen } = setup([{ ok: true, gameId: "g", seq: 9, snapshot: snap(9, { title: "late" }) }]);
+  mirror.connected();
+  await tick();
+  mirror.update({ gameId: "g", from: 3, seq: 3, reset: true, deltas: [["set", ["seq"], 3], ["set", ["title"], "early"]] });
+  assert.equal(mirror.seq, 3);
+  assert.equal(mirror.snapshot.title, "early");
+  assert.deepEqual(seen.states.at(-1), { seq: 3, full: true });
+  mirror.update(upd(4, 4));
+  assert.equal(mirror.seq, 4);
+});
+
+test("replay status in a join ack is passed on as a replay effect", async () => {
+  const replay = { playing: true, speed: 2, position: 5, total: 9 };
+  const { mirror, seen } = setup([{ ok: true, gameId: "g", seq: 5, snapshot: snap(5), replay }]);
+  mirror.connected();
+  await tick();
+  assert.deepEqual(seen.effects, [{ kind: "replay", ...replay }]);
+});
