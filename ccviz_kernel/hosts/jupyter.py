@@ -123,31 +123,8 @@ class Running:
                 await self._started
         if self.runtime_file:
             remove_runtime()  # only if it is still ours: hooks spool until the next server
-        with contextlib.suppress(Exception):
-            await self.server.sio.eio.disconnect()  # every viewer's websocket
-        for game_id in list(self.hub.replays):
-            self.hub.close_replay(game_id)
-        await self.server.stop()
-        with contextlib.suppress(Exception):
-            await self.server.sio.shutdown()
-        await _cancel_pings(self.server.sio.eio)
+        await self.server.stop()  # every viewer disconnected, background work ended
         self.hub.store.close()
-
-
-async def _cancel_pings(eio: Any) -> None:
-    """Engine.IO leaves each socket's next ping asleep (up to ``ping_interval``) after the
-    socket closed. Cancel ours, so a stopping Jupyter leaves no pending task behind."""
-    pings = []
-    for task in asyncio.all_tasks():
-        coro = task.get_coro()
-        frame = getattr(coro, "cr_frame", None)
-        owner = frame.f_locals.get("self") if frame is not None else None
-        if getattr(coro, "__qualname__", "") == "AsyncSocket._send_ping" and (
-            getattr(owner, "server", None) is eio
-        ):
-            task.cancel()
-            pings.append(task)
-    await asyncio.gather(*pings, return_exceptions=True)
 
 
 _CURRENT: Running | None = None

@@ -193,7 +193,7 @@ async def start(
     )
     app = make_app(server, auth, origins)
     await server.start()  # ingest the spool before the port opens: spooled events come first
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -115,14 +115,28 @@ class GameServer:
         ]
 
     async def stop(self) -> None:
+        """Disconnect every viewer and end all background work (the host closes its port
+        after: open websockets would otherwise hold a shutdown for a minute)."""
+        for game_id in list(self.hub.replays):
+            self.hub.close_replay(game_id)
+        open_sockets = [s for s in self.sio.eio.sockets.values() if not (s.closed or s.closing)]
+        if open_sockets:
+            with contextlib.suppress(Exception):  # a viewer that never answers must not hold us
+                await asyncio.wait_for(
+                    asyncio.gather(
+                        *(s.close(wait=False, reason="server disconnect") for s in open_sockets)
+                    ),
+                    2.0,
+                )
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.sio.shutdown()
+        await _cancel_pings(self.sio.eio)
         self._unsubscribe()
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
@@ -335,6 +349,22 @@ class GameServer:
         rooms = self.manager.rooms.get("/", {})
         for game_id in self.hub.evict_idle(lambda gid: bool(rooms.get(room(gid)))):
             self.broadcaster.forget(game_id)
+
+
+async def _cancel_pings(eio: Any) -> None:
+    """Engine.IO leaves each socket's next ping asleep (up to ``ping_interval``) after the
+    socket closed. Cancel ours, so a stopping host leaves no pending task behind."""
+    pings = []
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        owner = frame.f_locals.get("self") if frame is not None else None
+        if getattr(coro, "__qualname__", "") == "AsyncSocket._send_ping" and (
+            getattr(owner, "server", None) is eio
+        ):
+            task.cancel()
+            pings.append(task)
+    await asyncio.gather(*pings, return_exceptions=True)
 
 
 def _game_id(data: Any) -> str | None:
