@@ -8,7 +8,10 @@ every event) stays on the standard library.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

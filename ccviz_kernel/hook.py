@@ -7,7 +7,6 @@ unknown, prints nothing and always exits 0. Standard library only, imported lazi
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -50,6 +49,8 @@ def run(stream) -> str:
 
 def shrink(text: str) -> str | None:
     """Cut long strings (file contents, outputs) so a huge payload still gets through."""
+    import json
+
     try:
         payload = json.loads(text)
     except ValueError:
@@ -76,12 +77,12 @@ def post(text: str, ts: float, key: str) -> int | None:
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
     """
-    from .runtime import read_runtime
+    from .runtime import read_runtime_url
 
-    info = read_runtime()
-    if info is None:
+    url = read_runtime_url()
+    if url is None:
         return None
-    host, port, path = _split_http_url(info["url"])
+    host, port, path = _split_http_url(url)
     if host is None:
         return None
     import socket

@@ -7,11 +7,13 @@ command imports this on every Claude Code event.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from .paths import data_dir_str
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RUNTIME_FILE = "runtime.json"
 
@@ -25,6 +27,8 @@ def write_runtime(url: str, kind: str, **extra: Any) -> str:
     path = runtime_path()
     info = {"url": url.rstrip("/") + "/", "pid": os.getpid(), "kind": kind, **extra}
     tmp = f"{path}.{os.getpid()}.tmp"
+    import json
+
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f)
@@ -33,12 +37,30 @@ def write_runtime(url: str, kind: str, **extra: Any) -> str:
 
 
 def read_runtime() -> dict[str, Any] | None:
+    import json
+
     try:
         with open(runtime_path()) as f:
             info = json.load(f)
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and isinstance(info.get("url"), str) else None
+
+
+def read_runtime_url() -> str | None:
+    """Just the url, without importing ``json`` (the hook command's hot path): the file is
+    ours, written by :func:`write_runtime`, and a URL holds no quote characters."""
+    try:
+        with open(runtime_path()) as f:
+            text = f.read(4096)
+    except OSError:
+        return None
+    start = text.find('"url": "')
+    if start < 0:
+        return None
+    start += len('"url": "')
+    end = text.find('"', start)
+    return text[start:end] if end > start else None
 
 
 def remove_runtime(pid: int | None = None) -> None:

@@ -1,20 +1,22 @@
 """The spool: hook events kept on disk while no server takes them.
 
-``ccviz hook`` appends one JSON line per event (``{"id", "ts", "body"}``) under an
-exclusive lock; the server moves the file aside under the same lock, ingests it in order
-and deletes it. Each line's ``id`` is recorded with its event in the store, so a server
-that dies halfway and starts again never delivers an event twice. Standard library only.
+``ccviz hook`` appends one line per event, ``<id>\\t<time>\\t<payload>``, under an exclusive
+lock; the server moves the file aside under the same lock, ingests it in order and deletes
+it. Each line's ``id`` is recorded with its event in the store, so a server that dies
+halfway and starts again never delivers an event twice. Standard library only, and no
+``json`` or ``uuid`` on the writing side: the hook command imports this on every event.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import uuid
-from collections.abc import Iterator
 
 from .paths import data_dir_str
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SPOOL_FILE = "spool.jsonl"
 #: A spool larger than this stops growing (the oldest events are kept; new ones dropped).
@@ -27,10 +29,9 @@ def spool_path() -> str:
 
 def append(body: str, ts: float, key: str | None = None) -> bool:
     """Append one hook payload (its raw text); ``False`` if the spool is full."""
-    line = (
-        json.dumps({"id": key or uuid.uuid4().hex, "ts": ts, "body": body}, ensure_ascii=False)
-        + "\n"
-    )
+    # JSON allows raw line breaks only as whitespace, so flattening them keeps the payload.
+    flat = body.replace("\r", " ").replace("\n", " ")
+    line = f"{key or os.urandom(16).hex()}\t{ts:.6f}\t{flat}\n".encode()
     path = spool_path()
     for _ in range(5):  # the server may move the file away between our open and lock
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -44,7 +45,7 @@ def append(body: str, ts: float, key: str | None = None) -> bool:
                 continue
             if os.fstat(fd).st_size > MAX_SPOOL_BYTES:
                 return False
-            os.write(fd, line.encode())
+            os.write(fd, line)
             return True
         finally:
             os.close(fd)
@@ -62,7 +63,7 @@ def take() -> str | None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if os.fstat(fd).st_size == 0:
             return None
-        work = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.work"
+        work = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.work"
         os.rename(path, work)
         return work
     finally:
@@ -72,9 +73,8 @@ def take() -> str | None:
 def pending_work() -> list[str]:
     """Spool files moved aside earlier (by us or a server that died), oldest first."""
     folder = data_dir_str()
-    names = [
-        n for n in os.listdir(folder) if n.startswith(SPOOL_FILE + ".") and n.endswith(".work")
-    ]
+    prefix = SPOOL_FILE + "."
+    names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".work")]
     paths = [os.path.join(folder, n) for n in names]
     return sorted(paths, key=lambda p: os.stat(p).st_mtime)
 
@@ -85,12 +85,10 @@ def read(path: str) -> Iterator[tuple[str, float | None, str]]:
         for number, line in enumerate(f, 1):
             if not line.endswith("\n"):
                 break
+            key, _, rest = line.rstrip("\n").partition("\t")
+            stamp, _, body = rest.partition("\t")
             try:
-                record = json.loads(line)
-                key, ts, body = record["id"], record.get("ts"), record["body"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            if isinstance(key, str) and isinstance(body, str):
-                yield key, ts if isinstance(ts, (int, float)) else None, body
-            else:
-                yield f"{path}:{number}", None, str(body)
+                ts: float | None = float(stamp)
+            except ValueError:
+                ts = None
+            yield (key or f"{path}:{number}"), ts, body

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
@@ -82,8 +81,8 @@ def rebuilt(lines: list[str]) -> dict:
 def test_with_no_server_the_hook_exits_0_silently_and_spools():
     result = hook(LINES[0])
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
-    [line] = Path(spool.spool_path()).read_text().splitlines()
-    assert json.loads(json.loads(line)["body"]) == json.loads(LINES[0])
+    [(key, ts, body)] = list(spool.read(spool.spool_path()))
+    assert json.loads(body) == json.loads(LINES[0]) and len(key) == 32 and ts > 1.7e9
 
 
 def test_stale_runtime_file_and_garbage_input_still_exit_0():
