@@ -55,7 +55,8 @@ def serve(port: int = 0, *, fps: float = 30.0) -> KernelHost:
         raise RuntimeError("the in-kernel host needs a running event loop (a Jupyter kernel)")
     port = port or _free_port()
     hub = Hub()
-    task = loop.create_task(start("127.0.0.1", port, fps=fps, hub=hub))
+    task = loop.create_task(start("127.0.0.1", port, fps=fps, hub=hub, runtime_kind="kernel"))
+    task.add_done_callback(_report_failure)
     _HOST = KernelHost(hub, f"http://127.0.0.1:{port}/", task)
     atexit.register(remove_runtime)
     return _HOST
@@ -66,6 +67,11 @@ async def stop() -> None:
     if _HOST is not None:
         host, _HOST = _HOST, None
         await host.stop()
+
+
+def _report_failure(task: asyncio.Task[Standalone]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        print(f"ccviz: the in-kernel host could not start: {task.exception()}")
 
 
 def _free_port() -> int:

@@ -172,6 +172,7 @@ async def start(
     cors: list[str] | None = None,
     hub: Hub | None = None,
     runtime: bool = True,
+    runtime_kind: str = "standalone",
 ) -> Standalone:
     """Start serving on the running loop; ``port=0`` picks a free port."""
     loopback = is_loopback(host)
@@ -201,7 +202,7 @@ async def start(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{shown}:{bound}/"
     if runtime:
-        write_runtime(url, "standalone")
+        write_runtime(url, runtime_kind)
     return Standalone(server, hub, runner, url, runtime)
 
 

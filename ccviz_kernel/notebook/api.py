@@ -165,6 +165,13 @@ def view_for(game: GameHandle, **options: Any) -> Any:
     url = hub.url if hub is not None else backend.url  # type: ignore[union-attr]
     if hub is not None and hub.kind == "jupyter":
         # The browser is on Jupyter's origin: join there with its own login (same origin).
-        path = urlsplit(url).path.rstrip("/") + "/socket.io"
-        return GameView(game.id, url="", transport="socketio", socketio_path=path, **options)
+        base = urlsplit(url).path.rstrip("/")
+        return GameView(
+            game.id,
+            url="",
+            transport="socketio",
+            socketio_path=base + "/socket.io",
+            bundle_url=base + "/static/widget.js",
+            **options,
+        )
     return GameView(game.id, url=url, transport="comm", **options)

@@ -195,7 +195,8 @@ class GameHandle:
         rows = [r for r in self.events if r["time"] is not None]
         snap = self.snapshot()
         agents = list(snap["agents"])
-        if ax is None:
+        created = ax is None
+        if created:
             fig, ax = plt.subplots(figsize=(10, 1 + 0.45 * max(len(agents), 2)))
         else:
             fig = ax.figure
@@ -229,6 +230,8 @@ class GameHandle:
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
         fig.tight_layout()
+        if created:  # shown once, as the cell's result (not again by the inline backend)
+            plt.close(fig)
         return fig
 
     # -- changing --------------------------------------------------------------------------
@@ -344,7 +347,8 @@ class ReplayController:
         return self._clock.playing
 
     async def finished(self) -> None:
-        """``await replay.finished()`` in a cell: returns when the replay reaches its end."""
+        """``await replay.finished()`` in a cell: returns when the replay stops playing (at
+        its end, or at once if it is paused)."""
         await self._clock.finished()
 
     def view(self, **options: Any) -> Any:

@@ -39,7 +39,7 @@ def _parser() -> _Parser:
     replay.add_argument("path")
     replay.add_argument("--speed", type=float, default=4.0)
     install = sub.add_parser("install-hooks")
-    install.add_argument("--scope", choices=["user", "project", "local"], default="project")
+    install.add_argument("--scope", choices=["user", "project", "local"], default="user")
     install.add_argument("--http", action="store_true")
     return parser
 
@@ -48,7 +48,7 @@ def ccviz_magic(line: str) -> Any:
     from IPython.display import display
 
     try:
-        ns = _parser().parse_args(shlex.split(line))
+        ns = _parser().parse_args(shlex.split(line, comments=True))
     except MagicError as exc:
         print(f"%ccviz: {exc}\n\n{USAGE}")
         return None
@@ -108,7 +108,12 @@ def _status() -> None:
     host = kernel.current()
     info = read_runtime()
     if host is not None:
-        print(f"in-kernel host: serving at {host.url}")
+        if host.task.done() and host.task.exception() is not None:
+            print(f"in-kernel host: failed to start: {host.task.exception()}")
+        elif host.running is None:
+            print(f"in-kernel host: starting at {host.url} (ready once this cell ends)")
+        else:
+            print(f"in-kernel host: serving at {host.url}")
     if info is not None:
         print(f"runtime file: {info.get('kind')} server at {info['url']} (pid {info.get('pid')})")
     else:

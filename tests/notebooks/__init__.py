@@ -1,0 +1,1 @@
+"""Tests that run real Jupyter kernels: the bundled notebooks and the %ccviz magics."""
