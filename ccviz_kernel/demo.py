@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import webbrowser
 
 from . import samples
-from .hosts.standalone import start
+from .hosts.standalone import start, until_stopped
 from .replay import load_replay
 
 DEMO_SPEED = 4.0
@@ -37,15 +36,7 @@ def run_demo(
         print(f"  all games: {running.url}   (Ctrl-C to stop)", flush=True)
         if open_browser:
             webbrowser.open(url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            running.hub.close_replay(game_id)
-            await running.close()
+        await until_stopped(running)  # closing the server closes the replay too
 
     asyncio.run(main())
     return 0

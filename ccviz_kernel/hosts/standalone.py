@@ -212,14 +212,19 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
     async def main() -> None:
         running = await start(host, port, **options)
         print(f"ccviz serving on {running.url}  (Ctrl-C to stop)", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await running.close()
+        await until_stopped(running)
 
     asyncio.run(main())
     return 0
+
+
+async def until_stopped(running: Standalone) -> None:
+    """Serve until SIGINT or SIGTERM, then close cleanly (the runtime file goes too)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await running.close()
