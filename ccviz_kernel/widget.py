@@ -33,6 +33,7 @@ class GameView(anywidget.AnyWidget):
     """The Phaser town for one game. ``GameView(game_id, hub=...)`` or ``(game_id, url=...)``."""
 
     _esm = STATIC / "widget.js"
+    _feed: _Feed | None = None
 
     game_id = traitlets.Unicode("").tag(sync=True)
     transport = traitlets.Unicode("comm").tag(sync=True)
@@ -65,6 +66,10 @@ class GameView(anywidget.AnyWidget):
             transport = "comm" if hub is not None else "socketio"
         if transport == "comm" and hub is None and url is None:
             raise ValueError("the comm transport needs a hub or a url to mirror")
+        if bundle_url:  # before the comm opens: it must never carry the whole bundle
+            import json
+
+            kwargs["_esm"] = _LOADER % json.dumps(bundle_url)
         super().__init__(
             game_id=game_id,
             transport=transport,
@@ -73,10 +78,6 @@ class GameView(anywidget.AnyWidget):
             serializer=serializer,
             **kwargs,
         )
-        if bundle_url:
-            import json
-
-            self._esm = _LOADER % json.dumps(bundle_url)
         self._hub = hub
         self._feed: _Feed | None = None
         if transport == "comm":
@@ -90,7 +91,7 @@ class GameView(anywidget.AnyWidget):
             self._feed.join(content.get("since"))
 
     def close(self) -> None:
-        if self._feed is not None:
+        if self._feed is not None:  # (a class default: close() also runs after a failed init)
             self._feed.close()
             self._feed = None
         super().close()
