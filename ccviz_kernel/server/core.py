@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import socketio
+from socketio.msgpack_packet import MsgPackPacket
 
 from .. import spool
 from ..engine import Applied, Game
@@ -40,6 +41,18 @@ EVICT_EVERY = 60.0
 #: A function a host passes to decide a socket.io connection's role from its environ and
 #: auth data; ``None`` refuses it.
 RoleCheck = Callable[[dict[str, Any], Any], str | None]
+
+
+class _MsgPackPacket(MsgPackPacket):
+    """python-socketio writes ``data: nil`` in packets that carry none (a server-side
+    DISCONNECT); socket.io-msgpack-parser rejects that as an invalid payload and the
+    browser reconnects. Leave the key out, as the JS server does."""
+
+    def _to_dict(self) -> dict[str, Any]:
+        packet = super()._to_dict()
+        if packet.get("data") is None:
+            packet.pop("data", None)
+        return packet
 
 
 def room(game_id: str) -> str:
@@ -81,7 +94,7 @@ class GameServer:
         self.manager = FanoutManager()
         self.sio = socketio.AsyncServer(
             async_mode=async_mode,
-            serializer=serializer,
+            serializer=_MsgPackPacket if serializer == "msgpack" else serializer,
             client_manager=self.manager,
             transports=["websocket"],
             ping_interval=PING_INTERVAL,
