@@ -217,7 +217,7 @@ export class TownScene extends Phaser.Scene {
         spot: this.toCanvas(ch.target),
         visible: ch.visible,
         state: ch.agent.state,
-        walking: ch.walking,
+        walking: ch.walking || this.dirtyAgents, // a new place is not walked to until the next frame
       });
     }
     return out;
