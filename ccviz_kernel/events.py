@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -174,12 +174,19 @@ def parse_time(value: Any) -> float | None:
             return None
         return float(value) / 1000.0 if value > 1e11 else float(value)
     if isinstance(value, str) and 10 <= len(value) <= 40:
-        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        utc = value.endswith("Z")
         try:
-            moment = datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(value[:-1] if utc else value)
         except ValueError:
             return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
+        if moment.tzinfo is not None:
+            return moment.timestamp()
+        # Naive (or "Z"): read as UTC with plain arithmetic, several times faster than
+        # an aware datetime's timestamp(); every replayed event passes through here.
+        days = moment.toordinal() - _EPOCH_ORDINAL
+        seconds = days * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+        return seconds + moment.microsecond / 1_000_000
     return None
+
+
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
