@@ -36,6 +36,8 @@ class _PlainWebSocket(eio_aiohttp.WebSocket):
         )
         await self._sock.prepare(request)
         self.environ = environ
+        # let the fan-out write pre-built frames straight to this connection (manager.py)
+        self.handler.__self__.ws_response = self._sock
         await self.handler(self)
         return self._sock
 

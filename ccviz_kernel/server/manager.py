@@ -2,14 +2,19 @@
 
 Stock python-socketio encodes a room broadcast once, then creates one asyncio task per
 recipient to push it through Engine.IO. At a thousand viewers those tasks are most of the
-server's work. Here the packet is encoded once and put straight on each ready socket's
-send queue (the queue keeps it in order with acks and pings); a viewer whose queue is
-backed up is skipped and told to re-join, which brings it back with a fresh snapshot
-instead of an unbounded queue.
+server's work. Here the packet is encoded once, wrapped once in a websocket frame, and
+that frame is written straight to every ready transport (the standalone host's aiohttp
+websockets; nothing else queued for that viewer, so order with acks and pings holds);
+otherwise it goes on the socket's Engine.IO queue. A viewer whose buffer or queue is backed
+up is skipped: it sees a gap in ``seq`` and re-joins, which brings it back with a fresh
+snapshot instead of an unbounded queue. Measured with 1000 viewers at 30 events/s: about
+17 ms of server CPU per 1000 deliveries, against 18 for Node's socket.io 4.8 and 54 for the
+queue alone (bench/fanout_bench.py).
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import socketio
@@ -18,6 +23,24 @@ from socketio import packet as sio_packet
 
 #: Packets waiting for one viewer before it counts as slow and is skipped.
 SLOW_QUEUE = 64
+#: Bytes waiting in one viewer's socket buffer before it counts as slow and is skipped.
+SLOW_BYTES = 1 << 20
+
+
+def _ws_frame(payload: bytes | str) -> bytes:
+    """One unmasked, unfragmented server websocket frame (RFC 6455 section 5.2)."""
+    if isinstance(payload, str):
+        data, first = payload.encode(), 0x81  # text
+    else:
+        data, first = payload, 0x82  # binary
+    n = len(data)
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + data
 
 
 class FanoutManager(socketio.AsyncManager):
@@ -47,6 +70,7 @@ class FanoutManager(socketio.AsyncManager):
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
+        wire = b"".join(_ws_frame(f.encode()) for f in frames)
         skip = skip_sid if isinstance(skip_sid, (list, set, tuple)) else (skip_sid,)
         sockets = self.server.eio.sockets
         sent = 0
@@ -57,6 +81,19 @@ class FanoutManager(socketio.AsyncManager):
             if sock is None or sock.closed or sock.closing:
                 continue
             queue = sock.queue
+            response = getattr(sock, "ws_response", None)
+            writer = response._writer if response is not None else None
+            if writer is not None and queue.empty() and not writer.protocol._paused:
+                # nothing queued before it: the pre-built frame goes straight out, in order
+                transport = writer.transport
+                if transport is None or transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size() > SLOW_BYTES:
+                    self.skipped += 1
+                    continue
+                transport.write(wire)
+                sent += 1
+                continue
             if queue.qsize() >= self.slow_queue:
                 self.skipped += 1  # it will see a gap in seq and re-join
                 continue

@@ -1,0 +1,395 @@
+"""``ccviz hook`` overhead: what Claude Code pays per hook event (issue: live path).
+
+    .venv/bin/python bench/hook_bench.py            # prints a table; --json FILE saves it
+
+Wall time of the real console script (``.venv/bin/ccviz hook`` with a fixture payload on
+stdin) against a bare ``true``, in three cases:
+
+- server running (``ccviz serve`` in its own process; the hook POSTs to it);
+- server down, no runtime file (the hook spools at once);
+- server down with a stale runtime file (connection refused, then spool).
+
+Timed with ``hyperfine`` when installed (``apt-get install -y hyperfine``; each case in its
+own block, its shell start-up subtracted), else, or with ``--method interleaved``, by
+``subprocess`` calls taking one call of each case in turn (fair when other work comes and
+goes on the machine) and also recording each call's CPU time (user + system). Every call
+goes through ``sh -c 'cmd < payload'``, the same for ``true``, so "p50 − true" is the
+hook's own cost. Target: ≤ 40 ms.
+
+Python's bytecode cache matters here (compiling ``ccviz_kernel`` on every call costs
+~20 ms): the timed runs unset ``PYTHONDONTWRITEBYTECODE`` and point ``PYTHONPYCACHEPREFIX``
+at a temporary folder (the warm-up runs fill it), as on a normal install; one extra row
+shows the cost without a cache.
+
+It also checks correctness: events spooled while no server ran (no runtime file, then a
+stale one) are ingested exactly once when the server starts, stay once after the spool
+is polled again and after a restart, and replay to the engine's snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+CCVIZ = str(VENV_BIN / "ccviz")
+FIXTURE = ROOT / "tests" / "fixtures" / "hook-payloads.jsonl"
+TARGET_MS = 40.0
+NO_CACHE = "server down, no .pyc cache"
+CASES = ["server running", "server down (spool)", "stale runtime file (refused)", NO_CACHE]
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "uname": " ".join(platform.uname()),
+        "cpu": cpu,
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(home: Path, pycache: Path | None) -> dict[str, str]:
+    env = {**os.environ, "CCVIZ_HOME": str(home)}
+    env.pop("CCVIZ_TOKEN", None)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
+class Server:
+    """``ccviz serve --port 0`` in its own process, found through its runtime file."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        runtime = home / "runtime.json"
+        runtime.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [CCVIZ, "serve", "--port", "0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ccviz serve exited: {self.proc.stderr.read().decode()}")
+            try:
+                info = json.loads(runtime.read_text())
+                if info.get("pid") == self.proc.pid:
+                    self.url = info["url"]
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("ccviz serve did not write its runtime file within 20 s")
+
+    def game(self, game_id: str) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{self.url}api/games/{game_id}", timeout=5) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def hyperfine_times(commands: list[str], env: dict[str, str], runs: int, warmup: int):
+    """Wall times in seconds of each shell command, ``runs`` each after ``warmup``."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [
+                "hyperfine",
+                "--style",
+                "none",
+                "--shell",
+                "sh",
+                "--warmup",
+                str(warmup),
+                "--runs",
+                str(runs),
+                "--export-json",
+                out.name,
+                *commands,
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # its calibration warnings about `true`
+            timeout=300,
+        )
+        data = json.loads(Path(out.name).read_text())
+    return [r["times"] for r in data["results"]]
+
+
+def run_once(command: str, env: dict[str, str]) -> tuple[float, float]:
+    """One ``sh -c command``: wall seconds and CPU seconds (user + system, children too)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(["sh", "-c", command], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command!r} exited {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def stats(times: list[float]) -> dict[str, float]:
+    ms = sorted(t * 1000 for t in times)
+    return {
+        "p50_ms": statistics.median(ms),
+        "p90_ms": ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))],
+        "mean_ms": statistics.fmean(ms),
+        "runs": len(ms),
+    }
+
+
+def spooled(home: Path) -> int:
+    path = home / "spool.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+# -- the timing cases ----------------------------------------------------------------------
+
+
+def timing(runs: int, warmup: int, method: str, line: int) -> dict:
+    """The four cases; ``hyperfine`` times them one block after another, ``interleaved``
+    takes one call of each in turn (fair when other work comes and goes on the machine)."""
+    lines = FIXTURE.read_text().splitlines()
+    payload_text = lines[line - 1]
+    game_id = json.loads(payload_text)["session_id"]
+    with tempfile.TemporaryDirectory(prefix="ccviz-hook-bench-") as tmp:
+        tmp = Path(tmp)
+        payload = tmp / "payload.json"
+        payload.write_text(payload_text + "\n")
+        hook = f"{CCVIZ} hook < {payload}"
+        true = f"true < {payload}"
+        pycache = tmp / "pycache"
+        homes = {name: tmp / str(k) for k, name in enumerate(CASES)}
+        for home in homes.values():
+            home.mkdir()
+        stale = homes["stale runtime file (refused)"] / "runtime.json"
+        stale.write_text(
+            json.dumps({"url": f"http://127.0.0.1:{free_port()}/", "pid": 1, "kind": "standalone"})
+        )
+        envs = {
+            name: env_for(home, None if name == NO_CACHE else pycache)
+            for name, home in homes.items()
+        }
+        running = "server running"
+        server = Server(homes[running], envs[running])
+        try:
+            wall: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
+            cpu: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
+            if method == "hyperfine":
+                for name in CASES:
+                    t_true, t_hook = hyperfine_times([true, hook], envs[name], runs, warmup)
+                    wall[name] = t_hook
+                    wall["true"] += t_true
+            else:
+                order = [("true", true), *((name, hook) for name in CASES)]
+                for i in range(warmup + runs):
+                    k = i % len(order)
+                    for name, command in order[k:] + order[:k]:  # rotate who goes first
+                        env = envs[name] if name != "true" else envs[running]
+                        w, c = run_once(command, env)
+                        if i >= warmup:
+                            wall[name].append(w)
+                            cpu[name].append(c)
+            snap = server.game(game_id)
+        finally:
+            server.stop()
+    results: dict = {}
+    true_p50 = stats(wall["true"])["p50_ms"]
+    for name in CASES:
+        row = stats(wall[name])
+        row["true_p50_ms"] = true_p50
+        row["overhead_p50_ms"] = row["p50_ms"] - true_p50
+        if cpu[name]:
+            row["cpu_p50_ms"] = stats(cpu[name])["p50_ms"]
+        row["meets_target"] = row["overhead_p50_ms"] <= TARGET_MS
+        results[name] = row
+    delivered = snap["seq"] if snap else 0
+    results[running]["delivered"] = delivered
+    results[running]["all_delivered"] = delivered == warmup + runs
+    return results
+
+
+# -- correctness: spooled events appear exactly once ---------------------------------------
+
+
+def spool_once() -> dict:
+    from ccviz_kernel.engine import Game
+    from ccviz_kernel.events import parse_event
+
+    lines = FIXTURE.read_text().splitlines()
+    game_id = json.loads(lines[0])["session_id"]
+    first, second = lines[:15], lines[15:]
+    with tempfile.TemporaryDirectory(prefix="ccviz-hook-spool-") as tmp:
+        home = Path(tmp)
+        env = env_for(home, home / "pycache")
+
+        def hook(text: str) -> None:
+            subprocess.run([CCVIZ, "hook"], input=text.encode(), env=env, check=True, timeout=30)
+
+        for text in first:  # no runtime file
+            hook(text)
+        port = free_port()
+        (home / "runtime.json").write_text(
+            json.dumps({"url": f"http://127.0.0.1:{port}/", "pid": 1, "kind": "standalone"})
+        )
+        for text in second:  # a stale one
+            hook(text)
+        in_spool = spooled(home)
+        seqs = []
+        server = Server(home, env)
+        try:
+            seqs.append((server.game(game_id) or {"seq": 0})["seq"])
+            time.sleep(2.5)  # the server polls the spool every second
+            snap = server.game(game_id)
+            seqs.append(snap["seq"])
+            live_hook = lines[0]  # one more, live, while it runs
+            hook(live_hook)
+            seqs.append(server.game(game_id)["seq"])
+        finally:
+            server.stop()
+        server = Server(home, env)  # a restart must not ingest anything again
+        try:
+            time.sleep(1.5)
+            seqs.append(server.game(game_id)["seq"])
+        finally:
+            server.stop()
+        leftovers = sorted(p.name for p in home.glob("spool.jsonl*"))
+    replayed = Game(game_id)
+    for text in lines:
+        replayed.apply(parse_event(text))
+    times = ("startedAt", "lastEventAt")
+    same = {k: v for k, v in snap.items() if k not in times} == {
+        k: v for k, v in replayed.snapshot().items() if k not in times
+    }
+    n = len(lines)
+    ok = in_spool == n and seqs == [n, n, n + 1, n + 1] and same and not leftovers
+    return {
+        "events": n,
+        "spooled": in_spool,
+        "seq_after_start_after_2s_after_live_after_restart": seqs,
+        "matches_engine_replay": same,
+        "spool_files_left": leftovers,
+        "exactly_once": ok,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per command (50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (5)")
+    parser.add_argument(
+        "--line", type=int, default=3, help="fixture line used as the payload (3: PreToolUse)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=["hyperfine", "interleaved"],
+        help="hyperfine (default when installed) or interleaved subprocess calls with CPU time",
+    )
+    parser.add_argument("--label", default="ccviz", help="name of the variant under test")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    ns = parser.parse_args()
+    ns.runs = max(3, min(ns.runs, 1000))
+    ns.warmup = max(1, min(ns.warmup, 100))
+    if ns.method is None:
+        ns.method = "hyperfine" if shutil.which("hyperfine") else "interleaved"
+
+    info = machine()
+    rows = timing(ns.runs, ns.warmup, ns.method, ns.line)
+    check = spool_once()
+    tool = ns.method
+    print(f"{ns.label} hook, wall time per call ({tool}, {ns.runs} runs after {ns.warmup} warm-up)")
+    print()
+    print("| case | p50 ms | p90 ms | p50 − `true` ms | CPU p50 ms | target ≤ 40 ms |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, r in rows.items():
+        mark = "yes" if r["meets_target"] else "**no**"
+        cpu = f"{r['cpu_p50_ms']:.1f}" if "cpu_p50_ms" in r else "–"
+        print(
+            f"| {name} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+            f"{r['overhead_p50_ms']:.1f} | {cpu} | {mark} |"
+        )
+    print(f"(`true` p50 {rows[CASES[0]]['true_p50_ms']:.2f} ms)")
+    print()
+    print(
+        f"spooled events delivered exactly once: {'yes' if check['exactly_once'] else '**NO**'}"
+        f" ({check['events']} spooled; seq after start / +2 s / +1 live / restart: "
+        f"{check['seq_after_start_after_2s_after_live_after_restart']}; "
+        f"matches engine replay: {check['matches_engine_replay']})"
+    )
+    info["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"{info['cpu']}, {info['cpus']} CPUs; load average at start {info['loadavg_at_start']},"
+        f" at end {info['loadavg_at_end']}"
+    )
+    if ns.json:
+        out = {
+            "benchmark": "hook",
+            "variant": ns.label,
+            **info,
+            "tool": tool,
+            "runs": ns.runs,
+            "warmup": ns.warmup,
+            "target_overhead_ms": TARGET_MS,
+            "cases": rows,
+            "spool_exactly_once": check,
+        }
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0 if check["exactly_once"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
