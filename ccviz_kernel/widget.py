@@ -82,7 +82,7 @@ class GameView(anywidget.AnyWidget):
         self._feed: _Feed | None = None
         if transport == "comm":
             self._feed = (
-                _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url, fps)
+                _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url)
             )
         self.on_msg(self._on_front_message)
 
@@ -98,28 +98,24 @@ class GameView(anywidget.AnyWidget):
 
 
 class _Feed:
-    """Sends a game's updates to one widget over its comm, coalesced like the server does."""
+    """Sends a game's updates to one widget over its comm."""
 
-    def __init__(self, view: GameView, fps: float) -> None:
+    def __init__(self, view: GameView) -> None:
         self.view = view
-        self.broadcaster = Broadcaster(self._emit, fps=fps)
-
-    def _emit(self, event: str, data: Any, _game_id: str) -> None:
-        if event == "game-state-update":
-            self.view.send({"type": "update", "update": data})
-        elif event == "visualization-event":
-            self.view.send({"type": "effect", "effect": data})
 
     def join(self, since: Any) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
-        self.broadcaster.forget(self.view.game_id)
+        pass
 
 
 class _HubFeed(_Feed):
+    """From a hub in this kernel, coalesced per frame like the server does."""
+
     def __init__(self, view: GameView, hub: Any, fps: float) -> None:
-        super().__init__(view, fps)
+        super().__init__(view)
+        self.broadcaster = Broadcaster(self._emit, fps=fps)
         self.hub = hub
         self._unsubscribe = hub.subscribe(self._on_applied)
 
@@ -144,16 +140,22 @@ class _HubFeed(_Feed):
             message["replay"] = clock.status()
         self.view.send(message)
 
+    def _emit(self, event: str, data: Any, _game_id: str) -> None:
+        if event == "game-state-update":
+            self.view.send({"type": "update", "update": data})
+        elif event == "visualization-event":
+            self.view.send({"type": "effect", "effect": data})
+
     def close(self) -> None:
         self._unsubscribe()
-        super().close()
+        self.broadcaster.forget(self.view.game_id)
 
 
 class _MirrorFeed(_Feed):
     """The kernel joins the game on a server and passes its updates on to the widget."""
 
-    def __init__(self, view: GameView, url: str, fps: float) -> None:
-        super().__init__(view, fps)
+    def __init__(self, view: GameView, url: str) -> None:
+        super().__init__(view)
         from .client import GameMirror
 
         self.mirror = GameMirror(
@@ -176,4 +178,3 @@ class _MirrorFeed(_Feed):
 
     def close(self) -> None:
         asyncio.get_event_loop().create_task(self.mirror.close())
-        super().close()
