@@ -22,9 +22,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ccviz_kernel import samples
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
-from ccviz_kernel.replay import load_replay
+from ccviz_kernel.replays.load import load_replay
 
 
 def engine_rates(min_events: int) -> dict[str, float]:

@@ -187,7 +187,7 @@ def event_stream(count: int) -> tuple[list[bytes], str]:
 
 def precompute(bodies: list[bytes], game_id: str, rate: float) -> dict:
     """What ccviz's engine emits for each payload: the reference server sends the same."""
-    from ccviz_kernel.engine import Game
+    from ccviz_kernel.engine.game import Game
     from ccviz_kernel.events import parse_event
 
     game = Game(game_id)

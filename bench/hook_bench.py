@@ -266,7 +266,7 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
 
 
 def spool_once() -> dict:
-    from ccviz_kernel.engine import Game
+    from ccviz_kernel.engine.game import Game
     from ccviz_kernel.events import parse_event
 
     lines = FIXTURE.read_text().splitlines()

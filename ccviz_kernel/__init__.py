@@ -10,12 +10,12 @@ from ._version import __version__
 
 TYPE_CHECKING = False  # not imported from typing: that costs the hook command 5 ms
 if TYPE_CHECKING:
-    from .deltas import apply_deltas
-    from .engine import Applied, Game
+    from .engine.deltas import apply_deltas
+    from .engine.game import Applied, Game
     from .events import HookEvent, PayloadError, parse_event
     from .notebook import connect, load_ipython_extension
+    from .notebook.widget import GameView
     from .store import EventStore
-    from .widget import GameView
 
 __all__ = [
     "Applied",
@@ -32,14 +32,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "apply_deltas": "deltas",
-    "Applied": "engine",
-    "Game": "engine",
+    "apply_deltas": "engine.deltas",
+    "Applied": "engine.game",
+    "Game": "engine.game",
     "HookEvent": "events",
     "PayloadError": "events",
     "parse_event": "events",
     "EventStore": "store",
-    "GameView": "widget",
+    "GameView": "notebook.widget",
     "connect": "notebook",
     "load_ipython_extension": "notebook",
     "_jupyter_server_extension_points": "hosts.jupyter",

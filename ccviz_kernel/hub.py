@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .deltas import Delta
-from .engine import Applied, Game
+from .engine.deltas import Delta
+from .engine.game import Applied, Game
 from .events import PayloadError, parse_event
 from .store import EventStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .replayclock import ReplayClock
+    from .replays.clock import ReplayClock
 
 #: Deltas kept per game so a viewer that dropped out briefly catches up without a snapshot.
 HISTORY = 2048
@@ -191,7 +191,7 @@ class Hub:
 
     def event_rows(self, game_id: str) -> list[dict[str, Any]] | None:
         """The game's events as table rows, rebuilt through the engine (see timeline)."""
-        from .timeline import event_rows
+        from .replays.text import event_rows
 
         events = self.events(game_id)
         return None if events is None else event_rows(game_id, events)
@@ -241,7 +241,7 @@ class Hub:
         Replay games live beside the logged ones, not in the store: seeking back rebuilds
         them, which a log that only grows could not express.
         """
-        from .replayclock import ReplayClock
+        from .replays.clock import ReplayClock
 
         if game_id in self.replays:
             self.replays.pop(game_id).stop()

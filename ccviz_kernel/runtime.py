@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .paths import data_dir_str
+from .config import data_dir_str
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -104,7 +104,7 @@ class EventStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
             # Imported here so CCVIZ_HOME is read when the store is opened, not at import time.
-            from ccviz_kernel.paths import db_path
+            from .config import db_path
 
             path = db_path()
         self._memory = isinstance(path, str) and path == _MEMORY

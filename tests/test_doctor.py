@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import ccviz_kernel.cli as cli
-from ccviz_kernel import doctor, install
+from ccviz_kernel.cli import doctor, install
+from ccviz_kernel.config import data_dir
 from ccviz_kernel.hosts.standalone import start
-from ccviz_kernel.paths import data_dir
 from ccviz_kernel.runtime import write_runtime
 
 

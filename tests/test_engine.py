@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import FIXTURES, read_jsonl
 
-from ccviz_kernel.deltas import apply_deltas
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.deltas import apply_deltas
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import PayloadError, parse_event
 
 SID = "s-1"

@@ -9,7 +9,7 @@ from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import (
     HOOK_EVENTS,
     MAX_PAYLOAD_BYTES,

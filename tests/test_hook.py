@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES
 
 from ccviz_kernel import spool
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.runtime import write_runtime
 

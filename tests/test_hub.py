@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from conftest import FIXTURES
 
-from ccviz_kernel.deltas import apply_deltas
+from ccviz_kernel.engine.deltas import apply_deltas
 from ccviz_kernel.events import PayloadError
 from ccviz_kernel.hub import Hub
 from ccviz_kernel.store import EventStore

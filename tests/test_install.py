@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import ccviz_kernel.cli as cli
-from ccviz_kernel import install
-from ccviz_kernel.engine import _HANDLERS, _SILENT
+from ccviz_kernel.cli import install
+from ccviz_kernel.engine.game import _HANDLERS, _SILENT
 
 #: The 31 hook events of the reference (claude-code-hooks.md §1.1), copied independently.
 CLAUDE_CODE_EVENTS = {
@@ -358,7 +358,7 @@ def test_through_a_real_process(tmp_path):
             """
             import argparse, sys
             from ccviz_kernel.cli import CliError
-            from ccviz_kernel import install
+            from ccviz_kernel.cli import install
             parser = argparse.ArgumentParser(prog="ccviz")
             install.add_parser(parser.add_subparsers())
             ns = parser.parse_args(sys.argv[1:])

@@ -8,8 +8,8 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccviz_kernel.deltas import apply_deltas
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.deltas import apply_deltas
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import HOOK_EVENTS, parse_event
 from ccviz_kernel.store import EventStore
 

@@ -5,10 +5,10 @@ import asyncio
 import pytest
 from conftest import FIXTURES
 
-from ccviz_kernel.deltas import apply_deltas
+from ccviz_kernel.engine.deltas import apply_deltas
 from ccviz_kernel.events import PayloadError
 from ccviz_kernel.hub import Hub
-from ccviz_kernel.replay import load_replay
+from ccviz_kernel.replays.load import load_replay
 from ccviz_kernel.store import EventStore
 
 TRANSCRIPT = (

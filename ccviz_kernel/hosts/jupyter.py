@@ -62,10 +62,10 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float
 
 from ..hub import Hub
-from ..pages import FrontEndMissing, shell, static_file
 from ..runtime import remove_runtime, write_runtime
 from ..server.auth import Auth, bearer, read_or_create_token
 from ..server.core import GameServer, HttpAnswer, RoleCheck
+from ..server.pages import FrontEndMissing, shell, static_file
 
 #: The resource name Jupyter's authorizer is asked about (actions ``read`` and ``write``).
 AUTH_RESOURCE = "ccviz"

@@ -16,10 +16,10 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from ..hub import Hub
 from ..limits import MAX_PAYLOAD_BYTES
-from ..pages import FrontEndMissing, shell, static_file
 from ..runtime import remove_runtime, write_runtime
 from ..server.auth import Auth, bearer, is_loopback, read_or_create_token, same_token
 from ..server.core import GameServer, HttpAnswer
+from ..server.pages import FrontEndMissing, shell, static_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import CcvizHub, connect
+from .connect import CcvizHub, connect
 from .handles import AgentHandle, GameHandle, GameNotFound, ReplayController
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
-from ..replay import load_replay
+from ..replays.load import load_replay
 from .backends import Backend, LocalBackend
 
 
@@ -115,7 +115,7 @@ class Rules(Mapping[str, str]):
         return self._game._act("rules", default=place)
 
     def place_for(self, tool: str) -> str:
-        from ..places import place_for
+        from ..engine.town import place_for
 
         return place_for(self._game.snapshot()["rules"], tool)
 
@@ -262,8 +262,8 @@ class GameHandle:
     # -- showing ---------------------------------------------------------------------------
 
     def view(self, **options: Any) -> Any:
-        """The game inline (a :class:`~ccviz_kernel.widget.GameView`)."""
-        from .api import view_for
+        """The game inline (a :class:`~ccviz_kernel.notebook.widget.GameView`)."""
+        from .connect import view_for
 
         return view_for(self, **options)
 

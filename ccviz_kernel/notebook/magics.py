@@ -61,7 +61,7 @@ def ccviz_magic(line: str) -> Any:
 
 
 def _run(ns: argparse.Namespace, display: Any) -> Any:
-    from .api import connect
+    from .connect import connect
 
     if ns.command in (None, "status"):
         return _status()
@@ -118,7 +118,7 @@ def _status() -> None:
         print(f"runtime file: {info.get('kind')} server at {info['url']} (pid {info.get('pid')})")
     else:
         print("runtime file: none (no server running; `%ccviz serve` starts one here)")
-    from .api import connect
+    from .connect import connect
 
     hub = connect(serve=False)
     print(

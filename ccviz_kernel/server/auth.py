@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..paths import data_dir
+from ..config import data_dir
 
 TOKEN_FILE = "token"
 VIEWER_TOKEN_FILE = "viewer-token"

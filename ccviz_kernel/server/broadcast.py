@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Applied
+from ..engine.game import Applied
 
 #: Transient effects sent per room per frame at most; older ones in a burst are dropped.
 MAX_EFFECTS_PER_FRAME = 24

@@ -20,13 +20,13 @@ import socketio
 from socketio.msgpack_packet import MsgPackPacket
 
 from .. import spool
-from ..engine import Applied, Game
+from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
 from ..limits import MAX_PAYLOAD_BYTES
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
-from .manager import FanoutManager
+from .fanout import FanoutManager
 
 log = logging.getLogger("ccviz.server")
 

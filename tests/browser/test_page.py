@@ -12,7 +12,7 @@ import pytest
 from conftest import FIXTURES
 
 from ccviz_kernel import samples
-from ccviz_kernel.replay import load_replay
+from ccviz_kernel.replays.load import load_replay
 
 from .conftest import (
     WAIT_MS,

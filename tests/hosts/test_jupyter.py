@@ -19,9 +19,9 @@ from socketio.msgpack_packet import MsgPackPacket
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from ccviz_kernel import hook
-from ccviz_kernel.client import ClientError, GameMirror
+from ccviz_kernel.cli import hook
 from ccviz_kernel.hosts import jupyter
+from ccviz_kernel.notebook.mirror import ClientError, GameMirror
 from ccviz_kernel.runtime import read_runtime
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from ccviz_kernel.cli import main
+from ccviz_kernel.config import data_dir
 from ccviz_kernel.hosts.standalone import start
-from ccviz_kernel.paths import data_dir
 from ccviz_kernel.server.auth import Auth, RateLimiter, bearer, read_or_create_token
 
 

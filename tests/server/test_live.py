@@ -8,10 +8,10 @@ import json
 import aiohttp
 from conftest import FIXTURES
 
-from ccviz_kernel.client import GameMirror
-from ccviz_kernel.engine import Game
+from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.hosts.standalone import start
+from ccviz_kernel.notebook.mirror import GameMirror
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]

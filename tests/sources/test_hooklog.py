@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ccviz_kernel.sources import SourceError, load
-from ccviz_kernel.sources.hooklog import load_hooklog
+from ccviz_kernel.claude.hooklog import load_hooklog
+from ccviz_kernel.claude.sources import SourceError, load
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOOK_LOG = FIXTURES / "hook-payloads.jsonl"

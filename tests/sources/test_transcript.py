@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ccviz_kernel.sources import LoadResult, SourceError, iter_lines, load
-from ccviz_kernel.sources.transcript import load_transcript, parse_timestamp
+from ccviz_kernel.claude.sources import LoadResult, SourceError, iter_lines, load
+from ccviz_kernel.claude.transcript import load_transcript, parse_timestamp
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
 MODERN_DIR = FIXTURES / "-home-dev-pixel-quest"

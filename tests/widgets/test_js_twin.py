@@ -13,9 +13,9 @@ import pytest
 from conftest import FIXTURES
 
 from ccviz_kernel import samples
-from ccviz_kernel.deltas import apply_deltas
-from ccviz_kernel.engine import Game
-from ccviz_kernel.replay import load_replay
+from ccviz_kernel.engine.deltas import apply_deltas
+from ccviz_kernel.engine.game import Game
+from ccviz_kernel.replays.load import load_replay
 
 WIDGETS = Path(__file__).parents[2] / "widgets"
 

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser():
     import argparse
 
-    from ._version import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="ccviz", description="Claude Code sessions as a live game you can watch and replay."
@@ -114,9 +114,9 @@ def _parser():
 
 
 def _cmd_replay(ns) -> int:
-    from .replay import load_replay
-    from .sources import SourceError
-    from .timeline import format_event, format_final
+    from ..claude.sources import SourceError
+    from ..replays.load import load_replay
+    from ..replays.text import format_event, format_final
 
     try:
         replay = load_replay(ns.path)
@@ -150,7 +150,7 @@ def _cmd_replay(ns) -> int:
 def _cmd_serve(ns) -> int:
     import os
 
-    from .hosts.standalone import serve
+    from ..hosts.standalone import serve
 
     if ns.fps <= 0:
         raise CliError("--fps must be positive")
@@ -166,7 +166,7 @@ def _cmd_serve(ns) -> int:
 
 
 def _cmd_demo(ns) -> int:
-    from . import samples
+    from .. import samples
     from .demo import run_demo
 
     if ns.sample not in samples.NAMES:
@@ -180,8 +180,8 @@ def _cmd_demo(ns) -> int:
 
 
 def _cmd_games(ns) -> int:
-    from .store import EventStore, StoreError
-    from .timeline import format_time
+    from ..replays.text import format_time
+    from ..store import EventStore, StoreError
 
     try:
         with EventStore() as store:

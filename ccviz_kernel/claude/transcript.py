@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from . import (
+from .sources import (
     MAX_PROBLEMS,
     LoadResult,
     SourceError,

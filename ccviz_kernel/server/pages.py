@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 #: Files the front-end build writes; served read-only, nothing else from that folder.
 STATIC_FILES = {
     "page.js": "text/javascript",

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Applied, Game
-from .events import HookEvent, PayloadError, parse_event
+from ..engine.game import Applied, Game
+from ..events import HookEvent, PayloadError, parse_event
 
 
 @dataclass
@@ -49,7 +49,7 @@ def load_replay(
 
     ``progress(done, total)`` is called as events are parsed (for progress bars).
     """
-    from .sources import load
+    from ..claude.sources import load
 
     result = load(path)
     events, bad, problems = parse_all(result.events, result.session_id, progress)

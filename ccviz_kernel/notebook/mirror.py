@@ -1,7 +1,7 @@
 """A live Python mirror of one game, over python-socketio's ``AsyncClient``.
 
 It speaks the same protocol as the browser and applies updates with the same
-:func:`~ccviz_kernel.deltas.apply_deltas`; on a gap in ``seq`` it re-joins with ``since``
+:func:`~ccviz_kernel.engine.deltas.apply_deltas`; on a gap in ``seq`` it re-joins with ``since``
 and is brought up to date. The tests use it, and notebook handles build on it.
 """
 
@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .deltas import apply_in_place
+from ..engine.deltas import apply_in_place
 
 
 class ClientError(RuntimeError):

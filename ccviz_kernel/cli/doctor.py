@@ -180,8 +180,8 @@ def _version(text: str) -> tuple[int, ...] | None:
 
 
 def _check_server() -> tuple[Check, str | None]:
-    from .paths import data_dir_str
-    from .runtime import RUNTIME_FILE
+    from ..config import data_dir_str
+    from ..runtime import RUNTIME_FILE
 
     path = os.path.join(data_dir_str(create=False), RUNTIME_FILE)
     info = _read_json(path)
@@ -272,7 +272,7 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
 
 def _hook_token() -> tuple[str | None, str]:
     """The token ``ccviz hook`` would send here, and where it comes from (never the value)."""
-    from .paths import data_dir_str
+    from ..config import data_dir_str
 
     value = os.environ.get("CCVIZ_TOKEN", "").strip()
     if value:
@@ -287,8 +287,8 @@ def _hook_token() -> tuple[str | None, str]:
 
 
 def _check_data() -> Check:
-    from .paths import data_dir_str
-    from .spool import SPOOL_FILE
+    from ..config import data_dir_str
+    from ..spool import SPOOL_FILE
 
     folder = data_dir_str(create=False)
     if not os.path.isdir(folder):

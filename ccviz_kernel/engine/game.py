@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..events import HookEvent, PayloadError
 from .deltas import Delta, apply_in_place, clone
-from .events import HookEvent, PayloadError
-from .places import HOME, WAITING_PLACE, default_places, default_rules, place_for
 from .summaries import mcp_server, shorten, tool_summary
+from .town import HOME, WAITING_PLACE, default_places, default_rules, place_for
 
 MAIN = "main"
 SPAWN_TOOLS = frozenset({"Agent", "Task"})

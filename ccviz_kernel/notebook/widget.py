@@ -15,9 +15,9 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .engine import Applied
-from .pages import STATIC
-from .server.broadcast import Broadcaster
+from ..engine.game import Applied
+from ..server.broadcast import Broadcaster
+from ..server.pages import STATIC
 
 TRANSPORTS = ("socketio", "comm")
 
@@ -81,9 +81,7 @@ class GameView(anywidget.AnyWidget):
         self._hub = hub
         self._feed: _Feed | None = None
         if transport == "comm":
-            self._feed = (
-                _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url)
-            )
+            self._feed = _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url)
         self.on_msg(self._on_front_message)
 
     def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -131,7 +129,7 @@ class _HubFeed(_Feed):
         self.broadcaster.flush(game_id)
         game = self.hub.game(game_id)
         if game is None:
-            from .engine import Game
+            from ..engine.game import Game
 
             game = Game(game_id)
         message: dict[str, Any] = {"type": "snapshot", "snapshot": game.snapshot()}
@@ -156,7 +154,7 @@ class _MirrorFeed(_Feed):
 
     def __init__(self, view: GameView, url: str) -> None:
         super().__init__(view)
-        from .client import GameMirror
+        from .mirror import GameMirror
 
         self.mirror = GameMirror(
             url, view.game_id, serializer=view.serializer, socketio_path=view.socketio_path

@@ -156,7 +156,7 @@ def connect(url: str | None = None, *, token: str | None = None, serve: bool = T
 
 def view_for(game: GameHandle, **options: Any) -> Any:
     """A GameView that reaches ``game`` the best way from here."""
-    from ..widget import GameView
+    from .widget import GameView
 
     hub = game._hub
     backend = game._backend

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .redact import redact
+from ..redact import redact
 
 MAX_TEXT = 80
 

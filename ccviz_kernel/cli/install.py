@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from .cli import CliError
+from . import CliError
 
 #: Every Claude Code hook event (reference §1.1) in the documented order.
 ALL_EVENTS = (
@@ -119,7 +119,7 @@ def hook_command() -> str:
 
 def hook_url() -> str:
     """Where an http handler posts: the running server if any, else the default port."""
-    from .runtime import read_runtime
+    from ..runtime import read_runtime
 
     info = read_runtime()
     base = info["url"] if info else DEFAULT_URL
@@ -482,7 +482,7 @@ def cmd_install(ns: Any) -> int:
         if saved:
             out.write(f"  previous file kept as {saved}\n")
     if ns.http:
-        from .paths import data_dir_str
+        from ..config import data_dir_str
 
         token_file = os.path.join(data_dir_str(), "token")
         if not os.path.exists(token_file) and not os.environ.get("CCVIZ_TOKEN"):

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .limits import MAX_PAYLOAD_BYTES
+from ..limits import MAX_PAYLOAD_BYTES
 
 #: Seconds to wait for the server in all (connect plus answer); then the event is spooled.
 TIMEOUT = 0.06
@@ -42,7 +42,7 @@ def run(stream) -> str:
     status = post(text, ts, key)
     if status is not None and (200 <= status < 300 or status in (400, 413)):
         return "sent" if status < 300 else "dropped"  # 400/413: the server will never take it
-    from . import spool
+    from .. import spool
 
     return "spooled" if spool.append(text, ts, key) else "dropped"
 
@@ -77,7 +77,7 @@ def post(text: str, ts: float, key: str) -> int | None:
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
     """
-    from .runtime import read_runtime_url
+    from ..runtime import read_runtime_url
 
     url = read_runtime_url()
     if url is None:
@@ -160,7 +160,7 @@ def _split_http_url(url: str) -> tuple[str | None, int, str]:
 
 
 def _token_file() -> str | None:
-    from .paths import data_dir_str
+    from ..config import data_dir_str
 
     try:
         with open(os.path.join(data_dir_str(), "token")) as f:

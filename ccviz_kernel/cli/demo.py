@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import webbrowser
 
-from . import samples
-from .hosts.standalone import start, until_stopped
-from .replay import load_replay
+from .. import samples
+from ..hosts.standalone import start, until_stopped
+from ..replays.load import load_replay
 
 DEMO_SPEED = 4.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .engine import Applied, Game
-from .events import HookEvent
+from ..engine.game import Applied, Game
+from ..events import HookEvent
 
 
 def format_time(ts: float | None) -> str:

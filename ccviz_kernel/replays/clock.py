@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .engine import Applied, Game
-from .events import HookEvent
+from ..engine.game import Applied, Game
+from ..events import HookEvent
 
 #: The longest wait between two events, in session seconds before ``speed`` applies.
 MAX_GAP = 3.0
