@@ -1,8 +1,9 @@
-"""Where ccviz keeps its files: one data folder per user, movable with ``CCVIZ_HOME``.
+"""Every path, limit, environment variable and default of ccviz, in one place.
 
 Tests and several parallel servers each point ``CCVIZ_HOME`` at their own folder, so
-nothing here may cache the answer at import time. The hook command imports this module,
-so it stays on ``os`` alone (pathlib and typing cost milliseconds there).
+nothing here may cache a path or a variable at import time: read them through the
+functions. The hook command imports this module on every Claude Code event, so it stays on
+``os`` and ``sys`` alone (pathlib and typing cost milliseconds there).
 """
 
 from __future__ import annotations
@@ -14,10 +15,57 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
+# -- environment variables -------------------------------------------------------------
+
+#: The data folder (token, runtime file, spool, event store).
+ENV_HOME = "CCVIZ_HOME"
+#: The ingest token (hooks and controllers); overrides the token file.
+ENV_TOKEN = "CCVIZ_TOKEN"
+#: The token viewers off loopback need; overrides the viewer-token file.
+ENV_VIEWER_TOKEN = "CCVIZ_VIEWER_TOKEN"
+#: Claude Code's own config folder (its user settings live there), default ``~/.claude``.
+ENV_CLAUDE_CONFIG = "CLAUDE_CONFIG_DIR"
+
+# -- files in the data folder ----------------------------------------------------------
+
+TOKEN_FILE = "token"
+VIEWER_TOKEN_FILE = "viewer-token"
+RUNTIME_FILE = "runtime.json"
+SPOOL_FILE = "spool.jsonl"
+STORE_FILE = "events.sqlite3"
+
+# -- network defaults ------------------------------------------------------------------
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/"
+#: Where the Jupyter extension mounts the server under Jupyter's base URL.
+JUPYTER_MOUNT = "ccviz/"
+
+# -- limits and rates ------------------------------------------------------------------
+
+#: Payloads larger than this are refused (the hook command shrinks big ones first).
+MAX_PAYLOAD_BYTES = 1_048_576
+#: The spool stops growing here (the server is down for long: newest events are dropped).
+MAX_SPOOL_BYTES = 256 * 1024 * 1024
+#: State updates per second per room at most (the frame coalescer's rate).
+DEFAULT_FPS = 30.0
+#: The hook's budget for delivering one event before it falls back to the spool (seconds).
+HOOK_BUDGET = 0.060
+#: Claude Code's timeout for our handlers, in seconds (``timeout`` in settings.json).
+HOOK_COMMAND_TIMEOUT = 10
+HOOK_HTTP_TIMEOUT = 2
+
+# -- paths -----------------------------------------------------------------------------
+
+#: The package folder and the built front end inside it (``ccviz_kernel/static``).
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+STATIC_DIR = os.path.join(PACKAGE_DIR, "static")
+
 
 def data_dir_str(create: bool = True) -> str:
     """The data folder as a string: ``$CCVIZ_HOME`` if set, else the per-user data dir."""
-    home = os.environ.get("CCVIZ_HOME")
+    home = os.environ.get(ENV_HOME)
     path = os.path.expanduser(home) if home else _user_data_dir()
     if create and not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
@@ -36,6 +84,11 @@ def _user_data_dir() -> str:
     return os.path.join(base, "ccviz")
 
 
+def data_file(name: str) -> str:
+    """A file in the data folder (created on first use, owner-only)."""
+    return os.path.join(data_dir_str(), name)
+
+
 def data_dir(create: bool = True) -> Path:
     from pathlib import Path
 
@@ -43,4 +96,15 @@ def data_dir(create: bool = True) -> Path:
 
 
 def db_path() -> Path:
-    return data_dir() / "events.sqlite3"
+    return data_dir() / STORE_FILE
+
+
+def viewer_token_from_env() -> str | None:
+    """``$CCVIZ_VIEWER_TOKEN``, read by every host (not only the command line)."""
+    return os.environ.get(ENV_VIEWER_TOKEN) or None
+
+
+def claude_config_dir() -> str:
+    """Claude Code's user folder: ``$CLAUDE_CONFIG_DIR`` or ``~/.claude``."""
+    config = os.environ.get(ENV_CLAUDE_CONFIG)
+    return os.path.expanduser(config) if config else os.path.expanduser("~/.claude")

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-from .limits import MAX_PAYLOAD_BYTES
-
-#: The 31 hook events of Claude Code (hooks reference, "Hook lifecycle").
-HOOK_EVENTS: frozenset[str] = frozenset(
-    """SessionStart Setup InstructionsLoaded UserPromptSubmit UserPromptExpansion
-    MessageDisplay PreToolUse PermissionRequest PermissionDenied PostToolUse
-    PostToolUseFailure PostToolBatch Notification SubagentStart SubagentStop TaskCreated
-    TaskCompleted Stop StopFailure TeammateIdle ConfigChange CwdChanged DirectoryAdded
-    FileChanged WorktreeCreate WorktreeRemove PreCompact PostCompact Elicitation
-    ElicitationResult SessionEnd""".split()
-)
+from .claude.hooks import HOOK_EVENTS, TOOL_EVENTS
+from .claude.timestamps import parse_time
+from .config import MAX_PAYLOAD_BYTES
+from .errors import PayloadError
 
 #: Our own events: changes made by people and programs, logged like hooks so that a game
 #: rebuilt from its log is the game everyone saw.
@@ -32,16 +24,7 @@ CONTROL_EVENTS: frozenset[str] = frozenset(
     {"ccviz.say", "ccviz.move", "ccviz.rename", "ccviz.annotate", "ccviz.rules"}
 )
 
-#: Events that are about one tool call and so must name the tool.
-TOOL_EVENTS: frozenset[str] = frozenset(
-    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
-)
-
 _MAX_NAME = 200
-
-
-class PayloadError(ValueError):
-    """The input is not a usable hook payload; the message says which field and why."""
 
 
 @dataclass(slots=True)
@@ -163,30 +146,3 @@ def _json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
-
-
-def parse_time(value: Any) -> float | None:
-    """An ISO-8601 string or epoch seconds/milliseconds → epoch seconds; anything else → None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            return None
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if isinstance(value, str) and 10 <= len(value) <= 40:
-        utc = value.endswith("Z")
-        try:
-            moment = datetime.fromisoformat(value[:-1] if utc else value)
-        except ValueError:
-            return None
-        if moment.tzinfo is not None:
-            return moment.timestamp()
-        # Naive (or "Z"): read as UTC with plain arithmetic, several times faster than
-        # an aware datetime's timestamp(); every replayed event passes through here.
-        days = moment.toordinal() - _EPOCH_ORDINAL
-        seconds = days * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second
-        return seconds + moment.microsecond / 1_000_000
-    return None
-
-
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()

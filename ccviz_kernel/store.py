@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from .errors import StoreError
+
 __all__ = ["EventStore", "GameRow", "StoreError", "StoredEvent"]
 
 #: Written into the file header so another program's SQLite file is never mistaken for ours.
@@ -87,10 +89,6 @@ class GameRow:
     events: int
     first_ts: float | None
     last_ts: float | None
-
-
-class StoreError(Exception):
-    """The event log cannot be used: unreadable, corrupt, foreign, locked too long, or closed."""
 
 
 class EventStore:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import ccviz_kernel.cli as cli
+from ccviz_kernel.claude import settings as claude_settings
 from ccviz_kernel.cli import doctor, install
 from ccviz_kernel.config import data_dir
 from ccviz_kernel.hosts.standalone import start
@@ -151,9 +152,9 @@ def test_hooks_in_the_project_scopes_seen_from_the_cwd(ccviz, capsys):
 
 
 def test_a_hook_pointing_at_a_missing_program_fails(ccviz, capsys, tmp_path):
-    path = Path(install.settings_path("user"))
-    settings = install.merge_hooks({}, command="/gone/venv/bin/ccviz hook")
-    install.write_settings(str(path), install.dump_settings(settings))
+    path = Path(claude_settings.settings_path("user"))
+    settings = claude_settings.merge_hooks({}, command="/gone/venv/bin/ccviz hook")
+    claude_settings.write_settings(str(path), claude_settings.dump_settings(settings))
     code, checks, _ = report(ccviz, capsys)
     assert code == 1 and status(checks, "hooks (user)") == "fail"
     assert "/gone/venv/bin/ccviz" in checks["hooks (user)"][0]["detail"]

@@ -9,14 +9,11 @@ from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccviz_kernel.claude.hooks import HOOK_EVENTS
+from ccviz_kernel.claude.timestamps import parse_time
+from ccviz_kernel.config import MAX_PAYLOAD_BYTES
 from ccviz_kernel.engine.game import Game
-from ccviz_kernel.events import (
-    HOOK_EVENTS,
-    MAX_PAYLOAD_BYTES,
-    PayloadError,
-    parse_event,
-    parse_time,
-)
+from ccviz_kernel.events import PayloadError, parse_event
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 JUNK_VALUES = [

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import ccviz_kernel.cli as cli
+from ccviz_kernel.claude import hooks
+from ccviz_kernel.claude import settings as claude_settings
 from ccviz_kernel.cli import install
 from ccviz_kernel.engine.game import _HANDLERS, _SILENT
 
@@ -99,7 +101,7 @@ def backups(path: Path) -> list[Path]:
 
 
 def ours_by_event(settings: dict) -> dict[str, list[dict]]:
-    return install.find_ours(settings)
+    return claude_settings.find_ours(settings)
 
 
 def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
@@ -108,14 +110,14 @@ def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
     text = path.read_text()
     assert text.endswith("}\n") and text.startswith('{\n  "hooks": {\n    "')
     settings = json.loads(text)
-    assert list(settings["hooks"]) == list(install.EVENTS)
+    assert list(settings["hooks"]) == list(hooks.INSTALLED_EVENTS)
     for event, groups in settings["hooks"].items():
         assert groups == [{"hooks": [groups[0]["hooks"][0]]}], event
         handler = groups[0]["hooks"][0]
         assert handler["type"] == "command"
-        assert handler["async"] is (event not in install.SYNC_EVENTS)  # turn ends wait for us
+        assert handler["async"] is (event not in hooks.SYNC_EVENTS)  # turn ends wait for us
         assert handler["timeout"] == 10
-        assert handler["command"].endswith(" hook") and install.is_ours(handler)
+        assert handler["command"].endswith(" hook") and claude_settings.is_ours(handler)
     program = settings["hooks"]["Stop"][0]["hooks"][0]["command"].rsplit(" ", 1)[0]
     assert os.path.isabs(program) and os.access(program, os.X_OK)
     assert backups(path) == []  # nothing to back up
@@ -126,7 +128,7 @@ def test_install_into_an_empty_file(tmp_path, ccviz):
     path = tmp_path / "settings.json"
     path.write_text("")
     assert ccviz(["install-hooks", "--settings", str(path)]) == 0
-    assert set(json.loads(path.read_text())["hooks"]) == set(install.EVENTS)
+    assert set(json.loads(path.read_text())["hooks"]) == set(hooks.INSTALLED_EVENTS)
 
 
 def test_install_is_idempotent(tmp_path, ccviz, capsys):
@@ -188,7 +190,7 @@ def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
     assert "export CCVIZ_TOKEN=$(cat " in out and "/token)" in out
     settings = json.loads(path.read_text())
     ours = ours_by_event(settings)
-    assert set(ours) == set(install.EVENTS)
+    assert set(ours) == set(hooks.INSTALLED_EVENTS)
     for event, handlers in ours.items():
         assert len(handlers) == 1, event
         if event in ("SessionStart", "Setup"):
@@ -298,24 +300,28 @@ def test_uninstall_without_ours_changes_nothing(tmp_path, ccviz, capsys):
 
 def test_installed_events_are_real_claude_code_events():
     assert len(CLAUDE_CODE_EVENTS) == 31
-    assert set(install.ALL_EVENTS) == CLAUDE_CODE_EVENTS
-    assert set(install.EVENTS) <= CLAUDE_CODE_EVENTS
-    assert "MessageDisplay" not in install.EVENTS
-    assert "WorktreeCreate" not in install.EVENTS  # its hook would replace git worktree add
+    assert set(hooks.ALL_EVENTS) == CLAUDE_CODE_EVENTS
+    assert set(hooks.INSTALLED_EVENTS) <= CLAUDE_CODE_EVENTS
+    assert "MessageDisplay" not in hooks.INSTALLED_EVENTS
+    assert "WorktreeCreate" not in hooks.INSTALLED_EVENTS  # its hook would replace git worktree add
     used = {e for e in set(_HANDLERS) | _SILENT if not e.startswith("ccviz.")}
     assert used <= CLAUDE_CODE_EVENTS
-    assert used - install.SKIPPED_EVENTS <= set(install.EVENTS)
+    assert used - hooks.SKIPPED_EVENTS <= set(hooks.INSTALLED_EVENTS)
 
 
 def test_scopes_resolve_to_claude_code_files(tmp_path, monkeypatch, ccviz):
-    assert install.settings_path("user") == str(tmp_path / "claude-config" / "settings.json")
+    assert claude_settings.settings_path("user") == str(
+        tmp_path / "claude-config" / "settings.json"
+    )
     monkeypatch.delenv("CLAUDE_CONFIG_DIR")
-    assert install.settings_path("user") == str(tmp_path / "home" / ".claude" / "settings.json")
+    assert claude_settings.settings_path("user") == str(
+        tmp_path / "home" / ".claude" / "settings.json"
+    )
     project = tmp_path / "proj"
-    assert install.settings_path("project", str(project)) == str(
+    assert claude_settings.settings_path("project", str(project)) == str(
         project / ".claude" / "settings.json"
     )
-    assert install.settings_path("local", str(project)) == str(
+    assert claude_settings.settings_path("local", str(project)) == str(
         project / ".claude" / "settings.local.json"
     )
     monkeypatch.chdir(tmp_path)
@@ -346,8 +352,8 @@ def test_recognises_only_our_handlers():
         {"type": "prompt", "prompt": "ccviz hook"},
         "not a handler",
     ]
-    assert all(install.is_ours(h) for h in yes)
-    assert not any(install.is_ours(h) for h in no)
+    assert all(claude_settings.is_ours(h) for h in yes)
+    assert not any(claude_settings.is_ours(h) for h in no)
 
 
 def test_through_a_real_process(tmp_path):
@@ -357,14 +363,14 @@ def test_through_a_real_process(tmp_path):
         textwrap.dedent(
             """
             import argparse, sys
-            from ccviz_kernel.cli import CliError
+            from ccviz_kernel.errors import CcvizError
             from ccviz_kernel.cli import install
             parser = argparse.ArgumentParser(prog="ccviz")
             install.add_parser(parser.add_subparsers())
             ns = parser.parse_args(sys.argv[1:])
             try:
                 sys.exit(ns.handler(ns))
-            except CliError as exc:
+            except CcvizError as exc:
                 print(f"ccviz: {exc}", file=sys.stderr)
                 sys.exit(1)
             """

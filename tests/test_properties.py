@@ -8,9 +8,10 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ccviz_kernel.claude.hooks import HOOK_EVENTS
 from ccviz_kernel.engine.deltas import apply_deltas
 from ccviz_kernel.engine.game import Game
-from ccviz_kernel.events import HOOK_EVENTS, parse_event
+from ccviz_kernel.events import parse_event
 from ccviz_kernel.store import EventStore
 
 SID = "prop-session"

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from ..errors import SourceError
+
 __all__ = ["LoadResult", "SourceError", "iter_lines", "load", "resolve_path"]
 
 #: How many skipped lines get a description in ``LoadResult.problems``; a badly damaged
@@ -54,10 +56,6 @@ _TRANSCRIPT_TYPES = frozenset(
     }
 )
 _TRANSCRIPT_KEYS = ("message", "uuid", "parentUuid", "sessionId", "leafUuid", "snapshot")
-
-
-class SourceError(Exception):
-    """A file that cannot be read as a session at all, with a one-line reason."""
 
 
 @dataclass

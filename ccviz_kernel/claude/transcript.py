@@ -34,10 +34,10 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from .hooks import SPAWN_TOOLS
 from .sources import (
     MAX_PROBLEMS,
     LoadResult,
@@ -47,10 +47,10 @@ from .sources import (
     looks_like_transcript_line,
     resolve_path,
 )
+from .timestamps import parse_micros
 
 __all__ = ["load_transcript"]
 
-SPAWN_TOOLS = frozenset({"Agent", "Task"})
 DEFAULT_AGENT_TYPE = "general-purpose"
 
 #: Line types that are real moments of the session: without a timestamp they are damaged.
@@ -65,55 +65,6 @@ _INTERRUPT = "[Request interrupted by user"
 _TOOL_ERROR = re.compile(r"\s*<tool_use_error>(.*)</tool_use_error>\s*", re.S)
 _TASK_ID = re.compile(r"<task-id>\s*([^<\s]+)\s*</task-id>")
 _TASK_USE_ID = re.compile(r"<tool-use-id>\s*([^<\s]+)\s*</tool-use-id>")
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?",
-    re.I,
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_ORDINAL = _EPOCH.toordinal()
-
-
-def parse_timestamp(value: Any) -> int | None:
-    """ISO-8601 text → integer microseconds since the epoch, or None.
-
-    Exact integers keep sorting stable across files, and the hand-rolled parse accepts
-    what ``datetime.fromisoformat`` refuses on Python 3.10 (``Z``, 1-9 fraction digits).
-    """
-    if not isinstance(value, str):
-        return None
-    if len(value) == 24 and value[-1] == "Z" and value[10] == "T":
-        # The shape Claude Code writes (2026-08-20T14:03:11.250Z): one C call, no regex.
-        try:
-            d = datetime.fromisoformat(value[:-1])  # naive, read as UTC
-        except ValueError:
-            pass
-        else:
-            seconds = (d.toordinal() - _EPOCH_ORDINAL) * 86_400 + d.hour * 3600 + d.minute * 60
-            return (seconds + d.second) * 1_000_000 + d.microsecond
-    match = _TIMESTAMP.fullmatch(value.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    tz = timezone.utc
-    if zone and zone.upper() != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        tz = timezone(-offset if zone[0] == "-" else offset)
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=tz,
-        )
-    except ValueError:
-        return None
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass
@@ -288,7 +239,7 @@ class _Reader:
                 self._note_title(kind, obj)
             result.ignored += 1
             return
-        when = parse_timestamp(obj.get("timestamp"))
+        when = parse_micros(obj.get("timestamp"))
         if when is None:
             if kind in _CHAIN_TYPES:
                 bad = obj.get("timestamp") is not None

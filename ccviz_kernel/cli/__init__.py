@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import CcvizError, exit_code
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+
 EXIT_USAGE = 2
-EXIT_FAILED = 1
-
-
-class CliError(Exception):
-    """A failure to report as one line, without a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,9 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return handler(ns)
-    except CliError as exc:
+    except CcvizError as exc:
         print(f"ccviz: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -121,11 +119,11 @@ def _cmd_replay(ns) -> int:
     try:
         replay = load_replay(ns.path)
     except SourceError as exc:
-        raise CliError(str(exc)) from None
+        raise CcvizError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot read {ns.path}: {exc.strerror or exc}") from None
+        raise CcvizError(f"cannot read {ns.path}: {exc.strerror or exc}") from None
     if not replay.events:
-        raise CliError(f"{ns.path}: no usable events ({replay.skipped} lines skipped)")
+        raise CcvizError(f"{ns.path}: no usable events ({replay.skipped} lines skipped)")
     out = sys.stdout
     game = None
     for event, applied, game in replay.play():
@@ -153,16 +151,16 @@ def _cmd_serve(ns) -> int:
     from ..hosts.standalone import serve
 
     if ns.fps <= 0:
-        raise CliError("--fps must be positive")
+        raise CcvizError("--fps must be positive")
     token = ns.viewer_token or os.environ.get("CCVIZ_VIEWER_TOKEN")
     try:
         return serve(
             ns.host, ns.port, json_mode=ns.json, fps=ns.fps, viewer_token=token, cors=ns.cors_origin
         )
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CcvizError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+        raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
 
 
 def _cmd_demo(ns) -> int:
@@ -170,13 +168,13 @@ def _cmd_demo(ns) -> int:
     from .demo import run_demo
 
     if ns.sample not in samples.NAMES:
-        raise CliError(f"unknown sample {ns.sample!r}; choose one of: {', '.join(samples.NAMES)}")
+        raise CcvizError(f"unknown sample {ns.sample!r}; choose one of: {', '.join(samples.NAMES)}")
     try:
         return run_demo(ns.host, ns.port, sample=ns.sample, speed=ns.speed, open_browser=ns.open)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CcvizError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+        raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
 
 
 def _cmd_games(ns) -> int:
@@ -187,7 +185,7 @@ def _cmd_games(ns) -> int:
         with EventStore() as store:
             rows = store.games()
     except StoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CcvizError(str(exc)) from None
     if ns.json:
         import json
         from dataclasses import asdict

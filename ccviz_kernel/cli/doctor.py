@@ -74,7 +74,9 @@ def run_checks(cwd: str | None = None) -> list[Check]:
 
 
 def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
-    from .install import EVENTS, SettingsError, find_ours, read_settings, settings_path
+    from ..claude.hooks import INSTALLED_EVENTS as EVENTS
+    from ..claude.settings import find_ours, read_settings, settings_path
+    from ..errors import SettingsError
 
     checks: list[Check] = []
     everything: list[dict[str, Any]] = []

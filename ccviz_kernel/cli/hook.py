@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from ..limits import MAX_PAYLOAD_BYTES
+from ..config import MAX_PAYLOAD_BYTES
 
 #: Seconds to wait for the server in all (connect plus answer); then the event is spooled.
 TIMEOUT = 0.06

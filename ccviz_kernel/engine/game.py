@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..claude.hooks import SPAWN_TOOLS
 from ..events import HookEvent, PayloadError
 from .deltas import Delta, apply_in_place, clone
 from .summaries import mcp_server, shorten, tool_summary
 from .town import HOME, WAITING_PLACE, default_places, default_rules, place_for
 
 MAIN = "main"
-SPAWN_TOOLS = frozenset({"Agent", "Task"})
 #: Notification types that mean a person has to act.
 WAITING_NOTIFICATIONS = frozenset(
     {

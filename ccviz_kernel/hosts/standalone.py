@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from ..config import MAX_PAYLOAD_BYTES
 from ..hub import Hub
-from ..limits import MAX_PAYLOAD_BYTES
 from ..runtime import remove_runtime, write_runtime
 from ..server.auth import Auth, bearer, is_loopback, read_or_create_token, same_token
 from ..server.core import GameServer, HttpAnswer

@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ..errors import ServerError
 from ..events import PayloadError
 from ..hub import Hub
 
@@ -48,10 +49,6 @@ class LocalBackend:
 
     def has(self, game_id: str) -> bool:
         return self.hub.game(game_id) is not None
-
-
-class ServerError(RuntimeError):
-    """The server could not be reached or refused; the message says which and why."""
 
 
 class RemoteBackend:

@@ -11,12 +11,9 @@ from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
+from ..errors import GameNotFound
 from ..replays.load import load_replay
 from .backends import Backend, LocalBackend
-
-
-class GameNotFound(KeyError):
-    pass
 
 
 class AgentHandle:

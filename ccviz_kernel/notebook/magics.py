@@ -14,11 +14,9 @@ import argparse
 import shlex
 from typing import Any
 
+from ..errors import UsageError as MagicError
+
 USAGE = __doc__.split("\n\n", 1)[1]
-
-
-class MagicError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,10 +84,9 @@ def _run(ns: argparse.Namespace, display: Any) -> Any:
         display(replay.view())
         return replay
     if ns.command == "install-hooks":
-        from ..cli import main
+        from ..claude.settings import install, settings_path
 
-        args = ["install-hooks", "--scope", ns.scope] + (["--http"] if ns.http else [])
-        main(args)
+        install(settings_path(ns.scope), http=ns.http)
         return None
     raise MagicError(f"unknown command {ns.command!r}")
 

@@ -12,10 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine.deltas import apply_in_place
-
-
-class ClientError(RuntimeError):
-    """The server refused something (the message is the server's)."""
+from ..errors import ClientError
 
 
 class GameMirror:

@@ -20,10 +20,10 @@ import socketio
 from socketio.msgpack_packet import MsgPackPacket
 
 from .. import spool
+from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
-from ..limits import MAX_PAYLOAD_BYTES
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager

@@ -9,17 +9,16 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+from ..config import STATIC_DIR
+from ..errors import FrontEndMissing
+
+STATIC = Path(STATIC_DIR)
 #: Files the front-end build writes; served read-only, nothing else from that folder.
 STATIC_FILES = {
     "page.js": "text/javascript",
     "page.css": "text/css",
     "widget.js": "text/javascript",
 }
-
-
-class FrontEndMissing(FileNotFoundError):
-    """The JS bundle was not built (an install without the npm build)."""
 
 
 def static_file(name: str) -> tuple[bytes, str]:

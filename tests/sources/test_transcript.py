@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ccviz_kernel.claude.sources import LoadResult, SourceError, iter_lines, load
-from ccviz_kernel.claude.transcript import load_transcript, parse_timestamp
+from ccviz_kernel.claude.timestamps import parse_micros
+from ccviz_kernel.claude.transcript import load_transcript
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
 MODERN_DIR = FIXTURES / "-home-dev-pixel-quest"
@@ -39,7 +40,7 @@ def shape(result: LoadResult) -> list[tuple[Any, ...]]:
 
 
 def assert_time_ordered(result: LoadResult) -> None:
-    moments = [parse_timestamp(event["timestamp"]) for event in result.events]
+    moments = [parse_micros(event["timestamp"]) for event in result.events]
     assert None not in moments
     assert moments == sorted(moments)
 
@@ -714,15 +715,13 @@ def test_duplicate_lines_count_once(tmp_path: Path) -> None:
     assert result.ignored == 1
 
 
-def test_parse_timestamp() -> None:
-    assert parse_timestamp("2026-08-20T14:03:11.250Z") == parse_timestamp(
-        "2026-08-20T16:03:11.25+02:00"
-    )
-    assert parse_timestamp("2026-08-20T14:03:11Z") == 1787234591_000000
-    assert parse_timestamp("2026-08-20T14:03:11.123456789Z") == 1787234591_123456
-    assert parse_timestamp("2026-02-30T00:00:00Z") is None
-    assert parse_timestamp("soon") is None
-    assert parse_timestamp(17) is None
+def test_parse_micros() -> None:
+    assert parse_micros("2026-08-20T14:03:11.250Z") == parse_micros("2026-08-20T16:03:11.25+02:00")
+    assert parse_micros("2026-08-20T14:03:11Z") == 1787234591_000000
+    assert parse_micros("2026-08-20T14:03:11.123456789Z") == 1787234591_123456
+    assert parse_micros("2026-02-30T00:00:00Z") is None
+    assert parse_micros("soon") is None
+    assert parse_micros(17) is None
 
 
 def test_v2_0_inline_sidechain_with_partial_agent_ids(tmp_path: Path) -> None:

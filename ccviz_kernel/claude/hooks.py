@@ -1,0 +1,72 @@
+"""Claude Code's hook events and the tool names the game cares about, written once.
+
+The engine, the parser, the installer, ``ccviz doctor`` and the tests all read these lists;
+docs/claude-code.md says where each fact comes from and which Claude Code version it was
+seen on. Standard library only and cheap to import.
+"""
+
+from __future__ import annotations
+
+#: Every Claude Code hook event, in the order of the hooks reference ("Hook lifecycle").
+ALL_EVENTS: tuple[str, ...] = (
+    "SessionStart",
+    "Setup",
+    "InstructionsLoaded",
+    "UserPromptSubmit",
+    "UserPromptExpansion",
+    "MessageDisplay",
+    "PreToolUse",
+    "PermissionRequest",
+    "PermissionDenied",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "PostToolBatch",
+    "Notification",
+    "SubagentStart",
+    "SubagentStop",
+    "TaskCreated",
+    "TaskCompleted",
+    "Stop",
+    "StopFailure",
+    "TeammateIdle",
+    "ConfigChange",
+    "CwdChanged",
+    "DirectoryAdded",
+    "FileChanged",
+    "WorktreeCreate",
+    "WorktreeRemove",
+    "PreCompact",
+    "PostCompact",
+    "Elicitation",
+    "ElicitationResult",
+    "SessionEnd",
+)
+HOOK_EVENTS: frozenset[str] = frozenset(ALL_EVENTS)
+
+#: Events we never hook.
+#: - ``MessageDisplay`` fires for every streamed chunk of assistant text: one process (or
+#:   request) per chunk would cost the user real CPU for nothing the game shows.
+#: - ``WorktreeCreate`` and ``WorktreeRemove`` hooks *replace* Claude Code's own
+#:   ``git worktree`` handling (the create hook must print the new worktree's path), so an
+#:   observer there would break ``claude --worktree`` and worktree-isolated subagents.
+SKIPPED_EVENTS: frozenset[str] = frozenset({"MessageDisplay", "WorktreeCreate", "WorktreeRemove"})
+
+#: Events that end a turn or a session. Claude Code kills async hooks still running at the
+#: end of a ``-p`` session (measured: the async Stop hook was lost in 7 of 8 runs), and
+#: nothing waits on these events, so here the hook runs synchronously: it costs Claude
+#: Code the hook's few tens of milliseconds (bounded by its POST timeout), once per turn.
+SYNC_EVENTS: frozenset[str] = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"})
+
+#: The events we install a handler for.
+INSTALLED_EVENTS: tuple[str, ...] = tuple(e for e in ALL_EVENTS if e not in SKIPPED_EVENTS)
+
+#: Events that take no ``http`` handler: with ``--http`` they keep the command handler.
+COMMAND_ONLY_EVENTS: frozenset[str] = frozenset({"SessionStart", "Setup"})
+
+#: Events that are about one tool call and so must name the tool.
+TOOL_EVENTS: frozenset[str] = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
+)
+
+#: Tools whose call starts a subagent (``Task`` before 2.1.x, ``Agent`` since).
+SPAWN_TOOLS: frozenset[str] = frozenset({"Agent", "Task"})

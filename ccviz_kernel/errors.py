@@ -1,0 +1,64 @@
+"""Every error ccviz raises on purpose, in one hierarchy.
+
+Each one carries a message written for a person (which field, which file, what to do), so
+the command line prints it as one line and exits with :data:`EXIT_CODES`' code for it, the
+server answers it with a 4xx and a notebook shows it without a traceback. Anything else is
+a bug. The classes also derive from the built-in exception they refine (``ValueError``,
+``KeyError``…), so callers that caught those before still do.
+"""
+
+from __future__ import annotations
+
+
+class CcvizError(Exception):
+    """Base class: a failure ccviz reports as one clear line."""
+
+
+class UsageError(CcvizError):
+    """The command, magic or call was given something it cannot use (a bad option value)."""
+
+
+class PayloadError(CcvizError, ValueError):
+    """The input is not a usable hook payload; the message says which field and why."""
+
+
+class SourceError(CcvizError):
+    """A transcript or hook log that cannot be read at all (missing, not lines of JSON)."""
+
+
+class StoreError(CcvizError):
+    """The event store cannot be opened or is not ours."""
+
+
+class SettingsError(CcvizError):
+    """A Claude Code settings file we must not touch (unparsable, wrong shape, unwritable)."""
+
+
+class FrontEndMissing(CcvizError, FileNotFoundError):
+    """The JS bundle is not built (a checkout installed without npm)."""
+
+
+class GameNotFound(CcvizError, KeyError):
+    """No game with that id (in the store or on the server)."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of its argument
+        return str(self.args[0]) if self.args else "no such game"
+
+
+class ServerError(CcvizError, RuntimeError):
+    """A ccviz server answered with an error (the message is the server's)."""
+
+
+class ClientError(CcvizError, RuntimeError):
+    """A socket.io mirror could not join or follow its game."""
+
+
+#: Exit codes of the ``ccviz`` command: usage errors 2, every other ccviz error 1.
+EXIT_CODES: dict[type[CcvizError], int] = {UsageError: 2, CcvizError: 1}
+
+
+def exit_code(error: CcvizError) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
