@@ -1,46 +1,134 @@
-"""The runtime file: where a running ccviz server can be reached.
+"""The files a running ccviz shares on disk: tokens, the runtime file and the spool.
 
-``ccviz serve``, the Jupyter extension and the in-kernel host write it; ``ccviz hook``,
-``ccviz doctor`` and ``ccviz install-hooks`` read it. Standard library only: the hook
-command imports this on every Claude Code event.
+All of them live in the data folder (:func:`ccviz_kernel.config.data_dir_str`) and are
+owner-only: tokens are secrets, and spooled payloads hold commands, prompts and file
+contents. ``ccviz hook`` imports this module on every Claude Code event, so it stays on
+the standard library, with ``json`` imported only where the hook never goes.
+
+- **tokens**: the ingest token (hooks, controllers) and the optional viewer token, each
+  from its environment variable or else from its file; the ingest token file is made on
+  first use by a server.
+- **runtime file**: where a running server can be reached. ``ccviz serve``, the Jupyter
+  extension and the in-kernel host write it; the hook, ``doctor`` and ``install-hooks``
+  read it.
+- **spool**: hook events kept while no server takes them. ``ccviz hook`` appends one line
+  per event, ``<id>\\t<time>\\t<payload>``, under an exclusive lock; the server moves the
+  file aside under the same lock, ingests it in order and deletes it. Each line's ``id`` is
+  recorded with its event in the store, so a server that dies halfway and starts again
+  never delivers an event twice.
 """
 
 from __future__ import annotations
 
 import os
 
-from .config import data_dir_str
+from .config import (
+    ENV_TOKEN,
+    ENV_VIEWER_TOKEN,
+    MAX_SPOOL_BYTES,
+    RUNTIME_FILE,
+    SPOOL_FILE,
+    TOKEN_FILE,
+    VIEWER_TOKEN_FILE,
+    data_dir_str,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
-RUNTIME_FILE = "runtime.json"
+
+def write_private(path: str, data: str | bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically with ``data``, created with ``mode`` (owner-only)."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data.encode() if isinstance(data, str) else data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
 
 
-def runtime_path() -> str:
-    return os.path.join(data_dir_str(), RUNTIME_FILE)
+# -- tokens ----------------------------------------------------------------------------
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def find_token(name: str = TOKEN_FILE, env: str = ENV_TOKEN) -> tuple[str | None, str]:
+    """The token and where it comes from (``$VAR`` or the file's path; never the value).
+
+    Reads only: nothing is created (the hook and ``ccviz doctor`` look, servers make it).
+    """
+    value = (os.environ.get(env) or "").strip()
+    if value:
+        return value, f"${env}"
+    path = os.path.join(data_dir_str(create=False), name)
+    found = _read_text(path)
+    return (found, path) if found else (None, f"no token ({path} missing or empty)")
+
+
+def read_token() -> str | None:
+    """The ingest token a hook sends, if there is one (the hook's hot path)."""
+    return find_token()[0]
+
+
+def read_or_create_token(name: str = TOKEN_FILE, env: str = ENV_TOKEN) -> str:
+    """The token from ``$env``, else from the owner-only file ``name`` (made on first run)."""
+    value, _ = find_token(name, env)
+    if value:
+        return value
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    write_private(os.path.join(data_dir_str(), name), token + "\n")
+    return token
+
+
+def viewer_token() -> str | None:
+    """The viewer token every host uses: ``$CCVIZ_VIEWER_TOKEN``, else the viewer-token file."""
+    return find_token(VIEWER_TOKEN_FILE, ENV_VIEWER_TOKEN)[0]
+
+
+def token_file() -> str:
+    """Where the ingest token file is (for messages telling people how to export it)."""
+    return os.path.join(data_dir_str(create=False), TOKEN_FILE)
+
+
+# -- the runtime file ------------------------------------------------------------------
+
+
+def runtime_path(create: bool = True) -> str:
+    return os.path.join(data_dir_str(create), RUNTIME_FILE)
 
 
 def write_runtime(url: str, kind: str, **extra: Any) -> str:
     """Record ``url`` (the base that ``api/hooks`` and ``healthz`` hang off) atomically."""
-    path = runtime_path()
-    info = {"url": url.rstrip("/") + "/", "pid": os.getpid(), "kind": kind, **extra}
-    tmp = f"{path}.{os.getpid()}.tmp"
     import json
 
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
-    os.replace(tmp, path)
+    path = runtime_path()
+    info = {"url": url.rstrip("/") + "/", "pid": os.getpid(), "kind": kind, **extra}
+    write_private(path, json.dumps(info))
     return path
 
 
-def read_runtime() -> dict[str, Any] | None:
+def read_runtime(create: bool = True) -> dict[str, Any] | None:
+    """The runtime file's contents, or ``None`` when there is none or it is not ours."""
     import json
 
     try:
-        with open(runtime_path()) as f:
+        with open(runtime_path(create)) as f:
             info = json.load(f)
     except (OSError, ValueError):
         return None
@@ -71,3 +159,88 @@ def remove_runtime(pid: int | None = None) -> None:
             os.unlink(runtime_path())
         except FileNotFoundError:
             pass
+
+
+# -- the spool -------------------------------------------------------------------------
+
+
+def spool_path(create: bool = True) -> str:
+    return os.path.join(data_dir_str(create), SPOOL_FILE)
+
+
+def spool_append(body: str, ts: float, key: str | None = None) -> bool:
+    """Append one hook payload (its raw text); ``False`` if the spool is full."""
+    import fcntl
+
+    # JSON allows raw line breaks only as whitespace, so flattening them keeps the payload.
+    flat = body.replace("\r", " ").replace("\n", " ")
+    line = f"{key or os.urandom(16).hex()}\t{ts:.6f}\t{flat}\n".encode()
+    path = spool_path()
+    for _ in range(5):  # the server may move the file away between our open and lock
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue
+            if os.fstat(fd).st_size > MAX_SPOOL_BYTES:
+                return False
+            os.write(fd, line)
+            return True
+        finally:
+            os.close(fd)
+    return False
+
+
+def spool_take() -> str | None:
+    """Move the spool aside for ingestion; returns the new path, or ``None`` if empty."""
+    import fcntl
+
+    path = spool_path()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_size == 0:
+            return None
+        work = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.work"
+        os.rename(path, work)
+        return work
+    finally:
+        os.close(fd)
+
+
+def spool_files(create: bool = True) -> list[str]:
+    """The spool and every file moved aside from it, as names in the data folder."""
+    folder = data_dir_str(create)
+    if not os.path.isdir(folder):
+        return []
+    prefix = SPOOL_FILE + "."
+    return [n for n in os.listdir(folder) if n == SPOOL_FILE or n.startswith(prefix)]
+
+
+def spool_pending() -> list[str]:
+    """Spool files moved aside earlier (by us or a server that died), oldest first."""
+    folder = data_dir_str()
+    paths = [os.path.join(folder, n) for n in spool_files() if n.endswith(".work")]
+    return sorted(paths, key=lambda p: os.stat(p).st_mtime)
+
+
+def spool_read(path: str) -> Iterator[tuple[str, float | None, str]]:
+    """``(id, ts, body)`` for every whole line; a torn last line is skipped."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break
+            key, _, rest = line.rstrip("\n").partition("\t")
+            stamp, _, body = rest.partition("\t")
+            try:
+                ts: float | None = float(stamp)
+            except ValueError:
+                ts = None
+            yield (key or f"{path}:{number}"), ts, body

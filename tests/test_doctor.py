@@ -201,10 +201,10 @@ def test_an_old_claude_with_http_hooks_is_a_warning(ccviz, capsys, tmp_path):
 
 
 def test_spooled_events_are_counted(ccviz, capsys):
-    from ccviz_kernel import spool
+    from ccviz_kernel.runtime import spool_append
 
-    spool.append('{"hook_event_name": "Stop"}', 1.0)
-    spool.append('{"hook_event_name": "Stop"}', 2.0)
+    spool_append('{"hook_event_name": "Stop"}', 1.0)
+    spool_append('{"hook_event_name": "Stop"}', 2.0)
     _, checks, _ = report(ccviz, capsys)
     assert status(checks, "data") == "warn"
     assert "2 event(s) waiting" in checks["data"][0]["detail"]

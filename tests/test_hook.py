@@ -14,10 +14,9 @@ import urllib.request
 import pytest
 from conftest import FIXTURES
 
-from ccviz_kernel import spool
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
-from ccviz_kernel.runtime import write_runtime
+from ccviz_kernel.runtime import spool_path, spool_read, write_runtime
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
@@ -81,7 +80,7 @@ def rebuilt(lines: list[str]) -> dict:
 def test_with_no_server_the_hook_exits_0_silently_and_spools():
     result = hook(LINES[0])
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
-    [(key, ts, body)] = list(spool.read(spool.spool_path()))
+    [(key, ts, body)] = list(spool_read(spool_path()))
     assert json.loads(body) == json.loads(LINES[0]) and len(key) == 32 and ts > 1.7e9
 
 

@@ -222,7 +222,7 @@ def test_http_url_follows_the_runtime_file(tmp_path, ccviz):
 
 
 def test_the_token_is_never_printed(tmp_path, ccviz, capsys, monkeypatch):
-    from ccviz_kernel.server.auth import read_or_create_token
+    from ccviz_kernel.runtime import read_or_create_token
 
     token = read_or_create_token()
     monkeypatch.setenv("CCVIZ_TOKEN", "s3cret-env-value")

@@ -377,10 +377,11 @@ def install(path: str, *, http: bool = False, dry_run: bool = False, out: Any = 
         if saved:
             out.write(f"  previous file kept as {saved}\n")
     if http:
-        from ..config import data_dir_str
+        from ..runtime import find_token
+        from ..runtime import token_file as ingest_token_file
 
-        token_file = os.path.join(data_dir_str(), "token")
-        if not os.path.exists(token_file) and not os.environ.get("CCVIZ_TOKEN"):
+        token_file = ingest_token_file()
+        if find_token()[0] is None:
             out.write(f"note: {token_file} is made when a server first starts (`ccviz serve`)\n")
         out.write(
             "note: http hooks send the token from Claude Code's environment; start Claude "

@@ -146,16 +146,18 @@ def _cmd_replay(ns) -> int:
 
 
 def _cmd_serve(ns) -> int:
-    import os
-
     from ..hosts.standalone import serve
 
     if ns.fps <= 0:
         raise CcvizError("--fps must be positive")
-    token = ns.viewer_token or os.environ.get("CCVIZ_VIEWER_TOKEN")
     try:
         return serve(
-            ns.host, ns.port, json_mode=ns.json, fps=ns.fps, viewer_token=token, cors=ns.cors_origin
+            ns.host,
+            ns.port,
+            json_mode=ns.json,
+            fps=ns.fps,
+            viewer_token=ns.viewer_token,
+            cors=ns.cors_origin,
         )
     except ValueError as exc:
         raise CcvizError(str(exc)) from None

@@ -182,11 +182,10 @@ def _version(text: str) -> tuple[int, ...] | None:
 
 
 def _check_server() -> tuple[Check, str | None]:
-    from ..config import data_dir_str
-    from ..runtime import RUNTIME_FILE
+    from ..runtime import read_runtime, runtime_path
 
-    path = os.path.join(data_dir_str(create=False), RUNTIME_FILE)
-    info = _read_json(path)
+    path = runtime_path(create=False)
+    info = read_runtime(create=False)  # the doctor only looks: no data folder is made
     if not isinstance(info, dict) or not isinstance(info.get("url"), str):
         return (
             Check(
@@ -218,15 +217,6 @@ def _check_server() -> tuple[Check, str | None]:
     return Check("server", "fail", f"not reachable at {where}: {reason}", essential=True), None
 
 
-def _read_json(path: str) -> Any:
-    # runtime.read_runtime() would create the data folder; the doctor only looks.
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return True  # unknown: don't claim it is gone
@@ -246,7 +236,9 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
     400 (malformed payload) proves the token was accepted without ingesting anything,
     while 401 (no token) or 403 (wrong token) means hooks would be refused.
     """
-    token, source = _hook_token()
+    from ..runtime import find_token
+
+    token, source = find_token()
     if http_hooks and not os.environ.get("CCVIZ_TOKEN"):
         note = "; http hooks are installed but CCVIZ_TOKEN is not set here: Claude Code needs it"
     else:
@@ -272,31 +264,15 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
     return Check("token", "warn", f"could not check ({shown}); the hook would use {source}")
 
 
-def _hook_token() -> tuple[str | None, str]:
-    """The token ``ccviz hook`` would send here, and where it comes from (never the value)."""
-    from ..config import data_dir_str
-
-    value = os.environ.get("CCVIZ_TOKEN", "").strip()
-    if value:
-        return value, "$CCVIZ_TOKEN"
-    path = os.path.join(data_dir_str(create=False), "token")
-    try:
-        with open(path) as f:
-            value = f.read().strip()
-    except OSError:
-        return None, f"no token ({path} missing)"
-    return (value, path) if value else (None, f"no token ({path} is empty)")
-
-
 def _check_data() -> Check:
-    from ..config import data_dir_str
-    from ..spool import SPOOL_FILE
+    from ..config import SPOOL_FILE, data_dir_str
+    from ..runtime import spool_files
 
     folder = data_dir_str(create=False)
     if not os.path.isdir(folder):
         return Check("data", "info", f"{folder} (not created yet)")
     waiting = 0
-    names = [n for n in os.listdir(folder) if n == SPOOL_FILE or n.startswith(SPOOL_FILE + ".")]
+    names = spool_files(create=False)
     for name in names:
         if name != SPOOL_FILE and not name.endswith(".work"):
             continue

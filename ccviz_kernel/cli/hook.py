@@ -42,9 +42,9 @@ def run(stream) -> str:
     status = post(text, ts, key)
     if status is not None and (200 <= status < 300 or status in (400, 413)):
         return "sent" if status < 300 else "dropped"  # 400/413: the server will never take it
-    from .. import spool
+    from ..runtime import spool_append
 
-    return "spooled" if spool.append(text, ts, key) else "dropped"
+    return "spooled" if spool_append(text, ts, key) else "dropped"
 
 
 def shrink(text: str) -> str | None:
@@ -77,7 +77,7 @@ def post(text: str, ts: float, key: str) -> int | None:
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
     """
-    from ..runtime import read_runtime_url
+    from ..runtime import read_runtime_url, read_token
 
     url = read_runtime_url()
     if url is None:
@@ -87,7 +87,7 @@ def post(text: str, ts: float, key: str) -> int | None:
         return None
     import _socket  # the C module: `import socket` costs ~16 ms here (enum, selectors)
 
-    token = os.environ.get("CCVIZ_TOKEN") or _token_file()
+    token = read_token()
     data = text.encode()
     head = [
         f"POST {path}api/hooks HTTP/1.1",
@@ -157,13 +157,3 @@ def _split_http_url(url: str) -> tuple[str | None, int, str]:
     if not host or not port.isdigit():
         return None, 0, "/"
     return host, int(port), path
-
-
-def _token_file() -> str | None:
-    from ..config import data_dir_str
-
-    try:
-        with open(os.path.join(data_dir_str(), "token")) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None

@@ -62,8 +62,8 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float
 
 from ..hub import Hub
-from ..runtime import remove_runtime, write_runtime
-from ..server.auth import Auth, bearer, read_or_create_token
+from ..runtime import read_or_create_token, remove_runtime, viewer_token, write_runtime
+from ..server.auth import Auth, bearer
 from ..server.core import GameServer, HttpAnswer, RoleCheck
 from ..server.pages import FrontEndMissing, shell, static_file
 
@@ -489,7 +489,7 @@ class CcvizExtension(ExtensionApp):
         base_url = serverapp.web_app.settings.get("base_url", serverapp.base_url)
         base = base_url.rstrip("/") + "/" + MOUNT
         # Read here, not at import: CCVIZ_HOME may change between servers (tests do).
-        auth = Auth(read_or_create_token(), loopback_only=False)
+        auth = Auth(read_or_create_token(), viewer_token=viewer_token(), loopback_only=False)
         hub = Hub()
         server = GameServer(
             hub,

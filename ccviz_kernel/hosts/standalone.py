@@ -16,8 +16,9 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from ..config import MAX_PAYLOAD_BYTES
 from ..hub import Hub
-from ..runtime import remove_runtime, write_runtime
-from ..server.auth import Auth, bearer, is_loopback, read_or_create_token, same_token
+from ..runtime import read_or_create_token, remove_runtime, write_runtime
+from ..runtime import viewer_token as viewer_token_from_env
+from ..server.auth import Auth, bearer, is_loopback, same_token
 from ..server.core import GameServer, HttpAnswer
 from ..server.pages import FrontEndMissing, shell, static_file
 
@@ -176,7 +177,12 @@ async def start(
     runtime: bool = True,
     runtime_kind: str = "standalone",
 ) -> Standalone:
-    """Start serving on the running loop; ``port=0`` picks a free port."""
+    """Start serving on the running loop; ``port=0`` picks a free port.
+
+    ``viewer_token`` defaults to ``$CCVIZ_VIEWER_TOKEN`` (or the viewer-token file), so the
+    command line, the demo and the in-kernel host all honour it.
+    """
+    viewer_token = viewer_token or viewer_token_from_env()
     loopback = is_loopback(host)
     if not loopback and not viewer_token:
         raise ValueError(

@@ -131,8 +131,7 @@ def connect(url: str | None = None, *, token: str | None = None, serve: bool = T
     Without one, the in-kernel host is started (``serve=False``: a hub in this kernel only).
     """
     from ..hosts import kernel
-    from ..runtime import read_runtime
-    from ..server.auth import read_or_create_token
+    from ..runtime import read_or_create_token, read_runtime
 
     host = kernel.current()
     if url is None and host is not None:

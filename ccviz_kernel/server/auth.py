@@ -1,4 +1,4 @@
-"""Tokens, roles and rate limits (DESIGN §6).
+"""Roles, token checks and rate limits (the tokens themselves are in :mod:`ccviz_kernel.runtime`).
 
 Roles: **ingest** (hooks; bearer token), **controller** (agent-action; the ingest token or
 an authenticated Jupyter user), **viewer** (read-only; free on loopback, else the viewer
@@ -9,43 +9,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
-import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from ..config import data_dir
-
-TOKEN_FILE = "token"
-VIEWER_TOKEN_FILE = "viewer-token"
-
-
-def read_or_create_token(name: str = TOKEN_FILE, env: str = "CCVIZ_TOKEN") -> str:
-    """The token from ``$env``, else from the owner-only file ``name`` (made on first run)."""
-    value = os.environ.get(env)
-    if value:
-        return value.strip()
-    path = data_dir() / name
-    try:
-        text = path.read_text().strip()
-        if text:
-            return text
-    except FileNotFoundError:
-        pass
-    token = secrets.token_urlsafe(32)
-    _write_private(path, token + "\n")
-    return token
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def same_token(given: object, expected: str | None) -> bool:

@@ -19,11 +19,11 @@ from typing import Any
 import socketio
 from socketio.msgpack_packet import MsgPackPacket
 
-from .. import spool
 from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
+from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager
@@ -194,9 +194,9 @@ class GameServer:
     def drain_spool(self) -> int:
         """Ingest spooled hook events in order, each exactly once; returns how many."""
         count = 0
-        spool.take()
-        for path in spool.pending_work():
-            for key, ts, body in spool.read(path):
+        spool_take()
+        for path in spool_pending():
+            for key, ts, body in spool_read(path):
                 try:
                     _, seq = self.hub.ingest(body, ts=ts, key=key)
                 except PayloadError as exc:

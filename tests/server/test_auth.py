@@ -9,7 +9,8 @@ import pytest
 from ccviz_kernel.cli import main
 from ccviz_kernel.config import data_dir
 from ccviz_kernel.hosts.standalone import start
-from ccviz_kernel.server.auth import Auth, RateLimiter, bearer, read_or_create_token
+from ccviz_kernel.runtime import read_or_create_token
+from ccviz_kernel.server.auth import Auth, RateLimiter, bearer
 
 
 def test_token_is_made_once_owner_only_and_env_overrides(monkeypatch):
