@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from .sources import LoadResult, SourceError, iter_lines, looks_like_hook_payload, resolve_path
+from .lines import LoadResult, SourceError, iter_lines, looks_like_hook_payload, resolve_path
 
 __all__ = ["load_hooklog"]
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .hooks import SPAWN_TOOLS
-from .sources import (
+from .lines import (
     MAX_PROBLEMS,
     LoadResult,
     SourceError,

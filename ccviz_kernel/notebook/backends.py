@@ -1,6 +1,7 @@
 """Where a notebook's games live: a hub in this kernel, or a server in another process.
 
-Both answer the same five questions, so the handles in :mod:`.handles` never care which.
+Both answer the same questions and each knows how to make a view of its games, so the
+handles in :mod:`.handles` never care which.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Backend(Protocol):
     def event_rows(self, game_id: str) -> list[dict[str, Any]] | None: ...
     def act(self, game_id: str, action: dict[str, Any]) -> int: ...
     def ingest(self, payload: dict[str, Any]) -> tuple[str, int | None]: ...
+    def view(self, game_id: str, **options: Any) -> Any: ...
 
 
 class LocalBackend:
@@ -49,6 +51,12 @@ class LocalBackend:
 
     def has(self, game_id: str) -> bool:
         return self.hub.game(game_id) is not None
+
+    def view(self, game_id: str, **options: Any) -> Any:
+        """A GameView fed straight from the hub in this kernel, through the widget's comm."""
+        from .widget import GameView
+
+        return GameView(game_id, hub=self.hub, **options)
 
 
 class RemoteBackend:
@@ -114,6 +122,30 @@ class RemoteBackend:
             raise PayloadError(str(data).strip() or f"HTTP {status}")
         sid = payload.get("session_id")
         return (sid if isinstance(sid, str) else ""), None
+
+    def view(self, game_id: str, **options: Any) -> Any:
+        """A GameView that reaches the game the best way from here.
+
+        Under the Jupyter extension the browser is on Jupyter's own origin, so the view joins
+        there over socket.io with Jupyter's login and loads the bundle from the server (a
+        small loader instead of the bundle in every view). Elsewhere this kernel mirrors the
+        game and feeds the view through the comm.
+        """
+        from urllib.parse import urlsplit
+
+        from .widget import GameView
+
+        if self.kind == "jupyter":
+            base = urlsplit(self.url).path.rstrip("/")
+            return GameView(
+                game_id,
+                url="",
+                transport="socketio",
+                socketio_path=base + "/socket.io",
+                bundle_url=base + "/static/widget.js",
+                **options,
+            )
+        return GameView(game_id, url=self.url, transport="comm", **options)
 
     def reachable(self) -> bool:
         try:

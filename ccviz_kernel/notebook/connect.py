@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..hub import Hub
 from .backends import Backend, LocalBackend, RemoteBackend
@@ -151,26 +150,3 @@ def connect(url: str | None = None, *, token: str | None = None, serve: bool = T
         except RuntimeError:  # no running loop: not in a kernel
             pass
     return CcvizHub(LocalBackend(Hub()), url=None, kind="local")
-
-
-def view_for(game: GameHandle, **options: Any) -> Any:
-    """A GameView that reaches ``game`` the best way from here."""
-    from .widget import GameView
-
-    hub = game._hub
-    backend = game._backend
-    if isinstance(backend, LocalBackend):
-        return GameView(game.id, hub=backend.hub, **options)
-    url = hub.url if hub is not None else backend.url  # type: ignore[union-attr]
-    if hub is not None and hub.kind == "jupyter":
-        # The browser is on Jupyter's origin: join there with its own login (same origin).
-        base = urlsplit(url).path.rstrip("/")
-        return GameView(
-            game.id,
-            url="",
-            transport="socketio",
-            socketio_path=base + "/socket.io",
-            bundle_url=base + "/static/widget.js",
-            **options,
-        )
-    return GameView(game.id, url=url, transport="comm", **options)

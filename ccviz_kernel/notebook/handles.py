@@ -260,9 +260,7 @@ class GameHandle:
 
     def view(self, **options: Any) -> Any:
         """The game inline (a :class:`~ccviz_kernel.notebook.widget.GameView`)."""
-        from .connect import view_for
-
-        return view_for(self, **options)
+        return self._backend.view(self.id, **options)
 
     def _repr_html_(self) -> str:
         try:
