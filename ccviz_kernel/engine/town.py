@@ -1,59 +1,44 @@
-"""The town: its places and which tool sends an agent where (DESIGN §5).
+"""The town: its places and which tool sends an agent where (docs/design.md §5).
 
-Kept as plain data so that a game carries its own copy in its snapshot and Python code can
-change it while the game runs (``ccviz.rules`` events).
+The facts live once, in ``town.json`` next to this module: the engine reads them here and
+the JS build imports the same file (``widgets/src/town/facts.ts``), so the views never hold
+a second copy. Kept as plain data so that a game carries its own copy in its snapshot and
+Python code can change it while the game runs (``ccviz.rules`` events).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-#: Place id → label and position in the 800×500 world the views draw.
-PLACES: dict[str, dict[str, Any]] = {
-    "square": {"label": "Town Square", "x": 400, "y": 250},
-    "library": {"label": "Library", "x": 125, "y": 95},
-    "workshop": {"label": "Workshop", "x": 400, "y": 80},
-    "terminal": {"label": "Terminal", "x": 675, "y": 95},
-    "observatory": {"label": "Observatory", "x": 690, "y": 285},
-    "questboard": {"label": "Quest Board", "x": 575, "y": 420},
-    "guildhall": {"label": "Guild Hall", "x": 110, "y": 285},
-    "embassy": {"label": "Embassy", "x": 225, "y": 420},
-    "helpdesk": {"label": "Help Desk", "x": 400, "y": 430},
-}
+#: Everything in town.json, as loaded (treat as read-only; the functions below copy).
+FACTS: dict[str, Any] = json.loads(Path(__file__).with_name("town.json").read_text("utf-8"))
 
-HOME = "square"
-WAITING_PLACE = "helpdesk"
-
-_TOOLS_BY_PLACE = {
-    "library": "Read Grep Glob LSP ToolSearch NotebookRead Skill",
-    "workshop": "Write Edit MultiEdit NotebookEdit",
-    "terminal": "Bash PowerShell BashOutput KillShell KillBash Monitor TaskOutput TaskStop",
-    "observatory": "WebFetch WebSearch",
-    "questboard": "TodoWrite TodoRead TaskCreate TaskUpdate TaskGet TaskList EnterPlanMode "
-    "ExitPlanMode CronCreate CronDelete CronList ScheduleWakeup",
-    "guildhall": "Agent Task SendMessage",
-    "helpdesk": "AskUserQuestion",
-}
+#: The size of the world the views draw, in world units.
+WORLD_WIDTH: int = FACTS["world"]["width"]
+WORLD_HEIGHT: int = FACTS["world"]["height"]
+#: Place id → label and position in the world.
+PLACES: dict[str, dict[str, Any]] = FACTS["places"]
+HOME: str = FACTS["home"]
+WAITING_PLACE: str = FACTS["waiting"]
+#: The kinds of ``visualization-event`` effects the server sends.
+EFFECT_KINDS: frozenset[str] = frozenset(FACTS["effects"])
+#: The replay speeds the players offer, and the range a replay clock accepts.
+REPLAY_SPEEDS: tuple[float, ...] = tuple(FACTS["replay"]["speeds"])
+MIN_SPEED: float = FACTS["replay"]["minSpeed"]
+MAX_SPEED: float = FACTS["replay"]["maxSpeed"]
 
 
 def default_rules() -> dict[str, Any]:
     """A fresh copy of the tool → place rules: exact names, then longest prefix, then default."""
-    tools = {tool: place for place, names in _TOOLS_BY_PLACE.items() for tool in names.split()}
-    return {
-        "tools": tools,
-        "prefixes": {
-            "mcp__": "embassy",
-            "Web": "observatory",
-            "Notebook": "workshop",
-            "Task": "questboard",
-            "Todo": "questboard",
-            "Cron": "questboard",
-        },
-        "default": "workshop",
-    }
+    rules = FACTS["rules"]
+    tools = {tool: place for place, names in rules["tools"].items() for tool in names}
+    return {"tools": tools, "prefixes": dict(rules["prefixes"]), "default": rules["default"]}
 
 
 def default_places() -> dict[str, dict[str, Any]]:
+    """A fresh copy of the places, each with its id, in town.json's order."""
     return {pid: {"id": pid, **spec} for pid, spec in PLACES.items()}
 
 

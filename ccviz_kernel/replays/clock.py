@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine.game import Applied, Game
+from ..engine.town import MAX_SPEED, MIN_SPEED
 from ..events import HookEvent
 
 #: The longest wait between two events, in session seconds before ``speed`` applies.
 MAX_GAP = 3.0
 #: Wait used when events carry no times.
 DEFAULT_GAP = 0.5
-SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 class ReplayClock:
@@ -165,6 +165,6 @@ def _check_speed(speed: float) -> float:
         value = float(speed)
     except (TypeError, ValueError):
         raise ValueError(f"speed must be a number, got {speed!r}") from None
-    if not 0.05 <= value <= 1000:
-        raise ValueError(f"speed must be between 0.05 and 1000, got {value}")
+    if not MIN_SPEED <= value <= MAX_SPEED:
+        raise ValueError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g}, got {value}")
     return value
