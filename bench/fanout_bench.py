@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fanout_bench.py            # prints a table; --json FILE saves it
 
-Scenarios (DESIGN §7): (a) 100 viewers at 60 events/s, (b) 1000 viewers at 30 events/s,
+Scenarios (docs/design.md §7): (a) 100 viewers at 60 events/s, (b) 1000 viewers at 30 events/s,
 each ``--duration`` seconds (20 by default). Servers, each its own process, measured in the
 same run by the same clients:
 

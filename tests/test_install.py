@@ -19,7 +19,7 @@ from ccviz_kernel.claude import settings as claude_settings
 from ccviz_kernel.cli import install
 from ccviz_kernel.engine.game import _HANDLERS, _SILENT
 
-#: The 31 hook events of the reference (claude-code-hooks.md §1.1), copied independently.
+#: The 31 hook events of the reference (docs/claude-code.md §1.1), copied independently.
 CLAUDE_CODE_EVENTS = {
     "SessionStart", "Setup", "InstructionsLoaded", "UserPromptSubmit", "UserPromptExpansion",
     "MessageDisplay", "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse",

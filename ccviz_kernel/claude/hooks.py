@@ -7,7 +7,7 @@ seen on. Standard library only and cheap to import.
 
 from __future__ import annotations
 
-#: Every Claude Code hook event, in the order of the hooks reference ("Hook lifecycle").
+#: Every Claude Code hook event, in the order of docs/claude-code.md §1.1.
 ALL_EVENTS: tuple[str, ...] = (
     "SessionStart",
     "Setup",

@@ -2,7 +2,7 @@
 
 A transcript records what happened, not which hooks fired, so this module re-enacts the
 hooks: it merges the session file with its subagents' files, sorts every line by time and
-emits the payload each moment would have produced live (see ``claude-code-hooks.md`` §4.4).
+emits the payload each moment would have produced live (see ``docs/claude-code.md`` §4.4).
 The format is internal to Claude Code and shifts between versions, so everything is read
 leniently: unknown line types are counted as ignored, damaged lines as skipped.
 

@@ -17,7 +17,7 @@ from typing import Any
 HTTP_TIMEOUT = 1.0
 #: Seconds for ``claude --version`` (a cold start of the native binary can take a while).
 CLAUDE_TIMEOUT = 5.0
-#: Claude Code gained http hooks in this version (reference §1.1).
+#: Claude Code gained http hooks in this version (docs/claude-code.md §2.3).
 HTTP_HOOKS_SINCE = (2, 1, 63)
 
 
