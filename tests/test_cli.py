@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel.cli import main
 from ccviz_kernel.store import EventStore

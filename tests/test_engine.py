@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES, read_jsonl
+from common import FIXTURES, read_jsonl
 
 from ccviz_kernel.engine.deltas import apply_deltas
 from ccviz_kernel.engine.game import Game

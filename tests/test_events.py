@@ -5,7 +5,7 @@ import json
 import random
 
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

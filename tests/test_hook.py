@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel.engine.deltas import apply_deltas
 from ccviz_kernel.events import PayloadError

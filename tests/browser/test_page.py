@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel import samples
 from ccviz_kernel.replays.load import load_replay
 
-from .conftest import (
+from .support import (
     WAIT_MS,
     crop_difference,
     hook,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .support import (
     crop_difference,
     hook,
     new_game_id,

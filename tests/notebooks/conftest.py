@@ -9,19 +9,13 @@ tests never read or write the user's data, settings or Claude Code configuration
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 import pytest
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 
-pytest.importorskip("ipykernel")
-pytest.importorskip("jupyter_client")
-
-from jupyter_client import KernelManager  # noqa: E402
-from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
-
-KERNEL_NAME = "python3"
+from .support import KERNEL_NAME
 
 
 @pytest.fixture(scope="session")
@@ -37,28 +31,6 @@ def kernel_specs(tmp_path_factory) -> KernelSpecManager:
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     return KernelSpecManager(kernel_dirs=[str(root)], ensure_native_kernel=False)
-
-
-def kernel_env(root: Path, *, home: bool = False) -> dict[str, str]:
-    """The kernel's environment: ours, with its data folders under ``root``.
-
-    ``home=True`` also moves ``HOME`` (for kernels that might touch ``~/.claude``).
-    """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CCVIZ_TOKEN", "CCVIZ_VIEWER_TOKEN", "JUPYTER_RUNTIME_DIR")
-    }
-    env.update(
-        CCVIZ_HOME=str(root / "ccviz-home"),
-        IPYTHONDIR=str(root / "ipython"),
-        PYDEVD_DISABLE_FILE_VALIDATION="1",  # the debugger's frozen-modules warning
-        JUPYTER_PLATFORM_DIRS="1",
-    )
-    if home:
-        env["HOME"] = str(root / "home")
-        (root / "home").mkdir(exist_ok=True)
-    return env
 
 
 @pytest.fixture

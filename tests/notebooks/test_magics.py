@@ -23,7 +23,7 @@ import pytest
 
 from ccviz_kernel import samples
 
-from .conftest import KERNEL_NAME, kernel_env
+from .support import KERNEL_NAME, kernel_env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

@@ -20,7 +20,7 @@ needs_kernel_packages = pytest.mark.skipif(
     reason="the notebooks need pandas and matplotlib",
 )
 
-from .conftest import KERNEL_NAME, kernel_env  # noqa: E402
+from .support import KERNEL_NAME, kernel_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import aiohttp
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event

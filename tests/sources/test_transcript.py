@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ccviz_kernel.claude.sources import SourceError, load
 
 from ccviz_kernel.claude.lines import LoadResult, iter_lines
+from ccviz_kernel.claude.sources import SourceError, load
 from ccviz_kernel.claude.timestamps import parse_micros
 from ccviz_kernel.claude.transcript import load_transcript
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel import samples
 from ccviz_kernel.engine.deltas import apply_deltas
