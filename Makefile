@@ -6,9 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUNDLE := ccviz_kernel/static/widget.js
-WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.json widgets/build.mjs
+WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.json widgets/build.mjs \
+  widgets/tsconfig.json ccviz_kernel/engine/town.json
 
-.PHONY: demo test lint bench system clean
+.PHONY: demo test lint jstest bench system clean
 
 # System packages the browser tests need (Debian/Ubuntu; skipped when already there).
 system:
@@ -22,19 +23,26 @@ widgets/node_modules/.package-lock.json: widgets/package-lock.json
 $(BUNDLE): widgets/node_modules/.package-lock.json $(WIDGET_SOURCES)
 	cd widgets && npm run --silent build
 
-$(STAMP): pyproject.toml $(BUNDLE)
+# The bundle is order-only here: a change in widgets/ rebuilds it (below) without reinstalling.
+$(STAMP): pyproject.toml | $(BUNDLE)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(BUNDLE)
 	$(VENV)/bin/ccviz demo
 
-lint: $(STAMP)
+# The gate checks what it claims: ruff lint and format, the TypeScript types, every node test
+# under widgets/ (the JS mirror, deltas, layout, paths, town facts), then every pytest.
+lint: $(STAMP) $(BUNDLE)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-test: system lint
+jstest: widgets/node_modules/.package-lock.json
+	cd widgets && npm run --silent typecheck && npm test --silent
+
+test: system lint jstest
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)

@@ -16,6 +16,7 @@ import anywidget
 import traitlets
 
 from ..engine.game import Applied
+from ..engine.town import WORLD_HEIGHT, WORLD_WIDTH
 from ..server.broadcast import Broadcaster
 from ..server.pages import STATIC
 
@@ -42,8 +43,9 @@ class GameView(anywidget.AnyWidget):
     serializer = traitlets.Unicode("msgpack").tag(sync=True)
     #: Only a viewer token belongs here (it is saved with the notebook); never the ingest one.
     token = traitlets.Unicode("").tag(sync=True)
-    width = traitlets.Int(800).tag(sync=True)
-    height = traitlets.Int(500).tag(sync=True)
+    #: The view's size on the page; by default the world's own size (one pixel a unit).
+    width = traitlets.Int(WORLD_WIDTH).tag(sync=True)
+    height = traitlets.Int(WORLD_HEIGHT).tag(sync=True)
 
     def __init__(
         self,

@@ -1,34 +1,21 @@
-// A plain socket.io-client mirror of one ccviz game, driven by tests/server/test_js_client.py.
+// The shipped browser mirror, run in node against a ccviz server: driven by
+// tests/server/test_js_client.py.
 //
 //   node client.mjs <url> <gameId> <msgpack|json> [--until N] [--base FILE]
 //                   [--await-disconnect] [--timeout SECONDS]
 //
-// It joins the game (with `since` when --base gives it a snapshot to start from), keeps the
-// snapshot up to date with the JS twin of ccviz_kernel/deltas.py, re-joins on a gap in seq,
-// and prints one JSON object per line on stdout:
-//   {"event":"joined", sid, seq, form: "snapshot"|"deltas"}
+// Nothing here mirrors anything itself: the Mirror (widgets/src/mirror.ts: join, in-order
+// updates, re-join with `since` on a gap) and the CcvizSocket (widgets/src/socket.ts: the
+// official socket.io-client with socket.io-msgpack-parser) are the views' own source, bundled
+// at start by esbuild (widgets/test/support/load.mjs), so the test checks what the browser runs.
+// It joins the game (with `since` when --base gives it a snapshot to start from) and prints one
+// JSON object per line on stdout:
+//   {"event":"joined", sid, seq, form: "snapshot"|"deltas"}    how the first join was answered
 //   {"event":"done", snapshot, updates, rejoins, effects}          once seq >= N (default: at once)
 //   {"event":"disconnected", reason, errors, reconnected}          with --await-disconnect
 //   {"event":"error", message}                                     then exit status 1
 import { readFileSync } from "node:fs";
-import { io } from "socket.io-client";
-import msgpackParser from "socket.io-msgpack-parser";
-
-// -- the delta twin (ccviz_kernel/deltas.py apply_in_place) ---------------------------------
-const clone = (v) => (v === null || typeof v !== "object" ? v : structuredClone(v));
-export function applyDeltas(state, deltas) {
-  for (const [op, path, value] of deltas) {
-    let target = state;
-    for (const key of path.slice(0, -1)) target = target[key];
-    const last = path[path.length - 1];
-    if (op === "set") target[last] = clone(value);
-    else if (op === "merge") Object.assign(target[last], clone(value));
-    else if (op === "inc") target[last] = (target[last] ?? 0) + value;
-    else if (op === "del") delete target[last];
-    else throw new Error(`unknown delta op ${JSON.stringify(op)}`);
-  }
-  return state;
-}
+import { load } from "../../widgets/test/support/load.mjs";
 
 // -- arguments -------------------------------------------------------------------------------
 const [url, gameId, mode, ...rest] = process.argv.slice(2);
@@ -49,112 +36,74 @@ for (let i = 0; i < rest.length; i++) {
   }
 }
 
+const print = (record) => process.stdout.write(JSON.stringify(record) + "\n");
+const errors = [];
 let finished = false;
+let socket = null;
+let mirror = null;
 function finish(record, code = 0) {
   if (finished) return;
   finished = true;
   clearTimeout(timer);
-  socket.io.reconnection(false);
-  socket.close();
+  socket?.close();
   process.stdout.write(JSON.stringify(record) + "\n", () => process.exit(code));
 }
-const errors = [];
 const fail = (message) => finish({ event: "error", message, errors }, 1);
 process.on("uncaughtException", (e) => fail(`uncaught: ${e && e.stack ? e.stack : e}`));
+process.on("unhandledRejection", (e) => fail(`unhandled: ${e && e.stack ? e.stack : e}`));
 const timer = setTimeout(
-  () => fail(`timed out after ${opt.timeout}s at seq ${state ? state.seq : null}`),
+  () => fail(`timed out after ${opt.timeout}s at seq ${mirror?.snapshot ? mirror.seq : null}`),
   opt.timeout * 1000,
 );
 
-// -- the mirror ------------------------------------------------------------------------------
-let state = opt.base; // the snapshot we hold (null until the first join answers)
-let joining = false;
-let joinedOnce = false;
-let updates = 0;
-let rejoins = 0;
+// -- the shipped mirror over the shipped socket ------------------------------------------------
+const { Mirror } = await load("src/mirror.ts");
+const { CcvizSocket } = await load("src/socket.ts", { packages: true });
+
+let joined = false;
 let effects = 0;
 let disconnected = null;
 
-const socket = io(url, {
-  transports: ["websocket"],
-  ...(mode === "msgpack" ? { parser: msgpackParser } : {}),
-  reconnectionDelay: 100,
-  reconnectionDelayMax: 200,
-  timeout: 5000,
-});
-
 function checkDone() {
-  if (!opt.awaitDisconnect && state && (opt.until === null || state.seq >= opt.until)) {
-    finish({ event: "done", snapshot: state, updates, rejoins, effects });
+  if (!opt.awaitDisconnect && joined && (opt.until === null || mirror.seq >= opt.until)) {
+    finish({ event: "done", snapshot: mirror.snapshot, updates: mirror.updates, rejoins: mirror.rejoins, effects });
   }
 }
 
-function join(since) {
-  joining = true;
-  const data = since === undefined || since === null ? { gameId } : { gameId, since };
-  socket.timeout(10000).emit("join-game", data, (err, ack) => {
-    joining = false;
-    if (err) return fail(`join-game: ${err.message}`);
-    if (!ack || !ack.ok) return fail(`join-game refused: ${JSON.stringify(ack)}`);
-    let form;
-    if (ack.snapshot) {
-      state = ack.snapshot;
-      form = "snapshot";
-    } else if (state && ack.from === state.seq + 1) {
-      applyDeltas(state, ack.deltas);
-      state.seq = ack.seq;
-      form = "deltas";
-    } else {
-      return join(); // the catch-up does not fit what we hold: start again from a snapshot
-    }
-    if (!joinedOnce) {
-      joinedOnce = true;
-      process.stdout.write(
-        JSON.stringify({ event: "joined", sid: socket.id, seq: state.seq, form }) + "\n",
-      );
+mirror = new Mirror(gameId, {
+  state: checkDone,
+  effect: () => (effects += 1),
+  joined: (answer) => {
+    if (!joined) {
+      joined = true;
+      // "current" (nothing new since the base) is a catch-up by deltas too: none.
+      print({ event: "joined", sid: socket.socket.id, seq: mirror.seq, form: answer === "snapshot" ? "snapshot" : "deltas" });
     }
     checkDone();
-  });
-}
-
-socket.on("connect", () => {
-  if (disconnected) {
-    // only a client that took the server's disconnect for an error comes back on its own
-    finish({ event: "disconnected", ...disconnected, errors, reconnected: true });
-    return;
-  }
-  join(state ? state.seq : undefined);
+  },
+  error: (message) => fail(`mirror: ${message}`),
 });
-socket.on("connect_error", (e) => errors.push(`connect_error: ${e.message}`));
-socket.io.on("error", (e) => errors.push(`manager error: ${e.message}`));
-socket.io.on("close", (reason, description) => {
+if (opt.base) mirror.takeSnapshot(opt.base); // the first join then asks with since = base.seq
+
+// A server-side disconnect must stay down here: only a client that took it for an error (a
+// "parse error", say) comes back by socket.io's own reconnection.
+socket = new CcvizSocket({ url, serializer: mode, reconnectAfterServerDisconnectMs: null });
+const raw = socket.socket;
+socket.mirror(mirror);
+raw.on("connect", () => {
+  if (disconnected) finish({ event: "disconnected", ...disconnected, errors, reconnected: true });
+});
+raw.on("connect_error", (e) => errors.push(`connect_error: ${e.message}`));
+raw.io.on("error", (e) => errors.push(`manager error: ${e.message}`));
+raw.io.on("close", (reason, description) => {
   if (description) errors.push(`close ${reason}: ${description.message || description}`);
 });
-
-socket.on("game-state-update", (data) => {
-  if (data.gameId !== gameId || !state || joining) return;
-  if (data.seq <= state.seq) return; // already in the snapshot we were given
-  if (data.from !== state.seq + 1) {
-    rejoins += 1;
-    return join(state.seq);
-  }
-  applyDeltas(state, data.deltas);
-  updates += 1;
-  checkDone();
-});
-socket.on("visualization-event", (data) => {
-  if (data.gameId === gameId) effects += 1;
-});
-
-socket.on("disconnect", (reason, details) => {
+raw.on("disconnect", (reason, details) => {
   if (!opt.awaitDisconnect) {
     if (!finished) errors.push(`disconnect: ${reason}`);
     return;
   }
   disconnected = { reason, details: details ? String(details.message || details) : null };
   // wait a little: a clean server disconnect stays down, a "parse error" reconnects
-  setTimeout(
-    () => finish({ event: "disconnected", ...disconnected, errors, reconnected: false }),
-    600,
-  );
+  setTimeout(() => finish({ event: "disconnected", ...disconnected, errors, reconnected: false }), 600);
 });

@@ -1,6 +1,7 @@
-"""A real JS socket.io-client (tests/js/client.mjs, Node) against the Python server.
+"""The browser's own mirror and socket.io client (widgets/src/mirror.ts and socket.ts, run in
+Node by tests/js/client.mjs) against the Python server.
 
-The JS client mirrors a game with its own twin of ``apply_deltas`` and must end up holding
+The JS client mirrors a game with the views' twin of ``apply_deltas`` and must end up holding
 exactly the engine's snapshot, over both serializers, whether it joined early, late or with
 ``since``; and a server-side disconnect must reach it as a clean ``io server disconnect``.
 """
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import FIXTURES
+from common import FIXTURES
 
 from ccviz_kernel.hosts.standalone import start
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 CLIENT = JS_DIR / "client.mjs"
+WIDGETS = Path(__file__).resolve().parents[2] / "widgets"  # its node_modules serve client.mjs
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
 MODES = ["msgpack", "json"]
@@ -29,21 +31,22 @@ MODES = ["msgpack", "json"]
 
 @pytest.fixture(scope="session")
 def node() -> str:
-    """The node binary, with tests/js/node_modules installed once per session."""
+    """The node binary, with widgets/node_modules installed once per session."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the JS client test")
-    if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
-        command = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
+    needed = ("esbuild", "socket.io-client", "socket.io-msgpack-parser")
+    if not all((WIDGETS / "node_modules" / name).is_dir() for name in needed):
+        command = "ci" if (WIDGETS / "package-lock.json").exists() else "install"
         done = subprocess.run(
             [npm, command, "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
+            cwd=WIDGETS,
             capture_output=True,
             text=True,
             timeout=300,
         )
         if done.returncode != 0:
-            pytest.fail(f"npm {command} in {JS_DIR} failed:\n{done.stdout}\n{done.stderr}")
+            pytest.fail(f"npm {command} in {WIDGETS} failed:\n{done.stdout}\n{done.stderr}")
     return node
 
 

@@ -7,6 +7,7 @@
 import "./page.css";
 import { inferBase, normalizeBase, normalizeSocketPath, routeOf } from "./paths";
 import { CcvizSocket } from "./socket";
+import { SPEEDS } from "./town/facts";
 import type { GameSummary, ReplayState, Snapshot } from "./types";
 import { GameView, type DebugHandle } from "./view";
 
@@ -100,8 +101,6 @@ function gamePage(
     if (title !== lastTitle) document.title = lastTitle = title;
   });
 }
-
-const SPEEDS = [0.5, 1, 2, 4, 8, 16];
 
 class ReplayControls {
   private box: HTMLDivElement;

@@ -1,4 +1,4 @@
-// The socket.io transport (DESIGN §4): one connection, which can mirror one game, list games
+// The socket.io transport (docs/protocol.md): one connection, which can mirror one game, list games
 // and send agent actions.
 import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
@@ -13,6 +13,9 @@ export interface SocketOptions {
   path?: string;
   serializer?: "msgpack" | "json" | string;
   token?: string | null;
+  /** After the server disconnects us ("io server disconnect", which socket.io does not
+   * recover from by itself), reconnect after this many ms (default 500); null: stay down. */
+  reconnectAfterServerDisconnectMs?: number | null;
 }
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -38,6 +41,8 @@ export class CcvizSocket {
       auth: opts.token ? { token: opts.token } : {},
     };
     if (opts.serializer !== "json") options.parser = msgpackParser;
+    const kicked = opts.reconnectAfterServerDisconnectMs;
+    const kickedRetryMs = kicked === undefined ? 500 : kicked;
     this.socket = origin ? io(origin, options) : io(options);
     this.socket.on("connect", () => {
       this.setStatus("connected");
@@ -49,8 +54,8 @@ export class CcvizSocket {
       this.setStatus("reconnecting");
       // A server going away (or dropping a slow viewer) says "io server disconnect", after
       // which socket.io does not reconnect by itself: we do, after a short pause.
-      if (reason === "io server disconnect" && !this.closed)
-        setTimeout(() => !this.closed && !this.socket.connected && this.socket.connect(), 500);
+      if (reason === "io server disconnect" && !this.closed && kickedRetryMs !== null)
+        setTimeout(() => !this.closed && !this.socket.connected && this.socket.connect(), kickedRetryMs);
     });
     this.socket.on("connect_error", (err: Error) =>
       this.setStatus(err?.message === "unauthorized" ? "unauthorized" : "reconnecting"),

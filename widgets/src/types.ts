@@ -1,5 +1,6 @@
-// The shapes of DESIGN §4: snapshot, updates, effects, acks.
+// The shapes of docs/protocol.md: snapshot, updates, effects, acks.
 import type { Delta } from "./deltas";
+import type { EffectKind } from "./town/facts";
 
 export type AgentState = "spawning" | "idle" | "thinking" | "working" | "waiting" | "done" | "left";
 
@@ -82,14 +83,11 @@ export interface Update {
   reset?: boolean;
 }
 
-export type EffectKind =
-  | "say" | "prompt" | "flash" | "spawn" | "leave" | "compact" | "wait" | "note" | "event"
-  | "replay"; // replay status: {playing, speed, position, total, loop?}
-
 export interface Effect {
   gameId?: string;
   seq?: number;
-  kind: EffectKind | string;
+  /** One of EFFECT_KINDS (town.json); `replay` carries {playing, speed, position, total, loop?}. */
+  kind: EffectKind;
   agentId?: string | null;
   text?: string;
   [key: string]: unknown;

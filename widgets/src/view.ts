@@ -2,6 +2,7 @@
 // browser tests use (window.__ccviz, or window.__ccvizWidgets[gameId] for widgets).
 import * as Phaser from "phaser";
 import { Mirror, type MirrorListener } from "./mirror";
+import { WORLD_H, WORLD_W } from "./town/facts";
 import { TownScene, type AgentView } from "./town/scene";
 import type { Effect, ReplayState, Snapshot } from "./types";
 
@@ -140,7 +141,10 @@ export class GameView {
   private measure(): { w: number; h: number; dpr: number } {
     const rect = this.root.getBoundingClientRect();
     const dpr = Math.min(3, Math.max(1, window.devicePixelRatio || 1));
-    return { w: Math.max(80, Math.round(rect.width) || 800), h: Math.max(50, Math.round(rect.height) || 500), dpr };
+    // An element not laid out yet (0×0) gets the world's own size: one world unit per pixel.
+    const w = Math.max(80, Math.round(rect.width) || WORLD_W);
+    const h = Math.max(50, Math.round(rect.height) || WORLD_H);
+    return { w, h, dpr };
   }
 
   /** A fixed size (`width`×`height` CSS pixels at most, shrinking with the same aspect in a

@@ -4,6 +4,7 @@
 import type { Mirror } from "./mirror";
 import { normalizeSocketPath } from "./paths";
 import { CcvizSocket } from "./socket";
+import { WORLD_H, WORLD_W } from "./town/facts";
 import type { Effect, Snapshot, Update } from "./types";
 import { GameView, type DebugHandle } from "./view";
 
@@ -33,6 +34,7 @@ const STATUS_TEXT: Record<string, string | null> = {
 };
 
 function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void {
+  // A width or height trait unset (or nonsense) falls back to the world's size.
   const size = (name: string, fallback: number) => {
     const v = Number(model.get(name));
     return Number.isFinite(v) && v > 0 ? v : fallback;
@@ -40,8 +42,8 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
   const gameId: string | null = model.get("game_id") || null;
   const view = new GameView({
     parent: el,
-    width: size("width", 800),
-    height: size("height", 500),
+    width: size("width", WORLD_W),
+    height: size("height", WORLD_H),
     gameId,
     fpsLimit: 30, // a notebook may hold several views
   });
@@ -74,7 +76,7 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
   }
 
   const onSize = () => {
-    view.setSize(size("width", 800), size("height", 500));
+    view.setSize(size("width", WORLD_W), size("height", WORLD_H));
     view.fit();
   };
   model.on("change:width", onSize);
@@ -97,7 +99,8 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
   };
 }
 
-/** The widget comm: Python pushes snapshot/update/effect messages; we ask with `join`. */
+/** The widget comm: Python pushes snapshot/update/effect messages; we ask with `join`. The
+ * mirror (mirror.ts) takes the answers, asks again and catches up exactly as over socket.io. */
 function commTransport(model: AnyModel, mirror: Mirror): () => void {
   const onMessage = (msg: CommMessage) => {
     if (!msg || typeof msg !== "object") return;
@@ -113,12 +116,7 @@ function commTransport(model: AnyModel, mirror: Mirror): () => void {
     },
   });
   mirror.connected();
-  // Ask again until a snapshot arrives (the kernel side may not have been listening yet).
-  const timer = setInterval(() => {
-    if (!mirror.snapshot) void mirror.join();
-  }, 2000);
   return () => {
-    clearInterval(timer);
     model.off("msg:custom", onMessage);
     mirror.close();
   };

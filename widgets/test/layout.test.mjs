@@ -4,14 +4,10 @@ import { test } from "node:test";
 import { load } from "./support/load.mjs";
 
 const L = await load("src/town/layout.ts");
+const { DEFAULT_PLACES, HOME, WORLD_W, WORLD_H } = await load("src/town/facts.ts");
 
-const PLACES = Object.fromEntries(
-  [
-    ["square", 400, 250], ["library", 125, 95], ["workshop", 400, 80], ["terminal", 675, 95],
-    ["observatory", 690, 285], ["questboard", 575, 420], ["guildhall", 110, 285],
-    ["embassy", 225, 420], ["helpdesk", 400, 430],
-  ].map(([id, x, y]) => [id, { id, label: id, x, y }]),
-);
+// The town's own places (town.json), plus two MCP booths at the embassy.
+const PLACES = structuredClone(DEFAULT_PLACES);
 PLACES.embassy.booths = ["github", "linear"];
 
 function agents(n, place = "library") {
@@ -28,7 +24,7 @@ test("every present agent gets a distinct spot inside the world", () => {
     const keys = new Set([...spots.values()].map((s) => `${Math.round(s.x)},${Math.round(s.y)}`));
     assert.equal(keys.size, 20, `distinct at ${place}`);
     for (const s of spots.values()) {
-      assert.ok(s.x >= 0 && s.x <= L.WORLD_W && s.y >= 0 && s.y <= L.WORLD_H, `${place}: ${s.x},${s.y}`);
+      assert.ok(s.x >= 0 && s.x <= WORLD_W && s.y >= 0 && s.y <= WORLD_H, `${place}: ${s.x},${s.y}`);
       assert.equal(s.place, place);
     }
   }
@@ -58,13 +54,21 @@ test("left agents get no spot; MCP calls stand at their booth", () => {
 });
 
 test("routes go by the plaza and end on the spot", () => {
-  const spot = { x: 400, y: 96 };
-  const r = L.route({ x: 125, y: 113 }, "library", "workshop", spot, PLACES);
+  const { library, workshop } = PLACES;
+  const spot = { x: workshop.x, y: workshop.y + 16 };
+  const r = L.route({ x: library.x, y: library.y + 18 }, "library", "workshop", spot, PLACES);
   assert.deepEqual(r.points.at(-1), spot);
   assert.ok(r.ringIn >= 0 && r.ringOut >= r.ringIn);
   const c = L.plazaCentre(PLACES);
   const onRing = (p) => Math.abs(Math.hypot(p.x - c.x, p.y - c.y) - L.RING_R) < 0.01;
   assert.ok(onRing(r.points[r.ringIn]) && onRing(r.points[r.ringOut]));
-  const same = L.route({ x: 125, y: 113 }, "library", "library", { x: 150, y: 113 }, PLACES);
+  const same = L.route({ x: library.x, y: library.y + 18 }, "library", "library", { x: library.x + 25, y: library.y + 18 }, PLACES);
   assert.equal(same.points.length, 1);
+});
+
+test("the plaza is the home place; agents at an unknown place stand there", () => {
+  assert.deepEqual(L.plazaCentre(PLACES), { x: PLACES[HOME].x, y: PLACES[HOME].y });
+  const a = agents(0);
+  a.main.place = "nowhere";
+  assert.equal(L.assignSpots(a, PLACES).get("main").place, HOME);
 });

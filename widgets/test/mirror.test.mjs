@@ -1,7 +1,9 @@
 // The mirror's join / gap / re-join logic over a fake transport (same rules as
-// ccviz_kernel/client.py).
+// ccviz_kernel/client.py). The one mirror serves socket.io (the ack answers a join) and the
+// widget comm (later messages answer it); tests/server/test_js_client.py runs it against the
+// real server.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mock, test } from "node:test";
 import { load } from "./support/load.mjs";
 
 const { Mirror } = await load("src/mirror.ts");
@@ -13,14 +15,15 @@ const upd = (from, seq, deltas = []) => ({
   seq,
   deltas: [["set", ["seq"], seq], ...deltas],
 });
-const tick = () => new Promise((r) => setTimeout(r, 0));
+const tick = () => new Promise((r) => setImmediate(r)); // not a setTimeout: those may be mocked
 
 function setup(answers) {
   const calls = [];
-  const seen = { states: [], effects: [], errors: [] };
+  const seen = { states: [], effects: [], errors: [], joined: [] };
   const mirror = new Mirror("g", {
     state: (s, full) => seen.states.push({ seq: s.seq, full }),
     effect: (e) => seen.effects.push(e),
+    joined: (how) => seen.joined.push(how),
     error: (m) => seen.errors.push(m),
   });
   mirror.attach({
@@ -96,7 +99,7 @@ test("updates while joining are left to the join's answer", async () => {
 });
 
 test("a reconnect re-joins from where it was", async () => {
-  const { mirror, calls } = setup([
+  const { mirror, calls, seen } = setup([
     { ok: true, gameId: "g", seq: 3, snapshot: snap(3) },
     { ok: true, gameId: "g", seq: 3, from: 4, deltas: [] },
   ]);
@@ -106,6 +109,99 @@ test("a reconnect re-joins from where it was", async () => {
   await tick();
   assert.deepEqual(calls, [undefined, 3]);
   assert.equal(mirror.seq, 3);
+  assert.equal(mirror.rejoins, 1);
+  assert.deepEqual(seen.joined, ["snapshot", "current"]);
+});
+
+test("a snapshot to start from: the first join asks only for what follows, and is no re-join", async () => {
+  const { mirror, calls, seen } = setup([
+    (since) => ({ ok: true, gameId: "g", seq: 7, from: since + 1, deltas: [["set", ["seq"], 7], ["inc", ["stats", "prompts"], 3]] }),
+  ]);
+  mirror.takeSnapshot(snap(4));
+  mirror.connected();
+  await tick();
+  assert.deepEqual(calls, [4]);
+  assert.equal(mirror.seq, 7);
+  assert.equal(mirror.snapshot.stats.prompts, 3);
+  assert.equal(mirror.rejoins, 0);
+  assert.equal(mirror.updates, 0); // a catch-up in an ack is not an update
+  assert.deepEqual(seen.joined, ["deltas"]);
+  assert.deepEqual(seen.states, [
+    { seq: 4, full: true },
+    { seq: 7, full: false },
+  ]);
+});
+
+test("an unanswered join is asked again until answered, and not after close", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  t.after(() => mock.timers.reset());
+  const { mirror, calls, seen } = setup([]); // widget comm: every join resolves to nothing
+  mirror.connected();
+  await tick();
+  assert.deepEqual(calls, [undefined]);
+  mock.timers.tick(1999);
+  await tick();
+  assert.equal(calls.length, 1);
+  mock.timers.tick(1);
+  await tick();
+  assert.deepEqual(calls, [undefined, undefined]); // the kernel side was not listening yet
+  mirror.takeSnapshot(snap(4));
+  mock.timers.tick(10_000);
+  await tick();
+  assert.equal(calls.length, 2, "answered: asks no more");
+  mirror.update(upd(7, 7)); // 5..6 missing
+  await tick();
+  assert.deepEqual(calls, [undefined, undefined, 4]);
+  mock.timers.tick(2000);
+  await tick();
+  assert.deepEqual(calls, [undefined, undefined, 4, 4], "the catch-up did not come: ask again");
+  mirror.update(upd(5, 7)); // it comes as an update
+  assert.equal(mirror.seq, 7);
+  assert.deepEqual(seen.joined, ["snapshot", "deltas"]);
+  mock.timers.tick(10_000);
+  await tick();
+  assert.equal(calls.length, 4);
+  mirror.update(upd(9, 9)); // another gap, then the view goes away
+  await tick();
+  mirror.close();
+  mock.timers.tick(10_000);
+  await tick();
+  assert.deepEqual(calls, [undefined, undefined, 4, 4, 7]);
+});
+
+test("a join that fails (an ack timeout) is tried again", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  t.after(() => mock.timers.reset());
+  const { mirror, calls, seen } = setup([
+    () => {
+      throw new Error("operation has timed out");
+    },
+    { ok: true, gameId: "g", seq: 2, snapshot: snap(2) },
+  ]);
+  mirror.connected();
+  await tick();
+  assert.match(seen.errors[0], /timed out/);
+  assert.equal(mirror.snapshot, null);
+  mock.timers.tick(1000);
+  await tick();
+  assert.deepEqual(calls, [undefined, undefined]);
+  assert.equal(mirror.seq, 2);
+  mirror.close();
+});
+
+test("an update that does not fit the snapshot starts again from a fresh one", async () => {
+  const { mirror, calls, seen } = setup([
+    { ok: true, gameId: "g", seq: 2, snapshot: snap(2) },
+    { ok: true, gameId: "g", seq: 3, snapshot: snap(3) },
+  ]);
+  mirror.connected();
+  await tick();
+  mirror.update(upd(3, 3, [["inc", ["nope", "deeper"], 1]]));
+  await tick();
+  assert.match(seen.errors[0], /bad update 3\.\.3/);
+  assert.deepEqual(calls, [undefined, undefined]);
+  assert.equal(mirror.seq, 3);
+  mirror.close();
 });
 
 test("effects of this game are forwarded", async () => {

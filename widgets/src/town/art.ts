@@ -2,14 +2,12 @@
 // sharp at any zoom): the ground, roads, plaza and buildings as one background image, and the
 // small textures (characters, badges, particles). No external assets.
 import type { Place } from "../types";
+import { HOME, WORLD_H, WORLD_W } from "./facts";
 import {
   BOOTH_SLOTS,
-  HOME,
   HUD_PANEL,
   TICKER,
   PLAZA_R,
-  WORLD_H,
-  WORLD_W,
   boothPoint,
   buildingBox,
   hash,
@@ -70,7 +68,7 @@ export function fitText(ctx: Ctx, text: string, maxW: number): string {
 
 // -- background -------------------------------------------------------------------------
 
-/** Paint the whole static town (800×500 world units) at scale `k`. */
+/** Paint the whole static town (WORLD_W×WORLD_H world units) at scale `k`. */
 export function paintTown(canvas: HTMLCanvasElement, k: number, places: Record<string, Place>): void {
   const ctx = canvas.getContext("2d")!;
   ctx.setTransform(k, 0, 0, k, 0, 0);
@@ -702,15 +700,18 @@ export const SMALL: Record<string, SmallTexture> = {
   },
 };
 
-/** Speech bubble looks: a nine-slice box and a tail per kind. */
-export const BUBBLES: Record<string, { bg: string; border: string; text: string }> = {
+/** Speech bubble looks: a nine-slice box and a tail per kind. The keys are the effect kinds
+ * (EFFECT_KINDS, town.json) that show a bubble; test/facts.test.mjs checks that they are. */
+export const BUBBLES = {
   say: { bg: "#ffffff", border: "#4a3b32", text: "#2d2622" },
   prompt: { bg: "#dcebff", border: "#3a6fc4", text: "#1d2f52" },
   wait: { bg: "#fff1c2", border: "#b58a1c", text: "#4a3a10" },
   note: { bg: "#e8f6d6", border: "#5c8a3a", text: "#2e4a1c" },
   flash: { bg: "#ffdcd6", border: "#c0392b", text: "#6e1a12" },
   compact: { bg: "#ece3ff", border: "#6a4bb8", text: "#35265e" },
-};
+} satisfies Record<string, { bg: string; border: string; text: string }>;
+export type BubbleKind = keyof typeof BUBBLES;
+export const isBubbleKind = (kind: string): kind is BubbleKind => Object.hasOwn(BUBBLES, kind);
 export const BUBBLE_BOX = 24; // world units; corners of 8 stay unscaled
 for (const [kind, look] of Object.entries(BUBBLES)) {
   SMALL[`bubble-${kind}`] = {

@@ -1,8 +1,9 @@
 // One agent on screen: body, name, state cues, speech bubble, walking and effects.
 import * as Phaser from "phaser";
 import type { Agent, Place } from "../types";
-import { BUBBLES, BUBBLE_BOX, CHAR_H, FEET_Y } from "./art";
-import { clamp, pathLength, WORLD_H, WORLD_W, HUD_H, type Pt, type Route } from "./layout";
+import { BUBBLES, BUBBLE_BOX, CHAR_H, FEET_Y, type BubbleKind } from "./art";
+import { WORLD_H, WORLD_W } from "./facts";
+import { clamp, pathLength, HUD_H, type Pt, type Route } from "./layout";
 import { C, FONT, LOOKS, lookKey } from "./palette";
 import { Label } from "./label";
 import type { Skin } from "./skin";
@@ -12,7 +13,6 @@ const MAX_TRIP_S = 1.8;
 const LEAVE_MS = 1300;
 const SPAWN_MS = 450;
 
-export type BubbleKind = "say" | "prompt" | "wait" | "note" | "flash" | "compact";
 const BUBBLE_MAX_W = 150;
 
 export class Character {
@@ -30,7 +30,7 @@ export class Character {
   private bubbleBg: Phaser.GameObjects.NineSlice | null = null;
   private bubbleTail: Phaser.GameObjects.Image | null = null;
   private bubbleText: Phaser.GameObjects.Text | null = null;
-  private bubbleKind = "say";
+  private bubbleKind: BubbleKind = "say";
   private bubbleW = 0;
   private bubbleH = 0;
   private bubbleUntil = 0;

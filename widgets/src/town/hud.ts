@@ -4,7 +4,8 @@ import type * as Phaser from "phaser";
 import type { Effect, Place, ReplayState, Snapshot, Todo } from "../types";
 import { fitText } from "./art";
 import { Label } from "./label";
-import { buildingBox, TICKER, WORLD_W } from "./layout";
+import { WORLD_W } from "./facts";
+import { buildingBox, TICKER } from "./layout";
 import { C, FONT, LOOKS, STATUS_COLOURS } from "./palette";
 
 type Text = Phaser.GameObjects.Text;

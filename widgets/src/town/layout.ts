@@ -1,16 +1,14 @@
 // Where things stand and how characters walk: pure functions of the snapshot's places and
 // agents, so every viewer draws the same town.
 import type { Agent, Place } from "../types";
+import { HOME, WORLD_H, WORLD_W } from "./facts";
 
 export interface Pt {
   x: number;
   y: number;
 }
 
-export const WORLD_W = 800;
-export const WORLD_H = 500;
 export const HUD_H = 34;
-export const HOME = "square";
 /** The panels drawn on the backdrop: the HUD bar and the ticker of recent events. */
 export const HUD_PANEL = { x: 5, y: 3, w: WORLD_W - 10, h: 29, r: 7 };
 export const TICKER = { x: 640, y: 370, w: 156, h: 126, lines: 6 };

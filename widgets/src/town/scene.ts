@@ -3,43 +3,16 @@
 import * as Phaser from "phaser";
 import type { Delta } from "../deltas";
 import type { Agent, Effect, Place, ReplayState, Snapshot } from "../types";
-import { paintTown } from "./art";
-import { Character, type BubbleKind } from "./character";
+import { isBubbleKind, paintTown, type BubbleKind } from "./art";
+import { Character } from "./character";
 import { Board, Hud, Ticker } from "./hud";
-import {
-  HOME,
-  WORLD_H,
-  WORLD_W,
-  assignSpots,
-  boothPoint,
-  plazaCentre,
-  route,
-  type Pt,
-  type Route,
-} from "./layout";
+import { DEFAULT_PLACES, HOME, WAITING, WORLD_H, WORLD_W } from "./facts";
+import { assignSpots, boothPoint, plazaCentre, route, type Pt, type Route } from "./layout";
 import { C } from "./palette";
 import { Skin } from "./skin";
 
-/** Shown until the first snapshot arrives (the server's defaults, ccviz_kernel/places.py). */
-export const DEFAULT_PLACES: Record<string, Place> = Object.fromEntries(
-  (
-    [
-      ["square", "Town Square", 400, 250],
-      ["library", "Library", 125, 95],
-      ["workshop", "Workshop", 400, 80],
-      ["terminal", "Terminal", 675, 95],
-      ["observatory", "Observatory", 690, 285],
-      ["questboard", "Quest Board", 575, 420],
-      ["guildhall", "Guild Hall", 110, 285],
-      ["embassy", "Embassy", 225, 420],
-      ["helpdesk", "Help Desk", 400, 430],
-    ] as const
-  ).map(([id, label, x, y]) => [id, { id, label, x, y }]),
-);
-
 const MAX_QUEUED_EFFECTS = 64;
 const MAX_BURSTS = 6;
-const BUBBLE_KINDS = new Set(["say", "prompt", "wait", "note", "flash", "compact"]);
 
 export interface AgentView {
   id: string;
@@ -58,7 +31,8 @@ export interface AgentView {
 export class TownScene extends Phaser.Scene {
   snapshot: Snapshot | null = null;
   replay: ReplayState | null = null;
-  private places: Record<string, Place> = DEFAULT_PLACES;
+  /** The snapshot's places once there is one; the town's defaults until then. */
+  private places: Readonly<Record<string, Place>> = DEFAULT_PLACES;
   private placesKey = "";
   private chars = new Map<string, Character>();
   skin!: Skin;
@@ -264,7 +238,7 @@ export class TownScene extends Phaser.Scene {
       ch.tick(now, dt);
       if (ch.visible && ch.agent.state === "waiting") waiting = true;
     }
-    const desk = this.places.helpdesk;
+    const desk = this.places[WAITING];
     if (waiting && desk) {
       this.glow
         .setVisible(true)
@@ -385,7 +359,7 @@ export class TownScene extends Phaser.Scene {
     const queue = this.effects;
     this.effects = [];
     // Only the newest bubble per agent is worth rendering in one frame.
-    const lastBubble = new Map<string, Effect>();
+    const lastBubble = new Map<string, { kind: BubbleKind; text: string }>();
     for (const e of queue) {
       const ch = e.agentId ? this.chars.get(e.agentId) : undefined;
       this.ticker.push(e, ch ? ch.agent.name : null, ch ? ch.look : null);
@@ -393,9 +367,9 @@ export class TownScene extends Phaser.Scene {
       if (e.kind === "flash") ch.flash(now);
       else if (e.kind === "compact") ch.swirl(now);
       else if (e.kind === "spawn") this.burst(ch, now);
-      if (BUBBLE_KINDS.has(e.kind) && e.text) lastBubble.set(ch.agent.id, e);
+      if (isBubbleKind(e.kind) && e.text) lastBubble.set(ch.agent.id, { kind: e.kind, text: e.text });
     }
-    for (const [id, e] of lastBubble) this.chars.get(id)?.say(e.kind as BubbleKind, e.text!, now);
+    for (const [id, b] of lastBubble) this.chars.get(id)?.say(b.kind, b.text, now);
   }
 
   private burst(ch: Character, now: number): void {
