@@ -9,7 +9,7 @@ import { inferBase, normalizeBase, normalizeSocketPath, routeOf } from "./paths"
 import { CcvizSocket } from "./socket";
 import { SPEEDS } from "./town/facts";
 import type { GameSummary, ReplayState, Snapshot } from "./types";
-import { GameView, type DebugHandle } from "./view";
+import { TownView, type DebugHandle } from "./view";
 
 declare global {
   interface Window {
@@ -76,7 +76,7 @@ function gamePage(
   document.title = "ccviz";
   const stage = el("div", { class: "stage" });
   app.append(stage);
-  const view = new GameView({ parent: stage, gameId });
+  const view = new TownView({ parent: stage, gameId });
   // Errors from anywhere on the page count too.
   const pageErrors = errors;
   const handle = view.debug();

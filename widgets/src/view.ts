@@ -40,7 +40,7 @@ export interface DebugHandle {
 
 const MAX_ERRORS = 50;
 
-export class GameView {
+export class TownView {
   readonly root: HTMLDivElement;
   readonly mirror: Mirror;
   readonly scene: TownScene;

@@ -6,7 +6,7 @@ import { normalizeSocketPath } from "./paths";
 import { CcvizSocket } from "./socket";
 import { WORLD_H, WORLD_W } from "./town/facts";
 import type { Effect, Snapshot, Update } from "./types";
-import { GameView, type DebugHandle } from "./view";
+import { TownView, type DebugHandle } from "./view";
 
 interface AnyModel {
   get(name: string): any;
@@ -40,7 +40,7 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     return Number.isFinite(v) && v > 0 ? v : fallback;
   };
   const gameId: string | null = model.get("game_id") || null;
-  const view = new GameView({
+  const view = new TownView({
     parent: el,
     width: size("width", WORLD_W),
     height: size("height", WORLD_H),
