@@ -1,14 +1,18 @@
-"""The bundled sample sessions: well-formed, consistent between formats, reproducible."""
+"""The bundled sample sessions: well-formed, consistent between formats, unchanged.
+
+They are frozen data (their generator, a simulator of Claude Code, is retired; see README.md
+in ccviz_kernel/samples/), so SHA256SUMS beside them pins every byte.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import json
 import re
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -16,7 +20,9 @@ from ccviz_kernel import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = Path(samples.__file__).resolve().parent
-GENERATOR = ROOT / "tools" / "make_samples.py"
+MANIFEST = SAMPLES_DIR / "SHA256SUMS"
+NOT_DATA = {"__init__.py", "README.md", "SHA256SUMS"}
+RECORDER = ROOT / "tools" / "record_session.py"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOOL_ID = re.compile(r"^toolu_01[A-Za-z0-9]{22}$")
 AGENT_ID = re.compile(r"^a[0-9a-f]{16}$")
@@ -54,18 +60,6 @@ def blocks(lines: list[dict], kind: str) -> list[dict]:
         if isinstance(content, list):
             found += [b for b in content if b.get("type") == kind]
     return found
-
-
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_samples", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_samples"] = module  # dataclasses look their module up here
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules["make_samples"]
-    return module
 
 
 # --------------------------------------------------------------------------- the API
@@ -323,19 +317,46 @@ def test_long_has_a_nested_subagent():
     assert any(m["spawnDepth"] == 2 and "parentAgentId" in m for m in metas)
 
 
-# --------------------------------------------------------------------------- reproducible
+# --------------------------------------------------------------------------- frozen
 
 
-def test_regenerating_gives_identical_files(tmp_path):
-    gen = load_generator()
-    written = gen.render_all(tmp_path)
-    fresh = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
-    assert {p.relative_to(tmp_path).as_posix() for p in written} == fresh
-    committed = {
+def test_files_match_the_manifest():
+    """Every data file is listed in SHA256SUMS with its hash (``sha256sum -c`` format)."""
+    listed = {}
+    for line in MANIFEST.read_text(encoding="utf-8").splitlines():
+        digest, rel = line.split("  ", 1)
+        listed[rel] = digest
+    on_disk = {
         p.relative_to(SAMPLES_DIR).as_posix()
         for p in SAMPLES_DIR.rglob("*")
-        if p.is_file() and p.name != "__init__.py" and "__pycache__" not in p.parts
+        if p.is_file() and p.name not in NOT_DATA and "__pycache__" not in p.parts
     }
-    assert fresh == committed, "run tools/make_samples.py to refresh ccviz_kernel/samples"
-    for rel in sorted(fresh):
-        assert (tmp_path / rel).read_bytes() == (SAMPLES_DIR / rel).read_bytes(), rel
+    assert set(listed) == on_disk, "a sample file was added or removed: update SHA256SUMS"
+    changed = [
+        rel
+        for rel, digest in sorted(listed.items())
+        if hashlib.sha256((SAMPLES_DIR / rel).read_bytes()).hexdigest() != digest
+    ]
+    assert not changed, f"the frozen samples must not change; edited: {changed}"
+
+
+def test_recorder_capture_appends_a_stamped_payload(tmp_path):
+    """tools/record_session.py's hook command (the whole recorder runs in tests/e2e)."""
+    log = tmp_path / "hooks.jsonl"
+    for event in ("SessionStart", "Stop"):
+        payload = json.dumps({"session_id": "s", "hook_event_name": event})
+        proc = subprocess.run(
+            [sys.executable, str(RECORDER), "--capture", str(log)],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    rows = _jsonl(log)
+    assert [r["hook_event_name"] for r in rows] == ["SessionStart", "Stop"]
+    assert all(STAMP.match(r["timestamp"]) for r in rows)
+    proc = subprocess.run(
+        [sys.executable, str(RECORDER), "--capture", str(log)], input=b"not json", timeout=30
+    )
+    assert proc.returncode == 0 and len(_jsonl(log)) == 2

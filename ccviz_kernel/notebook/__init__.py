@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connect import CcvizHub, connect
+from .connect import Connection, connect
 from .handles import AgentHandle, GameHandle, GameNotFound, ReplayController
 
 __all__ = [
     "AgentHandle",
-    "CcvizHub",
+    "Connection",
     "GameHandle",
     "GameNotFound",
     "ReplayController",

@@ -19,7 +19,7 @@ from .handles import GameHandle, GameNotFound, ReplayController, _cells, load_wi
 class Games(Mapping[str, GameHandle]):
     """The games right now (each access asks again, so it is always current)."""
 
-    def __init__(self, hub: CcvizHub) -> None:
+    def __init__(self, hub: Connection) -> None:
         self._hub = hub
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -54,8 +54,9 @@ class Games(Mapping[str, GameHandle]):
         return f"<ccviz games: {', '.join(self) or 'none'}>"
 
 
-class CcvizHub:
-    """Games on the server this kernel uses, plus replays running in this kernel."""
+class Connection:
+    """What :func:`connect` gives: the games on the server this kernel uses, plus replays
+    running in this kernel. (The server side's game registry is :class:`ccviz_kernel.hub.Hub`.)"""
 
     def __init__(self, backend: Backend, *, url: str | None, kind: str) -> None:
         self.backend = backend
@@ -120,10 +121,10 @@ class CcvizHub:
         return self.backend.ingest(payload)
 
     def __repr__(self) -> str:
-        return f"<ccviz hub: {self.kind} at {self.url or 'this kernel'}>"
+        return f"<ccviz connection: {self.kind} at {self.url or 'this kernel'}>"
 
 
-def connect(url: str | None = None, *, token: str | None = None, serve: bool = True) -> CcvizHub:
+def connect(url: str | None = None, *, token: str | None = None, serve: bool = True) -> Connection:
     """The hub this notebook should use.
 
     ``url``: a ccviz server to use (default: the one in the runtime file, if it answers).
@@ -134,19 +135,19 @@ def connect(url: str | None = None, *, token: str | None = None, serve: bool = T
 
     host = kernel.current()
     if url is None and host is not None:
-        return CcvizHub(LocalBackend(host.hub), url=host.url, kind="kernel")
+        return Connection(LocalBackend(host.hub), url=host.url, kind="kernel")
     secret = token or read_or_create_token()
     if url is not None:
-        return CcvizHub(RemoteBackend(url, secret), url=url, kind="server")
+        return Connection(RemoteBackend(url, secret), url=url, kind="server")
     info = read_runtime()
     if info is not None and info.get("pid") != os.getpid():
         remote = RemoteBackend(info["url"], secret, kind=str(info.get("kind", "server")))
         if remote.reachable():
-            return CcvizHub(remote, url=info["url"], kind=remote.kind)
+            return Connection(remote, url=info["url"], kind=remote.kind)
     if serve:
         try:
             host = kernel.serve()
-            return CcvizHub(LocalBackend(host.hub), url=host.url, kind="kernel")
+            return Connection(LocalBackend(host.hub), url=host.url, kind="kernel")
         except RuntimeError:  # no running loop: not in a kernel
             pass
-    return CcvizHub(LocalBackend(Hub()), url=None, kind="local")
+    return Connection(LocalBackend(Hub()), url=None, kind="local")

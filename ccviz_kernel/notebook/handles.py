@@ -37,7 +37,8 @@ class AgentHandle:
             return data[name]
         raise AttributeError(f"agents have no {name!r}; they have {', '.join(data)}")
 
-    def move_to(self, place: str) -> int:
+    def move(self, place: str) -> int:
+        """Send this agent to ``place`` (``game.move(agent, place)`` does the same)."""
         return self._game._act("move", agent=self.id, place=place)
 
     def say(self, text: str) -> int:

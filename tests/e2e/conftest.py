@@ -74,6 +74,15 @@ def _npm_install() -> str | None:
     return None
 
 
+def pinned_claude() -> tuple[str, str | None]:
+    """``(path, None)`` for the pinned ``claude`` in the cache, installing it when needed, or
+    ``(path, reason)`` when it cannot be. Also used by ``tools/record_session.py``."""
+    path = str(CACHE / "node_modules" / ".bin" / "claude")
+    if _installed_version() != CLAUDE_CODE_VERSION or not os.access(path, os.X_OK):
+        return path, _npm_install()
+    return path, None
+
+
 @pytest.fixture(scope="session")
 def claude_bin() -> str:
     """The path of a working ``claude`` binary (installs the pinned one when needed)."""
@@ -84,11 +93,9 @@ def claude_bin() -> str:
             pytest.fail(f"CCVIZ_CLAUDE={chosen!r} is not an executable")
         path = found
     else:
-        path = str(CACHE / "node_modules" / ".bin" / "claude")
-        if _installed_version() != CLAUDE_CODE_VERSION or not os.access(path, os.X_OK):
-            reason = _npm_install()
-            if reason is not None:
-                pytest.skip(reason)
+        path, reason = pinned_claude()
+        if reason is not None:
+            pytest.skip(reason)
     give_up = pytest.fail if chosen else pytest.skip  # a binary chosen on purpose must work
     try:
         proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
