@@ -53,6 +53,27 @@ class ClientError(CcvizError, RuntimeError):
     """A socket.io mirror could not join or follow its game."""
 
 
+def json_type(value: object) -> str:
+    """How an error message names a JSON value's type: "an array", "an empty string"…
+
+    One wording for every reader of JSON (hook payloads, transcript lines, settings files),
+    so a person sees the same words whichever file was wrong.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value.strip() else "an empty string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 #: Exit codes of the ``ccviz`` command: usage errors 2, every other ccviz error 1.
 EXIT_CODES: dict[type[CcvizError], int] = {UsageError: 2, CcvizError: 1}
 

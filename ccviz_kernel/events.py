@@ -16,7 +16,7 @@ import orjson
 from .claude.hooks import HOOK_EVENTS, TOOL_EVENTS
 from .claude.timestamps import parse_time
 from .config import MAX_PAYLOAD_BYTES
-from .errors import PayloadError
+from .errors import PayloadError, json_type
 
 #: Our own events: changes made by people and programs, logged like hooks so that a game
 #: rebuilt from its log is the game everyone saw.
@@ -122,27 +122,11 @@ def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
             f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     if not isinstance(payload, dict):
-        raise PayloadError(f"expected a JSON object, got {_json_type(payload)}")
+        raise PayloadError(f"expected a JSON object, got {json_type(payload)}")
     return payload
 
 
 def _expected(key: str, what: str, got: Any) -> str:
     if got is None:
         return f"field '{key}' is missing: expected {what}"
-    return f"field '{key}' must be {what}, got {_json_type(got)}"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string" if value.strip() else "an empty string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return f"field '{key}' must be {what}, got {json_type(got)}"

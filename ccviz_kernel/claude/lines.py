@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import SourceError
+from ..errors import SourceError, json_type
 
 __all__ = ["LoadResult", "SourceError", "iter_lines", "resolve_path"]
 
@@ -72,20 +72,6 @@ class LoadResult:
             self.problems.append(f"{where}: {problem}")
 
 
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
-
-
 def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = orjson.loads(raw)  # the fast path: most lines are clean UTF-8 JSON
@@ -109,7 +95,7 @@ def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | No
                 return None, "truncated JSON (cut off mid-write?)" if last else "truncated JSON"
             return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(value, dict):
-        return None, f"not a JSON object ({_json_kind(value)})"
+        return None, f"not a JSON object ({json_type(value)})"
     return value, None
 
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..config import DEFAULT_URL, HOOK_COMMAND_TIMEOUT, HOOK_HTTP_TIMEOUT, claude_config_dir
-from ..errors import SettingsError
+from ..errors import SettingsError, json_type
 from .hooks import COMMAND_ONLY_EVENTS, INSTALLED_EVENTS, SYNC_EVENTS
 
 SCOPES = ("user", "project", "local")
@@ -184,20 +184,14 @@ def read_settings(path: str) -> tuple[dict[str, Any], str | None]:
         ) from None
     if not isinstance(value, dict):
         raise SettingsError(
-            f"{path}: expected a JSON object at the top, found {_kind(value)}; nothing changed"
+            f"{path}: expected a JSON object at the top, found {json_type(value)}; nothing changed"
         )
     hooks = value.get("hooks")
     if hooks is not None and not isinstance(hooks, dict):
         raise SettingsError(
-            f'{path}: "hooks" should be an object, found {_kind(hooks)}; nothing changed'
+            f'{path}: "hooks" should be an object, found {json_type(hooks)}; nothing changed'
         )
     return value, text
-
-
-def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
 
 
 def dump_settings(settings: dict[str, Any]) -> str:
@@ -313,7 +307,7 @@ def merge_hooks(
     for event in INSTALLED_EVENTS:
         groups = hooks.get(event, [])
         if not isinstance(groups, list):
-            raise SettingsError(f'"hooks.{event}" should be an array, found {_kind(groups)}')
+            raise SettingsError(f'"hooks.{event}" should be an array, found {json_type(groups)}')
         kept, _ = _strip(groups, url)
         use_http = http and event not in COMMAND_ONLY_EVENTS
         handler = http_handler(url) if use_http else dict(ours_command)

@@ -297,7 +297,7 @@ def test_broken_lines_are_skipped_and_replay_continues(tmp_path: Path) -> None:
     )
     assert any(p.startswith("line 7: truncated JSON") for p in result.problems)
     assert any("binary" in p for p in result.problems)
-    assert any(p.endswith("not a JSON object (array)") for p in result.problems)
+    assert any(p.endswith("not a JSON object (an array)") for p in result.problems)
     assert any(p.endswith("not a JSON object (null)") for p in result.problems)
     assert any("cut off" in p for p in result.problems)
     assert any(p.startswith(f"{SUBAGENT.name} line 13: invalid JSON") for p in result.problems)
@@ -391,7 +391,7 @@ def test_iter_lines_tolerates_everything(tmp_path: Path) -> None:
     assert [row[0] for row in rows] == [1, 4, 5, 6]
     assert rows[0][1] == {"a": 1}
     assert rows[1][1] == {"b": "\ufffd"}
-    assert rows[2][1] is None and rows[2][2] == "not a JSON object (array)"
+    assert rows[2][1] is None and rows[2][2] == "not a JSON object (an array)"
     assert rows[3][1] is None and rows[3][2] is not None and "truncated" in rows[3][2]
 
 
