@@ -47,17 +47,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "ccviz_kernel" / "static"
 CCVIZ = str(Path(sys.executable).parent / "ccviz")
-CHROMIUM = os.environ.get("CCVIZ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(ROOT / "tests"))
+from common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one copy of the browser's flags)
+
 TARGET_BUSY = 0.50
 
 # -- the machine ---------------------------------------------------------------------------

@@ -35,18 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from common import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = os.environ.get("CCVIZ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 1100}
 STATIC = Path(__file__).resolve().parents[2] / "ccviz_kernel" / "static"
 #: JupyterLab up and ccviz serving in it.
