@@ -40,12 +40,20 @@ if TYPE_CHECKING:
 
 
 def write_private(path: str, data: str | bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` atomically with ``data``, created with ``mode`` (owner-only)."""
+    """Replace ``path`` atomically with ``data``, with exactly ``mode`` (owner-only unless told).
+
+    The one atomic write of the package: tokens, the runtime file and Claude Code's settings
+    files (which keep their own mode) all go through here. A reader sees the old file or the
+    new one, never half of it.
+    """
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data.encode() if isinstance(data, str) else data)
+        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
+        view = memoryview(data.encode() if isinstance(data, str) else data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except BaseException:
         os.close(fd)

@@ -203,7 +203,7 @@ def write_settings(path: str, text: str, *, backup: bool = True) -> str | None:
 
     A symlinked settings file (dotfiles) is written through the link, so the link stays.
     """
-    import tempfile
+    from ..runtime import write_private
 
     real = os.path.realpath(path)
     folder = os.path.dirname(real)
@@ -217,20 +217,7 @@ def write_settings(path: str, text: str, *, backup: bool = True) -> str | None:
             os.umask(umask)
             mode, exists = 0o666 & ~umask, False
         saved = _backup(path, real, mode) if exists and backup else None
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, real)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_private(real, text, mode)
     except OSError as exc:
         raise SettingsError(f"cannot write {path}: {exc.strerror or exc}") from None
     return saved

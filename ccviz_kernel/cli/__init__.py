@@ -46,6 +46,7 @@ def _parser():
     import argparse
 
     from .._version import __version__
+    from ..config import DEFAULT_HOST, DEFAULT_PORT
 
     parser = argparse.ArgumentParser(
         prog="ccviz", description="Claude Code sessions as a live game you can watch and replay."
@@ -66,8 +67,12 @@ def _parser():
     serve = sub.add_parser(
         "serve", help="run the live server (socket.io, hooks endpoint, viewer page)"
     )
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)"
+    )
     serve.add_argument(
         "--json", action="store_true", help="JSON serializer for plain socket.io clients"
     )
@@ -89,8 +94,12 @@ def _parser():
     demo = sub.add_parser(
         "demo", help="serve the viewer with a bundled session replaying in a loop"
     )
-    demo.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    demo.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})"
+    )
+    demo.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)"
+    )
     demo.add_argument("--sample", default="long", help="bundled sample: short, subagents or long")
     demo.add_argument("--speed", type=float, default=4.0, help="replay speed (default 4x)")
     demo.add_argument("--open", action="store_true", help="open the page in a browser")

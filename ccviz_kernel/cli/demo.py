@@ -6,6 +6,7 @@ import asyncio
 import webbrowser
 
 from .. import samples
+from ..config import DEFAULT_HOST, DEFAULT_PORT
 from ..hosts.standalone import start, until_stopped
 from ..replays.load import load_replay
 
@@ -13,8 +14,8 @@ DEMO_SPEED = 4.0
 
 
 def run_demo(
-    host: str = "127.0.0.1",
-    port: int = 8765,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     *,
     sample: str = "long",
     speed: float = DEMO_SPEED,
