@@ -1,0 +1,135 @@
+"""What the transcript reader's phases share: its line and agent records, and content helpers.
+
+The reader (``transcript.py``) runs in phases, each in its own ``_transcript_*`` module;
+they pass these records along instead of sharing one big object, so each phase says in its
+signature what it reads and what it fills in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .lines import MAX_PROBLEMS, LoadResult
+
+DEFAULT_AGENT_TYPE = "general-purpose"
+
+#: Harness text in user lines (``<command-name>``, ``<local-command-stdout>``,
+#: ``<bash-input>``, ``<system-reminder>``...): all hyphenated tags, which user prose
+#: starting with ``<div>`` or ``<html>`` is not.
+_HARNESS_TAG = re.compile(r"<[a-z]+(?:-[a-z]+)+>")
+INTERRUPT = "[Request interrupted by user"
+
+
+@dataclass
+class Line:
+    """One timed line of any of the session's files; ``pos`` is its place in time order."""
+
+    when: int
+    stamp: str
+    file: int
+    number: int
+    obj: dict[str, Any]
+    lane: str | None
+    where: str
+    pos: int = -1
+
+
+@dataclass
+class Agent:
+    """A subagent's lane: its lines, and what linking found out about who spawned it."""
+
+    agent_id: str
+    path: str
+    meta: dict[str, Any]
+    lines: list[Line] = field(default_factory=list)
+    spawn_id: str | None = None
+    agent_type: str = DEFAULT_AGENT_TYPE
+    parent_agent_id: str | None = None
+    dropped: bool = False
+    started: bool = False
+
+
+@dataclass
+class ToolUse:
+    """A ``tool_use`` block, as later result lines and spawned agents need it."""
+
+    name: str
+    tool_input: dict[str, Any]
+    when: int
+    lane: str | None
+    pos: int
+
+
+class Problems:
+    """Skipped lines, reported in file order however late in the replay each was noticed."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[int, int, str, str]] = []
+
+    def add(self, file: int, number: int, where: str, problem: str) -> None:
+        self.found.append((file, number, where, problem))
+
+    def add_line(self, line: Line, problem: str) -> None:
+        self.add(line.file, line.number, line.where, problem)
+
+    def report(self, result: LoadResult) -> None:
+        found = self.found
+        found.sort()
+        result.skipped += len(found)
+        result.problems = [f"{where}: {text}" for _, _, where, text in found[:MAX_PROBLEMS]]
+
+
+# -- message content ------------------------------------------------------------------------
+
+
+def blocks(content: Any) -> list[dict[str, Any]]:
+    """A message's content as a list of block dicts (a plain string is one text block)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [block for block in content if isinstance(block, dict)]
+    return []
+
+
+def text_of(content: Any) -> str | None:
+    """The text of a message's content: a string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [b.get("text") for b in blocks(content) if b.get("type") == "text"]
+        return "\n".join(text for text in texts if isinstance(text, str))
+    return None
+
+
+def nonblank(text: Any) -> bool:
+    return isinstance(text, str) and bool(text.strip())
+
+
+def user_kind(obj: dict[str, Any]) -> str:
+    """What a ``user`` line is: a prompt, tool results, or one of the harness's own lines."""
+    message = obj.get("message")
+    if not isinstance(message, dict):
+        return "broken"
+    content = message.get("content")
+    if isinstance(content, list) and any(b.get("type") == "tool_result" for b in blocks(content)):
+        return "tool_result"
+    origin = obj.get("origin")
+    if isinstance(origin, dict) and origin.get("kind") == "task-notification":
+        return "notification"
+    text = text_of(content)
+    if text is None:
+        return "broken"
+    if obj.get("isMeta") is True or obj.get("isCompactSummary") is True:
+        return "meta"
+    stripped = text.lstrip()
+    if stripped.startswith("<task-notification>"):
+        return "notification"
+    if stripped.startswith(INTERRUPT):
+        return "interrupt"
+    if _HARNESS_TAG.match(stripped):
+        return "harness"
+    if not stripped and not any(b.get("type") == "image" for b in blocks(content)):
+        return "empty"
+    return "prompt"

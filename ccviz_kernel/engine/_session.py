@@ -1,0 +1,177 @@
+"""The session and its turns: start and end, prompts and stops, waits, compaction, tokens.
+
+These are the hooks about the conversation rather than one tool call: a prompt sets the
+main agent thinking, ``Stop`` ends its turn, notifications and elicitations that need a
+person send an agent to the waiting place, compaction shows an overlay, and the token use that
+replayed transcripts carry on their events adds up in ``stats.tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import HookEvent
+from ._agents import AgentRules
+from ._core import MAIN, as_key
+from .summaries import shorten
+from .town import HOME, WAITING_PLACE
+
+#: Notification types that mean a person has to act.
+WAITING_NOTIFICATIONS = frozenset(
+    {
+        "permission_prompt",
+        "idle_prompt",
+        "agent_needs_input",
+        "elicitation_dialog",
+        "elicitation_url_dialog",
+    }
+)
+
+
+class SessionRules(AgentRules):
+    """Session-level hooks: the lifecycle, the turns and what asks a person to act."""
+
+    def _on_session_start(self, event: HookEvent) -> None:
+        p = event.payload
+        self._take_session_fields(p)
+        model = p.get("model")
+        if isinstance(model, str) and model != self._state["model"]:
+            self._set(("model",), shorten(model))
+        if self._state["status"] == "ended":
+            self._set(("status",), "idle")
+        source = p.get("source")
+        if source == "compact":
+            return
+        self._agent_set(MAIN, state="idle", wait=None, place=HOME, tool=None, overlay=None)
+        self._effect("say", MAIN, "Session resumed" if source == "resume" else "Hello!")
+
+    def _take_session_fields(self, p: dict[str, Any]) -> None:
+        cwd = p.get("cwd")
+        if isinstance(cwd, str) and cwd and cwd != self._state["cwd"]:
+            self._set(("cwd",), shorten(cwd, 200))
+        title = p.get("session_title")
+        if isinstance(title, str) and title.strip():
+            text = shorten(title)
+            if text != self._state["title"]:
+                self._set(("title",), text)
+
+    def _on_prompt(self, event: HookEvent) -> None:
+        p = event.payload
+        self._take_session_fields(p)
+        prompt = p.get("prompt")
+        text = shorten(prompt) if isinstance(prompt, str) else ""
+        if self._state["title"] is None and text:
+            self._set(("title",), text)
+        self._inc(("stats", "prompts"))
+        self._close_calls(MAIN)
+        self._agent_set(MAIN, state="thinking", wait=None, place=HOME, tool=None, overlay=None)
+        self._effect("prompt", MAIN, text or "New prompt")
+
+    def _on_prompt_expansion(self, event: HookEvent) -> None:
+        name = event.get("command_name")
+        self._effect("say", MAIN, shorten(f"/{name}" if isinstance(name, str) else "Command"))
+
+    def _on_stop(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        self._close_calls(agent_id)
+        self._agent_set(agent_id, state="done", wait=None, tool=None, place=HOME)
+        message = event.get("last_assistant_message")
+        if isinstance(message, str) and message.strip():
+            self._effect("say", agent_id, shorten(message))
+
+    def _on_stop_failure(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        self._close_calls(agent_id)
+        self._inc(("stats", "failures"))
+        self._inc(("agents", agent_id, "failures"))
+        self._agent_set(agent_id, state="done", wait=None, tool=None, overlay="failure")
+        error = event.get("error")
+        self._effect(
+            "flash",
+            agent_id,
+            shorten(f"API error: {error if isinstance(error, str) else 'unknown'}"),
+        )
+
+    def _on_notification(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        kind = as_key(event.get("notification_type"))
+        message = event.get("message")
+        text = shorten(message) if isinstance(message, str) and message else "Notification"
+        if kind in WAITING_NOTIFICATIONS:
+            wait = "permission" if kind == "permission_prompt" else "input"
+            self._agent_set(agent_id, state="waiting", wait=wait, place=WAITING_PLACE)
+            self._effect("wait", agent_id, text)
+        else:
+            self._effect("say", agent_id, text)
+
+    def _on_elicitation(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        server = event.get("mcp_server_name")
+        self._agent_set(agent_id, state="waiting", wait="input", place=WAITING_PLACE)
+        self._effect(
+            "wait",
+            agent_id,
+            shorten(f"{server} asks for input" if isinstance(server, str) else "Input needed"),
+        )
+
+    def _on_elicitation_result(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        if self._state["agents"][agent_id]["state"] == "waiting":
+            self._agent_set(agent_id, state="thinking", wait=None)
+
+    def _on_pre_compact(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        self._agent_set(agent_id, overlay="compacting")
+        self._effect("compact", agent_id, "Compacting the context…")
+
+    def _on_post_compact(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        if self._state["agents"][agent_id]["overlay"] == "compacting":
+            self._agent_set(agent_id, overlay=None)
+        self._effect("say", agent_id, "Context compacted")
+
+    def _on_cwd_changed(self, event: HookEvent) -> None:
+        new = event.get("new_cwd")
+        if isinstance(new, str) and new:
+            self._set(("cwd",), shorten(new, 200))
+
+    def _on_session_end(self, event: HookEvent) -> None:
+        for agent_id in list(self._state["agents"]):
+            self._agent_set(agent_id, state="left", wait=None, tool=None)
+        self._scratch.open_calls.clear()
+        self._scratch.pending.clear()
+        self._set(("status",), "ended")
+        reason = event.get("reason")
+        self._effect(
+            "leave",
+            MAIN,
+            shorten(f"Session ended ({reason})" if isinstance(reason, str) else "Session ended"),
+        )
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _add_tokens(self, usage: Any) -> None:
+        """Add one event's ``usage`` (replayed transcripts carry it) to ``stats.tokens``."""
+        if not isinstance(usage, dict):
+            return
+        parts = {
+            "input": usage.get("input_tokens"),
+            "output": usage.get("output_tokens"),
+            "cacheRead": usage.get("cache_read_input_tokens"),
+            "cacheWrite": usage.get("cache_creation_input_tokens"),
+        }
+        counted = {
+            k: v
+            for k, v in parts.items()
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0
+        }
+        if not counted:
+            return
+        if self._state["stats"]["tokens"] is None:
+            self._set(
+                ("stats", "tokens"),
+                {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0},
+            )
+        for key, value in counted.items():
+            self._inc(("stats", "tokens", key), value)
+        self._inc(("stats", "tokens", "total"), sum(counted.values()))
