@@ -13,7 +13,7 @@ from typing import Any
 
 from ..events import HookEvent, PayloadError
 from ._core import MAIN, GameCore, Spawn
-from .summaries import shorten
+from .speech import shorten
 from .town import HOME
 
 

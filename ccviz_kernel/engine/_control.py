@@ -13,7 +13,7 @@ from typing import Any
 from ..events import HookEvent, PayloadError
 from ._agents import AgentRules
 from ._core import MAIN, as_key
-from .summaries import shorten
+from .speech import shorten
 
 
 class ControlRules(AgentRules):

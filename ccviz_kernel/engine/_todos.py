@@ -11,7 +11,7 @@ from typing import Any
 
 from ..events import HookEvent
 from ._core import GameCore, as_key
-from .summaries import shorten
+from .speech import shorten
 
 _TODO_STATUSES = frozenset({"pending", "in_progress", "completed"})
 

@@ -16,7 +16,7 @@ from ..events import HookEvent
 from ._agents import AgentRules
 from ._core import Spawn
 from ._todos import TodoRules
-from .summaries import mcp_server, shorten, tool_summary
+from .speech import mcp_server, shorten, tool_speech
 from .town import HOME, WAITING_PLACE, place_for
 
 
@@ -32,7 +32,7 @@ class ToolRules(AgentRules, TodoRules):
         place = place_for(rules, tool)
         if place not in self._state["places"]:
             place = rules["default"] if rules["default"] in self._state["places"] else HOME
-        summary = tool_summary(tool, tool_input, self._state["cwd"])
+        summary = tool_speech(tool, tool_input, self._state["cwd"])
         call: dict[str, Any] = {"name": tool, "useId": event.tool_use_id, "summary": summary}
         server = mcp_server(tool)
         if server:
@@ -115,7 +115,7 @@ class ToolRules(AgentRules, TodoRules):
 
     def _on_permission_request(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
-        text = tool_summary(
+        text = tool_speech(
             event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"]
         )
         self._agent_set(agent_id, state="waiting", wait="permission", place=WAITING_PLACE)

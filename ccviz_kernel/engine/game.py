@@ -31,7 +31,7 @@ from ._core import MAIN, Scratch
 from ._session import WAITING_NOTIFICATIONS, SessionRules
 from ._tools import ToolRules
 from .deltas import Delta, clone
-from .summaries import shorten
+from .speech import shorten
 from .town import default_places, default_rules
 
 __all__ = ["MAIN", "WAITING_NOTIFICATIONS", "Applied", "Game"]

@@ -36,7 +36,7 @@ def relpath(path: Any, cwd: str | None) -> str:
     return path
 
 
-def tool_summary(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None) -> str:
+def tool_speech(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None) -> str:
     """``Reading src/player.py``, ``$ npm test``, ``Spawning Explore: find the jump code``."""
     args = tool_input or {}
     get = args.get
