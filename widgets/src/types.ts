@@ -1,6 +1,5 @@
 // The shapes of docs/protocol.md: snapshot, updates, effects, acks.
 import type { Delta } from "./deltas";
-import type { EffectKind } from "./town/facts";
 
 export type AgentState = "spawning" | "idle" | "thinking" | "working" | "waiting" | "done" | "left";
 
@@ -86,8 +85,10 @@ export interface Update {
 export interface Effect {
   gameId?: string;
   seq?: number;
-  /** One of EFFECT_KINDS (town.json); `replay` carries {playing, speed, position, total, loop?}. */
-  kind: EffectKind;
+  /** One of EFFECT_KINDS (town/facts.ts, from town.json; a JSON import widens it to a string,
+   * and the wire types import nothing of the town); `replay` carries {playing, speed, position,
+   * total, loop?}. */
+  kind: string;
   agentId?: string | null;
   text?: string;
   [key: string]: unknown;
