@@ -115,9 +115,7 @@ class ToolRules(AgentRules, TodoRules):
 
     def _on_permission_request(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
-        text = tool_speech(
-            event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"]
-        )
+        text = tool_speech(event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"])
         self._agent_set(agent_id, state="waiting", wait="permission", place=WAITING_PLACE)
         self._effect("wait", agent_id, shorten(f"May I? {text}"))
 
