@@ -19,15 +19,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from common import CHROMIUM, CHROMIUM_ARGS
 
-from .support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    STATIC,
-    VIEWPORT,
-    ServerThread,
-    Watched,
-)
+from .support import STATIC, VIEWPORT, ServerThread, Watched
 
 
 @pytest.fixture(scope="package", params=["msgpack", "json"])
