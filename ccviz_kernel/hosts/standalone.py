@@ -8,39 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from engineio.async_drivers import aiohttp as eio_aiohttp
 
-from ..config import MAX_PAYLOAD_BYTES
+from ..config import DEFAULT_HOST, DEFAULT_PORT
 from ..hub import Hub
 from ..runtime import read_or_create_token, remove_runtime, write_runtime
 from ..runtime import viewer_token as viewer_token_from_env
-from ..server.auth import Auth, bearer, is_loopback, same_token
-from ..server.core import GameServer, HttpAnswer
-from ..server.pages import FrontEndMissing, shell, static_file
+from ..server import routes
+from ..server.auth import Auth, is_loopback
+from ..server.core import GameServer
+from ..server.routes import HttpAnswer, Request, Route
+from ._aiohttp import AiohttpFrameWriter, use_plain_websockets
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "Standalone",
+    "make_app",
+    "serve",
+    "start",
+    "until_stopped",
+]
 
-
-class _PlainWebSocket(eio_aiohttp.WebSocket):
-    """Engine.IO's aiohttp websocket without per-message deflate (on these small frames it
-    cost about a quarter more server CPU and 4x the memory per connection)."""
-
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-        request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        # let the fan-out write pre-built frames straight to this connection (manager.py)
-        self.handler.__self__.ws_response = self._sock
-        await self.handler(self)
-        return self._sock
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -62,107 +56,59 @@ class Standalone:
 
 
 def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application:
-    app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
-    server.sio.attach(app, socketio_path="socket.io")
-    server.sio.eio._async = {**server.sio.eio._async, "websocket": _PlainWebSocket}
+    """The aiohttp application: socket.io and the route table of :mod:`..server.routes`.
 
-    def answer(result: HttpAnswer, request: web.Request) -> web.Response:
-        response = web.Response(
-            status=result.status,
-            text=result.body or None,
-            content_type=result.content_type.split(";")[0],
-        )
-        origin = request.headers.get("Origin")
-        if origin and origin in cors:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-        return response
-
-    def viewer_ok(request: web.Request) -> bool:
-        if auth.loopback_only:
-            return True
-        token = bearer(request.headers.get("Authorization")) or request.query.get("token")
-        return same_token(token, auth.viewer_token) or auth.can_ingest(token)
-
-    async def hooks(request: web.Request) -> web.Response:
-        try:
-            body = await request.read()  # over client_max_size: 413 (see too_large)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return web.Response(status=400, text="incomplete body\n")
-        result = server.handle_hook(
-            body,
-            authorization=request.headers.get("Authorization"),
-            client=request.remote or "?",
-            hook_time=request.headers.get("X-Ccviz-Time"),
-            delivery_id=request.headers.get("X-Ccviz-Id"),
-        )
-        return answer(result, request)
-
-    async def games(request: web.Request) -> web.Response:
-        if not viewer_ok(request):
-            return web.Response(status=401, text="viewer token required\n")
-        return answer(server.games_answer(), request)
-
-    async def game(request: web.Request) -> web.Response:
-        if not viewer_ok(request):
-            return web.Response(status=401, text="viewer token required\n")
-        return answer(server.game_answer(request.match_info["game_id"]), request)
-
-    async def events(request: web.Request) -> web.Response:
-        if not viewer_ok(request):
-            return web.Response(status=401, text="viewer token required\n")
-        return answer(server.events_answer(request.match_info["game_id"]), request)
-
-    async def actions(request: web.Request) -> web.Response:
-        token = bearer(request.headers.get("Authorization"))
-        result = server.handle_action(
-            request.match_info["game_id"],
-            await request.read(),
-            controller=auth.can_ingest(token),
-            client=request.remote or "?",
-        )
-        return answer(result, request)
-
-    async def health(request: web.Request) -> web.Response:
-        return answer(server.health(), request)
-
-    security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-
-    async def page(request: web.Request) -> web.Response:
-        game_id = request.match_info.get("game_id")
-        html = shell("/", serializer=server.serializer, game_id=game_id)
-        return web.Response(text=html, content_type="text/html", headers=security)
-
-    async def static(request: web.Request) -> web.Response:
-        try:
-            body, content_type = static_file(request.match_info["name"])
-        except KeyError:
-            raise web.HTTPNotFound() from None
-        except FrontEndMissing as exc:
-            return web.Response(status=503, text=f"{exc}\n")
-        return web.Response(
-            body=body, content_type=content_type, headers={**security, "Cache-Control": "no-cache"}
-        )
-
-    async def too_large(request: web.Request, handler):  # noqa: ANN001
-        try:
-            return await handler(request)
-        except web.HTTPRequestEntityTooLarge:
-            return web.Response(
-                status=413, text=f"payload too large (limit {MAX_PAYLOAD_BYTES} bytes)\n"
-            )
-
-    app.middlewares.append(web.middleware(too_large))
-    app.router.add_post("/api/hooks", hooks)
-    app.router.add_get("/api/games", games)
-    app.router.add_get("/api/games/{game_id}", game)
-    app.router.add_get("/api/games/{game_id}/events", events)
-    app.router.add_post("/api/games/{game_id}/actions", actions)
-    app.router.add_get("/healthz", health)
-    app.router.add_get("/", page)
-    app.router.add_get("/view/{game_id}", page)
-    app.router.add_get("/static/{name}", static)
+    For the fast fan-out path ``server`` is made with an :class:`AiohttpFrameWriter`
+    (``frame_writer=``); its websockets then attach to it. Without one, Engine.IO's queue.
+    """
+    app = web.Application(client_max_size=routes.MAX_BODY_BYTES)
+    server.sio.attach(app, socketio_path=routes.SOCKETIO_PATH)
+    frames = server.manager.frame_writer
+    use_plain_websockets(server.sio.eio, frames if isinstance(frames, AiohttpFrameWriter) else None)
+    allowed = set(cors)
+    for route in routes.ROUTES:
+        app.router.add_route(route.method, "/" + route.path, _handler(server, auth, allowed, route))
+    app.middlewares.append(_too_large)
     return app
+
+
+def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _Handler:
+    """The aiohttp handler of one route: parse, check the caller's token, answer."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = b""
+        if request.can_read_body:
+            try:
+                body = await request.read()  # over client_max_size: 413 (see _too_large)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                return _response(routes.incomplete_body(), request, cors)
+        parsed = Request(
+            headers=request.headers,
+            params=request.match_info,
+            query=request.query,
+            body=body,
+            client=request.remote or "?",
+            base="/",
+        )
+        if not routes.token_allows(auth, route.role, parsed):
+            return _response(routes.refused(route.role), request, cors)
+        return _response(routes.dispatch(route, server, parsed), request, cors)
+
+    return handle
+
+
+def _response(answer: HttpAnswer, request: web.Request, cors: set[str]) -> web.Response:
+    headers = routes.answer_headers(answer)
+    headers.update(routes.cors_headers(request.headers.get("Origin"), cors))
+    return web.Response(status=answer.status, body=answer.payload() or None, headers=headers)
+
+
+@web.middleware
+async def _too_large(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _response(routes.too_large(), request, set())
 
 
 async def start(
@@ -199,6 +145,7 @@ async def start(
         serializer="default" if json_mode else "msgpack",
         fps=fps,
         cors_allowed_origins=origins or None,
+        frame_writer=AiohttpFrameWriter(),
     )
     app = make_app(server, auth, origins)
     await server.start()  # ingest the spool before the port opens: spooled events come first

@@ -19,6 +19,9 @@ from ..engine.game import Applied
 MAX_EFFECTS_PER_FRAME = 24
 
 Emit = Callable[[str, Any, str], Awaitable[None] | None]
+#: ``call_later(delay, callback, *args)`` returning a handle with ``cancel()``: the running
+#: loop's by default; tests pass one driven by their own clock.
+CallLater = Callable[..., Any]
 
 
 @dataclass
@@ -33,14 +36,26 @@ class _Pending:
 
 
 class Broadcaster:
-    """Collects applied events per game and emits them frame by frame."""
+    """Collects applied events per game and emits them frame by frame.
 
-    def __init__(self, emit: Emit, fps: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    ``clock`` says when an update went out; ``call_later`` schedules the next frame's
+    flush (the running loop's ``call_later`` unless given; its delays are in ``clock``'s
+    seconds).
+    """
+
+    def __init__(
+        self,
+        emit: Emit,
+        fps: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater | None = None,
+    ):
         if fps <= 0:
             raise ValueError("fps must be positive")
         self.frame = 1.0 / fps
         self._emit = emit
         self._clock = clock
+        self._call_later = call_later
         self._rooms: dict[str, _Pending] = {}
         self.updates_sent = 0
 
@@ -68,7 +83,8 @@ class Broadcaster:
         if wait <= 0:
             self._flush(game_id)
         else:
-            room.timer = asyncio.get_running_loop().call_later(wait, self._flush, game_id)
+            call_later = self._call_later or asyncio.get_running_loop().call_later
+            room.timer = call_later(wait, self._flush, game_id)
 
     def forget(self, game_id: str) -> None:
         room = self._rooms.pop(game_id, None)

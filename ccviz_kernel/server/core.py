@@ -1,8 +1,10 @@
-"""The server core: one python-socketio server speaking DESIGN §4, whatever hosts it.
+"""The server core: one python-socketio server speaking docs/protocol.md, whatever hosts it.
 
 Hosts (standalone aiohttp, the Jupyter server's tornado, the kernel's loop) give it an
-``async_mode``, a way to check credentials, and HTTP routes that call :meth:`handle_hook`
-and friends; the protocol, roles, limits and broadcast live here once.
+``async_mode``, a way to check credentials, optionally a :class:`~.fanout.FrameWriter` for
+the fast fan-out path, and mount the route table of :mod:`.routes`, whose routes call
+:meth:`GameServer.handle_hook` and friends; the protocol, roles, limits and broadcast live
+here once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -26,7 +28,7 @@ from ..hub import Hub
 from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
-from .fanout import FanoutManager
+from .fanout import FanoutManager, FrameWriter
 
 log = logging.getLogger("ccviz.server")
 
@@ -61,13 +63,44 @@ def room(game_id: str) -> str:
 
 @dataclass
 class HttpAnswer:
+    """What an HTTP route answers (:mod:`.routes`); the host writes it with its framework."""
+
     status: int
-    body: str = ""
+    body: str | bytes = ""
     content_type: str = "text/plain; charset=utf-8"
+    #: Extra headers (besides ``Content-Type`` and ``routes.SECURITY_HEADERS``).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> HttpAnswer:
         return cls(status, json.dumps(data, ensure_ascii=False), "application/json")
+
+    def payload(self) -> bytes:
+        """The body as bytes (empty for none)."""
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """A ``POST api/hooks``, parsed from its headers by :func:`.routes.parse_hook`."""
+
+    body: bytes = field(repr=False)
+    #: The ``Authorization: Bearer`` token (``None``: missing or not a bearer). Never shown.
+    token: str | None = field(repr=False)
+    client: str = "?"
+    #: ``X-Ccviz-Time``: when the hook ran (epoch seconds), if it is a number.
+    hook_time: float | None = None
+    #: ``X-Ccviz-Id``: the delivery id, if it has 1 to 64 characters.
+    delivery_id: str | None = None
+
+
+#: What a request without the controller role gets on ``POST api/games/<id>/actions``.
+CONTROLLER_REQUIRED = "actions need the controller role (the ingest token)\n"
+
+
+def too_large() -> HttpAnswer:
+    """The answer to a body over :data:`~ccviz_kernel.config.MAX_PAYLOAD_BYTES`."""
+    return HttpAnswer(413, f"payload too large (limit {MAX_PAYLOAD_BYTES} bytes)\n")
 
 
 class GameServer:
@@ -83,6 +116,7 @@ class GameServer:
         fps: float = 30.0,
         cors_allowed_origins: list[str] | None = None,
         role_check: RoleCheck | None = None,
+        frame_writer: FrameWriter | None = None,
         hook_rate: tuple[float, float] = (500.0, 2000.0),
         action_rate: tuple[float, float] = (50.0, 200.0),
     ) -> None:
@@ -91,7 +125,7 @@ class GameServer:
         self.serializer = "msgpack" if serializer == "msgpack" else "json"
         self.origins = set(cors_allowed_origins or ())
         self.role_check = role_check or self._default_role
-        self.manager = FanoutManager()
+        self.manager = FanoutManager(frame_writer)
         self.sio = socketio.AsyncServer(
             async_mode=async_mode,
             serializer=_MsgPackPacket if serializer == "msgpack" else serializer,
@@ -162,31 +196,20 @@ class GameServer:
 
     # -- ingest --------------------------------------------------------------------------
 
-    def handle_hook(
-        self,
-        body: bytes,
-        *,
-        authorization: str | None,
-        client: str,
-        hook_time: str | None = None,
-        delivery_id: str | None = None,
-    ) -> HttpAnswer:
-        """``POST api/hooks``: 204 at once, or a clear 4xx. Never raises."""
-        from .auth import bearer
-
-        token = bearer(authorization)
-        if token is None:
+    def handle_hook(self, hook: HookRequest) -> HttpAnswer:
+        """``POST api/hooks`` (parsed by :func:`.routes.parse_hook`): 204 at once, or a
+        clear 4xx. Never raises."""
+        if hook.token is None:
             return HttpAnswer(401, "missing bearer token\n")
-        if not self.auth.can_ingest(token):
+        if not self.auth.can_ingest(hook.token):
             return HttpAnswer(403, "wrong token\n")
-        if len(body) > MAX_PAYLOAD_BYTES:
-            return HttpAnswer(413, f"payload too large (limit {MAX_PAYLOAD_BYTES} bytes)\n")
-        if not self.hook_limiter.allow(client):
+        if len(hook.body) > MAX_PAYLOAD_BYTES:
+            return too_large()
+        if not self.hook_limiter.allow(hook.client):
             return HttpAnswer(429, "too many requests\n")
-        ts = _hook_time(hook_time, self.hub.clock())
-        key = delivery_id if isinstance(delivery_id, str) and 0 < len(delivery_id) <= 64 else None
+        ts = _hook_time(hook.hook_time, self.hub.clock())
         try:
-            self.hub.ingest(body, ts=ts, key=key)
+            self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id)
         except PayloadError as exc:
             return HttpAnswer(400, f"{exc}\n")
         return HttpAnswer(204)
@@ -223,7 +246,7 @@ class GameServer:
     ) -> HttpAnswer:
         """``POST api/games/<id>/actions``: an agent-action over HTTP (for notebook code)."""
         if not controller:
-            return HttpAnswer(403, "actions need the controller role (the ingest token)\n")
+            return HttpAnswer(403, CONTROLLER_REQUIRED)
         if not self.action_limiter.allow(client):
             return HttpAnswer(429, "too many requests\n")
         try:
@@ -393,13 +416,8 @@ def _error(message: str) -> dict[str, Any]:
     return {"ok": False, "error": message}
 
 
-def _hook_time(header: str | None, now: float) -> float:
+def _hook_time(ts: float | None, now: float) -> float:
     """The hook's own clock when plausible (spooled or slow deliveries keep their time)."""
-    if header:
-        try:
-            ts = float(header)
-        except ValueError:
-            return now
-        if abs(ts - now) < 86_400:
-            return ts
+    if ts is not None and abs(ts - now) < 86_400:
+        return ts
     return now

@@ -1,21 +1,36 @@
-"""Room fan-out without a task per recipient (DESIGN §7).
+"""Room fan-out without a task per recipient (docs/design.md §7).
 
 Stock python-socketio encodes a room broadcast once, then creates one asyncio task per
 recipient to push it through Engine.IO. At a thousand viewers those tasks are most of the
-server's work. Here the packet is encoded once, wrapped once in a websocket frame, and
-that frame is written straight to every ready transport (the standalone host's aiohttp
-websockets; nothing else queued for that viewer, so order with acks and pings holds);
-otherwise it goes on the socket's Engine.IO queue. A viewer whose buffer or queue is backed
-up is skipped: it sees a gap in ``seq`` and re-joins, which brings it back with a fresh
-snapshot instead of an unbounded queue. Measured with 1000 viewers at 30 events/s: about
-17 ms of server CPU per 1000 deliveries, against 18 for Node's socket.io 4.8 and 54 for the
-queue alone (bench/fanout_bench.py).
+server's work. Here the packet is encoded once, wrapped once in a websocket frame, and that
+frame is written straight to every viewer whose connection is ready for it; otherwise it
+goes on the socket's Engine.IO queue. A viewer whose buffer or queue is backed up is
+skipped: it sees a gap in ``seq`` and re-joins, which brings it back with a fresh snapshot
+instead of an unbounded queue. Measured with 1000 viewers at 30 events/s: about 17 ms of
+server CPU per 1000 deliveries, against 18 for Node's socket.io 4.8 and 54 for the queue
+alone (bench/fanout_bench.py).
+
+"Ready" is the host's business, behind one small interface, :class:`FrameWriter`: the
+aiohttp hosts (standalone, in-kernel) supply one in ``hosts/_aiohttp.py``, the Jupyter host
+one for tornado in ``hosts/_tornado.py``; a server made without one (``frame_writer=None``)
+sends everything through Engine.IO's queue. Either way order holds: a frame is written
+directly only when nothing put on that viewer's queue (acks, pings, the connect) is still on
+its way (:func:`queue_idle`) and the host's own writer holds nothing back.
+
+Engine.IO internals this relies on, all here (tests/server/test_fanout.py checks each one
+by name against the installed python-engineio): ``AsyncServer.sockets``, a socket's
+``queue`` (an ``asyncio.Queue``; ``_unfinished_tasks`` read by :func:`queue_idle`),
+``closed`` and ``closing``; ``AsyncServer._async["websocket"]`` (the websocket class a host
+replaces, :func:`use_websocket_class`), constructed as ``cls(socket._websocket_handler,
+server)`` (:func:`engineio_socket`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import socketio
 from engineio import packet as eio_packet
@@ -43,9 +58,91 @@ def _ws_frame(payload: bytes | str) -> bytes:
     return header + data
 
 
+class FrameWriter(Protocol):
+    """How a host writes one pre-built websocket frame straight to a viewer's connection.
+
+    The manager calls :meth:`ready` once per recipient and, when it gives a transport,
+    :meth:`buffered` and :meth:`write` on it, all synchronously on the event loop; the
+    transport is whatever the host's connection is (an asyncio transport for aiohttp, a
+    tornado ``IOStream``). None of them may raise for a connection that went away.
+    """
+
+    def ready(self, socket: Any) -> Any | None:
+        """The transport of Engine.IO ``socket`` when a frame may go straight to it now: the
+        connection is open, not flow-controlled, and the host's own writer for it holds no
+        frame back; else ``None`` (the frame then goes on Engine.IO's queue)."""
+        ...
+
+    def write(self, transport: Any, frame: bytes) -> None:
+        """Write ``frame`` (one or more whole, unmasked websocket frames) to ``transport``."""
+        ...
+
+    def buffered(self, transport: Any) -> int:
+        """Bytes written to ``transport`` that the kernel has not taken yet."""
+        ...
+
+
+class Connections:
+    """Engine.IO sid → a host's connection, for a :class:`FrameWriter`: the host's Engine.IO
+    websocket class attaches each connection once it is open and detaches it when it ends."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[str, Any] = {}
+
+    def attach(self, sid: str, connection: Any) -> None:
+        self._by_sid[sid] = connection
+
+    def detach(self, sid: str, connection: Any) -> None:
+        if self._by_sid.get(sid) is connection:
+            del self._by_sid[sid]
+
+    def connection(self, sid: str) -> Any | None:
+        return self._by_sid.get(sid)
+
+    def __len__(self) -> int:
+        return len(self._by_sid)
+
+
+#: Whether asyncio's queues count unfinished puts (see :func:`queue_idle`); read once.
+_COUNTED = isinstance(getattr(asyncio.Queue(), "_unfinished_tasks", None), int)
+
+
+def queue_idle(queue: Any) -> bool:
+    """Nothing put on this Engine.IO queue is still on its way to the connection.
+
+    Not ``queue.empty()``: the socket's writer task takes packets with
+    ``asyncio.wait_for(queue.get(), ...)``, which before Python 3.12 runs the ``get`` in a
+    task of its own; the queue is then empty for a couple of loop turns before the writer
+    has written what it took, and a frame written directly meanwhile would overtake it (an
+    ack overtaken by an update). ``asyncio.Queue`` counts what was put and not yet marked
+    done (``_unfinished_tasks``), and Engine.IO's ``poll`` marks each packet done only once
+    the writer has it; a queue without that count falls back to ``empty()``.
+    """
+    if _COUNTED:
+        return queue._unfinished_tasks == 0
+    return queue.empty()
+
+
+def engineio_socket(websocket: Any) -> Any:
+    """The Engine.IO socket a host's websocket object (``cls(handler, server)``) serves:
+    Engine.IO passes the socket's bound ``_websocket_handler`` as ``handler``."""
+    return websocket.handler.__self__
+
+
+def use_websocket_class(eio: Any, factory: Callable[..., Any]) -> None:
+    """Make Engine.IO server ``eio`` open its websockets with ``factory(handler, server)``."""
+    eio._async = {**eio._async, "websocket": factory}
+
+
 class FanoutManager(socketio.AsyncManager):
-    def __init__(self, slow_queue: int = SLOW_QUEUE) -> None:
+    """python-socketio's client manager, with room broadcasts fanned out as one frame."""
+
+    def __init__(
+        self, frame_writer: FrameWriter | None = None, *, slow_queue: int = SLOW_QUEUE
+    ) -> None:
         super().__init__()
+        #: The host's fast path; ``None``: every delivery goes through Engine.IO's queue.
+        self.frame_writer = frame_writer
         self.slow_queue = slow_queue
         self.skipped = 0  # deliveries skipped because the viewer was slow (for metrics)
 
@@ -60,7 +157,7 @@ class FanoutManager(socketio.AsyncManager):
         self.fanout(event, data, namespace, room, skip_sid)
 
     def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any = None) -> int:
-        """Queue one encoded packet for every ready participant; returns how many got it."""
+        """Send one encoded packet to every ready participant; returns how many got it."""
         if namespace not in self.rooms:
             return 0
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
@@ -70,7 +167,11 @@ class FanoutManager(socketio.AsyncManager):
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
-        wire = b"".join(_ws_frame(f.encode()) for f in frames)
+        writer = self.frame_writer
+        if writer is not None:
+            wire = b"".join(_ws_frame(f.encode()) for f in frames)
+            ready, buffered, write = writer.ready, writer.buffered, writer.write
+        counted = _COUNTED  # queue_idle(), inlined: this loop runs once per recipient
         skip = skip_sid if isinstance(skip_sid, (list, set, tuple)) else (skip_sid,)
         sockets = self.server.eio.sockets
         sent = 0
@@ -81,19 +182,16 @@ class FanoutManager(socketio.AsyncManager):
             if sock is None or sock.closed or sock.closing:
                 continue
             queue = sock.queue
-            response = getattr(sock, "ws_response", None)
-            writer = response._writer if response is not None else None
-            if writer is not None and queue.empty() and not writer.protocol._paused:
-                # nothing queued before it: the pre-built frame goes straight out, in order
-                transport = writer.transport
-                if transport is None or transport.is_closing():
+            if writer is not None and (queue._unfinished_tasks == 0 if counted else queue.empty()):
+                transport = ready(sock)
+                if transport is not None:
+                    # nothing on its way before it: the pre-built frame goes straight out
+                    if buffered(transport) > SLOW_BYTES:
+                        self.skipped += 1
+                        continue
+                    write(transport, wire)
+                    sent += 1
                     continue
-                if transport.get_write_buffer_size() > SLOW_BYTES:
-                    self.skipped += 1
-                    continue
-                transport.write(wire)
-                sent += 1
-                continue
             if queue.qsize() >= self.slow_queue:
                 self.skipped += 1  # it will see a gap in seq and re-join
                 continue

@@ -21,6 +21,7 @@ from tornado.websocket import websocket_connect
 
 from ccviz_kernel.cli import hook
 from ccviz_kernel.hosts import jupyter
+from ccviz_kernel.hosts._tornado import TornadoFrameWriter
 from ccviz_kernel.notebook.mirror import ClientError, GameMirror
 from ccviz_kernel.runtime import read_runtime
 
@@ -262,7 +263,7 @@ async def test_websocket_handshake(
     # Without credentials the upgrade goes through (the ingest token may follow in the
     # socket.io CONNECT), the CONNECT without it is refused, and the socket is closed when
     # nothing was accepted in time.
-    monkeypatch.setattr(jupyter, "AUTH_GRACE", 0.3)
+    monkeypatch.setattr(jupyter.socket, "AUTH_GRACE", 0.3)  # read by the handler at open
     conn = await websocket_connect(url)
     try:
         assert (await conn.read_message()).startswith("0{")
@@ -366,3 +367,29 @@ async def test_kernels_read_and_act_with_the_ingest_token(started, http_server_c
         client, base + "api/games/k1/actions", auth="Bearer wrong", method="POST", body="{}"
     )
     assert refused.code == 403
+
+
+async def test_broadcasts_go_straight_to_the_tornado_streams(started, jp_serverapp, jp_token):
+    """Under Jupyter too, room broadcasts skip Engine.IO's queue (hosts/_tornado.py)."""
+    frames = started.server.manager.frame_writer
+    assert isinstance(frames, TornadoFrameWriter)
+    direct = []
+    write = frames.write
+    frames.write = lambda stream, frame: (direct.append(frame), write(stream, frame))
+    viewer = mirror(jp_serverapp, started, headers={"Authorization": f"token {jp_token}"})
+    await viewer.connect()
+    try:
+        assert len(frames) == 1
+        for line in LINES:
+            started.hub.ingest(line)
+            await asyncio.sleep(0.002)
+        await viewer.wait_seq(len(LINES))
+        assert viewer.snapshot == started.hub.snapshot(GAME) and viewer.rejoins == 0
+        assert direct, "no frame went the fast path"
+    finally:
+        await viewer.close()
+    for _ in range(200):
+        if not len(frames):
+            break
+        await asyncio.sleep(0.01)
+    assert len(frames) == 0  # detached when the websocket ended
