@@ -251,3 +251,33 @@ def test_compaction_subagent_stop_is_not_a_character():
         ev("PreCompact", trigger="manual"), ev("SubagentStop", agent_id="acompact-1", agent_type="")
     )
     assert set(game.peek("agents")) == {"main"}
+
+
+def test_prompt_and_caption_say_what_happens_now():
+    game = Game("s")
+    base = {"session_id": "s", "cwd": "/p"}
+
+    def apply(**fields):
+        game.apply(parse_event({**base, **fields}))
+
+    apply(hook_event_name="UserPromptSubmit", prompt="first task")
+    apply(hook_event_name="UserPromptSubmit", prompt="second task")
+    snap = game.snapshot()
+    assert snap["title"] == "first task" and snap["prompt"] == "second task"
+    assert snap["caption"] == "Claude is thinking about the new prompt"
+    apply(
+        hook_event_name="PreToolUse",
+        tool_name="Grep",
+        tool_use_id="t1",
+        tool_input={"pattern": "save slot"},
+    )
+    assert game.peek("caption") == "Claude is searching the code for 'save slot'"
+    apply(
+        hook_event_name="PreToolUse",
+        tool_name="Bash",
+        tool_use_id="t2",
+        tool_input={"command": "export API_KEY=sk-ant-api03-" + "x" * 40},
+    )
+    assert "sk-ant-api03" not in game.peek("caption")  # captions are redacted like bubbles
+    apply(hook_event_name="SessionEnd", reason="exit")
+    assert game.peek("caption") == "The session has ended."

@@ -58,6 +58,7 @@ class AgentRules(GameCore):
         self._count_state(None, "spawning")
         self._inc(("stats", "subagents"))
         self._effect("spawn", agent_id, shorten(f"{kind} joins"))
+        self._caption(agent_id, "joins the session")
 
     def _find_spawn(
         self, agent_id: str, agent_type: str | None, payload: dict[str, Any]
@@ -131,6 +132,7 @@ class AgentRules(GameCore):
             self._effect("say", agent_id, shorten(message))
         self._agent_set(agent_id, state="left", wait=None, tool=None, overlay=None)
         self._effect("leave", agent_id)
+        self._caption(agent_id, "is done and leaves")
 
 
 def new_agent(

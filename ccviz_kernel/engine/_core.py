@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .deltas import Delta, apply_in_place, clone
+from .speech import MAX_CAPTION, shorten
 
 MAIN = "main"
 
@@ -83,6 +84,18 @@ class GameCore:
             self._deltas.append(["merge", ["agents", agent_id], changed])
             for key, value in changed.items():
                 agent[key] = clone(value) if isinstance(value, dict) else value
+
+    def _caption(self, agent_id: str | None, doing: str) -> None:
+        """Say in plain words what is happening now: "Explore #2 is searching the code…".
+
+        ``doing`` finishes the sentence after the agent's name (or is the whole sentence
+        when ``agent_id`` is None). The views show it as is, on every view alike.
+        """
+        agents = self._state["agents"]
+        name = agents[agent_id]["name"] if agent_id in agents else None
+        text = shorten(f"{name} {doing}" if name else doing, MAX_CAPTION)
+        if text != self._state.get("caption"):
+            self._set(("caption",), text)
 
     def _effect(self, kind: str, agent_id: str | None, text: str | None = None) -> None:
         effect: dict[str, Any] = {"kind": kind, "agentId": agent_id}

@@ -63,9 +63,12 @@ class SessionRules(AgentRules):
         if self._state["title"] is None and text:
             self._set(("title",), text)
         self._inc(("stats", "prompts"))
+        if text and text != self._state["prompt"]:
+            self._set(("prompt",), text)
         self._close_calls(MAIN)
         self._agent_set(MAIN, state="thinking", wait=None, place=HOME, tool=None, overlay=None)
         self._effect("prompt", MAIN, text or "New prompt")
+        self._caption(MAIN, "is thinking about the new prompt")
 
     def _on_prompt_expansion(self, event: HookEvent) -> None:
         name = event.get("command_name")
@@ -75,6 +78,7 @@ class SessionRules(AgentRules):
         agent_id = self._agent_for(event)
         self._close_calls(agent_id)
         self._agent_set(agent_id, state="done", wait=None, tool=None, place=HOME)
+        self._caption(agent_id, "has finished and waits for the next prompt")
         message = event.get("last_assistant_message")
         if isinstance(message, str) and message.strip():
             self._effect("say", agent_id, shorten(message))
@@ -91,6 +95,7 @@ class SessionRules(AgentRules):
             agent_id,
             shorten(f"API error: {error if isinstance(error, str) else 'unknown'}"),
         )
+        self._caption(agent_id, "stopped on an API error")
 
     def _on_notification(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -101,6 +106,10 @@ class SessionRules(AgentRules):
             wait = "permission" if kind == "permission_prompt" else "input"
             self._agent_set(agent_id, state="waiting", wait=wait, place=WAITING_PLACE)
             self._effect("wait", agent_id, text)
+            self._caption(
+                agent_id,
+                "waits for your permission" if wait == "permission" else "waits for your answer",
+            )
         else:
             self._effect("say", agent_id, text)
 
@@ -123,6 +132,7 @@ class SessionRules(AgentRules):
         agent_id = self._agent_for(event)
         self._agent_set(agent_id, overlay="compacting")
         self._effect("compact", agent_id, "Compacting the context…")
+        self._caption(agent_id, "is compacting its context to make room")
 
     def _on_post_compact(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -147,6 +157,7 @@ class SessionRules(AgentRules):
             MAIN,
             shorten(f"Session ended ({reason})" if isinstance(reason, str) else "Session ended"),
         )
+        self._caption(None, "The session has ended.")
 
     # -- tokens ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from ..events import HookEvent
 from ._agents import AgentRules
 from ._core import Spawn
 from ._todos import TodoRules
-from .speech import mcp_server, shorten, tool_speech
+from .speech import mcp_server, shorten, tool_texts
 from .town import HOME, WAITING_PLACE, place_for
 
 
@@ -32,7 +32,7 @@ class ToolRules(AgentRules, TodoRules):
         place = place_for(rules, tool)
         if place not in self._state["places"]:
             place = rules["default"] if rules["default"] in self._state["places"] else HOME
-        summary = tool_speech(tool, tool_input, self._state["cwd"])
+        summary, doing = tool_texts(tool, tool_input, self._state["cwd"])
         call: dict[str, Any] = {"name": tool, "useId": event.tool_use_id, "summary": summary}
         server = mcp_server(tool)
         if server:
@@ -54,6 +54,7 @@ class ToolRules(AgentRules, TodoRules):
             overlay=None,
         )
         self._effect("say", agent_id, summary)
+        self._caption(agent_id, f"is {doing}")
         if tool in SPAWN_TOOLS:
             kind = tool_input.get("subagent_type")
             self._scratch.pending.append(
@@ -88,6 +89,7 @@ class ToolRules(AgentRules, TodoRules):
             return agent_id, True
         if agent["state"] not in ("left", "done"):
             self._agent_set(agent_id, state="thinking", wait=None, tool=None)
+            self._caption(agent_id, "is thinking about what to do next")
         return agent_id, False
 
     def _on_post_tool(self, event: HookEvent) -> None:
@@ -112,12 +114,18 @@ class ToolRules(AgentRules, TodoRules):
         self._inc(("agents", agent_id, "failures"))
         self._agent_set(agent_id, overlay="failure")
         self._effect("flash", agent_id, "Interrupted" if interrupted else text)
+        self._caption(
+            agent_id, "was interrupted" if interrupted else f"hit a failure in {event.tool_name}"
+        )
 
     def _on_permission_request(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
-        text = tool_speech(event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"])
+        text, doing = tool_texts(
+            event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"]
+        )
         self._agent_set(agent_id, state="waiting", wait="permission", place=WAITING_PLACE)
         self._effect("wait", agent_id, shorten(f"May I? {text}"))
+        self._caption(agent_id, f"asks your permission before {doing}")
 
     def _on_permission_denied(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
@@ -129,6 +137,7 @@ class ToolRules(AgentRules, TodoRules):
             agent_id,
             shorten(f"Denied: {reason if isinstance(reason, str) else event.tool_name}"),
         )
+        self._caption(agent_id, f"was not allowed to use {event.tool_name}")
 
 
 def _first_lines(text: Any) -> str:

@@ -55,6 +55,10 @@ class Game(SessionRules, ToolRules, ControlRules):
             "gameId": game_id,
             "seq": 0,
             "title": None,
+            #: The prompt being worked on (the title stays the first one).
+            "prompt": None,
+            #: One plain sentence: what is happening now.
+            "caption": None,
             "cwd": None,
             "model": None,
             "status": "idle",

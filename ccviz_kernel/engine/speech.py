@@ -1,4 +1,4 @@
-"""Short speech-bubble texts for tool calls: what a person watching wants to read.
+"""What a person watching reads: bubble texts, and the caption's plain sentences.
 
 Every text is redacted and cut to :data:`MAX_TEXT` characters here, so nothing longer or
 secret reaches a view.
@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from ..redact import redact
 
 MAX_TEXT = 80
+#: The caption line spans the view, so it may say a little more than a bubble.
+MAX_CAPTION = 120
 
 
 def shorten(text: str, limit: int = MAX_TEXT) -> str:
@@ -38,49 +40,80 @@ def relpath(path: Any, cwd: str | None) -> str:
 
 def tool_speech(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None) -> str:
     """``Reading src/player.py``, ``$ npm test``, ``Spawning Explore: find the jump code``."""
+    return tool_texts(tool, tool_input, cwd)[0]
+
+
+def tool_doing(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None) -> str:
+    """What the call is, as the end of a plain sentence: ``searching the code for 'x'``."""
+    return tool_texts(tool, tool_input, cwd)[1]
+
+
+def tool_texts(
+    tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None
+) -> tuple[str, str]:
+    """The bubble text and the caption phrase of one tool call, from one table.
+
+    The bubble is short and terse (it hangs over a character); the phrase finishes "Explore
+    #2 is …" in the caption line. Both are redacted and cut to one line.
+    """
     args = tool_input or {}
     get = args.get
     if tool == "Read":
-        text = f"Reading {relpath(get('file_path'), cwd)}"
+        where = relpath(get("file_path"), cwd)
+        text, doing = f"Reading {where}", f"reading {where}"
     elif tool in ("Write",):
-        text = f"Writing {relpath(get('file_path'), cwd)}"
+        where = relpath(get("file_path"), cwd)
+        text, doing = f"Writing {where}", f"writing {where}"
     elif tool in ("Edit", "MultiEdit"):
-        text = f"Editing {relpath(get('file_path'), cwd)}"
+        where = relpath(get("file_path"), cwd)
+        text, doing = f"Editing {where}", f"editing {where}"
     elif tool == "NotebookEdit":
-        text = f"Editing notebook {relpath(get('notebook_path'), cwd)}"
+        where = relpath(get("notebook_path"), cwd)
+        text, doing = f"Editing notebook {where}", f"editing the notebook {where}"
     elif tool in ("Bash", "PowerShell"):
-        text = f"$ {get('command') or ''}"
+        command = get("command") or ""
+        text, doing = f"$ {command}", f"running `{command}`"
     elif tool == "Grep":
-        text = f"Searching for {_quote(get('pattern'))}"
+        pattern = _quote(get("pattern"))
+        text, doing = f"Searching for {pattern}", f"searching the code for {pattern}"
     elif tool == "Glob":
-        text = f"Finding {get('pattern') or 'files'}"
+        pattern = get("pattern") or "files"
+        text, doing = f"Finding {pattern}", f"looking for files named {pattern}"
     elif tool == "WebFetch":
-        text = f"Fetching {_host_path(get('url'))}"
+        page = _host_path(get("url"))
+        text, doing = f"Fetching {page}", f"reading the web page {page}"
     elif tool == "WebSearch":
-        text = f"Searching the web: {get('query') or ''}"
+        query = get("query") or ""
+        text, doing = f"Searching the web: {query}", f"searching the web for '{query}'"
     elif tool in ("Agent", "Task"):
         kind = get("subagent_type") or "general-purpose"
-        text = f"Spawning {kind}: {get('description') or get('prompt') or ''}"
+        task = get("description") or get("prompt") or ""
+        text, doing = f"Spawning {kind}: {task}", f"calling in {kind}: {task}"
     elif tool == "TodoWrite":
         todos = get("todos")
-        text = f"Updating the todo list ({len(todos) if isinstance(todos, list) else 0})"
+        count = len(todos) if isinstance(todos, list) else 0
+        text, doing = f"Updating the todo list ({count})", "updating the todo list"
     elif tool == "TaskCreate":
-        text = f"New task: {get('subject') or ''}"
+        subject = get("subject") or ""
+        text, doing = f"New task: {subject}", f"adding the task '{subject}'"
     elif tool == "TaskUpdate":
-        text = f"Task {get('taskId') or ''} → {get('status') or 'updated'}"
+        status = get("status") or "updated"
+        text = f"Task {get('taskId') or ''} → {status}"
+        doing = f"marking task {get('taskId') or ''} {status}"
     elif tool == "AskUserQuestion":
         questions = get("questions")
         first = questions[0] if isinstance(questions, list) and questions else {}
         question = first.get("question") if isinstance(first, dict) else None
-        text = f"Asking: {question or 'a question'}"
+        text, doing = f"Asking: {question or 'a question'}", f"asking you: {question or '…'}"
     elif tool == "SendMessage":
-        text = f"Message to {get('to') or 'an agent'}"
+        to = get("to") or "an agent"
+        text, doing = f"Message to {to}", f"writing to {to}"
     elif tool.startswith("mcp__"):
         server, _, name = tool[5:].partition("__")
-        text = f"{server}: {name or 'call'}"
+        text, doing = f"{server}: {name or 'call'}", f"asking {server} for {name or 'something'}"
     else:
-        text = tool
-    return shorten(text)
+        text, doing = tool, f"using {tool}"
+    return shorten(text), shorten(doing, MAX_CAPTION)
 
 
 def mcp_server(tool: str) -> str | None:
