@@ -193,12 +193,12 @@ def test_the_lobby_lists_games_and_updates_live(server, open_page):
     listed = {g["gameId"] for g in page.evaluate("window.__ccviz.games()")}
     assert known in listed
     assert listed == {g["gameId"] for g in server.get("api/games")["games"]}
-    assert page.locator(f'a.game[data-game="{known}"]').is_visible()
+    assert page.locator(f'.game[data-game="{known}"]').is_visible()
 
     fresh = new_game_id()
     server.post(hook(fresh, "SessionStart", source="startup", model="claude-sonnet-4-5"))
     server.post(hook(fresh, "UserPromptSubmit", prompt="Make the boss fight harder"))
-    card = page.locator(f'a.game[data-game="{fresh}"]')
+    card = page.locator(f'.game[data-game="{fresh}"]')
     card.wait_for(state="visible", timeout=WAIT_MS)
     wait_until(
         page,
@@ -208,7 +208,8 @@ def test_the_lobby_lists_games_and_updates_live(server, open_page):
     }}""",
     )
     assert "Make the boss fight harder" in card.inner_text()
-    assert card.get_attribute("href") == f"/view/{fresh}"
+    assert card.locator("a.title").get_attribute("href") == f"/view/{fresh}"
+    assert card.locator("a.replay-link").get_attribute("href") == f"/view/{fresh}?seq=0&play=1"
     # Newest first.
-    assert page.locator("a.game").first.get_attribute("data-game") == fresh
+    assert page.locator(".game").first.get_attribute("data-game") == fresh
     watched.assert_clean()
