@@ -16,6 +16,7 @@ from typing import Any
 from .engine.deltas import Delta
 from .engine.game import Applied, Game
 from .events import PayloadError, parse_event
+from .replays.history import GameHistory, HistoryCache
 from .store import EventStore
 
 TYPE_CHECKING = False
@@ -63,6 +64,8 @@ class Hub:
         self._status_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.replays: dict[str, ReplayClock] = {}
         self._replay_history: dict[str, deque[tuple[int, list[Delta]]]] = {}
+        #: Whole histories for viewers that scrub (game-history, game-at): a few games only.
+        self.histories = HistoryCache()
 
     # -- listening ---------------------------------------------------------------------
 
@@ -189,6 +192,32 @@ class Hub:
             for row in self.store.events(game_id)
         ]
 
+    def history(self, game_id: str) -> GameHistory | None:
+        """The game's whole history (``None`` if never seen), for viewers that scrub.
+
+        Built on first use from the log (or a replay's whole recording) through a fresh
+        engine, then extended by the events logged since. Reading it changes no game.
+        """
+        clock = self.replays.get(game_id)
+        if clock is not None:
+            history = self.histories.get(game_id, clock)
+            if history.seq < clock.total:
+                history.extend(clock.events[history.seq :])
+            return history
+        last = self.store.last_seq(game_id)
+        if last == 0:
+            return None
+        history = self.histories.get(game_id, self.store)
+        if history.seq > last:  # cannot happen with an append-only log; start afresh
+            self.histories.drop(game_id)
+            history = self.histories.get(game_id, self.store)
+        if history.seq < last:
+            history.extend(
+                parse_event(row.payload, ts=row.ts, session_id=game_id)
+                for row in self.store.events(game_id, since=history.seq)
+            )
+        return history
+
     def event_rows(self, game_id: str) -> list[dict[str, Any]] | None:
         """The game's events as table rows, rebuilt through the engine (see timeline)."""
         from .replays.text import event_rows
@@ -269,6 +298,7 @@ class Hub:
         if clock is not None:
             clock.stop()
             self._replay_history.pop(game_id, None)
+            self.histories.drop(game_id)
 
     def subscribe_status(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(game_id, status)`` when a replay plays, pauses, seeks or ends."""

@@ -23,6 +23,8 @@ def where(pattern: str, files: list) -> list[str]:
     found = []
     for path in files:
         for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith(("#", "//", "*", "/*")):
+                continue  # a comment may name a fact; only code can define one
             if regex.search(line):
                 found.append(f"{path.relative_to(REPO)}:{number}")
     return found

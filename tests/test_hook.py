@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from common import FIXTURES
+from common import CCVIZ, FIXTURES, free_port, snapshot, start_server
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
@@ -20,37 +17,10 @@ from ccviz_kernel.runtime import spool_path, spool_read, write_runtime
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
-CCVIZ = [sys.executable, "-m", "ccviz_kernel.cli"]
 
 
 def hook(line: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CCVIZ, "hook"], input=line.encode(), capture_output=True, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [*CCVIZ, "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {proc.stdout.read().decode()}")
-
-
-def snapshot(port: int, game: str) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/games/{game}", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def wait_seq(port: int, game: str, seq: int) -> dict:

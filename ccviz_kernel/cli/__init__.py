@@ -105,6 +105,26 @@ def _parser():
     demo.add_argument("--open", action="store_true", help="open the page in a browser")
     demo.set_defaults(handler=_cmd_demo)
 
+    view = sub.add_parser(
+        "view",
+        help="open a transcript, hook log or stored game in the browser",
+        description="Open any transcript, hook log or stored game in the browser: on the "
+        "running server if there is one (the command returns), else on a server started "
+        "here (until Ctrl-C). Prints the URL.",
+    )
+    view.add_argument("target", metavar="PATH|GAME_ID", help="a file, or the id of a stored game")
+    view.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"interface when serving here (default {DEFAULT_HOST})"
+    )
+    view.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port when serving here (default {DEFAULT_PORT})",
+    )
+    view.add_argument("--open", action="store_true", help="open the page in a browser")
+    view.set_defaults(handler=_cmd_view)
+
     hook = sub.add_parser("hook", help="(run by Claude Code) forward one hook payload from stdin")
     hook.set_defaults(handler=lambda ns: 0)
 
@@ -170,6 +190,15 @@ def _cmd_serve(ns) -> int:
         )
     except ValueError as exc:
         raise CcvizError(str(exc)) from None
+    except OSError as exc:
+        raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+
+
+def _cmd_view(ns) -> int:
+    from .view import run_view
+
+    try:
+        return run_view(ns.target, ns.host, ns.port, open_browser=ns.open)
     except OSError as exc:
         raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
 

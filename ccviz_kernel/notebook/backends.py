@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from ..errors import ServerError
-from ..events import PayloadError
+from ..events import HookEvent, PayloadError
 from ..hub import Hub
 
 
@@ -57,6 +57,19 @@ class LocalBackend:
         from .widget import GameView
 
         return GameView(game_id, hub=self.hub, **options)
+
+
+def _cut_strings(value: Any, limit: int = 4096, depth: int = 0) -> Any:
+    """``value`` with every string longer than ``limit`` cut (nested up to 50 deep)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "… [cut by ccviz]"
+    if depth > 50:
+        return None
+    if isinstance(value, dict):
+        return {k: _cut_strings(v, limit, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(v, limit, depth + 1) for v in value[:1000]]
+    return value
 
 
 class RemoteBackend:
@@ -122,6 +135,37 @@ class RemoteBackend:
             raise PayloadError(str(data).strip() or f"HTTP {status}")
         sid = payload.get("session_id")
         return (sid if isinstance(sid, str) else ""), None
+
+    def upload_replay(
+        self, game_id: str, events: list[HookEvent], *, part_bytes: int = 900_000
+    ) -> dict[str, Any]:
+        """Open a recording on the server as a replay game (``POST api/replays``, in parts
+        under the server's 1 MiB body limit); returns the server's last answer."""
+        parts: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for event in events:
+            payload = event.payload
+            if event.ts is not None and "timestamp" not in payload:
+                payload = {**payload, "timestamp": event.ts}
+            length = len(json.dumps(payload)) + 2
+            if length > part_bytes:  # a file's whole contents: the game shows a summary only
+                payload = _cut_strings(payload)
+                length = len(json.dumps(payload)) + 2
+            if parts[-1] and size + length > part_bytes:
+                parts.append([])
+                size = 0
+            parts[-1].append(payload)
+            size += length
+        answer: Any = None
+        for index, part in enumerate(parts):
+            done = index == len(parts) - 1
+            status, answer = self._call(
+                "api/replays", {"gameId": game_id, "events": part, "done": done}
+            )
+            if status != 200 or not isinstance(answer, dict) or not answer.get("ok"):
+                error = answer.get("error") if isinstance(answer, dict) else answer
+                raise ServerError(f"the server refused the recording: {error or f'HTTP {status}'}")
+        return answer
 
     def view(self, game_id: str, **options: Any) -> Any:
         """A GameView that reaches the game the best way from here.

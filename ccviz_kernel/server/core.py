@@ -25,10 +25,12 @@ from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
+from ..replays.history import MAX_COUNT
 from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
+from .uploads import ReplayUploads
 
 log = logging.getLogger("ccviz.server")
 
@@ -119,6 +121,7 @@ class GameServer:
         frame_writer: FrameWriter | None = None,
         hook_rate: tuple[float, float] = (500.0, 2000.0),
         action_rate: tuple[float, float] = (50.0, 200.0),
+        read_rate: tuple[float, float] = (30.0, 120.0),
     ) -> None:
         self.hub = hub
         self.auth = auth
@@ -142,6 +145,9 @@ class GameServer:
         self.broadcaster = Broadcaster(self._emit_room, fps=fps)
         self.hook_limiter = RateLimiter(*hook_rate)
         self.action_limiter = RateLimiter(*action_rate)
+        self.uploads = ReplayUploads(hub)
+        #: game-history and game-at, per connection (each may replay up to 1255 events).
+        self.read_limiter = RateLimiter(*read_rate)
         self._roles: dict[str, str] = {}
         self._lobby_dirty = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -295,6 +301,8 @@ class GameServer:
         sio.on("leave-game", self._leave)
         sio.on("list-games", self._list)
         sio.on("agent-action", self._action)
+        sio.on("game-history", self._history)
+        sio.on("game-at", self._game_at)
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         role = self.role_check(environ, auth)
@@ -317,7 +325,15 @@ class GameServer:
         self.broadcaster.flush(game_id)
         game = self.hub.game(game_id)
         if game is None:
-            return {"ok": True, "gameId": game_id, "seq": 0, "snapshot": Game(game_id).snapshot()}
+            return {
+                "ok": True,
+                "gameId": game_id,
+                "seq": 0,
+                "snapshot": Game(game_id).snapshot(),
+                "replay": None,
+            }
+        clock = self.hub.replays.get(game_id)
+        replay = clock.status() if clock is not None else None
         if since is not None:
             deltas = self.hub.deltas_since(game_id, since)
             if deltas is not None:
@@ -327,8 +343,15 @@ class GameServer:
                     "seq": game.seq,
                     "from": since + 1,
                     "deltas": deltas,
+                    "replay": replay,
                 }
-        return {"ok": True, "gameId": game_id, "seq": game.seq, "snapshot": game.snapshot()}
+        return {
+            "ok": True,
+            "gameId": game_id,
+            "seq": game.seq,
+            "snapshot": game.snapshot(),
+            "replay": replay,
+        }
 
     async def _leave(self, sid: str, data: Any = None) -> dict[str, Any]:
         game_id = _game_id(data)
@@ -354,6 +377,44 @@ class GameServer:
         except PayloadError as exc:
             return _error(str(exc))
         return {"ok": True, "seq": seq}
+
+    async def _history(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``game-history``: any viewer; reads the history cache, changes no game."""
+        game_id = _game_id(data)
+        if game_id is None:
+            return _error("game-history needs {gameId: string}")
+        if not self.read_limiter.allow(sid):
+            return _error("rate limited: too many history reads")
+        history = self.hub.history(game_id)
+        if history is None:
+            return _error(f"no game {game_id!r}")
+        return {"ok": True, "gameId": game_id, **history.summary()}
+
+    async def _game_at(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``game-at``: the state after an event and the deltas that follow, for a viewer's
+        own playhead; reads the history cache, changes no game and reaches no other viewer."""
+        game_id = _game_id(data)
+        seq = data.get("seq") if game_id is not None else None
+        count = data.get("count", 0) if game_id is not None else None
+        if game_id is None or not _is_int(seq) or not _is_int(count) or count < 0:
+            return _error("game-at needs {gameId: string, seq: integer, count?: integer >= 0}")
+        if not self.read_limiter.allow(sid):
+            return _error("rate limited: too many history reads")
+        history = self.hub.history(game_id)
+        if history is None:
+            return _error(f"no game {game_id!r}")
+        at, snapshot, deltas, effects = history.at(
+            seq, min(count, MAX_COUNT), budget=MAX_PAYLOAD_BYTES
+        )
+        return {
+            "ok": True,
+            "gameId": game_id,
+            "total": history.seq,
+            "at": at,
+            "snapshot": snapshot,
+            "deltas": deltas,
+            "effects": effects,
+        }
 
     # -- broadcast -----------------------------------------------------------------------
 
@@ -410,6 +471,10 @@ def _game_id(data: Any) -> str | None:
     if isinstance(game_id, str) and 0 < len(game_id) <= 200:
         return game_id
     return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _error(message: str) -> dict[str, Any]:

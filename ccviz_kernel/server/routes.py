@@ -185,6 +185,12 @@ def _actions(server: GameServer, request: Request) -> HttpAnswer:
     )
 
 
+def _replays(server: GameServer, request: Request) -> HttpAnswer:
+    # the host let the caller in only with the controller role
+    status, answer = server.uploads.receive(request.body)
+    return HttpAnswer.json(answer, status)
+
+
 def _health(server: GameServer, request: Request) -> HttpAnswer:
     return server.health()
 
@@ -239,6 +245,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "api/games/{game_id}", VIEWER, _game, json=True),
     Route("GET", "api/games/{game_id}/events", VIEWER, _events, json=True),
     Route("POST", "api/games/{game_id}/actions", CONTROLLER, _actions, json=True),
+    Route("POST", "api/replays", CONTROLLER, _replays, json=True),
     Route("GET", "healthz", USER, _health, json=True),
     Route("GET", "", PAGE, _page),
     Route("GET", "view/{game_id}", PAGE, _page),

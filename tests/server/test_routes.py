@@ -58,6 +58,7 @@ def test_the_table():
         ("GET", "api/games/{game_id}"),
         ("GET", "api/games/{game_id}/events"),
         ("POST", "api/games/{game_id}/actions"),
+        ("POST", "api/replays"),
         ("GET", "healthz"),
         ("GET", ""),
         ("GET", "view/{game_id}"),
@@ -66,6 +67,7 @@ def test_the_table():
     assert {r.role for r in ROUTES} == set(routes.ROLES)
     assert paths[("POST", "api/hooks")].role == routes.INGEST
     assert paths[("POST", "api/games/{game_id}/actions")].role == routes.CONTROLLER
+    assert paths[("POST", "api/replays")].role == routes.CONTROLLER
     route = paths[("GET", "api/games/{game_id}/events")]
     assert route.params == ("game_id",)
     assert route.regex() == r"api/games/([^/]+)/events"

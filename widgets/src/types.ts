@@ -70,6 +70,10 @@ export interface Snapshot {
   };
   todos: Todo[];
   replay?: ReplayState | null;
+  /** The prompt being worked on (redacted, one line), or null; older servers omit it. */
+  prompt?: string | null;
+  /** One plain sentence of what is happening now, or null; older servers omit it. */
+  caption?: string | null;
   [key: string]: unknown;
 }
 
@@ -94,9 +98,64 @@ export interface Effect {
   [key: string]: unknown;
 }
 
+/** `replay`: the presenter replay's status when the game is a replay game, else null
+ * (docs/protocol.md §3.1; optional here only for older servers and the widget comm). */
 export type JoinAck =
   | { ok: true; gameId: string; seq: number; snapshot: Snapshot; replay?: ReplayState | null }
   | { ok: true; gameId: string; seq: number; from: number; deltas: Delta[]; replay?: ReplayState | null }
+  | { ok: false; error: string };
+
+/** The kinds of a history marker (docs/protocol.md §3.3). */
+export type MarkerKind = "prompt" | "failure" | "wait" | "spawn" | "leave" | "compact" | "todo" | "end";
+
+/** A moment a person would want to jump to: the state after event `seq`. */
+export interface Marker {
+  seq: number;
+  kind: MarkerKind;
+  /** The agent it is about; null for a game-wide one. */
+  agentId: string | null;
+  /** The redacted one-line speech text of that moment ("" when there is none). */
+  text: string;
+}
+
+/** One agent's life in the history: events `from` … `to` (null: it never left). */
+export interface Lane {
+  agentId: string;
+  /** Its name at the end of the history. */
+  name: string;
+  kind: "main" | "subagent";
+  type: string;
+  parent: string | null;
+  from: number;
+  to: number | null;
+}
+
+/** `game-history {gameId}` (any viewer). `times[i]` is the epoch ms of event i+1, or null. */
+export type HistoryAck =
+  | {
+      ok: true;
+      gameId: string;
+      seq: number;
+      times: (number | null)[];
+      markers: Marker[];
+      lanes: Lane[];
+    }
+  | { ok: false; error: string };
+
+/** `game-at {gameId, seq, count?}` (any viewer): the state after event `at` and the
+ * deltas/effects of events at+1 … at+deltas.length. The server may send fewer than
+ * `count` (the end of the history, or to keep the answer under 1 MiB): rely on
+ * `deltas.length`. `effects[k]` are `visualization-event` payloads without `gameId`. */
+export type GameAtAck =
+  | {
+      ok: true;
+      gameId: string;
+      total: number;
+      at: number;
+      snapshot: Snapshot;
+      deltas: Delta[][];
+      effects: Effect[][];
+    }
   | { ok: false; error: string };
 
 export interface GameSummary {
