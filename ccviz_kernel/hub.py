@@ -15,6 +15,7 @@ from typing import Any
 
 from .engine.deltas import Delta
 from .engine.game import Applied, Game
+from .engine.speech import shorten
 from .events import PayloadError, parse_event
 from .replays.history import GameHistory, HistoryCache
 from .store import EventStore
@@ -66,6 +67,8 @@ class Hub:
         self._replay_history: dict[str, deque[tuple[int, list[Delta]]]] = {}
         #: Whole histories for viewers that scrub (game-history, game-at): a few games only.
         self.histories = HistoryCache()
+        #: Lobby rows of stored games not in memory: (events, title/folder/end), by game.
+        self._meta: dict[str, tuple[int, dict[str, Any]]] = {}
 
     # -- listening ---------------------------------------------------------------------
 
@@ -237,9 +240,7 @@ class Hub:
                     {
                         "gameId": row.game_id,
                         "seq": row.events,
-                        "title": None,
-                        "cwd": None,
-                        "status": None,
+                        **self._stored_meta(row.game_id, row.events),
                         "lastEventAt": _ms(row.last_ts),
                         "startedAt": _ms(row.first_ts),
                         "agents": None,
@@ -250,6 +251,23 @@ class Hub:
             rows.append({**summary(clock.game), "replay": clock.status()})
         rows.sort(key=lambda r: (r["lastEventAt"] is None, -(r["lastEventAt"] or 0)))
         return rows
+
+    def _stored_meta(self, game_id: str, events: int) -> dict[str, Any]:
+        """Title, folder and end of a stored game (cached until the game grows)."""
+        cached = self._meta.get(game_id)
+        if cached is None or cached[0] != events:
+            from itertools import islice
+
+            last = None
+            for stored in self.store.events(game_id, since=max(0, events - 1)):
+                try:
+                    last = parse_event(stored.payload).name
+                except PayloadError:
+                    last = None
+            head = islice(self.store.events(game_id), META_EVENTS)
+            cached = (events, _meta_from_log(head, last))
+            self._meta[game_id] = cached
+        return cached[1]
 
     def live_ids(self) -> list[str]:
         return [*self._live, *self.replays]
@@ -361,6 +379,30 @@ class Hub:
             live.history.append((applied.seq, applied.deltas))
         self._live[game_id] = live
         return live
+
+
+#: How far into a stored game the lobby looks for its title and folder.
+META_EVENTS = 50
+
+
+def _meta_from_log(events: Any, last: str | None) -> dict[str, Any]:
+    """Title, folder and whether it ended, from the first events and the last one's name:
+    a lobby row for a game not in memory, without rebuilding the game."""
+    title = cwd = None
+    for stored in events:
+        try:
+            event = parse_event(stored.payload)
+        except PayloadError:
+            continue
+        cwd = cwd or (event.get("cwd") if isinstance(event.get("cwd"), str) else None)
+        named = event.get("session_title") or (
+            event.get("prompt") if event.name == "UserPromptSubmit" else None
+        )
+        if isinstance(named, str) and named.strip():
+            title = shorten(named)
+        if title and cwd:
+            break
+    return {"title": title, "cwd": cwd, "status": "ended" if last == "SessionEnd" else None}
 
 
 def summary(game: Game) -> dict[str, Any]:

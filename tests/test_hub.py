@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from common import FIXTURES
 
@@ -92,3 +94,21 @@ def test_summaries_list_live_and_stored_games(hub, tmp_path):
     rows = hub.summaries()
     assert {r["gameId"] for r in rows} == {gid, "other"}
     assert rows[0]["status"] in {"idle", "active"}
+
+
+def test_stored_games_not_in_memory_still_have_a_title_a_folder_and_an_end(tmp_path):
+    from ccviz_kernel import samples
+
+    path = tmp_path / "events.sqlite3"
+    first = Hub(EventStore(path))
+    lines = samples.path("short", "hooks").read_text().splitlines()
+    for line in lines:
+        first.ingest(line)
+    gid = json.loads(lines[0])["session_id"]
+    first.store.close()
+    later = Hub(EventStore(path))  # a restarted server: nothing in memory yet
+    [row] = later.summaries()
+    assert row["live"] is False and row["gameId"] == gid and row["seq"] == len(lines)
+    assert row["title"].startswith("The jump feels floaty")
+    assert row["cwd"] == "/home/dev/pixel-quest" and row["status"] == "ended"
+    assert gid not in later.live_ids()  # the row did not load the game
