@@ -71,7 +71,9 @@ def test_the_town_lives_in_town_json():
 
 def test_one_mirror_in_js():
     """The re-join logic (``since``) lives in mirror.ts only; the JS client test runs it."""
-    joins = homes(where(r"\bsince\b\s*:", TS))
-    assert joins <= {"widgets/src/mirror.ts", "widgets/src/types.ts"}, joins
+    joins = homes(where(r'"join-game"', TS))
+    assert joins == {"widgets/src/socket.ts"}, joins  # the transport sends it, for the mirror
+    rejoins = homes(where(r"this\.join\(", TS))  # deciding to (re-)join: the mirror only
+    assert rejoins <= {"widgets/src/mirror.ts"}, rejoins
     client = (REPO / "tests" / "js" / "client.mjs").read_text()
     assert "src/mirror.ts" in client and "applyDeltas" not in client

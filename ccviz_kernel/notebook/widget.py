@@ -5,6 +5,12 @@ ccviz server itself (the Jupyter server extension, or any ``ccviz serve``). With
 ``transport="comm"`` the kernel feeds the widget through the widget comm: from a hub in
 this kernel (the in-kernel host, a local replay) or from a server the kernel mirrors. That
 is what VS Code, Colab and kernels without the server extension get.
+
+Under the town the widget shows the player bar (``widgets/src/player/``): live, the view's
+own playhead, or the presenter's replay. :meth:`GameView.seek`, :meth:`~GameView.play`,
+:meth:`~GameView.pause` and :meth:`~GameView.follow` drive it from Python. Over the comm the
+kernel also answers the bar's reads of the game's history (``history``, ``at``: the same
+answers as socket.io's ``game-history`` and ``game-at``) and its replay controls.
 """
 
 from __future__ import annotations
@@ -15,12 +21,22 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied
-from ..engine.town import WORLD_HEIGHT, WORLD_WIDTH
+from ..engine.town import MAX_SPEED, MIN_SPEED, WORLD_HEIGHT, WORLD_WIDTH
+from ..errors import PayloadError
+from ..replays.history import MAX_COUNT
 from ..server.broadcast import Broadcaster
 from ..server.pages import STATIC
 
 TRANSPORTS = ("socketio", "comm")
+#: What :meth:`GameView.follow` takes.
+FOLLOW_TARGETS = ("live", "presenter")
+#: The requests of the player bar over the comm (``{type, id, ...}``, answered by
+#: ``{type: "reply", id, ack}``).
+_REQUESTS = ("history", "at", "act", "role")
+#: The actions the bar may send over the comm: the replay controls.
+_REPLAY_CONTROLS = ("pause", "resume", "step", "seek", "speed")
 
 #: When a server serves the bundle at a URL the browser can reach (the Jupyter extension,
 #: same origin), each view carries these few lines instead of the 1.5 MB bundle, in the comm
@@ -87,8 +103,65 @@ class GameView(anywidget.AnyWidget):
         self.on_msg(self._on_front_message)
 
     def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if self._feed is not None and isinstance(content, dict) and content.get("type") == "join":
+        if self._feed is None or not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "join":
             self._feed.join(content.get("since"))
+        elif kind in _REQUESTS:
+            self._feed.request(content, lambda ack: self._reply(content.get("id"), ack))
+
+    def _reply(self, request_id: Any, ack: dict[str, Any]) -> None:
+        if self._feed is not None:  # closed meanwhile: nobody to answer
+            self.send({"type": "reply", "id": request_id, "ack": ack})
+
+    # -- the player bar ----------------------------------------------------------------
+
+    def seek(self, seq: int) -> None:
+        """Show the state just after event ``seq`` (``0``: before the first event) on this
+        view's own playhead, paused or playing as it was.
+
+        The view leaves the live game (or the presenter's replay) for its own playhead; the
+        game and every other view go on unchanged. ``follow()`` comes back.
+        """
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError(f"seq must be an integer >= 0, not {seq!r}")
+        self.send({"type": "player", "action": "seek", "seq": seq})
+
+    def play(self, speed: float | None = None) -> None:
+        """Play this view's own playhead from where it is (from the start when at the end),
+        at ``speed`` times the session's pace (the bar offers 0.5× to 16×; any speed a replay
+        accepts will do; ``None``: the speed it has).
+
+        Events come at the pace they happened, idle gaps shortened to a few seconds. Only
+        this view plays: the game and the presenter's replay are not touched.
+        """
+        if speed is not None:
+            try:
+                speed = float(speed)
+            except (TypeError, ValueError):
+                raise ValueError(f"speed must be a number, not {speed!r}") from None
+            if not MIN_SPEED <= speed <= MAX_SPEED:
+                raise ValueError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g}")
+        message: dict[str, Any] = {"type": "player", "action": "play"}
+        if speed is not None:
+            message["speed"] = speed
+        self.send(message)
+
+    def pause(self) -> None:
+        """Pause this view on the state it shows (a live view then holds still on its own
+        playhead while the game goes on; ``follow()`` catches up)."""
+        self.send({"type": "player", "action": "pause"})
+
+    def follow(self, target: str = "live") -> None:
+        """Leave this view's own playhead and show the game itself again: ``"live"`` (the
+        game as it happens) or ``"presenter"`` (a replay game's shared replay, as its
+        controller drives it). A replay game has only the presenter's replay to follow, a
+        logged game only itself: either name brings the view back to it.
+        """
+        if target not in FOLLOW_TARGETS:
+            raise ValueError(f"target must be 'live' or 'presenter', not {target!r}")
+        self.send({"type": "player", "action": "follow", "target": target})
 
     def close(self) -> None:
         if self._feed is not None:  # (a class default: close() also runs after a failed init)
@@ -106,6 +179,10 @@ class _Feed:
     def join(self, since: Any) -> None:
         raise NotImplementedError
 
+    def request(self, content: dict[str, Any], answer: Any) -> None:
+        """A request of the player bar: call ``answer(ack)`` with its ack, now or later."""
+        answer({"ok": False, "error": "not available here"})
+
     def close(self) -> None:
         pass
 
@@ -117,7 +194,20 @@ class _HubFeed(_Feed):
         super().__init__(view)
         self.broadcaster = Broadcaster(self._emit, fps=fps)
         self.hub = hub
+        self._closed = False
         self._unsubscribe = hub.subscribe(self._on_applied)
+        # A replay's status as it plays, pauses, seeks (the server sends these as `replay`
+        # effects too). The hub may not hand back a way to unsubscribe: then a closed feed
+        # just ignores them.
+        unsubscribe = hub.subscribe_status(self._on_status)
+        self._unsubscribe_status = unsubscribe if callable(unsubscribe) else None
+
+    def _on_status(self, game_id: str, status: dict[str, Any]) -> None:
+        if self._closed or game_id != self.view.game_id:
+            return
+        self.broadcaster.flush(game_id)  # the events played so far come first
+        effect = {"gameId": game_id, "kind": "replay", "seq": status["position"], **status}
+        self.view.send({"type": "effect", "effect": effect})
 
     def _on_applied(self, game_id: str, applied: Applied) -> None:
         if game_id == self.view.game_id:
@@ -140,6 +230,45 @@ class _HubFeed(_Feed):
             message["replay"] = clock.status()
         self.view.send(message)
 
+    def request(self, content: dict[str, Any], answer: Any) -> None:
+        try:
+            answer(self._answer(content))
+        except PayloadError as exc:
+            answer({"ok": False, "error": str(exc)})
+
+    def _answer(self, content: dict[str, Any]) -> dict[str, Any]:
+        """The same answers as the server's ``game-history``, ``game-at`` and replay
+        controls (``ccviz_kernel/server/core.py``), from the hub in this kernel."""
+        game_id = self.view.game_id
+        kind = content.get("type")
+        if kind == "role":  # the kernel owns its hub: the widget may drive its replays
+            return {"ok": True, "controller": True}
+        if kind == "act":
+            action = content.get("action")
+            if not isinstance(action, dict) or action.get("type") not in _REPLAY_CONTROLS:
+                raise PayloadError(f"the widget may only send {', '.join(_REPLAY_CONTROLS)}")
+            return {"ok": True, "seq": self.hub.control(game_id, action["type"], action)}
+        history = self.hub.history(game_id)
+        if history is None:
+            raise PayloadError(f"no game {game_id!r}")
+        if kind == "history":
+            return {"ok": True, "gameId": game_id, **history.summary()}
+        seq, count = content.get("seq"), content.get("count", 0)
+        if not _is_int(seq) or not _is_int(count) or count < 0:
+            raise PayloadError("at needs {seq: integer, count?: integer >= 0}")
+        at, snapshot, deltas, effects = history.at(
+            seq, min(count, MAX_COUNT), budget=MAX_PAYLOAD_BYTES
+        )
+        return {
+            "ok": True,
+            "gameId": game_id,
+            "total": history.seq,
+            "at": at,
+            "snapshot": snapshot,
+            "deltas": deltas,
+            "effects": effects,
+        }
+
     def _emit(self, event: str, data: Any, _game_id: str) -> None:
         if event == "game-state-update":
             self.view.send({"type": "update", "update": data})
@@ -147,7 +276,10 @@ class _HubFeed(_Feed):
             self.view.send({"type": "effect", "effect": data})
 
     def close(self) -> None:
+        self._closed = True
         self._unsubscribe()
+        if self._unsubscribe_status is not None:
+            self._unsubscribe_status()
         self.broadcaster.forget(self.view.game_id)
 
 
@@ -166,7 +298,10 @@ class _MirrorFeed(_Feed):
 
     def _on_raw(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "snapshot":
-            self.view.send({"type": "snapshot", "snapshot": data})
+            message: dict[str, Any] = {"type": "snapshot", "snapshot": data}
+            if self.mirror.replay is not None:  # the join's ack says it is a replay game
+                message["replay"] = self.mirror.replay
+            self.view.send(message)
         elif kind == "update":
             self.view.send({"type": "update", "update": data})
         elif kind == "effect":
@@ -174,7 +309,42 @@ class _MirrorFeed(_Feed):
 
     def join(self, since: Any) -> None:
         if self.mirror.snapshot is not None:
-            self.view.send({"type": "snapshot", "snapshot": self.mirror.snapshot})
+            message: dict[str, Any] = {"type": "snapshot", "snapshot": self.mirror.snapshot}
+            if self.mirror.replay is not None:
+                message["replay"] = self.mirror.replay
+            self.view.send(message)
+
+    def request(self, content: dict[str, Any], answer: Any) -> None:
+        """Asked of the server the kernel mirrors, over the mirror's own connection."""
+        kind = content.get("type")
+        game_id = self.view.game_id
+        if kind == "history":
+            event, data = "game-history", {"gameId": game_id}
+        elif kind == "at":
+            data = {"gameId": game_id, "seq": content.get("seq"), "count": content.get("count", 0)}
+            event = "game-at"
+        elif kind == "act":
+            action = content.get("action")
+            event, data = "agent-action", {**(action if isinstance(action, dict) else {})}
+            data["gameId"] = game_id
+        else:  # role: what the server says to an action without a game
+            event, data = "agent-action", {}
+
+        async def ask() -> None:
+            try:
+                ack = await self.mirror.sio.call(event, data, timeout=10)
+            except Exception as exc:  # noqa: BLE001 - any failure is the bar's answer
+                ack = {"ok": False, "error": f"no answer from the server ({exc})"}
+            if kind == "role":
+                error = str(ack.get("error", "")) if isinstance(ack, dict) else ""
+                ack = {"ok": True, "controller": "controller role" not in error}
+            answer(ack if isinstance(ack, dict) else {"ok": False, "error": "bad answer"})
+
+        asyncio.get_event_loop().create_task(ask())
 
     def close(self) -> None:
         asyncio.get_event_loop().create_task(self.mirror.close())
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -187,3 +188,26 @@ def spot_box(page: Any, spot: dict[str, float]) -> tuple[int, int, int, int]:
     )
     x, y = rect["x"] + spot["x"], rect["y"] + spot["y"]
     return (round(x - 12), round(y - 36), round(x + 12), round(y - 2))
+
+
+def post_hook_log(server: ServerThread, path: Path, game_id: str, *, ends_ago: float = 5.0) -> int:
+    """Ingest a hook log (``samples/*.hooks.jsonl``: payloads plus ``timestamp``) through
+    ``POST api/hooks`` as game ``game_id``, each event with its own time (``X-Ccviz-Time``)
+    moved so that the session ended ``ends_ago`` seconds ago; returns the number of events."""
+    from ccviz_kernel.claude.timestamps import parse_time
+
+    payloads = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    times = [parse_time(p.pop("timestamp", None)) for p in payloads]
+    last = max(t for t in times if t is not None)
+    shift = time.time() - ends_ago - last
+    for payload, ts in zip(payloads, times, strict=True):
+        payload["session_id"] = game_id
+        headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+        if ts is not None:
+            headers["X-Ccviz-Time"] = f"{ts + shift:.3f}"
+        request = urllib.request.Request(
+            server.url + "api/hooks", data=json.dumps(payload).encode(), headers=headers
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 204, response.read()
+    return len(payloads)

@@ -3,7 +3,8 @@
 import * as Phaser from "phaser";
 import { Mirror, type MirrorListener } from "./mirror";
 import { WORLD_H, WORLD_W } from "./town/facts";
-import { TownScene, type AgentView } from "./town/scene";
+import { TownScene, type AgentView, type TextView } from "./town/scene";
+import type { Delta } from "./deltas";
 import type { Effect, ReplayState, Snapshot } from "./types";
 
 function readReplay(e: Effect): ReplayState | null {
@@ -36,6 +37,12 @@ export interface DebugHandle {
   readonly errors: string[];
   readonly frames: number;
   readonly renderer: string;
+  /** Every text on screen (names, tags, bubbles, signs, HUD, ticker, board), CSS pixels. */
+  texts(): TextView[];
+  /** The seq of the state drawn: the mirror's, or a viewer's own playhead's (player/). */
+  readonly drawnSeq: number;
+  /** A deep copy of the snapshot drawn (or null). */
+  drawn(): Snapshot | null;
 }
 
 const MAX_ERRORS = 50;
@@ -52,6 +59,10 @@ export class TownView {
   private readyListeners: (() => void)[] = [];
   private stateListeners: ((s: Snapshot) => void)[] = [];
   private replayListeners: ((r: ReplayState | null) => void)[] = [];
+  private effectListeners: ((e: Effect) => void)[] = [];
+  /** Drawing a viewer's own playhead (player/) instead of the mirror: the mirror keeps
+   * following the game (so going back is instant), the scene shows what `drawOwn` gives. */
+  private own = false;
   /** Replay status: from `snapshot.replay`, or the `replay` visualization events. */
   replay: ReplayState | null = null;
 
@@ -93,15 +104,19 @@ export class TownView {
       for (const f of this.readyListeners.splice(0)) f();
     };
     this.scene = scene;
+    scene.attachOverlay(root); // look-closer panels and the legend (town/overlay.ts)
     const listener: MirrorListener = {
       state: (snap, full, deltas) => {
-        scene.setState(snap, full, deltas);
+        if (!this.own) scene.setState(snap, full, deltas);
         if (snap.replay !== undefined) this.setReplay(snap.replay ?? null);
         for (const f of this.stateListeners) f(snap);
       },
       effect: (e) => {
         if (e.kind === "replay") this.setReplay(readReplay(e));
-        else scene.addEffect(e);
+        else {
+          if (!this.own) scene.addEffect(e);
+          for (const f of this.effectListeners) f(e);
+        }
       },
       error: (m) => this.error(m),
     };
@@ -168,8 +183,53 @@ export class TownView {
 
   private setReplay(replay: ReplayState | null): void {
     this.replay = replay;
-    this.scene.setReplay(replay);
+    if (!this.own) this.scene.setReplay(replay);
     for (const f of this.replayListeners) f(replay);
+  }
+
+  // -- a viewer's own playhead (player/) ---------------------------------------------------
+
+  /** Whether the scene draws the mirror or a viewer's own playhead. */
+  get drawing(): "mirror" | "own" {
+    return this.own ? "own" : "mirror";
+  }
+
+  /** Stop drawing the mirror (until `drawMirror`); the scene keeps what it shows. */
+  useOwn(): void {
+    this.own = true;
+  }
+
+  /** Draw a state of the viewer's own playhead (`full`: replaced whole, else `deltas`
+   * were applied to it). */
+  drawOwn(snapshot: Snapshot, full: boolean, deltas: readonly Delta[]): void {
+    this.own = true;
+    this.scene.setState(snapshot, full, deltas);
+  }
+
+  drawOwnEffect(effect: Effect): void {
+    if (this.own) this.scene.addEffect(effect);
+  }
+
+  /** The own playhead's status, for the HUD ("replay (paused)", the elapsed clock). */
+  setOwnReplay(replay: ReplayState | null): void {
+    if (this.own) this.scene.setReplay(replay);
+  }
+
+  /** Back to the mirror: the live game, or the presenter's replay. */
+  drawMirror(): void {
+    this.own = false;
+    this.scene.setReplay(this.replay);
+    if (this.mirror.snapshot) this.scene.setState(this.mirror.snapshot, true, []);
+  }
+
+  /** Effects the mirror receives (replay statuses excepted), drawn or not. */
+  onEffect(f: (e: Effect) => void): void {
+    this.effectListeners.push(f);
+  }
+
+  /** Resolves after the next frame has been rendered. */
+  nextFrame(): Promise<void> {
+    return new Promise((resolve) => this.game.events.once(Phaser.Core.Events.POST_RENDER, () => resolve()));
   }
 
   onReplay(f: (r: ReplayState | null) => void): void {
@@ -208,6 +268,7 @@ export class TownView {
       snapshot: () => (view.mirror.snapshot ? structuredClone(view.mirror.snapshot) : null),
       agents: () => view.scene.agentViews(),
       placeXY: (id: string, booth?: string) => view.scene.placeXY(id, booth),
+      texts: () => view.scene.textViews(),
       get errors() {
         return view.errors;
       },
@@ -217,6 +278,10 @@ export class TownView {
       get renderer() {
         return view.game.renderer?.type === Phaser.WEBGL ? "webgl" : "canvas";
       },
+      get drawnSeq() {
+        return view.scene.snapshot ? view.scene.snapshot.seq : 0;
+      },
+      drawn: () => (view.scene.snapshot ? structuredClone(view.scene.snapshot) : null),
     };
   }
 

@@ -3,9 +3,11 @@
 // token, serializer, width, height.
 import type { Mirror } from "./mirror";
 import { normalizeSocketPath } from "./paths";
+import { Player, type PlayerCommand } from "./player/player";
+import { CommSource, socketSource, type HistorySource } from "./player/source";
 import { CcvizSocket } from "./socket";
 import { WORLD_H, WORLD_W } from "./town/facts";
-import type { Effect, Snapshot, Update } from "./types";
+import type { Effect, ReplayState, Snapshot, Update } from "./types";
 import { TownView, type DebugHandle } from "./view";
 
 interface AnyModel {
@@ -16,9 +18,11 @@ interface AnyModel {
 }
 
 type CommMessage =
-  | { type: "snapshot"; snapshot: Snapshot }
+  | { type: "snapshot"; snapshot: Snapshot; replay?: ReplayState | null }
   | { type: "update"; update: Update }
-  | { type: "effect"; effect: Effect };
+  | { type: "effect"; effect: Effect }
+  | { type: "reply"; id: number; ack: unknown }
+  | ({ type: "player" } & PlayerCommand);
 
 declare global {
   interface Window {
@@ -48,6 +52,12 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     fpsLimit: 30, // a notebook may hold several views
   });
   const cleanups: (() => void)[] = [];
+  // Shortcuts work while the widget has the focus (a click on it gives it the focus).
+  if (!el.hasAttribute("tabindex")) el.tabIndex = 0;
+  el.style.outline = "none";
+  const focus = () => el.focus({ preventScroll: true });
+  el.addEventListener("pointerdown", focus);
+  cleanups.push(() => el.removeEventListener("pointerdown", focus));
 
   const registry = (window.__ccvizWidgets ??= {});
   const handle = view.debug();
@@ -61,6 +71,15 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
   register(gameId);
   view.onState((snap) => register(snap.gameId));
 
+  let player: Player | null = null;
+  const makePlayer = (source: HistorySource) => {
+    player = new Player({ view, source, parent: el, keys: el, barClass: "ccviz-player-widget" });
+    const bar = player.bar.root;
+    // As wide as the view (which keeps its aspect in a narrower output area).
+    Object.assign(bar.style, { width: view.root.style.width, maxWidth: "100%" });
+    Object.defineProperty(handle, "player", { value: player.debug(), enumerable: true, configurable: true });
+    cleanups.push(() => player?.close());
+  };
   if (model.get("transport") === "socketio") {
     const socket = new CcvizSocket({
       url: model.get("server_url") || null,
@@ -68,16 +87,26 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
       serializer: model.get("serializer") || "msgpack",
       token: model.get("token") || null,
     });
+    makePlayer(socketSource(socket, gameId ?? "", !!model.get("token")));
     cleanups.push(socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s)));
     cleanups.push(socket.mirror(view.mirror));
     cleanups.push(() => socket.close());
+    const onCommand = (msg: CommMessage) => {
+      if (msg && typeof msg === "object" && msg.type === "player") player?.command(msg);
+    };
+    model.on("msg:custom", onCommand);
+    cleanups.push(() => model.off("msg:custom", onCommand));
   } else {
-    cleanups.push(commTransport(model, view.mirror));
+    const source = new CommSource(model);
+    makePlayer(source);
+    cleanups.push(commTransport(model, view.mirror, source, (cmd) => player?.command(cmd)));
+    cleanups.push(() => source.close());
   }
 
   const onSize = () => {
     view.setSize(size("width", WORLD_W), size("height", WORLD_H));
     view.fit();
+    if (player) player.bar.root.style.width = view.root.style.width;
   };
   model.on("change:width", onSize);
   model.on("change:height", onSize);
@@ -100,13 +129,25 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
 }
 
 /** The widget comm: Python pushes snapshot/update/effect messages; we ask with `join`. The
- * mirror (mirror.ts) takes the answers, asks again and catches up exactly as over socket.io. */
-function commTransport(model: AnyModel, mirror: Mirror): () => void {
+ * mirror (mirror.ts) takes the answers, asks again and catches up exactly as over socket.io.
+ * The player's requests (history, at, act, role) are answered by `reply` messages; `player`
+ * messages are GameView.seek/play/pause/follow from Python. */
+function commTransport(
+  model: AnyModel,
+  mirror: Mirror,
+  source: CommSource,
+  command: (cmd: PlayerCommand) => void,
+): () => void {
   const onMessage = (msg: CommMessage) => {
     if (!msg || typeof msg !== "object") return;
-    if (msg.type === "snapshot") mirror.takeSnapshot(msg.snapshot);
-    else if (msg.type === "update") mirror.update(msg.update);
+    if (msg.type === "snapshot") {
+      // The replay status first, so the snapshot is drawn as the presenter's replay.
+      if (msg.replay) mirror.effect({ kind: "replay", ...msg.replay });
+      mirror.takeSnapshot(msg.snapshot);
+    } else if (msg.type === "update") mirror.update(msg.update);
     else if (msg.type === "effect") mirror.effect(msg.effect);
+    else if (msg.type === "reply") source.reply(msg);
+    else if (msg.type === "player") command(msg);
   };
   model.on("msg:custom", onMessage);
   mirror.attach({

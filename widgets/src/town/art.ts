@@ -16,8 +16,21 @@ import {
   type Pt,
 } from "./layout";
 import { C, EXTRA_ROOFS, FONT, LOOKS, ROOF, type AgentLook } from "./palette";
+import type { Box } from "./placer";
+import { SIZE } from "./text";
 
 type Ctx = CanvasRenderingContext2D;
+
+/** A text painted into the town (a building's sign, a booth's name), in world units. */
+export interface SignBox extends Box {
+  text: string;
+  /** The place it names (with `#booth` for an embassy booth). */
+  id: string;
+}
+
+/** The signs the paintTown call under way has painted, and the text scale it paints at. */
+let signs: SignBox[] = [];
+let signScale = 1;
 
 export function makeCanvas(w: number, h: number): HTMLCanvasElement {
   const canvas = document.createElement("canvas");
@@ -68,9 +81,18 @@ export function fitText(ctx: Ctx, text: string, maxW: number): string {
 
 // -- background -------------------------------------------------------------------------
 
-/** Paint the whole static town (WORLD_W×WORLD_H world units) at scale `k`. */
-export function paintTown(canvas: HTMLCanvasElement, k: number, places: Record<string, Place>): void {
+/** Paint the whole static town (WORLD_W×WORLD_H world units) at scale `k`, its signs' texts
+ * at text scale `ts`; returns where those texts are. */
+export function paintTown(
+  canvas: HTMLCanvasElement,
+  k: number,
+  places: Record<string, Place>,
+  ts = 1,
+  hud: { h: number; h1: number } = { h: HUD_PANEL.h, h1: HUD_PANEL.h },
+): SignBox[] {
   const ctx = canvas.getContext("2d")!;
+  signs = [];
+  signScale = ts;
   ctx.setTransform(k, 0, 0, k, 0, 0);
   ctx.lineJoin = "round";
   ctx.lineCap = "round";
@@ -195,14 +217,18 @@ export function paintTown(canvas: HTMLCanvasElement, k: number, places: Record<s
   fillStroke(ctx, "#e8f6ff", "", 0);
   const home = places[HOME];
   if (home) {
-    ctx.font = `bold 9px ${FONT}`;
+    const size = SIZE.sign * ts;
+    ctx.font = `bold ${size}px ${FONT}`;
     const w = ctx.measureText(home.label).width + 12;
-    rr(ctx, c.x - w / 2, c.y - PLAZA_R + 2, w, 13, 4);
+    const h = size + 5;
+    const top = c.y - PLAZA_R - size * 0.35;
+    rr(ctx, c.x - w / 2, top, w, h, 4);
     fillStroke(ctx, C.wood, C.woodDark, 1);
     ctx.fillStyle = C.paper;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    ctx.fillText(home.label, c.x, c.y - PLAZA_R + 9);
+    ctx.fillText(home.label, c.x, top + h / 2 + 0.5);
+    signs.push({ id: home.id, text: home.label, x: c.x - w / 2, y: top, w, h });
   }
 
   // Buildings, back to front.
@@ -211,17 +237,31 @@ export function paintTown(canvas: HTMLCanvasElement, k: number, places: Record<s
     paintBuilding(ctx, p);
   }
   const emb = places.embassy;
-  if (emb?.booths) emb.booths.forEach((name, i) => paintBooth(ctx, emb, i, name));
+  if (emb?.booths) emb.booths.forEach((name, i) => paintBooth(ctx, emb, i, name, emb.booths!.length));
   // Panels for the HUD and the ticker (their texts are drawn by the game).
-  for (const [p, alpha] of [
-    [HUD_PANEL, 0.86],
-    [{ ...TICKER, r: 7 }, 0.8],
-  ] as const) {
+  // The HUD's second line leaves notches for signs that reach up under the bar (the
+  // workshop's, when texts are scaled up): one fill of the top band and the line's pieces.
+  const panels: (Box & { r: number; alpha: number })[] = [{ ...TICKER, r: 7, alpha: 0.8 }];
+  const { x: hx, y: hy, w: hw, r: hr } = HUD_PANEL;
+  const pieces = hudLine2(signs, hy + hud.h1, hy + hud.h, hx, hx + hw);
+  if (pieces.length === 1 && pieces[0].x0 === hx && pieces[0].x1 === hx + hw)
+    panels.push({ x: hx, y: hy, w: hw, h: hud.h, r: hr, alpha: 0.86 });
+  else {
+    ctx.fillStyle = "rgba(31,36,51,0.86)";
+    ctx.beginPath();
+    const right = pieces.some((q) => q.x1 === hx + hw) ? 0 : hr;
+    const left = pieces.some((q) => q.x0 === hx) ? 0 : hr;
+    ctx.roundRect(hx, hy, hw, hud.h1 + 1, [hr, hr, right, left]); // corners: TL, TR, BR, BL
+    for (const q of pieces) ctx.roundRect(q.x0, hy + hud.h1, q.x1 - q.x0, hud.h - hud.h1, [0, 0, q.x1 === hx + hw ? hr : 4, q.x0 === hx ? hr : 4]);
+    ctx.fill();
+  }
+  for (const p of panels) {
     rr(ctx, p.x, p.y, p.w, p.h, p.r);
-    ctx.fillStyle = `rgba(31,36,51,${alpha})`;
+    ctx.fillStyle = `rgba(31,36,51,${p.alpha})`;
     ctx.fill();
   }
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+  return signs;
 }
 
 function paintTree(ctx: Ctx, x: number, y: number, s: number): void {
@@ -238,16 +278,44 @@ function paintTree(ctx: Ctx, x: number, y: number, s: number): void {
   ctx.fill();
 }
 
-function paintLabel(ctx: Ctx, text: string, x: number, y: number, maxW: number, colour = "#fff"): void {
-  ctx.font = `bold 10px ${FONT}`;
-  ctx.textAlign = "center";
+/** The pieces of the HUD's second line (from y0 to y1, x0 to x1) that no sign below the bar
+ * reaches up into, left to right. */
+export function hudLine2(boxes: readonly Box[], y0: number, y1: number, x0: number, x1: number): { x0: number; x1: number }[] {
+  const cuts = boxes
+    .filter((b) => b.y < y1 && b.y + b.h > y0)
+    .map((b) => ({ x0: b.x - 5, x1: b.x + b.w + 5 }))
+    .sort((a, b) => a.x0 - b.x0);
+  const out: { x0: number; x1: number }[] = [];
+  let at = x0;
+  for (const c of cuts) {
+    if (c.x0 > at) out.push({ x0: at, x1: Math.min(c.x0, x1) });
+    at = Math.max(at, c.x1);
+  }
+  if (at < x1) out.push({ x0: at, x1 });
+  return out.filter((q) => q.x1 - q.x0 > 1);
+}
+
+/** A place's name on its building, centred on (x, y) (or starting at x: `align` "left"). */
+function paintLabel(ctx: Ctx, p: Place, x: number, y: number, maxW: number, align: CanvasTextAlign = "center"): void {
+  const size = SIZE.sign * signScale;
+  ctx.font = `bold ${size}px ${FONT}`;
+  ctx.textAlign = align;
   ctx.textBaseline = "middle";
-  const t = fitText(ctx, text, maxW);
+  const t = fitText(ctx, p.label, maxW);
   ctx.lineWidth = 2.4;
   ctx.strokeStyle = "rgba(40,30,25,0.55)";
   ctx.strokeText(t, x, y);
-  ctx.fillStyle = colour;
+  ctx.fillStyle = "#fff";
   ctx.fillText(t, x, y);
+  const w = ctx.measureText(t).width + 2.4;
+  const left = align === "left" ? x - 1.2 : x - w / 2;
+  signs.push({ id: p.id, text: t, x: left, y: y - size * 0.62, w, h: size * 1.24 });
+}
+
+/** The width a place's name takes on its sign at the current text scale. */
+function labelWidth(ctx: Ctx, text: string): number {
+  ctx.font = `bold ${SIZE.sign * signScale}px ${FONT}`;
+  return ctx.measureText(text).width;
 }
 
 function paintBuilding(ctx: Ctx, p: Place): void {
@@ -299,7 +367,7 @@ function paintBuilding(ctx: Ctx, p: Place): void {
   fillStroke(ctx, roof);
   ctx.fillStyle = "rgba(255,255,255,0.16)";
   ctx.fillRect(x - w / 2 + 8, y - h + 1, w - 16, 3);
-  paintLabel(ctx, p.label, x, y - h + 10, w - 8);
+  paintLabel(ctx, p, x, y - h + 10, w + 14);
   // Door.
   rr(ctx, x - 6, y - 15, 12, 15, [5, 5, 0, 0]);
   fillStroke(ctx, C.door);
@@ -378,10 +446,12 @@ function paintObservatory(ctx: Ctx, p: Place, w: number, h: number): void {
   fillStroke(ctx, "#d9dde8", C.outline, 1);
   ctx.restore();
   void h;
-  // Fascia with the name.
-  rr(ctx, x - w / 2 + 1, wallTop + 1, w - 2, 12, 2);
+  // Fascia with the name (wider than the walls when the name needs it).
+  const fw = Math.min(w + 34, Math.max(w - 2, labelWidth(ctx, p.label) + 8));
+  const fh = Math.max(12, SIZE.sign * signScale + 3);
+  rr(ctx, x - fw / 2, wallTop + 1, fw, fh, 2);
   fillStroke(ctx, roofColour(p));
-  paintLabel(ctx, p.label, x, wallTop + 7, w - 6);
+  paintLabel(ctx, p, x, wallTop + 1 + fh / 2, fw - 4);
   rr(ctx, x - 6, y - 14, 12, 14, [5, 5, 0, 0]);
   fillStroke(ctx, C.door);
   for (const side of [-1, 1]) {
@@ -417,11 +487,11 @@ function paintHelpDesk(ctx: Ctx, p: Place, w: number, h: number): void {
   ctx.lineWidth = 1.2;
   rr(ctx, x - w / 2 - 2, top, w + 4, 16, 1);
   ctx.stroke();
-  ctx.font = `bold 10px ${FONT}`;
-  const lw = Math.min(w - 6, ctx.measureText(p.label).width + 14);
-  rr(ctx, x - lw / 2, top - 5, lw, 14, 3);
+  const lw = Math.min(w + 10, labelWidth(ctx, p.label) + 14);
+  const lh = Math.max(14, SIZE.sign * signScale + 4);
+  rr(ctx, x - lw / 2, top + 2 - lh / 2, lw, lh, 3);
   fillStroke(ctx, C.wood, C.outline, 1.1);
-  paintLabel(ctx, p.label, x, top + 2, lw - 4);
+  paintLabel(ctx, p, x, top + 2, lw - 4);
   // A "?" sign and a bell on the counter.
   circle(ctx, x - w / 2 + 16, top + 27, 6);
   fillStroke(ctx, "#fff6df", C.outline, 1);
@@ -448,11 +518,11 @@ function paintQuestBoard(ctx: Ctx, p: Place, w: number, h: number): void {
   fillStroke(ctx, C.wood);
   rr(ctx, x - w / 2 + 5, top + 17, w - 10, h - 34, 2);
   fillStroke(ctx, C.paper, C.woodDark, 1);
-  paintLabel(ctx, p.label, x, top + 9, w - 10);
+  paintLabel(ctx, p, x, top + 9, w - 10);
 }
 
 /** Booth `index` of the embassy: a small stall for one MCP server. */
-function paintBooth(ctx: Ctx, emb: Place, index: number, name: string): void {
+function paintBooth(ctx: Ctx, emb: Place, index: number, name: string, count: number): void {
   const b = boothPoint(emb, index);
   if (!b) return;
   const colour = EXTRA_ROOFS[hash(name) % EXTRA_ROOFS.length];
@@ -472,15 +542,29 @@ function paintBooth(ctx: Ctx, emb: Place, index: number, name: string): void {
   ctx.strokeStyle = C.outline;
   ctx.lineWidth = 1;
   ctx.strokeRect(x - 15, y - 24, 30, 9);
-  ctx.font = `bold 7.5px ${FONT}`;
+  const size = SIZE.sign * signScale;
+  ctx.font = `${size}px ${FONT}`; // not bold: booths stand close, their names must fit
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
-  const t = fitText(ctx, name, 40);
+  // A name may reach over to a side where no booth stands (booths fill a row of four from the
+  // right: index 0 is the rightmost).
+  const inRow = index % 4;
+  const roomLeft = inRow < 3 && index + 1 < count ? 0 : 18;
+  const roomRight = inRow > 0 ? 0 : 8; // the embassy itself stands right of the first
+  const t = fitText(ctx, name, 40 + roomLeft + roomRight);
   const tw = ctx.measureText(t).width + 6;
-  rr(ctx, x - tw / 2, y + 2, tw, 10, 3);
+  const th = size + 3;
+  // Centred under the booth, or slid towards the free side when it is wider.
+  const extra = tw - 46;
+  const left = extra <= 0 ? 0 : Math.min(roomLeft, Math.max(extra / 2, extra - roomRight));
+  const cx = extra <= 0 ? x : x - 23 - left + tw / 2;
+  // The name over the awning, where its visitors (standing in front) do not hide it.
+  const ty = y - 24 - th - 1.5;
+  rr(ctx, cx - tw / 2, ty, tw, th, 3);
   fillStroke(ctx, C.panel, "", 0);
   ctx.fillStyle = "#fff";
-  ctx.fillText(t, x, y + 7);
+  ctx.fillText(t, cx, ty + th / 2 + 0.5);
+  signs.push({ id: `${emb.id}#${name}`, text: t, x: cx - tw / 2, y: ty, w: tw, h: th });
   void BOOTH_SLOTS;
 }
 
@@ -658,6 +742,19 @@ export const SMALL: Record<string, SmallTexture> = {
       ctx.lineTo(6.2, 9.4);
       ctx.lineTo(10, 4.8);
       ctx.stroke();
+    },
+  },
+  help: {
+    w: 18,
+    h: 18,
+    paint(ctx) {
+      circle(ctx, 9, 9, 8);
+      fillStroke(ctx, "#4f8fe8", "#f3f5fb", 1.4);
+      ctx.fillStyle = "#ffffff";
+      ctx.font = `bold 12px ${FONT}`;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText("?", 9, 9.8);
     },
   },
   dot: {

@@ -1,40 +1,83 @@
-// One agent on screen: body, name, state cues, speech bubble, walking and effects.
+// One agent on screen: body, state cues, walking and effects; its name, tool tag and speech
+// bubble are texts that the scene's layout (labels.ts) places each frame so that none covers
+// another.
 import * as Phaser from "phaser";
 import type { Agent, Place } from "../types";
-import { BUBBLES, BUBBLE_BOX, CHAR_H, FEET_Y, type BubbleKind } from "./art";
-import { WORLD_H, WORLD_W } from "./facts";
-import { clamp, pathLength, HUD_H, type Pt, type Route } from "./layout";
+import { BUBBLES, BUBBLE_BOX, CHAR_H, FEET_Y, fitText, type BubbleKind } from "./art";
+import { clamp, pathLength, type Pt, type Route } from "./layout";
 import { C, FONT, LOOKS, lookKey } from "./palette";
 import { Label } from "./label";
+import type { Box } from "./placer";
 import type { Skin } from "./skin";
+import { px, SIZE } from "./text";
 
 const WALK_SPEED = 140; // world units per second
 const MAX_TRIP_S = 1.8;
 const LEAVE_MS = 1300;
 const SPAWN_MS = 450;
 
-const BUBBLE_MAX_W = 150;
+const BUBBLE_MAX_W = 160;
+/** The depths of the texts: above every body, bubbles on top. */
+export const DEPTH = { tether: 95, label: 8500, tag: 8600, leader: 8990, bubble: 9000 } as const;
+
+const measureCtx = (() => {
+  let ctx: CanvasRenderingContext2D | null = null;
+  return () => (ctx ??= document.createElement("canvas").getContext("2d")!);
+})();
+
+/** The short form of a name in a crowd: "#3" for "Explore #3", else its first word, cut. */
+export function shortName(name: string): string {
+  const m = /#\d+$/.exec(name.trim());
+  if (m) return m[0];
+  const first = name.trim().split(/\s+/)[0] ?? name;
+  return shorten(first, 8);
+}
+
+/** The priority of a bubble in the layout (lower first): a wait for the user beats a failure,
+ * a prompt, then the rest. */
+export const BUBBLE_RANK: Record<BubbleKind, number> = { wait: 0, flash: 1, prompt: 2, note: 3, compact: 3, say: 4 };
 
 export class Character {
   readonly root: Phaser.GameObjects.Container;
   private shadow: Phaser.GameObjects.Image;
   private body: Phaser.GameObjects.Image;
-  private label: Phaser.GameObjects.Text;
-  private tag: Phaser.GameObjects.Text;
+  readonly label: Phaser.GameObjects.Text;
+  readonly tag: Phaser.GameObjects.Text;
   private tagLabel: Label;
   private badge: Phaser.GameObjects.Image;
   private failBadge: Phaser.GameObjects.Image;
   private dots: Phaser.GameObjects.Image[] = [];
   private sparks: Phaser.GameObjects.Image[] = [];
-  private bubble: Phaser.GameObjects.Container | null = null;
+  bubble: Phaser.GameObjects.Container | null = null;
   private bubbleBg: Phaser.GameObjects.NineSlice | null = null;
   private bubbleTail: Phaser.GameObjects.Image | null = null;
-  private bubbleText: Phaser.GameObjects.Text | null = null;
-  private bubbleKind: BubbleKind = "say";
-  private bubbleW = 0;
-  private bubbleH = 0;
+  bubbleText: Phaser.GameObjects.Text | null = null;
+  bubbleKind: BubbleKind = "say";
+  bubbleW = 0;
+  bubbleH = 0;
   private bubbleUntil = 0;
+  /** When the bubble's text was said (the newest bubbles win a place first). */
+  bubbleSince = 0;
   private bubbleKey = "";
+  private ts = 1;
+
+  // Where the layout put the texts last frame (offsets from the feet), to keep them still.
+  labelAt: Pt | null = null;
+  tagAt: Pt | null = null;
+  bubbleAt: Pt | null = null;
+  /** The bubble has a place this frame (the layout decides; folded bubbles have none). */
+  bubbleShown = false;
+  /** Hidden by the layout since (ms), for not popping straight back. */
+  labelHiddenAt = -1;
+  tagHiddenAt = -1;
+  /** Shown again since (ms): it fades in (being hidden is at once: nothing may overlap). */
+  private labelShownAt = -Infinity;
+  private tagShownAt = -Infinity;
+  bubbleHiddenAt = -1;
+  /** The name shows in its short form ("#3") since (ms), or -1. */
+  shortSince = -1;
+  private fullW = 0;
+  private shortW = 0;
 
   agent: Agent;
   look: string;
@@ -58,6 +101,7 @@ export class Character {
   private stepPhase = 0;
   private frame = 0;
   private tagText = "";
+  private tagValue = "";
   private labelText = "";
   private badgeKind = "";
   private scaleBase: number;
@@ -73,23 +117,23 @@ export class Character {
     const add = scene.add;
     this.shadow = add.image(0, 0, skin.key("shadow")).setOrigin(0.5, 0.5);
     this.body = add.image(0, 0, skin.key(`char-${this.look}-0`)).setOrigin(0.5, FEET_Y / CHAR_H);
-    const lookColours = LOOKS[this.look];
     this.label = add
-      .text(0, 3, "", {
+      .text(0, 0, "", {
         fontFamily: FONT,
-        fontSize: agent.kind === "main" ? "9.5px" : "8.5px",
+        fontSize: px(this.nameSize, 1),
         fontStyle: "bold",
         color: agent.kind === "main" ? "#fff1c9" : "#ffffff",
         stroke: "#2b2230",
-        strokeThickness: 2.6,
+        strokeThickness: 3,
         resolution: skin.k,
       })
-      .setOrigin(0.5, 0);
-    void lookColours;
+      .setOrigin(0.5, 0)
+      .setDepth(DEPTH.label)
+      .setVisible(false);
     this.tag = add
       .text(0, 0, "", {
         fontFamily: FONT,
-        fontSize: "8px",
+        fontSize: px(SIZE.tag, 1),
         fontStyle: "bold",
         color: "#ffffff",
         backgroundColor: "#4b566f",
@@ -97,6 +141,7 @@ export class Character {
         resolution: skin.k,
       })
       .setOrigin(0.5, 1)
+      .setDepth(DEPTH.tag)
       .setVisible(false);
     this.tagLabel = new Label(this.tag);
     this.badge = add.image(0, 0, skin.key("ask")).setVisible(false);
@@ -105,8 +150,6 @@ export class Character {
     this.root = add.container(0, 0, [
       this.shadow,
       this.body,
-      this.label,
-      this.tag,
       this.badge,
       this.failBadge,
       ...this.dots,
@@ -118,6 +161,136 @@ export class Character {
 
   get walking(): boolean {
     return this.route !== null || this.leavingSince >= 0;
+  }
+
+  /** Popping in (the spawn animation runs). */
+  get popping(): boolean {
+    return this.spawnSince >= 0;
+  }
+
+  private get nameSize(): number {
+    return this.agent.kind === "main" ? SIZE.mainName : SIZE.name;
+  }
+
+  /** How tall the body stands (feet to the top of the head), in world units. */
+  get height(): number {
+    return FEET_Y * this.scaleBase;
+  }
+
+  /** The fade of the whole character (popping in, walking off). */
+  get alpha(): number {
+    return this.root.alpha;
+  }
+
+  /** The text the tag shows, or "" (not working, not waiting). */
+  get tagShown(): boolean {
+    return this.tagValue !== "";
+  }
+
+  /** Font sizes for text scale `ts` (a view drawn small keeps its texts readable). */
+  setTextScale(ts: number): void {
+    if (ts === this.ts) return;
+    this.ts = ts;
+    this.label.setFontSize(px(this.nameSize, ts));
+    this.tag.setFontSize(px(SIZE.tag, ts));
+    this.measureName();
+    if (this.bubbleText) {
+      this.bubbleText.setFontSize(px(SIZE.bubble, ts)).setWordWrapWidth(BUBBLE_MAX_W * ts, true);
+      this.sizeBubble();
+    }
+  }
+
+  /** The name's width in its full and short forms (for the layout's candidates). */
+  private measureName(): void {
+    const ctx = measureCtx();
+    ctx.font = `bold ${px(this.nameSize, this.ts)} ${FONT}`;
+    const stroke = 3;
+    this.fullW = ctx.measureText(this.fullName()).width + stroke;
+    this.shortW = ctx.measureText(shortName(this.agent.name)).width + stroke;
+  }
+
+  fullName(): string {
+    const ctx = measureCtx();
+    ctx.font = `bold ${px(this.nameSize, this.ts)} ${FONT}`;
+    return fitText(ctx, this.agent.name, 150);
+  }
+
+  /** The name's box size in the full or the short form. */
+  nameSizeFor(short: boolean): { w: number; h: number } {
+    const h = this.label.height || this.nameSize * this.ts * 1.3;
+    return { w: short ? this.shortW : this.fullW, h };
+  }
+
+  /** Show the name in its short form ("#3") or in full. */
+  setShort(short: boolean, now: number): void {
+    if (short === this.shortSince >= 0) return;
+    this.shortSince = short ? now : -1;
+    this.label.setText(short ? shortName(this.agent.name) : this.fullName());
+  }
+
+  /** Put the name with its top middle at (x, y), or hide it (null). */
+  placeLabel(at: Pt | null, now: number): void {
+    if (!at) {
+      if (this.label.visible) this.labelHiddenAt = now;
+      this.label.setVisible(false);
+      this.labelAt = null;
+      return;
+    }
+    if (!this.label.visible) this.labelShownAt = now;
+    this.label.setVisible(true).setPosition(at.x, at.y).setAlpha(this.root.alpha * fadeIn(this.labelShownAt, now));
+    this.labelAt = { x: at.x - this.x, y: at.y - this.y };
+  }
+
+  /** Put the tag with its bottom middle at (x, y), or hide it (null). */
+  placeTag(at: Pt | null, now: number): void {
+    if (!at || !this.tagShown) {
+      if (this.tag.visible) this.tagHiddenAt = now;
+      this.tag.setVisible(false);
+      this.tagAt = null;
+      return;
+    }
+    if (!this.tag.visible) this.tagShownAt = now;
+    this.tag.setVisible(true).setPosition(at.x, at.y).setAlpha(this.root.alpha * fadeIn(this.tagShownAt, now));
+    this.tagAt = { x: at.x - this.x, y: at.y - this.y };
+  }
+
+  /** A bubble is showing (or wants to): said recently and not faded out. */
+  bubbleLive(now: number): boolean {
+    return !!this.bubble && this.bubbleUntil > now && this.visible;
+  }
+
+  /** Put the bubble box at `box` (its tail pointing at the speaker), or fold it (null).
+   * Returns the point its tail or edge leaves from, for a leader line when it is far. */
+  placeBubble(box: Box | null, now: number): Pt | null {
+    const b = this.bubble;
+    if (!b) return null;
+    if (!box) {
+      if (this.bubbleShown) this.bubbleHiddenAt = now;
+      this.bubbleShown = false;
+      this.bubbleAt = null;
+      b.setVisible(false);
+      return null;
+    }
+    const w = this.bubbleW;
+    const h = this.bubbleH;
+    const cx = box.x + w / 2;
+    const bottom = box.y + h;
+    this.bubbleShown = true;
+    this.bubbleAt = { x: cx - this.x, y: bottom - this.y };
+    const left = this.bubbleUntil - now;
+    b.setVisible(true).setPosition(cx, bottom).setAlpha(Math.min(1, left / 350) * this.root.alpha);
+    const head = this.y - this.height;
+    const tail = this.bubbleTail!;
+    const under = box.y > head; // hangs below the speaker's head: the tail points up
+    const beside = this.x < box.x - 4 || this.x > box.x + w + 4;
+    if (beside) {
+      tail.setVisible(false);
+      return { x: this.x < box.x ? box.x : box.x + w, y: clamp(head + 10, box.y + 4, bottom - 4) };
+    }
+    tail.setVisible(true).setFlipY(under).setOrigin(0.5, under ? 1 : 0);
+    const tx = clamp(this.x - cx, -w / 2 + 8, w / 2 - 8);
+    tail.setPosition(tx, under ? -h + 0.6 : -0.6);
+    return { x: cx + tx, y: under ? box.y - 6 : bottom + 6 };
   }
 
   /** Textures and text resolution for the current scale. */
@@ -134,7 +307,6 @@ export class Character {
     this.bubbleText?.setResolution(this.skin.k);
     if (this.bubble) this.styleBubble();
     const top = -(FEET_Y * this.scaleBase);
-    this.tag.setY(top - 3);
     this.badge.setPosition(9 * this.scaleBase, top + 8);
     this.failBadge.setPosition(-9 * this.scaleBase, top + 8);
   }
@@ -148,7 +320,8 @@ export class Character {
     }
     if (agent.name !== this.labelText) {
       this.labelText = agent.name;
-      this.label.setText(shorten(agent.name, 22));
+      this.measureName();
+      this.label.setText(this.shortSince >= 0 ? shortName(agent.name) : this.fullName());
     }
     // Tool tag while working.
     let tag = "";
@@ -164,7 +337,8 @@ export class Character {
           waiting ? "#3b3330" : "#ffffff",
           waiting ? "#f2c14e" : this.skin.placeColour(agent.place),
         );
-      this.tag.setVisible(!!tag);
+      this.tagValue = tag;
+      if (!tag) this.tag.setVisible(false);
     }
     const badge = agent.state === "waiting" ? "ask" : agent.state === "done" ? "done" : "";
     if (badge !== this.badgeKind) {
@@ -175,12 +349,6 @@ export class Character {
     this.failBadge.setVisible(agent.overlay === "failure");
     const thinking = agent.state === "thinking";
     for (const d of this.dots) d.setVisible(thinking);
-  }
-
-  /** Every other visitor in a row carries its name a little lower. */
-  setDrop(drop: boolean): void {
-    const y = drop ? 12 : 3;
-    if (this.label.y !== y) this.label.setY(y);
   }
 
   /** Put the character somewhere at once (first load). */
@@ -236,6 +404,9 @@ export class Character {
     this.leavingSince = -1;
     this.route = null;
     this.root.setVisible(false);
+    this.label.setVisible(false);
+    this.tag.setVisible(false);
+    this.labelAt = this.tagAt = null;
     this.hideBubble();
   }
 
@@ -261,13 +432,19 @@ export class Character {
       const t = this.bubbleText!;
       t.style.color = BUBBLES[this.bubbleKind].text; // no extra render: setText renders once
       t.setText(clean);
-      this.bubbleW = Math.max(BUBBLE_BOX, Math.min(BUBBLE_MAX_W, Math.ceil(t.width)) + 10);
-      this.bubbleH = Math.max(16, Math.ceil(t.height) + 7);
-      this.styleBubble();
+      this.sizeBubble();
     }
     const life = kind === "wait" ? 7000 : clamp(2200 + clean.length * 45, 2600, 6500);
     this.bubbleUntil = now + life;
-    this.bubble!.setVisible(true).setAlpha(1);
+    this.bubbleSince = now;
+  }
+
+  /** The box around the text (after a new text or a new font size). */
+  private sizeBubble(): void {
+    const t = this.bubbleText!;
+    this.bubbleW = Math.max(BUBBLE_BOX, Math.min(BUBBLE_MAX_W * this.ts, Math.ceil(t.width)) + 10);
+    this.bubbleH = Math.max(16, Math.ceil(t.height) + 7);
+    this.styleBubble();
   }
 
   /** Size and skin of the bubble box (after a new text or a new texture scale). */
@@ -285,6 +462,8 @@ export class Character {
 
   hideBubble(): void {
     this.bubbleUntil = 0;
+    this.bubbleShown = false;
+    this.bubbleAt = null;
     this.bubble?.setVisible(false);
   }
 
@@ -296,14 +475,17 @@ export class Character {
     this.bubbleTail = add.image(0, 0, this.skin.key("tail-say")).setOrigin(0.5, 0);
     this.bubbleText = add.text(0, 0, "", {
       fontFamily: FONT,
-      fontSize: "9px",
+      fontSize: px(SIZE.bubble, this.ts),
       color: "#2d2622",
-      wordWrap: { width: BUBBLE_MAX_W, useAdvancedWrap: true },
+      wordWrap: { width: BUBBLE_MAX_W * this.ts, useAdvancedWrap: true },
       maxLines: 3,
       lineSpacing: 1,
       resolution: k,
     });
-    this.bubble = add.container(0, 0, [this.bubbleBg, this.bubbleTail, this.bubbleText]).setDepth(9000);
+    this.bubble = add
+      .container(0, 0, [this.bubbleBg, this.bubbleTail, this.bubbleText])
+      .setDepth(DEPTH.bubble)
+      .setVisible(false);
   }
 
   /** Advance animations by `dt` ms; returns whether the character still moves. */
@@ -400,35 +582,12 @@ export class Character {
       });
     }
     if (this.badgeKind === "ask") this.badge.setScale((1 / this.skin.k) * (1 + 0.18 * Math.sin(now / 160)));
-    // Bubble follows, fades.
-    if (this.bubble && this.bubble.visible) {
-      const left = this.bubbleUntil - now;
-      if (left <= 0) this.bubble.setVisible(false);
-      else {
-        this.bubble.setAlpha(Math.min(1, left / 350) * this.root.alpha);
-        this.placeBubble();
-      }
-    }
-  }
-
-  private placeBubble(): void {
-    const b = this.bubble!;
-    const w = this.bubbleW;
-    const h = this.bubbleH;
-    const head = this.y - FEET_Y * this.scaleBase - (this.tag.visible ? 15 : 7);
-    let by = head;
-    let below = false;
-    if (by - h < HUD_H + 2) {
-      by = this.y + 20 + h; // no room above: hang it below the feet
-      below = true;
-    }
-    const bx = clamp(this.x, w / 2 + 3, WORLD_W - w / 2 - 3);
-    const y = clamp(by, h + HUD_H + 2, WORLD_H - 2);
-    b.setPosition(bx, y);
-    // The tail points at the speaker.
-    const tail = this.bubbleTail!;
-    tail.setFlipY(below).setOrigin(0.5, below ? 1 : 0);
-    tail.setPosition(clamp(this.x - bx, -w / 2 + 8, w / 2 - 8), below ? -h + 0.6 : -0.6);
+    // Names and tags coming back fade in.
+    if (this.label.visible && now - this.labelShownAt < FADE_MS) this.label.setAlpha(this.root.alpha * fadeIn(this.labelShownAt, now));
+    if (this.tag.visible && now - this.tagShownAt < FADE_MS) this.tag.setAlpha(this.root.alpha * fadeIn(this.tagShownAt, now));
+    // The bubble's place is the layout's (labels.ts); it fades and ends here.
+    if (this.bubble && this.bubbleUntil <= now && (this.bubble.visible || this.bubbleShown)) this.hideBubble();
+    else if (this.bubbleShown) this.bubble!.setAlpha(Math.min(1, (this.bubbleUntil - now) / 350) * this.root.alpha);
   }
 
   private updateSparks(now: number, on: boolean): void {
@@ -455,6 +614,8 @@ export class Character {
 
   destroy(): void {
     this.root.destroy();
+    this.label.destroy();
+    this.tag.destroy();
     this.bubble?.destroy();
   }
 }
@@ -471,6 +632,12 @@ export function shorten(text: string, n: number): string {
   return text.length > n ? text.slice(0, n - 1).trimEnd() + "…" : text;
 }
 
+const FADE_MS = 180;
+
+function fadeIn(from: number, now: number): number {
+  return Math.min(1, Math.max(0, (now - from) / FADE_MS));
+}
+
 function backOut(t: number): number {
   const s = 1.70158;
   const u = t - 1;
@@ -478,4 +645,4 @@ function backOut(t: number): number {
 }
 
 export type { Place };
-export { C };
+export { C, LOOKS };

@@ -2,11 +2,13 @@
 // events and the quest board's todo lines. Texts are created once and only re-set on change.
 import type * as Phaser from "phaser";
 import type { Effect, Place, ReplayState, Snapshot, Todo } from "../types";
-import { fitText } from "./art";
+import { fitText, hudLine2 } from "./art";
 import { Label } from "./label";
 import { WORLD_W } from "./facts";
-import { buildingBox, TICKER } from "./layout";
+import { buildingBox, HUD_PANEL, TICKER } from "./layout";
 import { C, FONT, LOOKS, STATUS_COLOURS } from "./palette";
+import type { Box } from "./placer";
+import { px, SIZE } from "./text";
 
 type Text = Phaser.GameObjects.Text;
 
@@ -43,7 +45,7 @@ export function statsLine(snap: Snapshot): string {
   const tools = Object.values(st?.toolCalls ?? {}).reduce((a, b) => a + b, 0);
   const parts = [
     plural(st?.prompts ?? 0, "prompt"),
-    plural(tools, "tool call"),
+    plural(tools, "call"),
     plural(st?.failures ?? 0, "failure"),
     plural(st?.subagents ?? 0, "subagent"),
   ];
@@ -51,9 +53,26 @@ export function statsLine(snap: Snapshot): string {
   return parts.join("  ·  ");
 }
 
+/** Something the HUD, the ticker or the board wrote, for the layout and the debug handle. */
+export interface HudText {
+  obj: Text;
+  kind: "hud" | "caption" | "ticker" | "board";
+}
+
+const textStyle = (size: number, ts: number, colour: string, bold = false, k = 1) => ({
+  fontFamily: FONT,
+  fontSize: px(size, ts),
+  fontStyle: bold ? "bold" : "",
+  color: colour,
+  resolution: k,
+});
+
+/** The HUD bar: the prompt being worked on (else the title), elapsed time and status on the
+ * first line; the caption (what is happening now; else folder and model) and the counters on
+ * the second. */
 export class Hud {
   private title: Label;
-  private cwd: Label;
+  private line2: Label;
   private stats: Label;
   private elapsed: Label;
   private status: Label;
@@ -61,31 +80,59 @@ export class Hud {
   private statusKey = "";
   private lastEventAt: number | null = null;
   private seenAt = 0;
+  private ts = 1;
+  /** The bar's height (it grows with the text scale), and its first line's. */
+  height = HUD_PANEL.h;
+  line1 = HUD_PANEL.h;
+  /** Where the second line must stop short of (a sign right under the bar), or Infinity. */
+  private signs: readonly Box[] = [];
+  private shown: { caption: boolean } = { caption: false };
 
   constructor(scene: Phaser.Scene, k: number) {
     const add = scene.add;
-    const style = (size: string, colour: string, bold = false) => ({
-      fontFamily: FONT,
-      fontSize: size,
-      fontStyle: bold ? "bold" : "",
-      color: colour,
-      resolution: k,
-    });
-    this.title = new Label(add.text(13, 5, "", style("11.5px", C.panelText, true)).setDepth(20001));
-    this.cwd = new Label(add.text(13, 19, "", style("9px", C.panelMuted)).setDepth(20001));
-    this.stats = new Label(add.text(WORLD_W - 13, 19.5, "", style("9px", "#dfe5f5")).setOrigin(1, 0).setDepth(20001));
-    this.status = new Label(
-      add
-        .text(WORLD_W - 13, 5.5, "", { ...style("8.5px", "#ffffff", true), padding: { x: 4, y: 1 } })
-        .setOrigin(1, 0)
-        .setDepth(20001),
-    );
-    this.elapsed = new Label(add.text(WORLD_W - 13, 5.5, "", style("10px", "#ffffff", true)).setOrigin(1, 0).setDepth(20001));
-    this.texts = [this.title.text, this.cwd.text, this.stats.text, this.status.text, this.elapsed.text];
+    const t = (x: number, size: number, colour: string, bold = false) =>
+      add.text(x, 0, "", textStyle(size, 1, colour, bold, k)).setDepth(20001);
+    this.title = new Label(t(13, SIZE.prompt, C.panelText, true));
+    this.line2 = new Label(t(13, SIZE.hud, C.panelMuted));
+    this.stats = new Label(t(WORLD_W - 13, SIZE.hud, "#dfe5f5").setOrigin(1, 0));
+    this.status = new Label(t(WORLD_W - 13, SIZE.hud, "#ffffff", true).setOrigin(1, 0).setPadding(4, 1, 4, 1));
+    this.elapsed = new Label(t(WORLD_W - 13, SIZE.elapsed, "#ffffff", true).setOrigin(1, 0));
+    this.texts = [this.title.text, this.line2.text, this.stats.text, this.status.text, this.elapsed.text];
+    this.setTextScale(1);
   }
 
   applySkin(k: number): void {
     for (const t of this.texts) t.setResolution(k);
+  }
+
+  setTextScale(ts: number): void {
+    this.ts = ts;
+    this.title.text.setFontSize(px(SIZE.prompt, ts));
+    this.line2.text.setFontSize(px(SIZE.hud, ts));
+    this.stats.text.setFontSize(px(SIZE.hud, ts));
+    this.status.text.setFontSize(px(SIZE.hud, ts));
+    this.elapsed.text.setFontSize(px(SIZE.elapsed, ts));
+    const l1 = HUD_PANEL.y + 1.5;
+    const h1 = Math.max(this.title.text.height, this.status.text.height, this.elapsed.text.height);
+    const l2 = l1 + h1 - 1;
+    this.title.text.setY(l1);
+    this.elapsed.text.setY(l1 + Math.max(0, (this.status.text.height - this.elapsed.text.height) / 2));
+    this.status.text.setY(l1 + 0.5);
+    this.line2.text.setY(l2);
+    this.stats.text.setY(l2);
+    this.line1 = l2 - HUD_PANEL.y;
+    this.height = Math.max(HUD_PANEL.h, l2 + this.line2.text.height + 1 - HUD_PANEL.y);
+  }
+
+  /** The signs the second line must not run into (after a repaint of the town). */
+  setSigns(signs: readonly Box[]): void {
+    this.signs = signs;
+  }
+
+  /** Every text of the bar that shows something. */
+  items(out: HudText[]): void {
+    for (const t of this.texts)
+      if (t.visible && t.text) out.push({ obj: t, kind: t === this.line2.text && this.shown.caption ? "caption" : "hud" });
   }
 
   update(snap: Snapshot, replay: ReplayState | null): void {
@@ -93,6 +140,7 @@ export class Hud {
       this.lastEventAt = snap.lastEventAt;
       this.seenAt = Date.now();
     }
+    const ts = this.ts;
     const statusWord = String(snap.status ?? "idle");
     const label = replay ? `${statusWord} · replay${replay.playing ? "" : " (paused)"}` : statusWord;
     if (label !== this.statusKey) {
@@ -100,15 +148,42 @@ export class Hud {
       const [bg, fg] = STATUS_COLOURS[statusWord] ?? STATUS_COLOURS.idle;
       this.status.set(label.toUpperCase(), fg, bg);
     }
-    this.stats.set(statsLine(snap));
+    // The second line leaves notches for signs under the bar (art.ts paints it so): the
+    // counters take the last piece, the caption the first (or the widest when that is short).
+    const top = this.line2.text.y;
+    const pieces = hudLine2(this.signs, top, top + this.line2.text.height, 13, WORLD_W - 13).map((q, i, all) => ({
+      x0: q.x0 + (i ? 4 : 0),
+      x1: q.x1 - (i < all.length - 1 ? 4 : 0),
+    }));
+    const font2 = `${px(SIZE.hud, ts)} ${FONT}`;
+    const last = pieces[pieces.length - 1] ?? { x0: WORLD_W / 2, x1: WORLD_W - 13 };
+    const statsW = pieces.length > 1 ? last.x1 - last.x0 : (WORLD_W - 26) / 2;
+    const stats = statsW >= 60 ? fit(statsLine(snap), font2, statsW) : "";
+    this.stats.set(stats);
+    this.stats.text.setVisible(!!stats);
     this.tick(snap, replay);
-    const right = Math.max(this.stats.text.width, this.status.text.width + 60);
-    const maxW = WORLD_W - 13 - right - 13 - 16;
-    const title = snap.title || "Waiting for a Claude Code session…";
-    this.title.set(fit(title.replace(/\s+/g, " "), `bold 11.5px ${FONT}`, maxW));
+    const right1 = this.status.text.width + 6 + this.elapsed.text.width;
+    const maxW1 = WORLD_W - 13 - right1 - 13 - 14;
+    const prompt = oneLine(snap.prompt);
+    const title = prompt ? `“${prompt}”` : oneLine(snap.title) || "Waiting for a Claude Code session…";
+    this.title.set(fit(title, `bold ${px(SIZE.prompt, ts)} ${FONT}`, maxW1));
+    // The second line: the caption, else where and with which model; it stops short of the
+    // counters and of any sign that reaches up under the bar.
+    const free = pieces.map((q, i) => ({
+      x0: q.x0,
+      x1: i === pieces.length - 1 && stats ? Math.min(q.x1, WORLD_W - 13 - this.stats.text.width - 14) : q.x1,
+    }));
+    let piece = free[0] ?? { x0: 13, x1: 13 };
+    if (piece.x1 - piece.x0 < 160) for (const q of free) if (q.x1 - q.x0 > piece.x1 - piece.x0) piece = q;
+    const caption = oneLine(snap.caption);
+    this.shown.caption = !!caption;
     const folder = snap.cwd ? snap.cwd : "";
     const model = snap.model ? `  ·  ${snap.model}` : "";
-    this.cwd.set(fit(folder + model, `9px ${FONT}`, maxW));
+    const text = caption || folder + model;
+    const width = piece.x1 - piece.x0;
+    this.line2.text.setX(piece.x0);
+    this.line2.set(width >= 40 ? fit(text, font2, width) : "", caption ? "#ffe7a3" : C.panelMuted);
+    this.line2.text.setVisible(width >= 40);
   }
 
   /** Elapsed time: lastEventAt − startedAt, ticking on while the game is active. */
@@ -127,39 +202,49 @@ export class Hud {
   }
 }
 
+/** A text of the snapshot as one line ("" for none). */
+function oneLine(v: unknown): string {
+  return typeof v === "string" ? v.replace(/\s+/g, " ").trim() : "";
+}
+
 interface TickerLine {
   dot: Phaser.GameObjects.Image;
   text: Label;
 }
 
+/** One line of the ticker: what it says, and the event it says it about. */
+export interface TickerEntry {
+  colour: number;
+  text: string;
+  flash: boolean;
+  effect: Effect;
+  /** The agent's name when the event arrived. */
+  name: string | null;
+  /** When it arrived (Date.now()). */
+  at: number;
+}
 
+/** The last events, newest at the bottom; a line can be clicked for the event's fields. */
 export class Ticker {
   private lines: TickerLine[] = [];
-  private entries: { colour: number; text: string; flash: boolean }[] = [];
+  private entries: TickerEntry[] = [];
   private dirty = false;
   private header: Text;
   private lastRender = 0;
+  private ts = 1;
+  private shown = 0;
+  private spacing = 16.5;
+  static readonly MAX_LINES = 6;
 
   constructor(scene: Phaser.Scene, private dotKey: () => string, k: number) {
     const add = scene.add;
-    this.header = add
-      .text(TICKER.x + 8, TICKER.y + 5, "RECENT EVENTS", {
-        fontFamily: FONT,
-        fontSize: "8px",
-        fontStyle: "bold",
-        color: C.panelMuted,
-        resolution: k,
-      })
-      .setDepth(20001);
-    for (let i = 0; i < TICKER.lines; i++) {
-      const y = TICKER.y + 26 + i * 16.5;
-      const dot = add.image(TICKER.x + 11, y, dotKey()).setDepth(20001).setVisible(false);
-      const text = add
-        .text(TICKER.x + 18, y, "", { fontFamily: FONT, fontSize: "8.5px", color: "#e9edf7", resolution: k })
-        .setOrigin(0, 0.5)
-        .setDepth(20001);
+    this.header = add.text(TICKER.x + 8, TICKER.y + 4, "RECENT EVENTS", textStyle(SIZE.ticker, 1, C.panelMuted, true, k)).setDepth(20001);
+    for (let i = 0; i < Ticker.MAX_LINES; i++) {
+      const dot = add.image(TICKER.x + 11, 0, dotKey()).setDepth(20001).setVisible(false);
+      const text = add.text(TICKER.x + 18, 0, "", textStyle(SIZE.ticker, 1, "#e9edf7", false, k)).setOrigin(0, 0.5).setDepth(20001);
       this.lines.push({ dot, text: new Label(text) });
     }
+    this.setTextScale(1);
   }
 
   applySkin(k: number): void {
@@ -170,13 +255,48 @@ export class Ticker {
     }
   }
 
+  setTextScale(ts: number): void {
+    this.ts = ts;
+    this.header.setFontSize(px(SIZE.ticker, ts));
+    for (const l of this.lines) l.text.text.setFontSize(px(SIZE.ticker, ts));
+    const lineH = this.lines[0].text.text.height || SIZE.ticker * ts * 1.25;
+    this.spacing = Math.max(16.5, lineH + 1.5);
+    const first = this.header.y + this.header.height + 1 + lineH / 2;
+    const room = TICKER.y + TICKER.h - 3 - (first - lineH / 2);
+    this.shown = Math.max(1, Math.min(Ticker.MAX_LINES, Math.floor((room - lineH) / this.spacing) + 1));
+    this.lines.forEach((l, i) => {
+      const y = first + i * this.spacing;
+      l.dot.setY(y);
+      l.text.text.setY(y);
+    });
+    this.dirty = true;
+  }
+
   push(effect: Effect, name: string | null, look: string | null): void {
     const text = describe(effect, name);
     if (!text) return;
     const colour = look ? parseInt((LOOKS[look]?.coat ?? "#aab3cc").slice(1), 16) : 0xaab3cc;
-    this.entries.push({ colour, text, flash: effect.kind === "flash" });
-    if (this.entries.length > TICKER.lines) this.entries.splice(0, this.entries.length - TICKER.lines);
+    this.entries.push({ colour, text, flash: effect.kind === "flash", effect, name, at: Date.now() });
+    if (this.entries.length > Ticker.MAX_LINES) this.entries.splice(0, this.entries.length - Ticker.MAX_LINES);
     this.dirty = true;
+  }
+
+  /** Every text of the panel that shows something. */
+  items(out: HudText[]): void {
+    out.push({ obj: this.header, kind: "ticker" });
+    for (const l of this.lines) if (l.text.text.visible && l.text.text.text) out.push({ obj: l.text.text, kind: "ticker" });
+  }
+
+  /** The entry drawn at world point (x, y), if any. */
+  entryAt(x: number, y: number): TickerEntry | null {
+    if (x < TICKER.x || x > TICKER.x + TICKER.w) return null;
+    const n = this.entries.length;
+    for (let i = 0; i < this.shown; i++) {
+      const t = this.lines[i].text.text;
+      if (!t.visible || !t.text) continue;
+      if (Math.abs(y - t.y) <= this.spacing / 2) return this.entries[n - this.shown + i] ?? null;
+    }
+    return null;
   }
 
   /** Re-render at most a few times a second. */
@@ -185,16 +305,19 @@ export class Ticker {
     this.dirty = false;
     this.lastRender = now;
     const n = this.entries.length;
+    const font = `${px(SIZE.ticker, this.ts)} ${FONT}`;
     this.lines.forEach((line, i) => {
       // Newest at the bottom.
-      const e = this.entries[n - TICKER.lines + i];
+      const e = i < this.shown ? this.entries[n - this.shown + i] : undefined;
       if (!e) {
         line.text.set("");
+        line.text.text.setVisible(false);
         line.dot.setVisible(false);
         return;
       }
+      line.text.text.setVisible(true);
       line.dot.setVisible(true).setTint(e.colour).setScale(1.25 / k);
-      line.text.set(fit(e.text, `8.5px ${FONT}`, TICKER.w - 24), e.flash ? "#ff9a8f" : "#e9edf7");
+      line.text.set(fit(e.text, font, TICKER.w - 24), e.flash ? "#ff9a8f" : "#e9edf7");
     });
   }
 }
@@ -219,29 +342,32 @@ export class Board {
   private lines: Label[] = [];
   private count: Label;
   private key = "";
+  private ts = 1;
   static readonly LINES = 5;
 
   constructor(scene: Phaser.Scene, k: number) {
     for (let i = 0; i < Board.LINES; i++)
-      this.lines.push(
-        new Label(
-          scene.add
-            .text(0, 0, "", { fontFamily: FONT, fontSize: "8.5px", color: C.ink, resolution: k })
-            .setOrigin(0, 0.5)
-            .setDepth(50),
-        ),
-      );
+      this.lines.push(new Label(scene.add.text(0, 0, "", textStyle(SIZE.board, 1, C.ink, false, k)).setOrigin(0, 0.5).setDepth(50)));
     this.count = new Label(
-      scene.add
-        .text(0, 0, "", { fontFamily: FONT, fontSize: "7.5px", fontStyle: "bold", color: "#fbe7c0", resolution: k })
-        .setOrigin(1, 0.5)
-        .setDepth(50),
+      scene.add.text(0, 0, "", textStyle(SIZE.board, 1, "#8a6a3f", true, k)).setOrigin(1, 0.5).setDepth(50),
     );
   }
 
   applySkin(k: number): void {
     for (const l of this.lines) l.text.setResolution(k);
     this.count.text.setResolution(k);
+  }
+
+  setTextScale(ts: number): void {
+    this.ts = ts;
+    for (const l of this.lines) l.text.setFontSize(px(SIZE.board, ts));
+    this.count.text.setFontSize(px(SIZE.board, ts));
+    this.key = "";
+  }
+
+  /** Every text of the board that shows something. */
+  items(out: HudText[]): void {
+    for (const l of [...this.lines, this.count]) if (l.text.visible && l.text.text) out.push({ obj: l.text, kind: "board" });
   }
 
   update(todos: Todo[], place: Place | undefined): void {
@@ -253,14 +379,22 @@ export class Board {
     const x0 = (place?.x ?? 0) - w / 2 + 9;
     const top = (place?.y ?? 0) - h;
     const done = todos.filter((t) => t.status === "completed").length;
-    this.count.text.setPosition((place?.x ?? 0) + w / 2 - 5, top + 9).setVisible(visible && todos.length > 0);
+    // The paper: from top + 17 to bottom − 17 (art.ts); as many lines as fit; the count of
+    // done quests at the right of the first.
+    const lineH = this.lines[0].text.height || SIZE.board * this.ts * 1.25;
+    const spacing = Math.max(15.5, lineH + 1);
+    const paperTop = top + 17;
+    this.count.text.setPosition((place?.x ?? 0) + w / 2 - 9, paperTop + 2 + lineH / 2).setVisible(visible && todos.length > 0);
     this.count.set(todos.length ? `${done}/${todos.length}` : "");
-    const shown = pickTodos(todos, Board.LINES);
-    const font = `8.5px ${FONT}`;
+    const countW = todos.length ? this.count.text.width + 6 : 0;
+    const paperH = h - 34;
+    const n = Math.max(1, Math.min(Board.LINES, Math.floor((paperH - 4 - lineH) / spacing) + 1));
+    const shown = pickTodos(todos, n);
+    const font = `${px(SIZE.board, this.ts)} ${FONT}`;
     this.lines.forEach((line, i) => {
-      line.text.setPosition(x0, top + 25 + i * 13.5).setVisible(visible);
+      line.text.setPosition(x0, paperTop + 2 + lineH / 2 + i * spacing).setVisible(visible && i < n);
       const item = shown[i];
-      if (!item) {
+      if (!item || i >= n) {
         line.set(i === 0 && !todos.length ? "No quests yet" : "", "#9a8f7a");
         return;
       }
@@ -270,7 +404,7 @@ export class Board {
       }
       const glyph = item.status === "completed" ? "✓" : item.status === "in_progress" ? "▸" : "○";
       line.set(
-        fit(`${glyph} ${item.content}`, font, w - 18),
+        fit(`${glyph} ${item.content}`, font, w - 18 - (i === 0 ? countW : 0)),
         item.status === "completed" ? "#7f9a74" : item.status === "in_progress" ? "#b4570f" : C.ink,
       );
     });

@@ -75,8 +75,6 @@ export function boothPoint(embassy: Place, index: number): Pt | null {
 export interface Spot extends Pt {
   place: string;
   booth: string | null;
-  /** Drop the name label a little (every other visitor in a row, so names do not collide). */
-  drop?: boolean;
 }
 
 /** Agents in a stable order: each parent followed by its children (depth first, creation
@@ -106,7 +104,104 @@ export function familyOrder(agents: Record<string, Agent>): Agent[] {
   return out;
 }
 
-/** Every present agent's spot. Agents that left are not placed. */
+/** How far apart visitors stand: room for a body, a short name under it and a tag above. */
+export const SPOT_COL = 44;
+export const SPOT_ROW = 40;
+/** Feet stay in this band: a head and its tag below the HUD, a name above the bottom. */
+const SPOT_TOP = HUD_H + 52;
+const SPOT_BOTTOM = WORLD_H - 20;
+
+/** Where a group gathers: a place's front yard, an embassy booth's counter, the fountain's
+ * front. */
+function anchorOf(places: Record<string, Place>, placeId: string, booth: string | null): Pt {
+  const place = places[placeId];
+  if (placeId === HOME) {
+    const c = plazaCentre(places);
+    return { x: c.x, y: c.y + 44 };
+  }
+  if (booth !== null) {
+    // In front of the booth (its name is over the awning, art.ts).
+    const b = boothPoint(place, (place.booths ?? []).indexOf(booth))!;
+    return { x: b.x, y: b.y + 24 };
+  }
+  return { x: place.x, y: place.y + 24 };
+}
+
+/** Where nobody may stand: buildings (and the strip above them, where a name would cover the
+ * roof), booths, the ticker, the fountain. */
+function blocked(p: Pt, places: Record<string, Place>, home: boolean): boolean {
+  if (p.x < 16 || p.x > WORLD_W - 16 || p.y < SPOT_TOP || p.y > SPOT_BOTTOM) return true;
+  if (p.x > TICKER.x - 16 && p.y > TICKER.y - 18) return true;
+  const c = plazaCentre(places);
+  const r = Math.hypot(p.x - c.x, p.y - c.y);
+  if (home ? r < 34 : r < PLAZA_R + 12) return true;
+  // Nobody's head in front of the plaza's sign.
+  if (home && Math.abs(p.x - c.x) < 56 && p.y < c.y - PLAZA_R + 56) return true;
+  for (const b of Object.values(places)) {
+    if (b.id === HOME) continue;
+    const { w, h } = buildingBox(b);
+    if (Math.abs(p.x - b.x) < w / 2 + 12 && p.y > b.y - h - 20 && p.y < b.y + 10) return true;
+  }
+  const emb = places.embassy;
+  const booths = emb?.booths ?? [];
+  for (let i = 0; i < booths.length; i++) {
+    const b = boothPoint(emb, i);
+    // The booth, and its name over the awning (a body in front would hide it).
+    if (b && Math.abs(p.x - b.x) < 32 && p.y > b.y - 46 && p.y < b.y + 14) return true;
+  }
+  return false;
+}
+
+/** Every group's anchor, for sharing the ground out (each point goes to its nearest). */
+function anchors(places: Record<string, Place>): { key: string; at: Pt; home: boolean }[] {
+  const out: { key: string; at: Pt; home: boolean }[] = [];
+  for (const p of Object.values(places)) {
+    out.push({ key: p.id, at: anchorOf(places, p.id, null), home: p.id === HOME });
+    if (p.id === "embassy")
+      for (const b of p.booths ?? [])
+        if (boothPoint(p, (p.booths ?? []).indexOf(b))) out.push({ key: `embassy#${b}`, at: anchorOf(places, p.id, b), home: false });
+  }
+  return out;
+}
+
+const spotCache = new Map<string, Pt[]>();
+
+/** The points a group at `key` ("place" or "embassy#booth") fills, best first: a staggered
+ * grid around its anchor, its own ground (nearer to its anchor than to any other) first and
+ * the front before the sides. */
+export function groupSpots(places: Record<string, Place>, key: string): Pt[] {
+  const sig = `${key}|${JSON.stringify(Object.values(places).map((p) => [p.id, p.x, p.y, p.booths ?? null]))}`;
+  const hit = spotCache.get(sig);
+  if (hit) return hit;
+  const [placeId, booth = null] = key.split("#") as [string, string?];
+  const home = placeId === HOME;
+  const a = anchorOf(places, placeId, booth);
+  const all = anchors(places);
+  const scored: { p: Pt; cost: number }[] = [];
+  for (let j = -6; j <= 7; j++)
+    for (let i = -9; i <= 9; i++) {
+      const p = { x: a.x + (i + (j & 1 ? 0.5 : 0)) * SPOT_COL, y: a.y + j * SPOT_ROW };
+      if (blocked(p, places, home)) continue;
+      const mine = home ? Math.max(0, Math.hypot(p.x - a.x, p.y - a.y) - 40) : Math.hypot(p.x - a.x, p.y - a.y);
+      let theirs = Infinity;
+      for (const o of all) {
+        if (o.key === key) continue;
+        const d = Math.hypot(p.x - o.at.x, p.y - o.at.y);
+        theirs = Math.min(theirs, o.home ? Math.max(0, d - 40) : d);
+      }
+      const cost = Math.hypot(p.x - a.x, (p.y - a.y) * (p.y < a.y - 4 ? 1.4 : 1)) + (mine <= theirs ? 0 : 1000);
+      scored.push({ p, cost });
+    }
+  scored.sort((u, v) => u.cost - v.cost || u.p.y - v.p.y || u.p.x - v.p.x);
+  const out = scored.map((s) => s.p);
+  if (!out.length) out.push(a);
+  if (spotCache.size > 64) spotCache.clear();
+  spotCache.set(sig, out);
+  return out;
+}
+
+/** Every present agent's spot: the members of a group (agents at one place, or at one
+ * embassy booth) take their group's points in family order. Agents that left are not placed. */
 export function assignSpots(
   agents: Record<string, Agent>,
   places: Record<string, Place>,
@@ -129,49 +224,27 @@ export function assignSpots(
   const spots = new Map<string, Spot>();
   for (const [key, group] of groups) {
     const [placeId, booth = null] = key.split("#") as [string, string?];
-    const place = places[placeId];
-    const n = group.length;
+    const points = groupSpots(places, key);
     group.forEach((a, i) => {
-      let p: Pt;
-      if (placeId === HOME) p = squareSpot(plazaCentre(places), i, n);
-      else if (booth) {
-        const b = boothPoint(place, booths.indexOf(booth))!;
-        p = rowSpot({ x: b.x + 24, y: b.y + 2 }, i, n, 2, 16, 26);
-      } else p = rowSpot(yard(place), i, n, 4, 42, 34);
-      spots.set(a.id, { ...p, place: placeId, booth, drop: !booth && placeId !== HOME && i % 2 === 1 });
+      const base = points[i % points.length];
+      const lap = Math.floor(i / points.length); // more visitors than ground: stand closer
+      const p = lap ? { x: base.x + lap * 9, y: base.y + lap * 5 } : base;
+      spots.set(a.id, { x: p.x, y: p.y, place: placeId, booth });
     });
   }
   return spots;
 }
 
-/** Rows of visitors below a place's step, centred, as many rows as fit above the bottom. */
-export function rowSpot(anchor: Pt, i: number, n: number, perRow: number, col: number, rowH: number): Pt {
-  const maxRows = Math.max(1, Math.floor((WORLD_H - 8 - (anchor.y + 10)) / rowH) + 1);
-  const per = Math.max(perRow, Math.ceil(n / maxRows));
-  const row = Math.floor(i / per);
-  const inRow = Math.min(per, n - row * per);
-  const j = i - row * per;
-  return {
-    x: clamp(anchor.x + (j - (inRow - 1) / 2) * col, 10, WORLD_W - 10),
-    y: Math.min(anchor.y + 10 + row * rowH, WORLD_H - 8),
-  };
-}
-
-/** Around the fountain: the first ten on an inner ring from the front, more further out. */
-export function squareSpot(c: Pt, i: number, n: number): Pt {
-  const inner = 10;
-  if (i < inner) {
-    const k = Math.min(n, inner);
-    const step = (2 * Math.PI) / inner;
-    const a = Math.PI / 2 + (i - (k - 1) / 2) * step;
-    return { x: c.x + Math.cos(a) * 46, y: c.y + 10 + Math.sin(a) * 38 };
-  }
-  const j = i - inner;
-  const k = Math.min(n - inner, 16);
-  const step = (2 * Math.PI) / 16;
-  const a = Math.PI / 2 + ((j % 16) - (k - 1) / 2) * step;
-  const r = 66 + Math.floor(j / 16) * 14;
-  return { x: c.x + Math.cos(a) * r, y: c.y + 10 + Math.sin(a) * r * 0.78 };
+/** The way between a place's yard and a spot beside or behind its building (the points after
+ * the yard, without the spot): round the corner instead of through the walls. */
+export function approach(place: Place | undefined, spot: Pt): Pt[] {
+  if (!place || place.id === HOME) return [];
+  const { w } = buildingBox(place);
+  const f = yard(place);
+  if (w <= 0 || spot.y >= place.y + 8) return [];
+  if (Math.abs(spot.x - place.x) >= w / 2 + 10) return [{ x: spot.x, y: f.y }];
+  const sx = place.x + (spot.x < place.x ? -1 : 1) * (w / 2 + 14);
+  return [{ x: sx, y: f.y }, { x: sx, y: spot.y }];
 }
 
 export interface Route {
@@ -204,13 +277,17 @@ export function route(
   start: Pt[] | null = null,
 ): Route {
   const c = plazaCentre(places);
-  if (from === to && start === null) return { points: [spot], ringIn: -1, ringOut: -1 };
+  if (from === to && start === null) {
+    // Round the building when going from one side of it to the other.
+    const out = approach(places[to], pos).reverse();
+    const back = approach(places[to], spot);
+    const via = out.length || back.length ? [...out, yard(places[to]), ...back] : [];
+    return { points: [...via, spot], ringIn: -1, ringOut: -1 };
+  }
   const points: Pt[] = [];
   if (start !== null) points.push(...start);
   else if (from && from !== HOME && places[from]) {
-    const r = road(places[from], places);
-    // Skip road points behind us (a visitor already stands past its yard).
-    points.push(...r);
+    points.push(...approach(places[from], pos).reverse(), ...road(places[from], places));
   }
   const entry = points.length ? points[points.length - 1] : ringPoint(c, angleOf(c, pos));
   if (!points.length) points.push(entry);
@@ -224,7 +301,7 @@ export function route(
   const along = arc(c, angleOf(c, entry), target);
   points.push(...along.slice(1));
   const ringOut = points.length - 1;
-  points.push(...inbound.slice(1), spot);
+  points.push(...inbound.slice(1), ...(to !== HOME ? approach(places[to], spot) : []), spot);
   return { points, ringIn, ringOut };
 }
 
