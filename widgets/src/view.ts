@@ -203,7 +203,9 @@ export class TownView {
    * were applied to it). */
   drawOwn(snapshot: Snapshot, full: boolean, deltas: readonly Delta[]): void {
     this.own = true;
-    this.scene.setState(snapshot, full, deltas);
+    // A whole new state on the own playhead is a seek: characters are where it says at
+    // once (no walk across town from where the old moment had them), the ticker starts over.
+    this.scene.setState(snapshot, full, deltas, full);
   }
 
   drawOwnEffect(effect: Effect): void {
@@ -219,7 +221,7 @@ export class TownView {
   drawMirror(): void {
     this.own = false;
     this.scene.setReplay(this.replay);
-    if (this.mirror.snapshot) this.scene.setState(this.mirror.snapshot, true, []);
+    if (this.mirror.snapshot) this.scene.setState(this.mirror.snapshot, true, [], true);
   }
 
   /** Effects the mirror receives (replay statuses excepted), drawn or not. */

@@ -272,6 +272,12 @@ export class Ticker {
     this.dirty = true;
   }
 
+  /** Forget every line (the view jumped to another moment). */
+  clear(): void {
+    this.entries = [];
+    this.dirty = true;
+  }
+
   push(effect: Effect, name: string | null, look: string | null): void {
     const text = describe(effect, name);
     if (!text) return;

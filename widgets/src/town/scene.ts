@@ -96,6 +96,8 @@ export class TownScene extends Phaser.Scene {
   private backdropAt = -Infinity;
   private hud!: Hud;
   private ticker!: Ticker;
+  /** The next agent layout puts everyone in place at once (after a seek). */
+  private jumpNext = false;
   private board!: Board;
   private glow!: Phaser.GameObjects.Image;
   private bursts: { img: Phaser.GameObjects.Image; start: number }[] = [];
@@ -168,9 +170,16 @@ export class TownScene extends Phaser.Scene {
 
   // -- input from the mirror ---------------------------------------------------------------
 
-  setState(snapshot: Snapshot, full: boolean, deltas: readonly Delta[]): void {
+  /** `jump`: the state is another moment (a seek), not the next one: characters are put
+   * where it says without walking, and the ticker of the old moment is cleared. */
+  setState(snapshot: Snapshot, full: boolean, deltas: readonly Delta[], jump = false): void {
     this.snapshot = snapshot;
     this.onChange();
+    if (jump) {
+      this.jumpNext = true;
+      this.effects = [];
+      this.ticker?.clear();
+    }
     if (full) return this.markAll();
     for (const d of deltas) {
       const top = d[1][0];
@@ -641,7 +650,8 @@ export class TownScene extends Phaser.Scene {
   }
 
   private syncAgents(agents: Record<string, Agent>, now: number): void {
-    const first = !this.readyFiredOrDrawn();
+    const first = !this.readyFiredOrDrawn() || this.jumpNext;
+    this.jumpNext = false;
     const spots = assignSpots(agents, this.places);
     const plaza = plazaCentre(this.places);
     this.layoutDirty = true;
