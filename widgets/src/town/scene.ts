@@ -308,6 +308,11 @@ export class TownScene extends Phaser.Scene {
         walking: ch.walking || this.dirtyAgents, // a new place is not walked to until the next frame
       });
     }
+    for (const agent of Object.values(this.snapshot?.agents ?? {}))
+      if (!this.chars.has(agent.id)) {
+        const home = this.toCanvas({ x: 0, y: 0 });
+        out.push({ id: agent.id, place: agent.place, ...home, spot: home, visible: false, state: agent.state, walking: false });
+      }
     return out;
   }
 
@@ -693,6 +698,9 @@ export class TownScene extends Phaser.Scene {
     for (const agent of Object.values(agents)) {
       let ch = this.chars.get(agent.id);
       const isNew = !ch;
+      // A character that left before we ever drew it is never seen: make it only if it
+      // comes back (a long session joins with a hundred of them: this keeps joins fast).
+      if (!ch && agent.state === "left") continue;
       if (!ch) {
         ch = new Character(this, this.skin, agent);
         ch.setTextScale(this.ts);
