@@ -358,3 +358,26 @@ def test_a_live_game_pauses_zooms_and_goes_back_to_live(server, open_page):
     wait_at(page, total + 1, "live")
     assert drawn(page) == server.snapshot(game)
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("server", ["msgpack"], indirect=True)
+def test_a_transcript_sent_as_by_ccviz_view_plays_from_the_start_to_the_end(server, open_page):
+    """What ``ccviz view FILE`` does with a running server: POST api/replays in parts."""
+    from ccviz_kernel.notebook.backends import RemoteBackend
+
+    replay = load_replay(samples.path("subagents", "transcript"))
+    game = f"replay-{new_game_id()}"
+    remote = RemoteBackend(server.url, server.token)
+    answer = remote.upload_replay(game, replay.events, part_bytes=20_000)  # several parts
+    total = answer["events"]
+    assert total == len(replay.events)
+    watched = open_viewer(open_page, server, game, "?seq=0&play=1")
+    page = watched.page
+    assert page.evaluate("window.__firstFrame")["seq"] <= 2
+    page.locator(".ccviz-player-speed").select_option("16")
+    deadline = time.monotonic() + 40
+    while not (player(page)["at"] == total and not player(page)["playing"]):
+        assert time.monotonic() < deadline, player(page)
+        page.wait_for_timeout(100)
+    assert drawn(page) == server.snapshot(game)
+    watched.assert_clean()
