@@ -25,7 +25,6 @@ from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied
 from ..engine.town import MAX_SPEED, MIN_SPEED, WORLD_HEIGHT, WORLD_WIDTH
 from ..errors import PayloadError
-from ..replays.history import MAX_COUNT
 from ..server.broadcast import Broadcaster
 from ..server.pages import STATIC
 
@@ -253,21 +252,9 @@ class _HubFeed(_Feed):
             raise PayloadError(f"no game {game_id!r}")
         if kind == "history":
             return {"ok": True, "gameId": game_id, **history.summary()}
-        seq, count = content.get("seq"), content.get("count", 0)
-        if not _is_int(seq) or not _is_int(count) or count < 0:
-            raise PayloadError("at needs {seq: integer, count?: integer >= 0}")
-        at, snapshot, deltas, effects = history.at(
-            seq, min(count, MAX_COUNT), budget=MAX_PAYLOAD_BYTES
+        return history.at_ack(
+            game_id, content.get("seq"), content.get("count", 0), budget=MAX_PAYLOAD_BYTES
         )
-        return {
-            "ok": True,
-            "gameId": game_id,
-            "total": history.seq,
-            "at": at,
-            "snapshot": snapshot,
-            "deltas": deltas,
-            "effects": effects,
-        }
 
     def _emit(self, event: str, data: Any, _game_id: str) -> None:
         if event == "game-state-update":
@@ -344,7 +331,3 @@ class _MirrorFeed(_Feed):
 
     def close(self) -> None:
         asyncio.get_event_loop().create_task(self.mirror.close())
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

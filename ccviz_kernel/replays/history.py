@@ -22,6 +22,7 @@ from typing import Any
 
 from ..engine.deltas import Delta, apply_in_place, clone
 from ..engine.game import Applied, Game
+from ..errors import PayloadError
 from ..events import HookEvent
 
 #: A snapshot is kept after every this many events.
@@ -200,12 +201,33 @@ class GameHistory:
             end = stop
         return at, snapshot, self._deltas[at:end], self._effects[at:end]
 
+    def at_ack(self, game_id: str, seq: Any, count: Any = 0, *, budget: int) -> dict[str, Any]:
+        """The ``game-at`` ack (docs/protocol.md §3), for the server and the widget comm
+        alike; ``seq`` and ``count`` are checked here."""
+        if not is_int(seq) or not is_int(count) or count < 0:
+            raise PayloadError("game-at needs {gameId: string, seq: integer, count?: integer >= 0}")
+        at, snapshot, deltas, effects = self.at(seq, count, budget=budget)
+        return {
+            "ok": True,
+            "gameId": game_id,
+            "total": self.seq,
+            "at": at,
+            "snapshot": snapshot,
+            "deltas": deltas,
+            "effects": effects,
+        }
+
     def _size_of(self, index: int) -> int:
         size = self._sizes[index]
         if size is None:
             size = _size(self._deltas[index]) + _size(self._effects[index]) + 2
             self._sizes[index] = size
         return size
+
+
+def is_int(value: Any) -> bool:
+    """An integer that is not a boolean (JSON's ``true`` must not pass for 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _size(value: Any) -> int:

@@ -25,7 +25,6 @@ from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
-from ..replays.history import MAX_COUNT
 from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
@@ -394,27 +393,19 @@ class GameServer:
         """``game-at``: the state after an event and the deltas that follow, for a viewer's
         own playhead; reads the history cache, changes no game and reaches no other viewer."""
         game_id = _game_id(data)
-        seq = data.get("seq") if game_id is not None else None
-        count = data.get("count", 0) if game_id is not None else None
-        if game_id is None or not _is_int(seq) or not _is_int(count) or count < 0:
+        if game_id is None:
             return _error("game-at needs {gameId: string, seq: integer, count?: integer >= 0}")
         if not self.read_limiter.allow(sid):
             return _error("rate limited: too many history reads")
         history = self.hub.history(game_id)
         if history is None:
             return _error(f"no game {game_id!r}")
-        at, snapshot, deltas, effects = history.at(
-            seq, min(count, MAX_COUNT), budget=MAX_PAYLOAD_BYTES
-        )
-        return {
-            "ok": True,
-            "gameId": game_id,
-            "total": history.seq,
-            "at": at,
-            "snapshot": snapshot,
-            "deltas": deltas,
-            "effects": effects,
-        }
+        try:
+            return history.at_ack(
+                game_id, data.get("seq"), data.get("count", 0), budget=MAX_PAYLOAD_BYTES
+            )
+        except PayloadError as exc:
+            return _error(str(exc))
 
     # -- broadcast -----------------------------------------------------------------------
 
@@ -471,10 +462,6 @@ def _game_id(data: Any) -> str | None:
     if isinstance(game_id, str) and 0 < len(game_id) <= 200:
         return game_id
     return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _error(message: str) -> dict[str, Any]:
