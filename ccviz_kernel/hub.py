@@ -7,6 +7,7 @@ log after a crash or an eviction is exactly the game viewers saw.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -67,6 +68,7 @@ class Hub:
         self._replay_history: dict[str, deque[tuple[int, list[Delta]]]] = {}
         #: Whole histories for viewers that scrub (game-history, game-at): a few games only.
         self.histories = HistoryCache()
+        self._history_lock = threading.Lock()
         #: Lobby rows of stored games not in memory: (events, title/folder/end), by game.
         self._meta: dict[str, tuple[int, dict[str, Any]]] = {}
 
@@ -199,8 +201,15 @@ class Hub:
         """The game's whole history (``None`` if never seen), for viewers that scrub.
 
         Built on first use from the log (or a replay's whole recording) through a fresh
-        engine, then extended by the events logged since. Reading it changes no game.
+        engine, then extended by the events logged since. Reading it changes no game, so
+        the server may call it from a worker thread (the first build of a long game takes
+        a while and must not hold the loop, ingest included); one lock keeps two builders
+        of the same history apart.
         """
+        with self._history_lock:
+            return self._history(game_id)
+
+    def _history(self, game_id: str) -> GameHistory | None:
         clock = self.replays.get(game_id)
         if clock is not None:
             history = self.histories.get(game_id, clock)

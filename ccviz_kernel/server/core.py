@@ -384,7 +384,8 @@ class GameServer:
             return _error("game-history needs {gameId: string}")
         if not self.read_limiter.allow(sid):
             return _error("rate limited: too many history reads")
-        history = self.hub.history(game_id)
+        # off the loop: building a long game's history the first time takes a while
+        history = await asyncio.to_thread(self.hub.history, game_id)
         if history is None:
             return _error(f"no game {game_id!r}")
         return {"ok": True, "gameId": game_id, **history.summary()}
@@ -397,7 +398,8 @@ class GameServer:
             return _error("game-at needs {gameId: string, seq: integer, count?: integer >= 0}")
         if not self.read_limiter.allow(sid):
             return _error("rate limited: too many history reads")
-        history = self.hub.history(game_id)
+        # off the loop: building a long game's history the first time takes a while
+        history = await asyncio.to_thread(self.hub.history, game_id)
         if history is None:
             return _error(f"no game {game_id!r}")
         try:
