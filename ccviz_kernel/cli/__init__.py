@@ -46,7 +46,6 @@ def _parser():
     import argparse
 
     from .._version import __version__
-    from ..config import DEFAULT_HOST, DEFAULT_PORT
 
     parser = argparse.ArgumentParser(
         prog="ccviz", description="Claude Code sessions as a live game you can watch and replay."
@@ -67,12 +66,7 @@ def _parser():
     serve = sub.add_parser(
         "serve", help="run the live server (socket.io, hooks endpoint, viewer page)"
     )
-    serve.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})"
-    )
-    serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)"
-    )
+    _add_address(serve)
     serve.add_argument(
         "--json", action="store_true", help="JSON serializer for plain socket.io clients"
     )
@@ -94,12 +88,7 @@ def _parser():
     demo = sub.add_parser(
         "demo", help="serve the viewer with a bundled session replaying in a loop"
     )
-    demo.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})"
-    )
-    demo.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)"
-    )
+    _add_address(demo)
     demo.add_argument("--sample", default="long", help="bundled sample: short, subagents or long")
     demo.add_argument("--speed", type=float, default=4.0, help="replay speed (default 4x)")
     demo.add_argument("--open", action="store_true", help="open the page in a browser")
@@ -113,15 +102,7 @@ def _parser():
         "here (until Ctrl-C). Prints the URL.",
     )
     view.add_argument("target", metavar="PATH|GAME_ID", help="a file, or the id of a stored game")
-    view.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"interface when serving here (default {DEFAULT_HOST})"
-    )
-    view.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port when serving here (default {DEFAULT_PORT})",
-    )
+    _add_address(view, " when serving here")
     view.add_argument("--open", action="store_true", help="open the page in a browser")
     view.set_defaults(handler=_cmd_view)
 
@@ -192,6 +173,33 @@ def _cmd_serve(ns) -> int:
         raise CcvizError(str(exc)) from None
     except OSError as exc:
         raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+
+
+def _add_address(parser, when: str = "") -> None:
+    """``--host`` and ``--port`` of the commands that serve (one port check for all)."""
+    from ..config import DEFAULT_HOST, DEFAULT_PORT
+
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"interface{when} (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"port{when} (default {DEFAULT_PORT}; 0 picks one)",
+    )
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return port
 
 
 def _cmd_view(ns) -> int:
