@@ -260,24 +260,34 @@ def main(argv: list[str] | None = None) -> int:
         (f"game-at count={args.count}, p90", f"{numbers['seek_p90_ms']:.1f} ms"),
         ("game-at size, median", f"{numbers['seek_bytes_median'] / 1024:.1f} KiB"),
     ]
+    print_rows(rows)
+    record_run(args.json, load_start, load_end, {"game": kind, **numbers})
+    return 0
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def record_run(
+    path: Path, load_start: tuple[float, ...], load_end: tuple[float, ...], numbers: dict
+) -> None:
+    """Append one run (date, machine, load averages, the numbers) to ``path``'s runs."""
     record = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "python": platform.python_version(),
-        "game": kind,
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in load_end],
         **numbers,
     }
-    previous = json.loads(args.json.read_text()) if args.json.exists() else {}
+    previous = json.loads(path.read_text()) if path.exists() else {}
     runs = previous.get("runs", []) if isinstance(previous, dict) else []
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"runs": [*runs, record]}, indent=2) + "\n")
-    print(f"recorded in {args.json}")
-    return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": [*runs, record]}, indent=2) + "\n")
+    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,11 @@ the end (this is a shared 2-core machine: compare runs at similar load).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one copy of the browser's flags)
-from seek_bench import GAME, start_child  # noqa: E402  (the 10,000-event game and its server)
+from seek_bench import GAME, print_rows, record_run, start_child  # noqa: E402  (the 10,000-event game and its server)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "seek_browser.json"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -171,22 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         ("seek → new state drawn, p90", f"{numbers['seek_p90_ms']:.1f} ms"),
         ("seek → new state drawn, max", f"{numbers['seek_max_ms']:.1f} ms"),
     ]
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    record = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "python": platform.python_version(),
-        "load_average_start": [round(x, 2) for x in load_start],
-        "load_average_end": [round(x, 2) for x in load_end],
-        **{k: round(v, 1) if isinstance(v, float) else v for k, v in numbers.items()},
-    }
-    previous = json.loads(args.json.read_text()) if args.json.exists() else {}
-    runs = previous.get("runs", []) if isinstance(previous, dict) else []
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"runs": [*runs, record]}, indent=2) + "\n")
-    print(f"recorded in {args.json}")
+    print_rows(rows)
+    rounded = {k: round(v, 1) if isinstance(v, float) else v for k, v in numbers.items()}
+    record_run(args.json, load_start, load_end, rounded)
     return 0
 
 
