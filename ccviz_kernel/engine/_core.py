@@ -40,6 +40,10 @@ class Scratch:
     token_keys: set[str] = field(default_factory=set)
 
 
+#: How many recent caption sentences a game remembers (they repeat: names × phrases).
+CAPTIONS_KEPT = 256
+
+
 class GameCore:
     """The state :class:`Game` owns (set up in ``Game.__init__``) and its primitives."""
 
@@ -50,6 +54,7 @@ class GameCore:
     _effects: list[dict[str, Any]]  # of the event being applied
     _moved: bool  # an agent's state changed: the game status may follow
     _states: dict[str, int]  # how many agents are in each state
+    _captions: dict[str, str]  # recent caption sentences → their redacted, cut text
 
     # -- the one way to change state ------------------------------------------------------
 
@@ -93,7 +98,15 @@ class GameCore:
         """
         agents = self._state["agents"]
         name = agents[agent_id]["name"] if agent_id in agents else None
-        text = shorten(f"{name} {doing}" if name else doing, MAX_CAPTION)
+        raw = f"{name} {doing}" if name else doing
+        # The hot path: "… is thinking about what to do next" after every tool result, for
+        # a handful of agents in turn: remember the redacted sentences of recent ones.
+        known = self._captions
+        text = known.get(raw)
+        if text is None:
+            if len(known) > CAPTIONS_KEPT:
+                known.clear()
+            text = known[raw] = shorten(raw, MAX_CAPTION)
         if text != self._state.get("caption"):
             self._set(("caption",), text)
 

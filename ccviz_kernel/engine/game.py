@@ -82,6 +82,7 @@ class Game(SessionRules, ToolRules, ControlRules):
         self._effects = []
         self._moved = False
         self._states = {}
+        self._captions = {}
 
     @property
     def seq(self) -> int:

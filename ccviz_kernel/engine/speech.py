@@ -45,7 +45,7 @@ def tool_speech(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = 
 
 def tool_doing(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None) -> str:
     """What the call is, as the end of a plain sentence: ``searching the code for 'x'``."""
-    return tool_texts(tool, tool_input, cwd)[1]
+    return shorten(tool_texts(tool, tool_input, cwd)[1], MAX_CAPTION)
 
 
 def tool_texts(
@@ -54,7 +54,8 @@ def tool_texts(
     """The bubble text and the caption phrase of one tool call, from one table.
 
     The bubble is short and terse (it hangs over a character); the phrase finishes "Explore
-    #2 is …" in the caption line. Both are redacted and cut to one line.
+    #2 is …" in the caption line. The bubble comes redacted and cut to one line; the phrase
+    only cut, since the engine redacts the whole caption sentence once.
     """
     args = tool_input or {}
     get = args.get
@@ -113,7 +114,8 @@ def tool_texts(
         text, doing = f"{server}: {name or 'call'}", f"asking {server} for {name or 'something'}"
     else:
         text, doing = tool, f"using {tool}"
-    return shorten(text), shorten(doing, MAX_CAPTION)
+    # The phrase is cut here but redacted once, with the rest of its sentence (_caption).
+    return shorten(text), doing[: MAX_CAPTION * 4]
 
 
 def mcp_server(tool: str) -> str | None:
