@@ -55,6 +55,11 @@ HOOK_BUDGET = 0.060
 #: Claude Code's timeout for our handlers, in seconds (``timeout`` in settings.json).
 HOOK_COMMAND_TIMEOUT = 10
 HOOK_HTTP_TIMEOUT = 2
+#: Seconds an event that arrived before its cause (a result before its call, a subagent's
+#: event before its SubagentStart, a Stop while a result is still on its way) is held back
+#: waiting for it; then it is applied anyway. Hooks run concurrently, so they reach the
+#: server a few milliseconds out of the order Claude Code fired them (docs/design.md §5).
+REORDER_WINDOW = 0.25
 
 # -- paths -----------------------------------------------------------------------------
 

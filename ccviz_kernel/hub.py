@@ -16,6 +16,7 @@ from typing import Any
 
 from .engine.deltas import Delta
 from .engine.game import Applied, Game
+from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
 from .events import PayloadError, parse_event
 from .replays.history import GameHistory, HistoryCache
@@ -57,10 +58,14 @@ class Hub:
         *,
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.time,
+        reorder_window: float = 0.0,
     ) -> None:
         self.store = store if store is not None else EventStore()
         self.idle_seconds = idle_seconds
         self.clock = clock
+        #: Hooks that came before their cause, held briefly (see engine/reorder.py). Off
+        #: (0 s) unless a server turns it on: it is about hooks arriving concurrently.
+        self.reorder = ReorderBuffer(reorder_window)
         self._live: dict[str, _Live] = {}
         self._listeners: list[Listener] = []
         self._status_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -92,7 +97,9 @@ class Hub:
         """Log and apply one hook payload; returns ``(game_id, seq)``.
 
         ``seq`` is ``None`` when ``key`` was delivered before (a spooled event seen twice).
-        Raises :class:`PayloadError` for anything that is not a usable payload.
+        Raises :class:`PayloadError` for anything that is not a usable payload. With the
+        reorder window on, an event that came before its cause is held and ``seq`` is 0:
+        it is logged and applied when the cause arrives or the window ends.
         """
         event = parse_event(data, ts=ts, session_id=game_id)
         if ts is None and event.ts is None:
@@ -103,14 +110,48 @@ class Hub:
         if event.name.startswith("ccviz."):
             self._live_game(gid, create=True).game.validate(event)
         live = self._live_game(gid, create=True)
-        seq = self.store.append(gid, event.to_json(), event.ts, key=key)
-        if seq is None:
-            return gid, None
-        if seq != live.game.seq + 1:  # another process appended to this game: catch up
-            self._catch_up(gid, live)
-            return gid, seq
-        self._apply(gid, live, event)
+        reorder = self.reorder
+        if reorder.window > 0:
+            if reorder.holds(gid, key):
+                return gid, None
+            if waits_for(live.game, event):
+                reorder.hold(gid, event, key, self.clock())
+                return gid, 0
+        seq = self._log_and_apply(gid, live, event, key)
+        if reorder.window > 0:
+            self._release_ready(gid, live)
         return gid, seq
+
+    def _log_and_apply(self, game_id: str, live: _Live, event: Any, key: str | None) -> int | None:
+        seq = self.store.append(game_id, event.to_json(), event.ts, key=key)
+        if seq is None:
+            return None
+        if seq != live.game.seq + 1:  # another process appended to this game: catch up
+            self._catch_up(game_id, live)
+            return seq
+        self._apply(game_id, live, event)
+        return seq
+
+    def _release_ready(self, game_id: str, live: _Live) -> None:
+        while (held := self.reorder.take_ready(game_id, live.game)) is not None:
+            self._log_and_apply(game_id, live, held.event, held.key)
+
+    def flush_held(self, now: float | None = None) -> int:
+        """Apply the held events whose reorder window has ended; returns how many.
+
+        The server calls this when :meth:`next_hold_deadline` comes (and with ``now=inf``
+        as it stops, so nothing held is lost on a clean shutdown).
+        """
+        due = self.reorder.take_due(self.clock() if now is None else now)
+        for game_id, held in due:
+            live = self._live_game(game_id, create=True)
+            self._log_and_apply(game_id, live, held.event, held.key)
+            self._release_ready(game_id, live)
+        return len(due)
+
+    def next_hold_deadline(self) -> float | None:
+        """When the next held event must be applied (the hub's clock), or None."""
+        return self.reorder.next_deadline()
 
     def act(self, game_id: str, action: dict[str, Any]) -> int:
         """An ``agent-action`` from a viewer with the controller role; returns the new seq."""

@@ -144,7 +144,7 @@ def test_permission_wait_failure_and_compaction_show_on_the_agent():
 
 
 def test_todos_from_todowrite_and_task_events():
-    todo, _ = tool(
+    todo, done = tool(
         "TodoWrite",
         "t1",
         todos=[
@@ -153,18 +153,30 @@ def test_todos_from_todowrite_and_task_events():
         ],
     )
     game = run(todo)
+    assert game.peek("todos") == []  # the board changes when the call succeeded
+    game.apply(parse_event(done))
     assert game.peek("todos") == [
         {"id": None, "content": "Find the jump code", "status": "completed"},
         {"id": None, "content": "Add the sound", "status": "in_progress"},
     ]
+    refused, _ = tool("TodoWrite", "t9", todos=[{"content": "Gone", "status": "pending"}])
+    failed = ev("PostToolUseFailure", tool_name="TodoWrite", tool_use_id="t9", error="bad")
+    game.apply(parse_event(refused))
+    game.apply(parse_event(failed))
+    assert len(game.peek("todos")) == 2  # a refused TodoWrite changes nothing
+    create, created = tool("TaskCreate", "t5", subject="Write tests", description="d")
+    created["tool_response"] = {"task": {"id": "7", "subject": "Write tests"}}
+    game = run(create, created, ev("TaskCreated", task_id="7", task_subject="Write tests"))
+    assert game.peek("todos") == [{"id": "7", "content": "Write tests", "status": "pending"}]
     game = run(
         ev("TaskCreated", task_id="1", task_subject="Write tests"),
         ev("TaskCreated", task_id="2", task_subject="Ship"),
         ev("TaskCompleted", task_id="1", task_subject="Write tests"),
     )
     assert [t["status"] for t in game.peek("todos")] == ["completed", "pending"]
-    update, _ = tool("TaskUpdate", "t2", taskId="2", status="deleted")
+    update, updated = tool("TaskUpdate", "t2", taskId="2", status="deleted")
     game.apply(parse_event(update))
+    game.apply(parse_event(updated))
     assert [t["id"] for t in game.peek("todos")] == ["1"]
 
 
@@ -281,3 +293,87 @@ def test_prompt_and_caption_say_what_happens_now():
     assert "sk-ant-api03" not in game.peek("caption")  # captions are redacted like bubbles
     apply(hook_event_name="SessionEnd", reason="exit")
     assert game.peek("caption") == "The session has ended."
+
+
+def test_post_tool_batch_counts_refused_calls_once_as_failures():
+    read, read_done = tool("Read", "t1", file_path="/x")
+    batch = ev(
+        "PostToolBatch",
+        tool_calls=[
+            {"tool_name": "Read", "tool_use_id": "t1", "tool_input": {}, "tool_response": "ok"},
+            {
+                "tool_name": "Nope",
+                "tool_use_id": "t2",
+                "tool_input": {},
+                "tool_response": "<tool_use_error>No such tool available: Nope</tool_use_error>",
+            },
+        ],
+    )
+    game = run(read, read_done, batch, batch)  # the second batch is a duplicate: no change
+    stats = game.peek("stats")
+    assert stats["toolCalls"] == {"Read": 1, "Nope": 1} and stats["failures"] == 1
+    assert game.peek("agents", "main", "calls") == 2
+    assert game.peek("agents", "main", "state") == "thinking"
+
+
+def test_a_result_before_its_call_is_counted_once_and_leaves_nothing_open():
+    read, read_done = tool("Read", "t1", file_path="/x")
+    game = run(read_done, read)
+    assert game.peek("stats", "toolCalls") == {"Read": 1}
+    assert game.peek("agents", "main", "state") != "working"
+
+
+def test_a_denied_call_is_a_failure_whichever_event_says_so():
+    bash, _ = tool("Bash", "t1", command="rm -rf /")
+    denied = ev("PermissionDenied", tool_name="Bash", tool_use_id="t1", reason="no")
+    batch = ev(
+        "PostToolBatch",
+        tool_calls=[
+            {
+                "tool_name": "Bash",
+                "tool_use_id": "t1",
+                "tool_input": {},
+                "tool_response": "<tool_use_error>Permission denied</tool_use_error>",
+            }
+        ],
+    )
+    for events in ((bash, denied, batch), (bash, batch)):
+        game = run(*events)
+        assert game.peek("stats", "failures") == 1
+        assert game.peek("agents", "main", "state") == "thinking"
+
+
+def test_usage_model_and_context_per_agent():
+    game = run(
+        ev(
+            "ccviz.usage",
+            model="claude-opus-4-5",
+            context_tokens=5000,
+            usage={"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100},
+        ),
+        ev(
+            "ccviz.usage",
+            agent_id="a1",
+            agent_type="Explore",
+            model="claude-haiku-4-5",
+            usage={"input_tokens": 1, "output_tokens": 2},
+        ),
+    )
+    assert game.peek("model") == "claude-opus-4-5"
+    main, sub = game.peek("agents", "main"), game.peek("agents", "a1")
+    assert main["tokens"]["total"] == 115 and sub["tokens"]["total"] == 3
+    assert game.peek("stats", "tokens")["total"] == 118
+    assert main["context"] == {"used": 5000, "window": 200_000}
+    assert sub["model"] == "claude-haiku-4-5"
+
+
+def test_task_notifications_and_commands_are_not_prompts():
+    note = "<task-notification><task-id>b1</task-id><status>completed</status>"
+    note += "<summary>Agent finished</summary></task-notification>"
+    game = run(
+        ev("UserPromptSubmit", prompt="Fix it"),
+        ev("UserPromptSubmit", prompt=note),
+        ev("UserPromptSubmit", prompt="/compact"),
+    )
+    assert game.peek("stats", "prompts") == 1
+    assert game.peek("prompt") == "Fix it"

@@ -33,8 +33,8 @@ JUNK_VALUES = [
 ]
 
 
-def test_all_31_hook_events_parse_and_apply():
-    assert len(HOOK_EVENTS) == 31
+def test_all_34_hook_events_parse_and_apply():
+    assert len(HOOK_EVENTS) == 34
     game = Game("s")
     for name in sorted(HOOK_EVENTS):
         payload = {"hook_event_name": name, "session_id": "s", "tool_name": "Read"}

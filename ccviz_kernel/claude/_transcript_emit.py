@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ._transcript_index import Index
 from ._transcript_lines import (
-    INTERRUPT,
     Agent,
     Line,
     Problems,
@@ -30,13 +28,16 @@ from ._transcript_lines import (
 )
 from ._transcript_read import SessionLines
 from .lines import LoadResult
-
-_TOOL_ERROR = re.compile(r"\s*<tool_use_error>(.*)</tool_use_error>\s*", re.S)
+from .prompts import INTERRUPT
+from .results import unwrap_error
 
 
 @dataclass
 class _Lane:
     usage: dict[str, Any] | None = None
+    #: The model and the context size (input + cache) of the newest counted response.
+    model: str | None = None
+    context: int | None = None
     last_text: str | None = None
     last_event: dict[str, Any] | None = None
 
@@ -62,6 +63,7 @@ class _Emitter:
         problems: Problems,
     ) -> None:
         self.lines = session.lines
+        self.ended = session.ended
         self.agents = session.agents
         self.session_id = session.session_id
         self.transcript_path = session.transcript_path
@@ -113,6 +115,14 @@ class _Emitter:
             if lane.usage is not None and lane.last_event is not None:
                 event = lane.last_event
                 event["usage"] = _add_usage(event.get("usage"), lane.usage)
+                _take_model(event, lane)
+        if self.ended and self.lines:
+            self._session_end(self.lines[-1])
+
+    def _session_end(self, line: Line) -> None:
+        payload = self._base("SessionEnd", line, None)
+        payload["reason"] = "other"
+        self._emit(payload, None, usage=False)
 
     def _base(self, name: str, line: Line, agent: Agent | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -134,6 +144,7 @@ class _Emitter:
         lane = self._lane(agent)
         if usage and lane.usage is not None:
             payload["usage"] = lane.usage
+            _take_model(payload, lane)
             lane.usage = None
         self.result.events.append(payload)
         lane.last_event = payload
@@ -183,6 +194,10 @@ class _Emitter:
             if key not in self.responses:
                 self.responses.add(key)
                 lane.usage = _add_usage(lane.usage, usage)
+                model = message.get("model")
+                if isinstance(model, str) and model and not model.startswith("<"):
+                    lane.model = model  # not "<synthetic>": Claude Code's own error replies
+                lane.context = context_tokens(usage)
         for block in blocks(message["content"]):
             kind = block.get("type")
             if kind == "text" and nonblank(block.get("text")):
@@ -228,12 +243,14 @@ class _Emitter:
             # A subagent's prompt arrives as SubagentStart, not as a user prompt.
             if line is not agent.lines[0]:
                 self.result.ignored += 1
-        elif kind == "prompt":
+        elif kind in ("prompt", "notification"):
+            # A background task's result reaches the main agent as a prompt, live too (a
+            # UserPromptSubmit the engine tells apart from a person's by its text).
             payload = self._base("UserPromptSubmit", line, None)
             payload["prompt"] = text_of(obj["message"].get("content")) or ""
             self._emit(payload, None)
         else:
-            self.result.ignored += 1  # meta, harness output, notifications, interruptions
+            self.result.ignored += 1  # meta, harness output, interruptions
 
     def _post_tools(self, line: Line, agent: Agent | None) -> None:
         obj = line.obj
@@ -297,8 +314,24 @@ def _error_text(content: Any) -> str:
     text = text_of(content)
     if text is None:
         text = "" if content is None else json.dumps(content, ensure_ascii=False)
-    match = _TOOL_ERROR.fullmatch(text)
-    return match.group(1).strip() if match else text
+    return unwrap_error(text)
+
+
+def context_tokens(usage: dict[str, Any]) -> int | None:
+    """How much context one request used: its input plus the cached input it read or wrote."""
+    parts = [
+        usage.get(key)
+        for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    ]
+    numbers = [p for p in parts if _is_number(p)]
+    return int(sum(numbers)) if numbers else None
+
+
+def _take_model(payload: dict[str, Any], lane: _Lane) -> None:
+    if lane.model is not None:
+        payload["model"] = lane.model
+    if lane.context is not None:
+        payload["context_tokens"] = lane.context
 
 
 def _add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any]:

@@ -7,19 +7,13 @@ signature what it reads and what it fills in.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .lines import MAX_PROBLEMS, LoadResult
+from .prompts import prompt_kind
 
 DEFAULT_AGENT_TYPE = "general-purpose"
-
-#: Harness text in user lines (``<command-name>``, ``<local-command-stdout>``,
-#: ``<bash-input>``, ``<system-reminder>``...): all hyphenated tags, which user prose
-#: starting with ``<div>`` or ``<html>`` is not.
-_HARNESS_TAG = re.compile(r"<[a-z]+(?:-[a-z]+)+>")
-INTERRUPT = "[Request interrupted by user"
 
 
 @dataclass
@@ -123,13 +117,7 @@ def user_kind(obj: dict[str, Any]) -> str:
         return "broken"
     if obj.get("isMeta") is True or obj.get("isCompactSummary") is True:
         return "meta"
-    stripped = text.lstrip()
-    if stripped.startswith("<task-notification>"):
-        return "notification"
-    if stripped.startswith(INTERRUPT):
-        return "interrupt"
-    if _HARNESS_TAG.match(stripped):
-        return "harness"
-    if not stripped and not any(b.get("type") == "image" for b in blocks(content)):
-        return "empty"
-    return "prompt"
+    kind = prompt_kind(text)
+    if kind == "empty" and any(b.get("type") == "image" for b in blocks(content)):
+        return "prompt"
+    return kind

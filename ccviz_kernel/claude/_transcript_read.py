@@ -29,6 +29,9 @@ from .timestamps import parse_micros
 #: Line types that are real moments of the session: without a timestamp they are damaged.
 _CHAIN_TYPES = frozenset({"user", "assistant", "system"})
 _TITLE_TYPES = frozenset({"ai-title", "custom-title", "summary"})
+#: Bookkeeping lines written as the process exits: ``cost-state`` since 2.1.3xx (whose
+#: ``last-prompt`` lines follow every message), ``last-prompt`` before (once, at exit).
+_END_TYPES = frozenset({"cost-state", "last-prompt"})
 
 
 @dataclass
@@ -42,6 +45,9 @@ class SessionLines:
     lines: list[Line]
     #: By agent id; each agent's ``lines`` are in time order too.
     agents: dict[str, Agent]
+    #: The main file ends with a line Claude Code writes when the process exits (see
+    #: ``_END_TYPES``): the session ended there (a later ``--continue`` writes on after it).
+    ended: bool = False
 
 
 def read_session(main: Path, result: LoadResult, problems: Problems) -> SessionLines:
@@ -63,6 +69,7 @@ class _FileReader:
         self.summaries: list[tuple[str, Any]] = []
         self.inline: list[Line] = []
         self.session_id: str = main.stem
+        self.last_main_type: str | None = None
 
     def read(self) -> SessionLines:
         self._read_main()
@@ -75,7 +82,12 @@ class _FileReader:
         for agent in self.agents.values():
             agent.lines.sort(key=lambda line: line.pos)
         return SessionLines(
-            self.transcript_path, self.session_id, self._pick_title(), self.lines, self.agents
+            self.transcript_path,
+            self.session_id,
+            self._pick_title(),
+            self.lines,
+            self.agents,
+            self.last_main_type in _END_TYPES,
         )
 
     def _read_main(self) -> None:
@@ -129,6 +141,8 @@ class _FileReader:
             hint = " (a hook payload?)" if looks_like_hook_payload(obj) else ""
             self.problems.add(file, number, where, f"no 'type' field{hint}")
             return
+        if file == 0:
+            self.last_main_type = kind
         uuid = obj.get("uuid")
         if isinstance(uuid, str) and uuid:
             if uuid in self.uuids:  # the same line copied into two files

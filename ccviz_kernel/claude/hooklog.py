@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from .lines import LoadResult, SourceError, iter_lines, looks_like_hook_payload, resolve_path
+from .tail import with_usage
 
 __all__ = ["load_hooklog"]
 
@@ -43,6 +44,7 @@ def load_hooklog(path: str | os.PathLike[str]) -> LoadResult:
     if not result.events:
         first = f" ({result.problems[0]})" if result.problems else ""
         raise SourceError(f"{file}: no hook payloads in this file{first}")
+    result.events = with_usage(result.events, file)  # helper C: tokens from the transcript
     if sessions:
         # A log can interleave several sessions (or a /clear); the game follows the main one.
         result.session_id = sessions.most_common(1)[0][0]

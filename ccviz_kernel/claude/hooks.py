@@ -14,6 +14,7 @@ ALL_EVENTS: tuple[str, ...] = (
     "InstructionsLoaded",
     "UserPromptSubmit",
     "UserPromptExpansion",
+    "PreSkillShellCommand",
     "MessageDisplay",
     "PreToolUse",
     "PermissionRequest",
@@ -30,6 +31,8 @@ ALL_EVENTS: tuple[str, ...] = (
     "StopFailure",
     "TeammateIdle",
     "ConfigChange",
+    "PreModelSwitch",
+    "PostModelSwitch",
     "CwdChanged",
     "DirectoryAdded",
     "FileChanged",
@@ -59,6 +62,12 @@ SYNC_EVENTS: frozenset[str] = frozenset({"Stop", "StopFailure", "SubagentStop", 
 
 #: The events we install a handler for.
 INSTALLED_EVENTS: tuple[str, ...] = tuple(e for e in ALL_EVENTS if e not in SKIPPED_EVENTS)
+
+#: Matchers an event needs to fire at all. ``FileChanged`` watches only the file names its
+#: matcher lists (literal names, ``|``-separated): the files whose change matters to a session.
+MATCHERS: dict[str, str] = {
+    "FileChanged": "CLAUDE.md|AGENTS.md|package.json|pyproject.toml|Makefile|.env",
+}
 
 #: Events that take no ``http`` handler: with ``--http`` they keep the command handler.
 COMMAND_ONLY_EVENTS: frozenset[str] = frozenset({"SessionStart", "Setup"})

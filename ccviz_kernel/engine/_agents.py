@@ -160,4 +160,9 @@ def new_agent(
         "calls": 0,
         "failures": 0,
         "note": None,
+        #: Token use ({input, output, cacheRead, cacheWrite, total}), once known.
+        "tokens": None,
+        "model": None,
+        #: The context the newest request used: {used, window} in tokens.
+        "context": None,
     }

@@ -37,6 +37,13 @@ class Scratch:
     pending: list[Spawn] = field(default_factory=list)
     by_agent: dict[str, Spawn] = field(default_factory=dict)
     open_calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Every call id counted (a call is counted once, whichever event names it first: the
+    #: ``PreToolUse``, its result, a permission event or the ``PostToolBatch``).
+    seen_calls: set[str] = field(default_factory=set)
+    #: Call ids whose outcome (success, failure, denial) has been counted.
+    closed_calls: set[str] = field(default_factory=set)
+    #: Calls a ``PostToolBatch`` closed as failed because no result had come.
+    batch_failed: set[str] = field(default_factory=set)
     token_keys: set[str] = field(default_factory=set)
 
 

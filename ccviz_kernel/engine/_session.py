@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..claude.models import context_window
+from ..claude.prompts import command_text, notification_text, prompt_kind
 from ..events import HookEvent
 from ._agents import AgentRules
 from ._core import MAIN, as_key
@@ -34,9 +36,6 @@ class SessionRules(AgentRules):
     def _on_session_start(self, event: HookEvent) -> None:
         p = event.payload
         self._take_session_fields(p)
-        model = p.get("model")
-        if isinstance(model, str) and model != self._state["model"]:
-            self._set(("model",), shorten(model))
         if self._state["status"] == "ended":
             self._set(("status",), "idle")
         source = p.get("source")
@@ -59,6 +58,18 @@ class SessionRules(AgentRules):
         p = event.payload
         self._take_session_fields(p)
         prompt = p.get("prompt")
+        kind = prompt_kind(prompt) if isinstance(prompt, str) else "prompt"
+        if kind == "notification":  # a background task's result: the turn goes on
+            self._agent_set(MAIN, state="thinking", wait=None, tool=None, overlay=None)
+            self._effect("event", MAIN, shorten(f"Task done: {notification_text(prompt)}"))
+            self._caption(MAIN, "hears back from a background task")
+            return
+        if kind in ("command", "harness", "interrupt"):
+            if kind == "command":
+                text = shorten(command_text(prompt))
+                self._effect("event", MAIN, text)
+                self._caption(MAIN, f"runs {text}")
+            return
         text = shorten(prompt) if isinstance(prompt, str) else ""
         if self._state["title"] is None and text:
             self._set(("title",), text)
@@ -159,10 +170,45 @@ class SessionRules(AgentRules):
         )
         self._caption(None, "The session has ended.")
 
-    # -- tokens ----------------------------------------------------------------------------
+    # -- tokens and the model ------------------------------------------------------------
 
-    def _add_tokens(self, usage: Any) -> None:
-        """Add one event's ``usage`` (replayed transcripts carry it) to ``stats.tokens``."""
+    def _take_usage(self, event: HookEvent) -> None:
+        """Token use, the model and the context an event carries, for the event's agent.
+
+        Live, the server reads them from the transcript the hooks name and logs them as
+        ``ccviz.usage`` events; a transcript replay carries them on the events it emits;
+        ``SessionStart`` and the model-switch hooks carry the model. One rule for all.
+        """
+        p = event.payload
+        agent_id = self._agent_for(event)
+        usage = p.get("usage")
+        if usage is not None:
+            self._add_tokens(agent_id, usage)
+        model = p.get("model")
+        if isinstance(model, str) and model.strip():
+            self._set_model(agent_id, shorten(model, 60))
+        used = p.get("context_tokens")
+        if type(used) is int and 0 <= used < 1 << 53:
+            model = self._state["agents"][agent_id]["model"]
+            self._agent_set(agent_id, context={"used": used, "window": context_window(model)})
+
+    def _set_model(self, agent_id: str, model: str) -> None:
+        agent = self._state["agents"][agent_id]
+        if agent["model"] != model:
+            self._agent_set(agent_id, model=model)
+        if agent_id == MAIN and self._state["model"] != model:
+            self._set(("model",), model)
+
+    def _on_usage(self, event: HookEvent) -> None:
+        """``ccviz.usage``: nothing beyond what :meth:`_take_usage` already counted."""
+
+    def _on_model_switch(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        model = self._state["agents"][agent_id]["model"]
+        self._effect("say", agent_id, shorten(f"Now on {model}" if model else "Model switched"))
+
+    def _add_tokens(self, agent_id: str, usage: Any) -> None:
+        """Add one event's ``usage`` to the agent's and the game's ``tokens``."""
         if not isinstance(usage, dict):
             return
         parts = {
@@ -174,15 +220,21 @@ class SessionRules(AgentRules):
         counted = {
             k: v
             for k, v in parts.items()
-            if isinstance(v, int) and not isinstance(v, bool) and v > 0
+            if type(v) is int and 0 < v < 1 << 53  # JSON-safe: a hostile 10**30 is ignored
         }
         if not counted:
             return
+        total = sum(counted.values())
         if self._state["stats"]["tokens"] is None:
-            self._set(
-                ("stats", "tokens"),
-                {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0},
-            )
+            self._set(("stats", "tokens"), _no_tokens())
+        if self._state["agents"][agent_id]["tokens"] is None:
+            self._agent_set(agent_id, tokens=_no_tokens())
         for key, value in counted.items():
             self._inc(("stats", "tokens", key), value)
-        self._inc(("stats", "tokens", "total"), sum(counted.values()))
+            self._inc(("agents", agent_id, "tokens", key), value)
+        self._inc(("stats", "tokens", "total"), total)
+        self._inc(("agents", agent_id, "tokens", "total"), total)
+
+
+def _no_tokens() -> dict[str, int]:
+    return {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}

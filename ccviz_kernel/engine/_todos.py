@@ -1,7 +1,8 @@
 """The quest board: the todo list from ``TodoWrite`` calls and the ``Task*`` tools and hooks.
 
-Two sources feed one ``todos`` list: ``TodoWrite`` replaces the whole list, while
-``TaskCreated``/``TaskCompleted`` hooks and ``TaskUpdate`` calls change one task by id. A
+Two sources feed one ``todos`` list: a successful ``TodoWrite`` replaces the whole list,
+while ``TaskCreated``/``TaskCompleted`` hooks and successful ``TaskCreate``/``TaskUpdate``
+calls change one task by id (a hook and the call's result naming the same task add it once). A
 delta is only recorded when the list really changes.
 """
 
@@ -21,16 +22,7 @@ class TodoRules(GameCore):
 
     def _on_task_created(self, event: HookEvent) -> None:
         p = event.payload
-        subject = p.get("task_subject") or p.get("task_description") or "task"
-        todo = {
-            "id": _str_or_none(p.get("task_id")),
-            "content": shorten(str(subject)),
-            "status": "pending",
-        }
-        todos = self._state["todos"]
-        if todo["id"] is not None and any(t.get("id") == todo["id"] for t in todos):
-            return
-        self._set(("todos",), [*todos, todo])
+        self._add_task(p.get("task_id"), p.get("task_subject") or p.get("task_description"))
 
     def _on_task_completed(self, event: HookEvent) -> None:
         self._update_task(event.get("task_id"), "completed", event.get("task_subject"))
@@ -58,6 +50,35 @@ class TodoRules(GameCore):
                 )
         if todos != self._state["todos"]:
             self._set(("todos",), todos)
+
+    def _take_todo_result(self, tool: str | None, tool_input: Any, response: Any) -> None:
+        """A successful ``TodoWrite``/``TaskCreate``/``TaskUpdate`` call's effect on the board."""
+        args = tool_input if isinstance(tool_input, dict) else {}
+        result = response if isinstance(response, dict) else {}
+        if tool == "TodoWrite":
+            todos = result.get("newTodos")
+            self._set_todos(todos if isinstance(todos, list) else args.get("todos"))
+        elif tool == "TaskCreate":
+            task = result.get("task")
+            task = task if isinstance(task, dict) else {}
+            self._add_task(
+                task.get("id"),
+                task.get("subject") or args.get("subject") or args.get("description"),
+            )
+        elif tool == "TaskUpdate":
+            task_id = args.get("taskId")
+            self._update_task(task_id, args.get("status"), args.get("subject"))
+
+    def _add_task(self, task_id: Any, subject: Any) -> None:
+        todo = {
+            "id": _str_or_none(task_id),
+            "content": shorten(str(subject or "task")),
+            "status": "pending",
+        }
+        todos = self._state["todos"]
+        if todo["id"] is not None and any(t.get("id") == todo["id"] for t in todos):
+            return
+        self._set(("todos",), [*todos, todo])
 
     def _set_todos(self, items: Any) -> None:
         if not isinstance(items, list):

@@ -115,9 +115,9 @@ class Game(SessionRules, ToolRules, ControlRules):
             self._advance_clock(event.ts)
         if MAIN not in state["agents"]:
             self._add_main()
-        usage = event.payload.get("usage")
-        if usage is not None:  # replayed transcripts carry token use on their events
-            self._add_tokens(usage)
+        payload = event.payload
+        if "usage" in payload or "model" in payload or "context_tokens" in payload:
+            self._take_usage(event)
         handler = _HANDLERS.get(event.name)
         if handler is not None:
             handler(self, event)
@@ -143,6 +143,7 @@ _HANDLERS = {
     "PreToolUse": Game._on_pre_tool,
     "PostToolUse": Game._on_post_tool,
     "PostToolUseFailure": Game._on_failure,
+    "PostToolBatch": Game._on_tool_batch,
     "PermissionRequest": Game._on_permission_request,
     "PermissionDenied": Game._on_permission_denied,
     "Notification": Game._on_notification,
@@ -158,6 +159,8 @@ _HANDLERS = {
     "CwdChanged": Game._on_cwd_changed,
     "Elicitation": Game._on_elicitation,
     "ElicitationResult": Game._on_elicitation_result,
+    "PostModelSwitch": Game._on_model_switch,
+    "ccviz.usage": Game._on_usage,
     "ccviz.say": Game._on_say,
     "ccviz.move": Game._on_move,
     "ccviz.rename": Game._on_rename,
@@ -169,7 +172,6 @@ _HANDLERS = {
 _SILENT = frozenset(
     {
         "MessageDisplay",
-        "PostToolBatch",
         "InstructionsLoaded",
         "Setup",
         "ConfigChange",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self.unexpected: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        self._run = os.urandom(4).hex()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -173,7 +175,9 @@ class FakeAnthropic:
         if not name:
             self.unexpected.append(entry)
         model = body.get("model") or "claude-sonnet-4-5"
-        message_id = f"msg_e2e_{next(self._ids):04d}"
+        # Unique across runs, as the real API's are: a transcript continued by a second
+        # `claude -p --continue` must not see the first run's ids again.
+        message_id = f"msg_e2e_{self._run}_{next(self._ids):04d}"
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         if not body.get("stream"):
             return web.json_response(

@@ -168,7 +168,9 @@ def test_modern_tool_response_is_tool_use_result(modern: LoadResult) -> None:
 def test_modern_one_stop(modern: LoadResult) -> None:
     stops = of(modern, "Stop")
     assert len(stops) == 1
-    assert modern.events[-1] is stops[0]
+    # The file ends with the ``last-prompt`` line written at exit: the session ended.
+    assert modern.events[-2] is stops[0]
+    assert modern.events[-1]["hook_event_name"] == "SessionEnd"
     assert stops[0]["last_assistant_message"].startswith("Done. Player.jump now calls")
     assert "agent_id" not in stops[0]
 
@@ -496,6 +498,7 @@ def test_turns_harness_lines_and_interrupts(tmp_path: Path) -> None:
         "first question",
         "second question",
         "third question",
+        "<task-notification><task-id>bx1</task-id></task-notification>",  # the engine tells
         "",
     ]
     assert [e["last_assistant_message"] for e in of(result, "Stop")] == [
@@ -503,8 +506,8 @@ def test_turns_harness_lines_and_interrupts(tmp_path: Path) -> None:
         "answer three, part 2",
         "background job done",
     ]
-    # 2 titles, 2 harness lines, 1 meta, 1 interrupt, 1 notification, 1 queue-operation
-    assert result.ignored == 8
+    # 2 titles, 2 harness lines, 1 meta, 1 interrupt, 1 queue-operation
+    assert result.ignored == 7
     assert result.skipped == 0
     assert_time_ordered(result)
     # The m3 response (interrupted, no Stop) still counts its tokens once, on the next event.

@@ -1,0 +1,715 @@
+"""Reading a live session's transcript as it grows: tokens, model and context per agent,
+and the hooks the transcript shows but the game may never have received.
+
+A hook payload names the session's transcript (``transcript_path``; ``SubagentStop`` also
+``agent_transcript_path``, a file of ``<session>/subagents/``). :class:`TranscriptTail`
+follows that file and its subagents' files from the offset it last read, taking complete
+lines only (a half-written last line is read again next time), so a poll costs what was
+written since the last one. It reads only under Claude Code's projects folder
+(:func:`projects_roots`; symlinks resolved), since the path comes from a payload anyone
+with the ingest token can send.
+
+What it counts, with the transcript replay's rules (``transcript.py``):
+
+* an assistant message's ``usage`` once per ``message.id`` + ``requestId`` (a streamed
+  message is written as one line per content block, each repeating the usage), from its
+  first line, for the agent whose file (or ``agentId``) it is in;
+* requests the transcript has no assistant line for, above all the compaction request
+  (``/compact`` and auto-compaction write only a ``compact_boundary`` line): Claude Code's
+  own count is the ``modelUsage`` of its ``cost-state`` lines, cumulative for the session
+  and summed over models (the same numbers as ``claude -p --output-format json``); what it
+  holds beyond the assistant lines counted (all agents) is the main agent's;
+* the model of each agent's newest assistant message, and the context its newest request
+  used (input + cache read + cache creation).
+
+Files that shrank or were replaced are read again from the start; what was counted is not
+counted twice (message keys and tool ids are remembered). Damaged lines are skipped, lines
+longer than :data:`MAX_LINE` are skipped unread, a file that vanished costs only itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._transcript_emit import _error_text
+from ._transcript_lines import blocks, nonblank, text_of, user_kind
+from .lines import _parse_line
+from .prompts import INTERRUPT
+from .timestamps import parse_micros
+
+__all__ = [
+    "USAGE_FIELDS",
+    "AgentTotals",
+    "Fill",
+    "TailRefused",
+    "TailUpdate",
+    "TranscriptTail",
+    "UsageCounter",
+    "allowed_path",
+    "projects_roots",
+]
+
+#: The four numbers a usage event carries, as the API and the transcript name them.
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+#: ``cost-state`` ``modelUsage`` names for the same numbers.
+_COST_FIELDS = {
+    "inputTokens": "input_tokens",
+    "outputTokens": "output_tokens",
+    "cacheReadInputTokens": "cache_read_input_tokens",
+    "cacheCreationInputTokens": "cache_creation_input_tokens",
+}
+#: A line longer than this is skipped without being held in memory (attachments with
+#: images run to a few MB; nothing we read is ever this long).
+MAX_LINE = 32 * 1024 * 1024
+_CHUNK = 1024 * 1024
+#: How much one poll reads of one file at most; the rest waits for the next poll.
+MAX_READ = 256 * 1024 * 1024
+#: Models that are not models: the harness's own messages (API errors, interruptions).
+_NOT_MODELS = frozenset({"<synthetic>", ""})
+
+
+class TailRefused(ValueError):
+    """The path is not a transcript under Claude Code's projects folder."""
+
+
+def projects_roots() -> list[Path]:
+    """Where Claude Code keeps transcripts: ``$CLAUDE_CONFIG_DIR/projects`` when that is set
+    (Claude Code moves its whole folder there), and ``~/.claude/projects``."""
+    roots = []
+    config = os.environ.get("CLAUDE_CONFIG_DIR")
+    if config:
+        roots.append(Path(config).expanduser() / "projects")
+    roots.append(Path.home() / ".claude" / "projects")
+    return roots
+
+
+def allowed_path(path: str | os.PathLike[str], roots: Iterable[Path] | None = None) -> Path:
+    """``path`` with symlinks resolved, if it is a ``.jsonl`` file inside one of ``roots``
+    (default :func:`projects_roots`); raises :class:`TailRefused` otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise TailRefused("no transcript path")
+    real = os.path.realpath(os.fspath(path))
+    if not real.endswith(".jsonl"):
+        raise TailRefused(f"{path}: not a .jsonl file")
+    for root in projects_roots() if roots is None else roots:
+        top = os.path.realpath(root)
+        if real.startswith(top.rstrip(os.sep) + os.sep):
+            return Path(real)
+    raise TailRefused(f"{path}: not under Claude Code's projects folder")
+
+
+# -- counting ---------------------------------------------------------------------------
+
+
+@dataclass
+class AgentTotals:
+    """One agent's numbers so far: cumulative ``usage``, newest ``model`` and ``context``."""
+
+    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    model: str | None = None
+    context: int | None = None
+    #: The transcript time of the newest message counted (ISO, as written).
+    timestamp: str | None = None
+
+
+class UsageCounter:
+    """The counting rules, line by line; the tail and hook-log replays feed it.
+
+    Agent keys are the subagent id, or ``None`` for the main agent.
+    """
+
+    def __init__(self) -> None:
+        self.agents: dict[str | None, AgentTotals] = {}
+        self._responses: set[tuple[Any, Any]] = set()
+        self._counted = dict.fromkeys(USAGE_FIELDS, 0)  # over all agents, assistant lines
+        self._extra = dict.fromkeys(USAGE_FIELDS, 0)  # given to main from cost-state
+        self._cost = dict.fromkeys(USAGE_FIELDS, 0)  # the newest cost-state, summed
+        self._cost_base = dict.fromkeys(USAGE_FIELDS, 0)  # earlier runs, if one restarted
+        self._cost_stamp: str | None = None
+        self._stamp: str | None = None  # the newest timed line fed
+
+    def agent(self, key: str | None) -> AgentTotals:
+        totals = self.agents.get(key)
+        if totals is None:
+            totals = self.agents[key] = AgentTotals()
+        return totals
+
+    def take(self, obj: dict[str, Any], agent: str | None, *, own: bool = True) -> None:
+        """Count one transcript line of ``agent``. ``own=False``: the line is Claude Code's
+        compaction agent's (``agent-acompact-*``): its usage is counted for ``agent``, but
+        its model and context are not the agent's."""
+        stamp = obj.get("timestamp")
+        if isinstance(stamp, str):
+            self._stamp = stamp
+        kind = obj.get("type")
+        if kind == "assistant":
+            self._assistant(obj, agent, own)
+        elif kind == "cost-state":
+            self._cost_state(obj)
+
+    def _assistant(self, obj: dict[str, Any], agent: str | None, own: bool) -> None:
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        usage = message.get("usage")
+        if not isinstance(usage, dict):
+            return
+        key = (message.get("id") or obj.get("uuid"), obj.get("requestId"))
+        if key[0] is None or key in self._responses:
+            return
+        self._responses.add(key)
+        totals = self.agent(agent)
+        numbers = {name: _count(usage.get(name)) for name in USAGE_FIELDS}
+        for name, value in numbers.items():
+            totals.usage[name] += value
+            self._counted[name] += value
+        stamp = obj.get("timestamp")
+        if isinstance(stamp, str):
+            totals.timestamp = stamp
+        if not own:
+            return
+        model = message.get("model")
+        if isinstance(model, str) and model not in _NOT_MODELS:
+            totals.model = model
+        if model not in _NOT_MODELS:
+            totals.context = (
+                numbers["input_tokens"]
+                + numbers["cache_read_input_tokens"]
+                + numbers["cache_creation_input_tokens"]
+            )
+
+    def _cost_state(self, obj: dict[str, Any]) -> None:
+        models = obj.get("modelUsage")
+        if not isinstance(models, dict):
+            return
+        total = dict.fromkeys(USAGE_FIELDS, 0)
+        for numbers in models.values():
+            if isinstance(numbers, dict):
+                for name, ours in _COST_FIELDS.items():
+                    total[ours] += _count(numbers.get(name))
+        if any(total[name] < self._cost[name] for name in USAGE_FIELDS):
+            # A new run that did not carry the session's totals over: add on to them.
+            for name in USAGE_FIELDS:
+                self._cost_base[name] += self._cost[name]
+        self._cost = total
+        self._cost_stamp = self._stamp
+
+    def settle(self) -> None:
+        """Give the main agent what Claude Code counted beyond the assistant lines fed so far
+        (the compaction request). Call it once every file has been read up to now: a
+        ``cost-state`` line can count a subagent's messages before its file is read."""
+        gap = {
+            name: self._cost_base[name] + self._cost[name] - self._counted[name] - self._extra[name]
+            for name in USAGE_FIELDS
+        }
+        if not any(value > 0 for value in gap.values()):
+            return
+        main = self.agent(None)
+        for name, value in gap.items():
+            if value > 0:
+                main.usage[name] += value
+                self._extra[name] += value
+        if self._cost_stamp is not None:
+            main.timestamp = self._cost_stamp
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+# -- gap fill ---------------------------------------------------------------------------
+
+
+@dataclass
+class Fill:
+    """A hook the transcript shows: ``kind`` ``pre``/``post`` (keyed by tool_use_id),
+    ``prompt`` or ``stop`` (keyed by prompt_id), its time (epoch s) and the payload
+    to ingest if the game never received the hook (``ccviz_source: "transcript"``)."""
+
+    kind: str
+    key: str
+    when: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class _Call:
+    name: str
+    tool_input: dict[str, Any]
+    when: int
+
+
+class _Fills:
+    """Hook payloads from transcript lines, with the transcript replay's field names."""
+
+    def __init__(self, session_id: str, transcript_path: str) -> None:
+        self.session_id = session_id
+        self.transcript_path = transcript_path
+        self.calls: dict[str, _Call] = {}
+        self.done: set[tuple[str, str]] = set()
+        self.found: list[Fill] = []
+        self.cwd: str | None = None
+        self.prompt_id: str | None = None
+        self.last_text: dict[str | None, str] = {}
+
+    def take(self, obj: dict[str, Any], agent: str | None, agent_type: str | None) -> None:
+        cwd = obj.get("cwd")
+        if isinstance(cwd, str) and cwd:
+            self.cwd = cwd
+        prompt_id = obj.get("promptId")
+        if isinstance(prompt_id, str) and prompt_id and agent is None:
+            self.prompt_id = prompt_id
+        when = parse_micros(obj.get("timestamp"))
+        if when is None:
+            return
+        kind = obj.get("type")
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        if kind == "assistant":
+            self._assistant(obj, message, agent, agent_type, when)
+        elif kind == "user":
+            self._user(obj, message, agent, agent_type, when)
+
+    def _base(self, name: str, obj: dict[str, Any], agent: str | None, agent_type: str | None):
+        payload: dict[str, Any] = {
+            "session_id": self.session_id,
+            "transcript_path": self.transcript_path,
+        }
+        if self.cwd is not None:
+            payload["cwd"] = self.cwd
+        if self.prompt_id is not None:
+            payload["prompt_id"] = self.prompt_id
+        payload["hook_event_name"] = name
+        if agent is not None:
+            payload["agent_id"] = agent
+            payload["agent_type"] = agent_type or "general-purpose"
+        payload["timestamp"] = obj["timestamp"]
+        payload["ccviz_source"] = "transcript"
+        return payload
+
+    def _add(self, kind: str, key: str, when: int, payload: dict[str, Any]) -> None:
+        if (kind, key) in self.done:
+            return
+        self.done.add((kind, key))
+        self.found.append(Fill(kind, key, when / 1e6, payload))
+
+    def _assistant(self, obj, message, agent, agent_type, when) -> None:
+        content = message.get("content")
+        for block in blocks(content):
+            kind = block.get("type")
+            if kind == "text" and nonblank(block.get("text")):
+                self.last_text[agent] = block["text"]
+            elif kind == "tool_use":
+                use_id, name = block.get("id"), block.get("name")
+                if not isinstance(use_id, str) or not isinstance(name, str) or not name:
+                    continue
+                tool_input = block.get("input")
+                tool_input = tool_input if isinstance(tool_input, dict) else {}
+                self.calls.setdefault(use_id, _Call(name, tool_input, when))
+                payload = self._base("PreToolUse", obj, agent, agent_type)
+                payload["tool_name"] = name
+                payload["tool_input"] = tool_input
+                payload["tool_use_id"] = use_id
+                self._add("pre", use_id, when, payload)
+        if (
+            agent is None
+            and obj.get("isSidechain") is not True
+            and message.get("stop_reason") == "end_turn"
+            and self.prompt_id is not None
+        ):
+            payload = self._base("Stop", obj, None, None)
+            payload["stop_hook_active"] = False
+            if None in self.last_text:
+                payload["last_assistant_message"] = self.last_text[None]
+            self._add("stop", self.prompt_id, when, payload)
+
+    def _user(self, obj, message, agent, agent_type, when) -> None:
+        kind = user_kind(obj)
+        if kind == "prompt" and agent is None and obj.get("isSidechain") is not True:
+            prompt_id = obj.get("promptId")
+            if isinstance(prompt_id, str) and prompt_id:
+                payload = self._base("UserPromptSubmit", obj, None, None)
+                payload["prompt"] = text_of(message.get("content")) or ""
+                self._add("prompt", prompt_id, when, payload)
+            return
+        if kind != "tool_result":
+            return
+        results = [b for b in blocks(message.get("content")) if b.get("type") == "tool_result"]
+        for block in results:
+            use_id = block.get("tool_use_id")
+            call = self.calls.get(use_id) if isinstance(use_id, str) else None
+            if call is None:
+                continue
+            failed = block.get("is_error") is True
+            name = "PostToolUseFailure" if failed else "PostToolUse"
+            payload = self._base(name, obj, agent, agent_type)
+            payload["tool_name"] = call.name
+            payload["tool_input"] = dict(call.tool_input)
+            if failed:
+                error = _error_text(block.get("content"))
+                payload["error"] = error
+                if error.startswith(INTERRUPT):
+                    payload["is_interrupt"] = True
+            elif len(results) == 1 and "toolUseResult" in obj:
+                payload["tool_response"] = obj["toolUseResult"]
+            else:
+                payload["tool_response"] = block.get("content")
+            payload["tool_use_id"] = use_id
+            if when >= call.when:
+                payload["duration_ms"] = (when - call.when) // 1000
+            self._add("post", use_id, when, payload)
+
+
+# -- reading files ----------------------------------------------------------------------
+
+
+@dataclass
+class _File:
+    path: Path
+    agent: str | None
+    own: bool = True
+    agent_type: str | None = None
+    ident: tuple[int, int] | None = None
+    offset: int = 0
+    #: Inside a line longer than MAX_LINE: bytes up to the next newline are dropped.
+    skipping: bool = False
+    #: The time of the newest timed line read (µs), for the untimed lines after it.
+    when: int = 0
+
+
+@dataclass
+class TailUpdate:
+    """What one poll found: every agent's totals so far, the hooks it newly saw in the
+    transcript (for the caller to fill in where the game lacks them), and whether a file
+    had to be read again from its start."""
+
+    totals: dict[str | None, AgentTotals]
+    fills: list[Fill]
+    restarted: bool = False
+    lines: int = 0
+
+
+#: One parsed line, for callers that feed a counter themselves (hook-log replays):
+#: (transcript time in µs, file index, agent, own, line object).
+Record = tuple[int, int, str | None, bool, dict[str, Any]]
+
+
+class TranscriptTail:
+    """One session's transcript files, read incrementally. Not thread-safe: one poll at a
+    time (the server polls from a worker thread, one per session at once).
+
+    ``roots``: the folders allowed (default :func:`projects_roots`); ``None`` elements are
+    not accepted, but a hook-log replay passes the folders it trusts.
+    """
+
+    def __init__(
+        self,
+        transcript_path: str | os.PathLike[str],
+        *,
+        session_id: str | None = None,
+        roots: Iterable[Path] | None = None,
+    ) -> None:
+        self.roots = list(projects_roots() if roots is None else roots)
+        self.path = allowed_path(transcript_path, self.roots)
+        self.session_id = session_id or self.path.stem
+        self.counter = UsageCounter()
+        self.fills = _Fills(self.session_id, os.fspath(transcript_path))
+        self._files: dict[Path, _File] = {self.path: _File(self.path, None)}
+        self.restarted = False
+
+    def poll(self) -> TailUpdate:
+        """Read what was written since the last poll; never raises for file trouble."""
+        self.restarted = False
+        count = 0
+        for record in self.read_new():
+            self._feed(record)
+            count += 1
+        self.counter.settle()
+        found, self.fills.found = self.fills.found, []
+        return TailUpdate(self.counter.agents, found, self.restarted, count)
+
+    def feed(self, records: Iterable[Record]) -> None:
+        """Count records from :meth:`read_new` (in the caller's order), then settle."""
+        for record in records:
+            self._feed(record)
+        self.counter.settle()
+
+    def _feed(self, record: Record) -> None:
+        _, _, agent, own, obj = record
+        self.counter.take(obj, agent, own=own)
+        if own and not (agent is None and obj.get("isSidechain") is True):
+            file = self._files.get(self.path) if agent is None else None
+            agent_type = file.agent_type if file is not None else self._agent_type(agent)
+            self.fills.take(obj, agent, agent_type)
+
+    def _agent_type(self, agent: str | None) -> str | None:
+        for file in self._files.values():
+            if file.agent == agent and file.own:
+                return file.agent_type
+        return None
+
+    def read_new(self) -> list[Record]:
+        """Every complete line written since the last read, main file first, parsed.
+        Lines without a time get the time of the line before them in their file."""
+        records: list[Record] = []
+        self._find_subagents()
+        for index, file in enumerate(list(self._files.values())):
+            records.extend(self._read(file, index))
+        return records
+
+    def _find_subagents(self) -> None:
+        folder = self.path.with_suffix("") / "subagents"
+        if not folder.is_dir():
+            return
+        found = []
+        for top, dirs, names in os.walk(folder):  # nested agents may sit in subfolders
+            dirs.sort()
+            found.extend(Path(top) / name for name in sorted(names))
+        for path in found:
+            name = path.name
+            if not (name.startswith("agent-") and name.endswith(".jsonl")) or path in self._files:
+                continue
+            try:
+                real = allowed_path(path, self.roots)
+            except TailRefused:
+                continue
+            agent_id = name[len("agent-") : -len(".jsonl")]
+            if not agent_id:
+                continue
+            if agent_id.startswith("acompact"):
+                # Claude Code's own compaction agent: the main agent's tokens.
+                self._files[path] = _File(real, None, own=False)
+            else:
+                self._files[path] = _File(real, agent_id, agent_type=_agent_type(real))
+
+    def _read(self, file: _File, index: int) -> list[Record]:
+        try:
+            handle = open(file.path, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            return []
+        with handle:
+            try:
+                info = os.fstat(handle.fileno())
+            except OSError:
+                return []
+            ident = (info.st_dev, info.st_ino)
+            if file.ident is not None and (ident != file.ident or info.st_size < file.offset):
+                file.offset = 0  # replaced or cut short: read it again (nothing counts twice)
+                file.skipping = False
+                file.when = 0
+                self.restarted = True
+            file.ident = ident
+            if info.st_size == file.offset:
+                return []
+            try:
+                handle.seek(file.offset)
+                return self._lines(handle, file, index)
+            except OSError:
+                return []
+
+    def _lines(self, handle: Any, file: _File, index: int) -> list[Record]:
+        records: list[Record] = []
+        pending = bytearray()
+        start = file.offset  # where ``pending`` begins in the file
+        read = 0
+        while read < MAX_READ:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            read += len(chunk)
+            if file.skipping:
+                cut = chunk.find(b"\n")
+                if cut < 0:
+                    file.offset += len(chunk)
+                    start = file.offset
+                    continue
+                file.skipping = False
+                file.offset += cut + 1
+                start = file.offset
+                chunk = chunk[cut + 1 :]
+            pending += chunk
+            last = pending.rfind(b"\n")
+            if last < 0:
+                if len(pending) > MAX_LINE:
+                    file.skipping = True
+                    file.offset = start + len(pending)
+                    start = file.offset
+                    pending.clear()
+                continue
+            for raw in bytes(pending[:last]).split(b"\n"):
+                raw = raw.strip()
+                if not raw or len(raw) > MAX_LINE:
+                    continue
+                obj, _ = _parse_line(raw, last=False)
+                if obj is None:
+                    continue
+                stamp = parse_micros(obj.get("timestamp"))
+                if stamp is not None:
+                    file.when = stamp
+                agent = file.agent
+                if agent is None and file.own and obj.get("isSidechain") is True:
+                    inline = obj.get("agentId")  # old versions: subagents inside the main file
+                    agent = inline if isinstance(inline, str) and inline else None
+                records.append((file.when, index, agent, file.own, obj))
+            del pending[: last + 1]
+            start += last + 1
+            file.offset = start
+        return records
+
+
+def _agent_type(path: Path) -> str | None:
+    sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
+    try:
+        import json
+
+        meta = json.loads(sidecar.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
+    kind = meta.get("agentType") if isinstance(meta, dict) else None
+    return kind if isinstance(kind, str) and kind else None
+
+
+# -- usage events -----------------------------------------------------------------------
+
+USAGE_EVENT = "ccviz.usage"
+
+
+class UsageReporter:
+    """Turns an agent's running totals into ``ccviz.usage`` events: the delta since the last
+    one for that agent, with its newest model and context. The server and hook-log replays
+    both use it, so they send the same events for the same lines."""
+
+    def __init__(self) -> None:
+        self.reported: dict[str | None, dict[str, int]] = {}
+        self.model: dict[str | None, Any] = {}
+        self.context: dict[str | None, Any] = {}
+
+    def note(self, payload: dict[str, Any]) -> None:
+        """Take a ``ccviz.usage`` event already in the game (from its log) into account."""
+        agent = payload.get("agent_id")
+        agent = agent if isinstance(agent, str) else None
+        usage = payload.get("usage")
+        total = self.reported.setdefault(agent, dict.fromkeys(USAGE_FIELDS, 0))
+        if isinstance(usage, dict):
+            for key in USAGE_FIELDS:
+                value = usage.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    total[key] += value
+        if "model" in payload:
+            self.model[agent] = payload["model"]
+        if "context_tokens" in payload:
+            self.context[agent] = payload["context_tokens"]
+
+    def events(
+        self, session_id: str, totals: dict[str | None, AgentTotals]
+    ) -> list[dict[str, Any]]:
+        """One event per agent whose numbers changed (noted as reported)."""
+        out = []
+        for agent, agent_totals in totals.items():
+            reported = self.reported.get(agent) or dict.fromkeys(USAGE_FIELDS, 0)
+            delta = {key: agent_totals.usage[key] - reported[key] for key in USAGE_FIELDS}
+            # A transcript that lost lines reports nothing rather than less.
+            grew = any(v > 0 for v in delta.values()) and not any(v < 0 for v in delta.values())
+            model, context = agent_totals.model, agent_totals.context
+            if not (
+                grew
+                or (model is not None and model != self.model.get(agent))
+                or (context is not None and context != self.context.get(agent))
+            ):
+                continue
+            payload: dict[str, Any] = {"hook_event_name": USAGE_EVENT, "session_id": session_id}
+            if agent is not None:
+                payload["agent_id"] = agent
+            payload["usage"] = delta if grew else dict.fromkeys(USAGE_FIELDS, 0)
+            if model is not None:
+                payload["model"] = model
+            if context is not None:
+                payload["context_tokens"] = context
+            if agent_totals.timestamp is not None:
+                payload["timestamp"] = agent_totals.timestamp
+            self.note(payload)
+            out.append(payload)
+        return out
+
+
+# -- hook-log replays -------------------------------------------------------------------
+
+#: Hooks after which the server reads the transcript (``server/transcripts.py`` uses these).
+TRIGGERS = frozenset({"Stop", "SubagentStop", "PostToolBatch", "SessionEnd", "StopFailure"})
+
+
+def with_usage(events: list[dict[str, Any]], log_path: str | os.PathLike[str]) -> list[dict]:
+    """``events`` (a hook log's payloads) with the ``ccviz.usage`` events the server would
+    have ingested: after each hook of :data:`TRIGGERS`, the transcript's lines up to that
+    hook's time; after the last event, the rest. The transcript is the one the payloads name
+    (under Claude Code's projects folder), else ``<name>/<session-id>.jsonl`` beside
+    ``<name>.hooks.jsonl`` (the samples' and the corpus's layout). Sessions whose log already
+    holds usage events, or whose transcript cannot be found, are left as they are."""
+    tails: dict[str, tuple[TranscriptTail, list[Record]] | None] = {}
+    reporters: dict[str, UsageReporter] = {}
+    fed: dict[str, int] = {}
+    has_usage = {e.get("session_id") for e in events if e.get("hook_event_name") == USAGE_EVENT}
+    has_usage |= {e.get("session_id") for e in events if isinstance(e.get("usage"), dict)}
+    out: list[dict[str, Any]] = []
+    until = None
+
+    def emit(session_id: str, bound: int | None) -> None:
+        found = tails.get(session_id)
+        if found is None:
+            return
+        tail, records = found
+        start = fed[session_id]
+        stop = start
+        while stop < len(records) and (bound is None or records[stop][0] <= bound):
+            stop += 1
+        if stop == start and bound is not None:
+            return
+        tail.feed(records[start:stop])
+        fed[session_id] = stop
+        out.extend(reporters[session_id].events(session_id, tail.counter.agents))
+
+    for event in events:
+        out.append(event)
+        session_id = event.get("session_id")
+        if not isinstance(session_id, str) or session_id in has_usage:
+            continue
+        if session_id not in tails:
+            tail = _find_tail(event, session_id, Path(os.fspath(log_path)))
+            records = sorted(tail.read_new(), key=lambda r: (r[0], r[1])) if tail else []
+            tails[session_id] = (tail, records) if tail is not None else None
+            reporters[session_id] = UsageReporter()
+            fed[session_id] = 0
+        stamp = parse_micros(event.get("timestamp"))
+        until = stamp if stamp is not None else until
+        if event.get("hook_event_name") in TRIGGERS:
+            emit(session_id, until if until is not None else None)
+    for session_id in list(tails):
+        emit(session_id, None)
+    return out
+
+
+def _find_tail(event: dict[str, Any], session_id: str, log_path: Path) -> TranscriptTail | None:
+    path = event.get("transcript_path")
+    if isinstance(path, str) and path:
+        with contextlib.suppress(TailRefused, OSError):
+            if os.path.isfile(path):
+                return TranscriptTail(path, session_id=session_id)
+    name = log_path.name
+    if name.endswith(".hooks.jsonl"):
+        folder = log_path.with_name(name[: -len(".hooks.jsonl")])
+        beside = folder / f"{session_id}.jsonl"
+        if beside.is_file():
+            with contextlib.suppress(TailRefused, OSError):
+                return TranscriptTail(beside, session_id=session_id, roots=[folder])
+    return None

@@ -1,0 +1,147 @@
+"""The reorder window: events that arrived before their cause wait for it, briefly.
+
+Claude Code runs hooks concurrently (async command hooks, http hooks sent side by side), so
+they reach the server a few milliseconds out of the order it fired them: a ``PostToolUse``
+before its ``PreToolUse``, a subagent's first call before its ``SubagentStart``, the
+``Stop`` while the turn's last result is still on its way. Applied as they come, the final
+game is right (the rules count every call once, whatever the order) but the picture in
+between is wrong. So an event whose cause the game has not seen yet is held, at most
+:data:`~ccviz_kernel.config.REORDER_WINDOW` seconds, and applied as soon as the cause
+arrives; when the window ends it is applied anyway, so nothing is reordered across a gap
+longer than the window, and an event whose cause was lost only waits that long.
+
+Pure like the rest of the engine: the hub passes the time in and applies what comes out.
+Only :func:`waits_for` knows the game rules; :class:`ReorderBuffer` is bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..claude.hooks import SPAWN_TOOLS
+from ..claude.results import refusal
+from ..events import HookEvent
+from ._core import MAIN
+from .game import Game
+
+#: Events that end a turn: they wait while their agent still has calls open.
+_TURN_ENDS = frozenset({"Stop", "SubagentStop"})
+_RESULTS = frozenset({"PostToolUse", "PostToolUseFailure", "PermissionDenied"})
+
+
+def waits_for(game: Game, event: HookEvent) -> bool:
+    """Whether ``event`` came before something it follows when Claude Code fires it."""
+    name = event.name
+    if name.startswith("ccviz.") or name == "SubagentStart":
+        return False
+    scratch = game._scratch
+    agents = game.peek("agents")
+    agent_id = event.agent_id
+    if agent_id and agent_id != MAIN and agent_id not in agents and event.agent_type:
+        return True  # before its SubagentStart (the compaction helper has no type, no start)
+    use_id = event.tool_use_id
+    if name in _RESULTS:
+        if use_id and use_id not in scratch.seen_calls:
+            return True  # before its PreToolUse
+        if name == "PostToolUse" and event.tool_name in SPAWN_TOOLS:
+            return _child_not_done(agents, event.get("tool_response"))
+        return False
+    if name == "PostToolBatch":
+        return any(_result_pending(scratch, call) for call in _calls(event))
+    if name in _TURN_ENDS:
+        owner = agent_id or MAIN
+        return any(o == owner for o, _ in scratch.open_calls.values())
+    return False
+
+
+def _calls(event: HookEvent) -> Iterator[dict[str, Any]]:
+    calls = event.get("tool_calls")
+    if isinstance(calls, list):
+        yield from (c for c in calls[:1000] if isinstance(c, dict))
+
+
+def _result_pending(scratch: Any, call: dict[str, Any]) -> bool:
+    """A call the batch lists whose own events may still be on their way."""
+    use_id = call.get("tool_use_id")
+    if not isinstance(use_id, str) or use_id in scratch.closed_calls:
+        return False
+    # Refused by validation: nothing else will ever name it. Otherwise its PreToolUse or
+    # its result has not come yet (or never will: a denied call).
+    return refusal(call.get("tool_response")) is None
+
+
+def _child_not_done(agents: dict[str, Any], response: Any) -> bool:
+    """A foreground spawn's result comes after its subagent stopped."""
+    if not isinstance(response, dict):
+        return False
+    child = response.get("agentId")
+    if not isinstance(child, str):
+        return False
+    agent = agents.get(child)
+    if agent is None:
+        return True
+    background = response.get("status") == "async_launched"
+    return not background and agent["state"] != "left"
+
+
+@dataclass(slots=True)
+class Held:
+    """One event waiting for its cause, with what the hub needs to log it later."""
+
+    event: HookEvent
+    key: str | None
+    deadline: float
+
+
+class ReorderBuffer:
+    """The held events of every game, in arrival order."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._held: dict[str, list[Held]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self._held.values())
+
+    def hold(self, game_id: str, event: HookEvent, key: str | None, now: float) -> None:
+        self._held.setdefault(game_id, []).append(Held(event, key, now + self.window))
+
+    def holds(self, game_id: str, key: str | None) -> bool:
+        """Whether a delivery with ``key`` is already waiting (a retried spooled event)."""
+        return key is not None and any(h.key == key for h in self._held.get(game_id, ()))
+
+    def take_ready(self, game_id: str, game: Game) -> Held | None:
+        """The first held event of the game whose cause has now arrived, removed."""
+        items = self._held.get(game_id)
+        if not items:
+            return None
+        for i, held in enumerate(items):
+            if not waits_for(game, held.event):
+                del items[i]
+                if not items:
+                    del self._held[game_id]
+                return held
+        return None
+
+    def take_due(self, now: float) -> list[tuple[str, Held]]:
+        """Every held event whose window has ended, removed, in arrival order per game."""
+        due: list[tuple[str, Held]] = []
+        for game_id in list(self._held):
+            items = self._held[game_id]
+            keep = [h for h in items if h.deadline > now]
+            due.extend((game_id, h) for h in items if h.deadline <= now)
+            if keep:
+                self._held[game_id] = keep
+            else:
+                del self._held[game_id]
+        return due
+
+    def take_game(self, game_id: str) -> list[Held]:
+        """Everything held for one game (it is closing), removed."""
+        return self._held.pop(game_id, [])
+
+    def next_deadline(self) -> float | None:
+        deadlines = [h.deadline for items in self._held.values() for h in items]
+        return min(deadlines) if deadlines else None
