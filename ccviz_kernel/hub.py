@@ -16,6 +16,7 @@ from typing import Any
 
 from .engine.deltas import Delta
 from .engine.game import Applied, Game
+from .engine.links import CONTINUES, SessionLinks
 from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
 from .events import PayloadError, parse_event
@@ -66,6 +67,7 @@ class Hub:
         #: Hooks that came before their cause, held briefly (see engine/reorder.py). Off
         #: (0 s) unless a server turns it on: it is about hooks arriving concurrently.
         self.reorder = ReorderBuffer(reorder_window)
+        self.links = SessionLinks()
         self._live: dict[str, _Live] = {}
         self._listeners: list[Listener] = []
         self._status_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -109,6 +111,7 @@ class Hub:
             raise PayloadError(f"game {gid!r} is a replay; it takes no new events")
         if event.name.startswith("ccviz."):
             self._live_game(gid, create=True).game.validate(event)
+        self.links.link(event)  # a /clear's new session names the one it cleared
         live = self._live_game(gid, create=True)
         reorder = self.reorder
         if reorder.window > 0:
@@ -309,11 +312,14 @@ class Hub:
             from itertools import islice
 
             last = None
-            for stored in self.store.events(game_id, since=max(0, events - 1)):
+            # The last hook's name: usage events read from the transcript come after it.
+            for stored in self.store.events(game_id, since=max(0, events - 8)):
                 try:
-                    last = parse_event(stored.payload).name
+                    name = parse_event(stored.payload).name
                 except PayloadError:
-                    last = None
+                    continue
+                if not name.startswith("ccviz."):
+                    last = name
             head = islice(self.store.events(game_id), META_EVENTS)
             cached = (events, _meta_from_log(head, last))
             self._meta[game_id] = cached
@@ -438,13 +444,15 @@ META_EVENTS = 50
 def _meta_from_log(events: Any, last: str | None) -> dict[str, Any]:
     """Title, folder and whether it ended, from the first events and the last one's name:
     a lobby row for a game not in memory, without rebuilding the game."""
-    title = cwd = None
+    title = cwd = continues = None
     for stored in events:
         try:
             event = parse_event(stored.payload)
         except PayloadError:
             continue
         cwd = cwd or (event.get("cwd") if isinstance(event.get("cwd"), str) else None)
+        if event.name == "SessionStart" and isinstance(event.get(CONTINUES), str):
+            continues = continues or event.get(CONTINUES)
         named = event.get("session_title") or (
             event.get("prompt") if event.name == "UserPromptSubmit" else None
         )
@@ -452,7 +460,12 @@ def _meta_from_log(events: Any, last: str | None) -> dict[str, Any]:
             title = shorten(named)
         if title and cwd:
             break
-    return {"title": title, "cwd": cwd, "status": "ended" if last == "SessionEnd" else None}
+    return {
+        "title": title,
+        "cwd": cwd,
+        "status": "ended" if last == "SessionEnd" else None,
+        "continues": continues,
+    }
 
 
 def summary(game: Game) -> dict[str, Any]:
@@ -468,6 +481,7 @@ def summary(game: Game) -> dict[str, Any]:
         "lastEventAt": game.peek("lastEventAt"),
         "agents": sum(1 for a in agents.values() if a["state"] != "left"),
         "live": True,
+        "continues": game.peek("continues"),
     }
 
 

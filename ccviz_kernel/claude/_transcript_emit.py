@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._transcript_index import Index
@@ -30,16 +30,24 @@ from ._transcript_read import SessionLines
 from .lines import LoadResult
 from .prompts import INTERRUPT
 from .results import unwrap_error
+from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
 
 @dataclass
 class _Lane:
-    usage: dict[str, Any] | None = None
-    #: The model and the context size (input + cache) of the newest counted response.
-    model: str | None = None
-    context: int | None = None
+    #: The agent's totals (the counter's); ``reported``: what its events carry so far.
+    totals: AgentTotals
+    reported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
     last_text: str | None = None
     last_event: dict[str, Any] | None = None
+
+    def unreported(self) -> dict[str, int] | None:
+        """The usage counted since the last event that carried some, or None."""
+        delta = {k: v - self.reported[k] for k, v in self.totals.usage.items()}
+        if not any(v > 0 for v in delta.values()):
+            return None
+        self.reported = dict(self.totals.usage)
+        return {k: v for k, v in delta.items() if v > 0}
 
 
 def emit_events(
@@ -76,7 +84,8 @@ class _Emitter:
         self.cwd: str | None = None
         self.prompt_id: str | None = None
         self.lanes: dict[str | None, _Lane] = {}
-        self.responses: set[tuple[Any, Any]] = set()
+        self.counter = UsageCounter()
+        self.cost_states = session.cost_states
         self.pre_seen: set[str] = set()
         self.post_seen: set[str] = set()
 
@@ -111,10 +120,14 @@ class _Emitter:
                 self.result.ignored += 1
             if agent is not None and last_pos.get(agent.agent_id) == line.pos:
                 self._subagent_stop(line, agent)
+        for obj in self.cost_states:  # Claude Code's own count: the compaction request
+            self.counter.take(obj, None)
+        self.counter.settle()
         for lane in self.lanes.values():
-            if lane.usage is not None and lane.last_event is not None:
+            usage = lane.unreported()
+            if usage is not None and lane.last_event is not None:
                 event = lane.last_event
-                event["usage"] = _add_usage(event.get("usage"), lane.usage)
+                event["usage"] = _add_usage(event.get("usage"), usage)
                 _take_model(event, lane)
         if self.ended and self.lines:
             self._session_end(self.lines[-1])
@@ -142,10 +155,11 @@ class _Emitter:
 
     def _emit(self, payload: dict[str, Any], agent: Agent | None, usage: bool = True) -> None:
         lane = self._lane(agent)
-        if usage and lane.usage is not None:
-            payload["usage"] = lane.usage
-            _take_model(payload, lane)
-            lane.usage = None
+        if usage:
+            counted = lane.unreported()
+            if counted is not None:
+                payload["usage"] = counted
+                _take_model(payload, lane)
         self.result.events.append(payload)
         lane.last_event = payload
 
@@ -153,7 +167,7 @@ class _Emitter:
         key = agent.agent_id if agent is not None else None
         lane = self.lanes.get(key)
         if lane is None:
-            lane = self.lanes[key] = _Lane()
+            lane = self.lanes[key] = _Lane(self.counter.agent(key))
         return lane
 
     def _session_start(self, line: Line) -> None:
@@ -188,16 +202,7 @@ class _Emitter:
             self.problems.add_line(line, "assistant line without message content")
             return
         lane = self._lane(agent)
-        usage = message.get("usage")
-        if isinstance(usage, dict):
-            key = (message.get("id") or obj.get("uuid") or line.where, obj.get("requestId"))
-            if key not in self.responses:
-                self.responses.add(key)
-                lane.usage = _add_usage(lane.usage, usage)
-                model = message.get("model")
-                if isinstance(model, str) and model and not model.startswith("<"):
-                    lane.model = model  # not "<synthetic>": Claude Code's own error replies
-                lane.context = context_tokens(usage)
+        self.counter.take(obj, agent.agent_id if agent is not None else None)
         for block in blocks(message["content"]):
             kind = block.get("type")
             if kind == "text" and nonblank(block.get("text")):
@@ -317,21 +322,11 @@ def _error_text(content: Any) -> str:
     return unwrap_error(text)
 
 
-def context_tokens(usage: dict[str, Any]) -> int | None:
-    """How much context one request used: its input plus the cached input it read or wrote."""
-    parts = [
-        usage.get(key)
-        for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-    ]
-    numbers = [p for p in parts if _is_number(p)]
-    return int(sum(numbers)) if numbers else None
-
-
 def _take_model(payload: dict[str, Any], lane: _Lane) -> None:
-    if lane.model is not None:
-        payload["model"] = lane.model
-    if lane.context is not None:
-        payload["context_tokens"] = lane.context
+    if lane.totals.model is not None:
+        payload["model"] = lane.totals.model
+    if lane.totals.context is not None:
+        payload["context_tokens"] = lane.totals.context
 
 
 def _add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any]:

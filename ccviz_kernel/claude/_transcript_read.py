@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class SessionLines:
     #: The main file ends with a line Claude Code writes when the process exits (see
     #: ``_END_TYPES``): the session ended there (a later ``--continue`` writes on after it).
     ended: bool = False
+    #: The main file's ``cost-state`` lines (Claude Code's own token count, untimed).
+    cost_states: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_session(main: Path, result: LoadResult, problems: Problems) -> SessionLines:
@@ -70,6 +72,7 @@ class _FileReader:
         self.inline: list[Line] = []
         self.session_id: str = main.stem
         self.last_main_type: str | None = None
+        self.cost_states: list[dict[str, Any]] = []
 
     def read(self) -> SessionLines:
         self._read_main()
@@ -88,6 +91,7 @@ class _FileReader:
             self.lines,
             self.agents,
             self.last_main_type in _END_TYPES,
+            self.cost_states,
         )
 
     def _read_main(self) -> None:
@@ -143,6 +147,8 @@ class _FileReader:
             return
         if file == 0:
             self.last_main_type = kind
+            if kind == "cost-state":
+                self.cost_states.append(obj)
         uuid = obj.get("uuid")
         if isinstance(uuid, str) and uuid:
             if uuid in self.uuids:  # the same line copied into two files

@@ -9,19 +9,7 @@ written since the last one. It reads only under Claude Code's projects folder
 (:func:`projects_roots`; symlinks resolved), since the path comes from a payload anyone
 with the ingest token can send.
 
-What it counts, with the transcript replay's rules (``transcript.py``):
-
-* an assistant message's ``usage`` once per ``message.id`` + ``requestId`` (a streamed
-  message is written as one line per content block, each repeating the usage), from its
-  first line, for the agent whose file (or ``agentId``) it is in;
-* requests the transcript has no assistant line for, above all the compaction request
-  (``/compact`` and auto-compaction write only a ``compact_boundary`` line): Claude Code's
-  own count is the ``modelUsage`` of its ``cost-state`` lines, cumulative for the session
-  and summed over models (the same numbers as ``claude -p --output-format json``); what it
-  holds beyond the assistant lines counted (all agents) is the main agent's;
-* the model of each agent's newest assistant message, and the context its newest request
-  used (input + cache read + cache creation).
-
+It counts with :class:`~.usage.UsageCounter`, the rules the transcript replay counts by.
 Files that shrank or were replaced are read again from the start; what was counted is not
 counted twice (message keys and tool ids are remembered). Damaged lines are skipped, lines
 longer than :data:`MAX_LINE` are skipped unread, a file that vanished costs only itself.
@@ -32,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +29,7 @@ from ._transcript_lines import blocks, nonblank, text_of, user_kind
 from .lines import _parse_line
 from .prompts import INTERRUPT
 from .timestamps import parse_micros
+from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
 __all__ = [
     "USAGE_FIELDS",
@@ -54,28 +43,12 @@ __all__ = [
     "projects_roots",
 ]
 
-#: The four numbers a usage event carries, as the API and the transcript name them.
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
-#: ``cost-state`` ``modelUsage`` names for the same numbers.
-_COST_FIELDS = {
-    "inputTokens": "input_tokens",
-    "outputTokens": "output_tokens",
-    "cacheReadInputTokens": "cache_read_input_tokens",
-    "cacheCreationInputTokens": "cache_creation_input_tokens",
-}
 #: A line longer than this is skipped without being held in memory (attachments with
 #: images run to a few MB; nothing we read is ever this long).
 MAX_LINE = 32 * 1024 * 1024
 _CHUNK = 1024 * 1024
 #: How much one poll reads of one file at most; the rest waits for the next poll.
 MAX_READ = 256 * 1024 * 1024
-#: Models that are not models: the harness's own messages (API errors, interruptions).
-_NOT_MODELS = frozenset({"<synthetic>", ""})
 
 
 class TailRefused(ValueError):
@@ -106,125 +79,6 @@ def allowed_path(path: str | os.PathLike[str], roots: Iterable[Path] | None = No
         if real.startswith(top.rstrip(os.sep) + os.sep):
             return Path(real)
     raise TailRefused(f"{path}: not under Claude Code's projects folder")
-
-
-# -- counting ---------------------------------------------------------------------------
-
-
-@dataclass
-class AgentTotals:
-    """One agent's numbers so far: cumulative ``usage``, newest ``model`` and ``context``."""
-
-    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
-    model: str | None = None
-    context: int | None = None
-    #: The transcript time of the newest message counted (ISO, as written).
-    timestamp: str | None = None
-
-
-class UsageCounter:
-    """The counting rules, line by line; the tail and hook-log replays feed it.
-
-    Agent keys are the subagent id, or ``None`` for the main agent.
-    """
-
-    def __init__(self) -> None:
-        self.agents: dict[str | None, AgentTotals] = {}
-        self._responses: set[tuple[Any, Any]] = set()
-        self._counted = dict.fromkeys(USAGE_FIELDS, 0)  # over all agents, assistant lines
-        self._extra = dict.fromkeys(USAGE_FIELDS, 0)  # given to main from cost-state
-        self._cost = dict.fromkeys(USAGE_FIELDS, 0)  # the newest cost-state, summed
-        self._cost_base = dict.fromkeys(USAGE_FIELDS, 0)  # earlier runs, if one restarted
-        self._cost_stamp: str | None = None
-        self._stamp: str | None = None  # the newest timed line fed
-
-    def agent(self, key: str | None) -> AgentTotals:
-        totals = self.agents.get(key)
-        if totals is None:
-            totals = self.agents[key] = AgentTotals()
-        return totals
-
-    def take(self, obj: dict[str, Any], agent: str | None, *, own: bool = True) -> None:
-        """Count one transcript line of ``agent``. ``own=False``: the line is Claude Code's
-        compaction agent's (``agent-acompact-*``): its usage is counted for ``agent``, but
-        its model and context are not the agent's."""
-        stamp = obj.get("timestamp")
-        if isinstance(stamp, str):
-            self._stamp = stamp
-        kind = obj.get("type")
-        if kind == "assistant":
-            self._assistant(obj, agent, own)
-        elif kind == "cost-state":
-            self._cost_state(obj)
-
-    def _assistant(self, obj: dict[str, Any], agent: str | None, own: bool) -> None:
-        message = obj.get("message")
-        if not isinstance(message, dict):
-            return
-        usage = message.get("usage")
-        if not isinstance(usage, dict):
-            return
-        key = (message.get("id") or obj.get("uuid"), obj.get("requestId"))
-        if key[0] is None or key in self._responses:
-            return
-        self._responses.add(key)
-        totals = self.agent(agent)
-        numbers = {name: _count(usage.get(name)) for name in USAGE_FIELDS}
-        for name, value in numbers.items():
-            totals.usage[name] += value
-            self._counted[name] += value
-        stamp = obj.get("timestamp")
-        if isinstance(stamp, str):
-            totals.timestamp = stamp
-        if not own:
-            return
-        model = message.get("model")
-        if isinstance(model, str) and model not in _NOT_MODELS:
-            totals.model = model
-        if model not in _NOT_MODELS:
-            totals.context = (
-                numbers["input_tokens"]
-                + numbers["cache_read_input_tokens"]
-                + numbers["cache_creation_input_tokens"]
-            )
-
-    def _cost_state(self, obj: dict[str, Any]) -> None:
-        models = obj.get("modelUsage")
-        if not isinstance(models, dict):
-            return
-        total = dict.fromkeys(USAGE_FIELDS, 0)
-        for numbers in models.values():
-            if isinstance(numbers, dict):
-                for name, ours in _COST_FIELDS.items():
-                    total[ours] += _count(numbers.get(name))
-        if any(total[name] < self._cost[name] for name in USAGE_FIELDS):
-            # A new run that did not carry the session's totals over: add on to them.
-            for name in USAGE_FIELDS:
-                self._cost_base[name] += self._cost[name]
-        self._cost = total
-        self._cost_stamp = self._stamp
-
-    def settle(self) -> None:
-        """Give the main agent what Claude Code counted beyond the assistant lines fed so far
-        (the compaction request). Call it once every file has been read up to now: a
-        ``cost-state`` line can count a subagent's messages before its file is read."""
-        gap = {
-            name: self._cost_base[name] + self._cost[name] - self._counted[name] - self._extra[name]
-            for name in USAGE_FIELDS
-        }
-        if not any(value > 0 for value in gap.values()):
-            return
-        main = self.agent(None)
-        for name, value in gap.items():
-            if value > 0:
-                main.usage[name] += value
-                self._extra[name] += value
-        if self._cost_stamp is not None:
-            main.timestamp = self._cost_stamp
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 # -- gap fill ---------------------------------------------------------------------------

@@ -148,6 +148,12 @@ def _cmd_replay(ns) -> int:
         out.write("\n")
     else:
         out.write("\n" + format_final(game.snapshot(), replay) + "\n")
+    if replay.others:
+        print(
+            f"ccviz: {ns.path} also holds {len(replay.others)} other session(s), each its own"
+            f" game: {', '.join(replay.others[:5])}",
+            file=sys.stderr,
+        )
     if replay.skipped:
         print(f"ccviz: skipped {replay.skipped} unusable line(s) in {ns.path}", file=sys.stderr)
         for problem in replay.problems[:5]:

@@ -18,6 +18,10 @@ from ._core import MAIN, as_key
 from .speech import shorten
 from .town import HOME, WAITING_PLACE
 
+#: The field the hub (or a hook-log replay) adds to the ``SessionStart`` of a session that
+#: a ``/clear`` started: the id of the session it cleared.
+CONTINUES = "ccviz_continues"
+
 #: Notification types that mean a person has to act.
 WAITING_NOTIFICATIONS = frozenset(
     {
@@ -36,6 +40,9 @@ class SessionRules(AgentRules):
     def _on_session_start(self, event: HookEvent) -> None:
         p = event.payload
         self._take_session_fields(p)
+        previous = p.get(CONTINUES)
+        if isinstance(previous, str) and previous and previous != self.game_id:
+            self._set(("continues",), previous[:200])
         if self._state["status"] == "ended":
             self._set(("status",), "idle")
         source = p.get("source")

@@ -61,6 +61,9 @@ class Game(SessionRules, ToolRules, ControlRules):
             "caption": None,
             "cwd": None,
             "model": None,
+            #: The session this one carries on from (a ``/clear`` starts a new session id:
+            #: its game names the one it cleared), or None.
+            "continues": None,
             "status": "idle",
             "startedAt": None,
             "lastEventAt": None,

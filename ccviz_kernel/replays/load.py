@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.game import Applied, Game
+from ..engine.links import SessionLinks
 from ..events import HookEvent, PayloadError, parse_event
 
 
@@ -26,6 +27,9 @@ class Replay:
     ignored: int = 0
     title: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: The other sessions of the same file (a hook log spanning a ``/clear``, or several
+    #: sessions logged side by side): each is its own game, see :func:`load_replays`.
+    others: list[str] = field(default_factory=list)
 
     def play(self) -> Iterator[tuple[HookEvent, Applied, Game]]:
         """Apply every event to a fresh game, yielding as it goes (for timelines and clocks)."""
@@ -47,13 +51,70 @@ def load_replay(
 ) -> Replay:
     """Read a transcript or hook log (told apart by its content) into parsed events.
 
-    ``progress(done, total)`` is called as events are parsed (for progress bars).
+    A hook log that holds several sessions gives the main one (the most events); the
+    others are named in ``Replay.others``. ``progress(done, total)`` is called as events
+    are parsed (for progress bars).
     """
+    return _load(path, game_id, progress)[0]
+
+
+def load_replays(
+    path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+) -> list[Replay]:
+    """Every session of a file as its own replay: the main one first, then the others in
+    the order they start (a ``/clear`` starts a new session, so a new game)."""
+    return _load(path, None, progress, every=True)
+
+
+def _load(
+    path: str | os.PathLike[str],
+    game_id: str | None,
+    progress: Callable[[int, int], None] | None,
+    *,
+    every: bool = False,
+) -> list[Replay]:
     from ..claude.sources import load
 
     result = load(path)
     events, bad, problems = parse_all(result.events, result.session_id, progress)
-    if result.title and events and events[0].name == "SessionStart":
+    sessions = list(dict.fromkeys(e.session_id for e in events))
+    if len(sessions) <= 1:
+        return [_replay(path, game_id, result, events, bad, problems)]
+    links = SessionLinks()  # as the hub links them live
+    for event in events:
+        links.link(event)
+    main = result.session_id if result.session_id in sessions else sessions[0]
+    order = [main, *(s for s in sessions if s != main)]
+    replays = []
+    for sid in order if every else order[:1]:
+        own = [e for e in events if e.session_id == sid]
+        is_main = sid == main
+        replay = _replay(path, (game_id or sid) if is_main else sid, result, own, bad, problems)
+        if not is_main:
+            replay.title = None  # the file's title is its main session's
+        replay.others = [s for s in order if s != sid]
+        replays.append(replay)
+    return replays
+
+
+def _replay(
+    path: str | os.PathLike[str],
+    game_id: str | None,
+    result: Any,
+    events: list[HookEvent],
+    bad: int,
+    problems: list[str],
+) -> Replay:
+    if (
+        result.title
+        and events
+        and events[0].name == "SessionStart"
+        and game_id
+        in (
+            None,
+            result.session_id,
+        )
+    ):
         first = events[0]
         if not first.get("session_title"):
             first.payload = {**first.payload, "session_title": result.title}

@@ -101,7 +101,7 @@ export function lobbyPage(
   const draw = () => {
     const f = filter();
     const shown = rows.filter((g) => matches(g, f));
-    list.replaceChildren(...shown.map((g) => gameCard(g, base, token)));
+    list.replaceChildren(...shown.map((g) => gameCard(g, base, token, rows)));
     empty.hidden = rows.length > 0;
     none.hidden = rows.length === 0 || shown.length > 0;
     count.textContent = rows.length ? `${shown.length} of ${rows.length}` : "";
@@ -131,8 +131,9 @@ export function lobbyPage(
   };
 }
 
-/** One game: badges, title (a link to watch it), folder, facts, and "watch" / "replay". */
-export function gameCard(g: GameSummary, base: string, token: string | null): HTMLElement {
+/** One game: badges, title (a link to watch it), folder, facts, "watch" / "replay", and the
+ * games a /clear links it to (the one it carried on from, the one that carried on from it). */
+export function gameCard(g: GameSummary, base: string, token: string | null, all: GameSummary[] = []): HTMLElement {
   const status = statusOf(g);
   const view = `${base}view/${encodeURIComponent(g.gameId)}`;
   const watch = withToken(view, token);
@@ -154,6 +155,7 @@ export function gameCard(g: GameSummary, base: string, token: string | null): HT
       el("a", { class: "title", href: watch }, g.title || g.gameId),
     ),
     el("div", { class: "cwd" }, g.cwd || ""),
+    linkLine(g, all, base, token),
     el(
       "div",
       { class: "row2" },
@@ -165,6 +167,22 @@ export function gameCard(g: GameSummary, base: string, token: string | null): HT
         g.seq > 0 ? el("a", { class: "replay-link", href: replay }, "replay from the start") : null,
       ),
     ),
+  );
+}
+
+/** "after /clear of <title>" and "cleared into <title>", as links; null without links. */
+export function linkLine(g: GameSummary, all: GameSummary[], base: string, token: string | null): HTMLElement | null {
+  const link = (other: GameSummary | undefined, id: string) =>
+    el("a", { href: withToken(`${base}view/${encodeURIComponent(id)}`, token) }, other?.title || id.slice(0, 8));
+  const before = g.continues ? all.find((o) => o.gameId === g.continues) : undefined;
+  const after = all.find((o) => o.continues === g.gameId);
+  if (!g.continues && !after) return null;
+  return el(
+    "div",
+    { class: "links" },
+    g.continues ? el("span", {}, "after /clear of ", link(before, g.continues)) : null,
+    g.continues && after ? " · " : null,
+    after ? el("span", {}, "cleared into ", link(after, after.gameId)) : null,
   );
 }
 

@@ -25,6 +25,19 @@ export interface Agent {
   calls?: number;
   failures?: number;
   note?: string | null;
+  /** This agent's requests (from the transcript, live and in replays). */
+  tokens?: Tokens | null;
+  model?: string | null;
+  /** Tokens its newest request sent, and its model's context window. */
+  context?: { used: number; window: number } | null;
+}
+
+export interface Tokens {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  total: number;
 }
 
 export interface Place {
@@ -55,6 +68,8 @@ export interface Snapshot {
   title: string | null;
   cwd: string | null;
   model?: string | null;
+  /** The game (session id) a /clear carried on from, or null. */
+  continues?: string | null;
   status: "active" | "waiting" | "idle" | "ended" | string;
   startedAt: number | null;
   lastEventAt: number | null;
@@ -66,7 +81,7 @@ export interface Snapshot {
     placeCalls?: Record<string, number>;
     failures: number;
     subagents: number;
-    tokens: { total: number; [k: string]: number } | null;
+    tokens: Tokens | null;
   };
   todos: Todo[];
   replay?: ReplayState | null;
@@ -169,4 +184,6 @@ export interface GameSummary {
   agents: number | null;
   live?: boolean;
   replay?: unknown;
+  /** The game a /clear carried on from. */
+  continues?: string | null;
 }

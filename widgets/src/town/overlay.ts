@@ -7,7 +7,7 @@
 // - click a line of the ticker: that event's own fields, and its raw JSON on demand;
 // - `?` (or the ? button in the ticker's corner): the legend of places, costumes, tags and
 //   effects.
-import type { Agent, Place, Snapshot } from "../types";
+import type { Agent, Place, Snapshot, Tokens } from "../types";
 import { BUBBLES, CHAR_H, CHAR_W, makeCanvas, paintCharacter, roofColour } from "./art";
 import { formatCount, type TickerEntry } from "./hud";
 import { HOME } from "./facts";
@@ -325,6 +325,11 @@ export class Overlay {
     } else out.push(row("tool", h("span", { color: "#9aa4bf" }, "none")));
     out.push(row("calls", `${a.calls ?? 0} tool calls · ${a.failures ?? 0} failures`));
     out.push(row("tokens", tokensOf(snap, a)));
+    if (a.model) out.push(row("model", a.model));
+    if (a.context && a.context.window > 0) {
+      const pct = Math.round((100 * a.context.used) / a.context.window);
+      out.push(row("context", `${formatCount(a.context.used)} of ${formatCount(a.context.window)} (${pct} %)`));
+    }
     if (a.note) out.push(row("note", a.note));
     const acts = this.scene.history.get(a.id) ?? [];
     if (acts.length) {
@@ -376,7 +381,8 @@ export class Overlay {
     const st = snap.stats;
     const tools = Object.values(st?.toolCalls ?? {}).reduce((x, y) => x + y, 0);
     out.push(row("counters", `${st?.prompts ?? 0} prompts · ${tools} tool calls · ${st?.failures ?? 0} failures · ${st?.subagents ?? 0} subagents`));
-    out.push(row("tokens", st?.tokens ? `${formatCount(st.tokens.total)} in all` : "not reported (live sessions carry none)"));
+    out.push(row("tokens", st?.tokens ? tokenParts(st.tokens) : "none counted yet"));
+    if (snap.continues) out.push(row("after", `/clear of ${snap.continues.slice(0, 8)}`));
     return out;
   }
 
@@ -497,12 +503,13 @@ function toolsOf(snap: Snapshot | null, placeId: string, max = Infinity): string
   return all.length > max ? `${all.slice(0, max).join(", ")}, …` : all.join(", ");
 }
 
-/** An agent's tokens: its own count when the snapshot has one, else the session's for the main
- * agent; Claude Code's hooks report none live. */
-function tokensOf(snap: Snapshot, a: Agent): string {
-  const own = (a as unknown as { tokens?: unknown }).tokens;
-  if (typeof own === "number") return formatCount(own);
-  if (own && typeof own === "object" && typeof (own as { total?: unknown }).total === "number") return formatCount((own as { total: number }).total);
-  if (a.kind === "main" && snap.stats?.tokens) return `${formatCount(snap.stats.tokens.total)} (the whole session)`;
-  return "not reported";
+/** An agent's tokens, read by the server from the session's transcript (live and in replays). */
+function tokensOf(_snap: Snapshot, a: Agent): string {
+  return a.tokens ? tokenParts(a.tokens) : "none counted yet";
+}
+
+/** "12.3k (in 1.2k · out 800 · cache 10.3k)". */
+function tokenParts(t: Tokens): string {
+  const cache = t.cacheRead + t.cacheWrite;
+  return `${formatCount(t.total)} (in ${formatCount(t.input)} · out ${formatCount(t.output)} · cache ${formatCount(cache)})`;
 }
