@@ -117,7 +117,7 @@ class Hub:
         if reorder.window > 0:
             if reorder.holds(gid, key):
                 return gid, None
-            if waits_for(live.game, event):
+            if reorder.behind(gid, event) or waits_for(live.game, event):
                 reorder.hold(gid, event, key, self.clock())
                 return gid, 0
         seq = self._log_and_apply(gid, live, event, key)

@@ -95,6 +95,8 @@ class SessionRules(AgentRules):
     def _on_stop(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
         self._close_calls(agent_id)
+        if self._state["status"] == "ended":
+            return  # a late Stop: only a SessionStart brings a character back after the end
         self._agent_set(agent_id, state="done", wait=None, tool=None, place=HOME)
         self._caption(agent_id, "has finished and waits for the next prompt")
         message = event.get("last_assistant_message")

@@ -11,7 +11,8 @@ arrives; when the window ends it is applied anyway, so nothing is reordered acro
 longer than the window, and an event whose cause was lost only waits that long.
 
 Pure like the rest of the engine: the hub passes the time in and applies what comes out.
-Only :func:`waits_for` knows the game rules; :class:`ReorderBuffer` is bookkeeping.
+Only :func:`waits_for` and the turn order (:func:`rank`) know the game rules;
+:class:`ReorderBuffer` is bookkeeping.
 """
 
 from __future__ import annotations
@@ -30,12 +31,33 @@ from .game import Game
 _TURN_ENDS = frozenset({"Stop", "SubagentStop"})
 _RESULTS = frozenset({"PostToolUse", "PostToolUseFailure", "PermissionDenied"})
 
+#: Where an event comes in a turn when Claude Code fires it: calls, then their results,
+#: then the batch, then the turn's end, then the session's. Held events are released in
+#: this order, and an event waits behind held events of a lower rank.
+_RANK = {
+    "PostToolUse": 1,
+    "PostToolUseFailure": 1,
+    "PermissionDenied": 1,
+    "PostToolBatch": 2,
+    "Stop": 3,
+    "StopFailure": 3,
+    "SubagentStop": 3,
+    "SessionEnd": 4,
+}
+
+
+def rank(event: HookEvent) -> int:
+    """The event's place in a turn (0 for everything that starts something)."""
+    return _RANK.get(event.name, 0)
+
 
 def waits_for(game: Game, event: HookEvent) -> bool:
     """Whether ``event`` came before something it follows when Claude Code fires it."""
     name = event.name
     if name.startswith("ccviz.") or name == "SubagentStart":
         return False
+    if name == "SessionEnd":  # the session's last word: after every call it made
+        return bool(game._scratch.open_calls)
     scratch = game._scratch
     agents = game.peek("agents")
     agent_id = event.agent_id
@@ -63,12 +85,17 @@ def _calls(event: HookEvent) -> Iterator[dict[str, Any]]:
 
 
 def _result_pending(scratch: Any, call: dict[str, Any]) -> bool:
-    """A call the batch lists whose own events may still be on their way."""
+    """A call the batch lists whose ``PreToolUse`` may still be on its way.
+
+    A call that is open (its ``PreToolUse`` came, its result did not) is not waited for:
+    Claude Code fires a call's result before the batch, so such a call was denied (no
+    result event fires then), and waiting would only hold the turn's next call behind it.
+    Should its result still come, it corrects the count (see ``ToolRules._on_tool_batch``).
+    """
     use_id = call.get("tool_use_id")
-    if not isinstance(use_id, str) or use_id in scratch.closed_calls:
+    if not isinstance(use_id, str) or use_id in scratch.seen_calls:
         return False
-    # Refused by validation: nothing else will ever name it. Otherwise its PreToolUse or
-    # its result has not come yet (or never will: a denied call).
+    # Refused by validation: nothing else will ever name it.
     return refusal(call.get("tool_response")) is None
 
 
@@ -108,6 +135,15 @@ class ReorderBuffer:
     def hold(self, game_id: str, event: HookEvent, key: str | None, now: float) -> None:
         self._held.setdefault(game_id, []).append(Held(event, key, now + self.window))
 
+    def behind(self, game_id: str, event: HookEvent) -> bool:
+        """Whether a held event of the game comes before ``event`` in a turn: then it waits
+        too (a ``Stop`` behind the batch that is waiting for its last result)."""
+        items = self._held.get(game_id)
+        if not items:
+            return False
+        mine = rank(event)
+        return mine > 0 and any(rank(h.event) < mine for h in items)
+
     def holds(self, game_id: str, key: str | None) -> bool:
         """Whether a delivery with ``key`` is already waiting (a retried spooled event)."""
         return key is not None and any(h.key == key for h in self._held.get(game_id, ()))
@@ -118,6 +154,9 @@ class ReorderBuffer:
         if not items:
             return None
         for i, held in enumerate(items):
+            mine = rank(held.event)
+            if mine > 0 and any(rank(h.event) < mine for h in items):
+                continue  # behind another held event of the turn
             if not waits_for(game, held.event):
                 del items[i]
                 if not items:
@@ -126,16 +165,16 @@ class ReorderBuffer:
         return None
 
     def take_due(self, now: float) -> list[tuple[str, Held]]:
-        """Every held event whose window has ended, removed, in arrival order per game."""
+        """Every held event of each game one of whose windows has ended, removed, in the
+        order a turn fires them (then arrival order): nothing held waits any longer for a
+        cause that did not come, and what was held behind it follows it."""
         due: list[tuple[str, Held]] = []
         for game_id in list(self._held):
             items = self._held[game_id]
-            keep = [h for h in items if h.deadline > now]
-            due.extend((game_id, h) for h in items if h.deadline <= now)
-            if keep:
-                self._held[game_id] = keep
-            else:
+            if any(h.deadline <= now for h in items):
                 del self._held[game_id]
+                ordered = sorted(enumerate(items), key=lambda p: (rank(p[1].event), p[0]))
+                due.extend((game_id, h) for _, h in ordered)
         return due
 
     def take_game(self, game_id: str) -> list[Held]:
