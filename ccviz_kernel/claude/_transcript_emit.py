@@ -28,7 +28,7 @@ from ._transcript_lines import (
 )
 from ._transcript_read import SessionLines
 from .lines import LoadResult
-from .prompts import INTERRUPT
+from .prompts import INTERRUPT, command_text
 from .results import unwrap_error
 from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
@@ -254,8 +254,14 @@ class _Emitter:
             payload = self._base("UserPromptSubmit", line, None)
             payload["prompt"] = text_of(obj["message"].get("content")) or ""
             self._emit(payload, None)
+        elif kind == "command" and _model_command(obj):
+            # `/model X` fires PostModelSwitch live (no prompt); the transcript logs the command.
+            payload = self._base("PostModelSwitch", line, None)
+            payload["to_model"] = _model_command(obj)
+            payload["source"] = "command"
+            self._emit(payload, None, usage=False)
         else:
-            self.result.ignored += 1  # meta, harness output, interruptions
+            self.result.ignored += 1  # meta, harness output, other commands, interruptions
 
     def _post_tools(self, line: Line, agent: Agent | None) -> None:
         obj = line.obj
@@ -320,6 +326,13 @@ def _error_text(content: Any) -> str:
     if text is None:
         text = "" if content is None else json.dumps(content, ensure_ascii=False)
     return unwrap_error(text)
+
+
+def _model_command(obj: dict[str, Any]) -> str | None:
+    """The model a ``/model <name>`` command line asked for, or None."""
+    text = text_of(obj["message"].get("content")) or ""
+    name, _, model = command_text(text).partition(" ")
+    return model.strip() or None if name == "/model" else None
 
 
 def _take_model(payload: dict[str, Any], lane: _Lane) -> None:

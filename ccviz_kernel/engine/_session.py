@@ -212,7 +212,12 @@ class SessionRules(AgentRules):
         """``ccviz.usage``: nothing beyond what :meth:`_take_usage` already counted."""
 
     def _on_model_switch(self, event: HookEvent) -> None:
+        """``/model``: the agent's model until the transcript names the next one."""
         agent_id = self._agent_for(event)
+        model = event.get("to_model")
+        if isinstance(model, str) and model.strip():
+            self._set_model(agent_id, shorten(model, 60))
+            self._caption(agent_id, f"switches to {shorten(model, 60)}")
         model = self._state["agents"][agent_id]["model"]
         self._effect("say", agent_id, shorten(f"Now on {model}" if model else "Model switched"))
 
