@@ -95,13 +95,18 @@ class Hub:
         ts: float | None = None,
         key: str | None = None,
         game_id: str | None = None,
+        reorder: bool = False,
     ) -> tuple[str, int | None]:
         """Log and apply one hook payload; returns ``(game_id, seq)``.
 
         ``seq`` is ``None`` when ``key`` was delivered before (a spooled event seen twice).
-        Raises :class:`PayloadError` for anything that is not a usable payload. With the
-        reorder window on, an event that came before its cause is held and ``seq`` is 0:
-        it is logged and applied when the cause arrives or the window ends.
+        Raises :class:`PayloadError` for anything that is not a usable payload.
+
+        ``reorder``: the event came the way Claude Code's hooks come, concurrently (the
+        server's hook route says so). Then, with the reorder window on, an event that came
+        before its cause is held and ``seq`` is 0: it is logged and applied when the cause
+        arrives or the window ends. Events from Python, the spool and the transcript are
+        applied at once, in the order given.
         """
         event = parse_event(data, ts=ts, session_id=game_id)
         if ts is None and event.ts is None:
@@ -113,15 +118,15 @@ class Hub:
             self._live_game(gid, create=True).game.validate(event)
         self.links.link(event)  # a /clear's new session names the one it cleared
         live = self._live_game(gid, create=True)
-        reorder = self.reorder
-        if reorder.window > 0:
-            if reorder.holds(gid, key):
+        held = self.reorder
+        if reorder and held.window > 0:
+            if held.holds(gid, key):
                 return gid, None
-            if reorder.behind(gid, event) or waits_for(live.game, event):
-                reorder.hold(gid, event, key, self.clock())
+            if held.behind(gid, event) or waits_for(live.game, event):
+                held.hold(gid, event, key, self.clock())
                 return gid, 0
         seq = self._log_and_apply(gid, live, event, key)
-        if reorder.window > 0:
+        if held.window > 0:
             self._release_ready(gid, live)
         return gid, seq
 

@@ -32,9 +32,16 @@ class Clock:
         return self.now
 
 
+class Hooks(Hub):
+    """A hub fed the way the server's hook route feeds it."""
+
+    def ingest(self, data, **options):
+        return super().ingest(data, reorder=True, **options)
+
+
 def hub_with_window(window: float = 0.25) -> tuple[Hub, Clock]:
     clock = Clock()
-    return Hub(EventStore(":memory:"), clock=clock, reorder_window=window), clock
+    return Hooks(EventStore(":memory:"), clock=clock, reorder_window=window), clock
 
 
 def logged(hub: Hub) -> list[str]:
@@ -109,7 +116,19 @@ def test_when_the_window_ends_everything_held_goes_in_turn_order():
     assert logged(hub)[-2:] == ["PostToolUse", "Stop"]
 
 
-def test_off_by_default_in_a_plain_hub():
+def test_off_by_default_in_a_plain_hub_and_for_events_from_python():
     hub = Hub(EventStore(":memory:"))
-    hub.ingest(post("t1"))
+    hub.ingest(post("t1"), reorder=True)
     assert logged(hub) == ["PostToolUse"]
+    hub = Hub(EventStore(":memory:"), reorder_window=0.25)
+    hub.ingest(post("t1"))  # a cell's event: applied at once
+    assert logged(hub) == ["PostToolUse"]
+
+
+def test_a_task_call_result_waits_for_the_task_hook_it_fired():
+    hub, clock = hub_with_window()
+    hub.ingest(pre("t1", "TaskCreate", subject="Write tests"))
+    done = post("t1", "TaskCreate", tool_response={"task": {"id": "1", "subject": "Write tests"}})
+    hub.ingest(done)  # the TaskCreated hook (a slower command handler) is still on its way
+    hub.ingest(ev("TaskCreated", task_id="1", task_subject="Write tests"))
+    assert logged(hub) == ["PreToolUse", "TaskCreated", "PostToolUse"]

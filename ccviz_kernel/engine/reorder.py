@@ -69,6 +69,8 @@ def waits_for(game: Game, event: HookEvent) -> bool:
             return True  # before its PreToolUse
         if name == "PostToolUse" and event.tool_name in SPAWN_TOOLS:
             return _child_not_done(agents, event.get("tool_response"))
+        if name == "PostToolUse" and event.tool_name in _TASK_TOOLS:
+            return _task_hook_pending(game.peek("todos"), event)
         return False
     if name == "PostToolBatch":
         return any(_result_pending(scratch, call) for call in _calls(event))
@@ -97,6 +99,24 @@ def _result_pending(scratch: Any, call: dict[str, Any]) -> bool:
         return False
     # Refused by validation: nothing else will ever name it.
     return refusal(call.get("tool_response")) is None
+
+
+#: Task tools whose hook (``TaskCreated``, ``TaskCompleted``) fires while the call runs.
+_TASK_TOOLS = frozenset({"TaskCreate", "TaskUpdate"})
+
+
+def _task_hook_pending(todos: list[dict[str, Any]], event: HookEvent) -> bool:
+    """A task call's result comes after the TaskCreated/TaskCompleted hook it fired."""
+    if event.tool_name == "TaskCreate":
+        response = event.get("tool_response")
+        task = response.get("task") if isinstance(response, dict) else None
+        task_id = task.get("id") if isinstance(task, dict) else None
+        return task_id is not None and not any(t.get("id") == str(task_id) for t in todos)
+    tool_input = event.get("tool_input") or {}
+    if tool_input.get("status") != "completed":
+        return False
+    task_id = str(tool_input.get("taskId"))
+    return any(t.get("id") == task_id and t.get("status") != "completed" for t in todos)
 
 
 def _child_not_done(agents: dict[str, Any], response: Any) -> bool:

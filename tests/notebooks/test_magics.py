@@ -301,13 +301,13 @@ def test_a_blocking_cell_stalls_the_server(served: Served):
 def test_replay_magic_returns_a_controller_and_shows_the_game(served: Served):
     path = samples.path("short", "hooks")
     shown = served.kernel.run(f"%ccviz replay {path} --speed 50").check()
-    assert "replaying 13 events" in shown.stdout
+    assert "replaying 17 events" in shown.stdout  # 13 hooks + 4 token counts
     assert any(WIDGET_MIME in d for d in shown.displays), shown.displays
     assert shown.text.startswith("<ccviz replay 'replay-")
     done = served.kernel.run(
         "r = _\nawait r.finished()\nprint(r.position, r.total, r.game.stats()['tool_calls'])"
     ).check()
-    assert done.stdout.split() == ["13", "13", "3"]
+    assert done.stdout.split() == ["17", "17", "3"]
 
 
 def test_view_magic_shows_a_widget(served: Served):
