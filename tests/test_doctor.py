@@ -106,7 +106,7 @@ def test_a_stale_runtime_file_is_explained(ccviz, capsys):
 
 
 def test_a_running_server_with_the_right_token(ccviz, capsys):
-    assert ccviz(["install-hooks"]) == 0
+    assert ccviz(["install-hooks", "--command"]) == 0
     capsys.readouterr()
     code, checks, text = with_server(ccviz, capsys)
     assert status(checks, "server") == "ok" and status(checks, "token") == "ok", text
@@ -120,7 +120,7 @@ def test_a_running_server_with_the_right_token(ccviz, capsys):
 
 
 def test_a_wrong_token_is_a_mismatch(ccviz, capsys, monkeypatch):
-    assert ccviz(["install-hooks"]) == 0
+    assert ccviz(["install-hooks", "--command"]) == 0
     capsys.readouterr()
 
     def wrong():  # after the server read its token
@@ -241,3 +241,27 @@ def test_http_hooks_aimed_at_the_server(ccviz, capsys, monkeypatch):
     code, checks, text = with_server(ccviz, capsys, before=install_now)
     assert "http hooks" not in checks and status(checks, "token") == "ok"
     assert code == 0, text
+
+
+def test_http_hooks_send_the_hook_token_from_the_user_settings(ccviz, capsys):
+    def install_now():  # the default install: http hooks, the hook token in the user env
+        assert ccviz(["install-hooks", "--scope", "project"]) == 0
+        capsys.readouterr()
+
+    code, checks, text = with_server(ccviz, capsys, before=install_now)
+    assert status(checks, "hooks (project)") == "ok", text
+    assert status(checks, "token") == "ok" and '"env"' in checks["token"][0]["detail"], text
+    assert code == 0, text
+    assert (data_dir() / "hook-token").read_text().strip() not in text
+
+
+def test_http_hooks_without_the_hook_token_fail(ccviz, capsys):
+    assert ccviz(["install-hooks", "--scope", "project"]) == 0
+    path = Path(install.settings_path("user"))
+    settings = json.loads(path.read_text())
+    del settings["env"]  # someone tidied the user settings
+    path.write_text(json.dumps(settings))
+    capsys.readouterr()
+    code, checks, _ = report(ccviz, capsys)
+    assert status(checks, "token") == "fail" and "CCVIZ_HOOK_TOKEN" in checks["token"][0]["detail"]
+    assert code == 1

@@ -111,3 +111,114 @@ def test_huge_payloads_are_shrunk_not_lost(size):
     finally:
         server.kill()
         server.wait(10)
+
+
+# -- Claude Code's own http hooks (the default install) -------------------------------------
+
+
+def post_like_claude_code(port: int, body: bytes, token: str | None) -> tuple[int, bytes, float]:
+    """What an http handler sends: fixed headers, the payload as the body, no X-Ccviz-*."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/hooks", data=body, headers=headers, method="POST"
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, answer.read(), time.perf_counter() - started
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), time.perf_counter() - started
+
+
+def test_http_hooks_with_the_hook_token_get_an_empty_2xx_at_once():
+    from ccviz_kernel.claude.settings import hook_token
+
+    port = free_port()
+    server = start_server(port)
+    try:
+        token = hook_token()  # made after the server started, as install-hooks may be
+        took = []
+        for line in LINES:
+            status, body, seconds = post_like_claude_code(port, line.encode(), token)
+            assert (status, body) == (204, b"")  # 2xx, empty: "success, no decision"
+            took.append(seconds)
+        assert sorted(took)[len(took) // 2] < 0.25  # answered at once, not after fan-out
+        snap = wait_seq(port, GAME, len(LINES))
+        assert without_times(snap) == rebuilt(LINES)
+        assert post_like_claude_code(port, LINES[0].encode(), None)[0] == 401
+        assert post_like_claude_code(port, LINES[0].encode(), "not-it")[0] == 403
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+
+
+def test_the_hook_token_allows_hooks_and_nothing_else():
+    import urllib.error
+    import urllib.request
+
+    from ccviz_kernel.claude.settings import hook_token
+
+    token = hook_token()
+    port = free_port()
+    server = start_server(port)
+    try:
+        assert post_like_claude_code(port, LINES[0].encode(), token)[0] == 204
+        wait_seq(port, GAME, 1)
+        action = json.dumps({"type": "hook", "payload": json.loads(LINES[1])}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/games/{GAME}/actions",
+            data=action,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 403  # not a controller
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+
+
+def test_a_tool_event_posted_twice_is_applied_once():
+    """A timed-out http hook may have arrived anyway; the gap fill then sends it again with
+    the same natural key (routes.hook_event_key), and the store keeps one."""
+    from ccviz_kernel.claude.settings import hook_token
+    from ccviz_kernel.server.routes import hook_event_key
+
+    token = hook_token()
+    tool_lines = [line for line in LINES if '"tool_use_id"' in line]
+    assert tool_lines and hook_event_key(json.loads(tool_lines[0])) is not None
+    port = free_port()
+    server = start_server(port)
+    try:
+        for line in LINES:
+            assert post_like_claude_code(port, line.encode(), token)[0] == 204
+        for line in tool_lines[:3]:
+            assert post_like_claude_code(port, line.encode(), token)[0] == 204
+        wait_seq(port, GAME, len(LINES))
+        time.sleep(0.3)
+        assert snapshot(port, GAME)["seq"] == len(LINES)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+
+
+def test_auth_reads_the_hook_token_when_it_appears_and_when_it_changes():
+    from ccviz_kernel.claude.settings import HOOK_TOKEN_FILE, hook_token
+    from ccviz_kernel.runtime import write_private
+    from ccviz_kernel.server.auth import Auth
+
+    auth = Auth("the-ingest-token")
+    assert not auth.can_hook("anything") and not auth.can_hook(None) and not auth.can_hook("")
+    assert auth.can_hook("the-ingest-token")
+    first = hook_token()  # install-hooks runs after the server started
+    assert auth.can_hook(first)
+    assert auth.role_for(first, "127.0.0.1") == "viewer"  # never a controller
+    assert not auth.can_ingest(first)
+    write_private(os.path.join(os.environ["CCVIZ_HOME"], HOOK_TOKEN_FILE), "rotated-token\n")
+    assert auth.can_hook("rotated-token") and not auth.can_hook(first)

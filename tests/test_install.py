@@ -27,6 +27,7 @@ CLAUDE_CODE_EVENTS = {
     "TaskCreated", "TaskCompleted", "Stop", "StopFailure", "TeammateIdle", "ConfigChange",
     "CwdChanged", "DirectoryAdded", "FileChanged", "WorktreeCreate", "WorktreeRemove",
     "PreCompact", "PostCompact", "Elicitation", "ElicitationResult", "SessionEnd",
+    "PreModelSwitch", "PostModelSwitch", "PreSkillShellCommand",  # seen on 2.1.332
 }  # fmt: skip
 
 REALISTIC = {
@@ -106,13 +107,14 @@ def ours_by_event(settings: dict) -> dict[str, list[dict]]:
 
 def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
     path = tmp_path / "proj" / ".claude" / "settings.json"
-    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     text = path.read_text()
     assert text.endswith("}\n") and text.startswith('{\n  "hooks": {\n    "')
     settings = json.loads(text)
     assert list(settings["hooks"]) == list(hooks.INSTALLED_EVENTS)
     for event, groups in settings["hooks"].items():
-        assert groups == [{"hooks": [groups[0]["hooks"][0]]}], event
+        matcher = {"matcher": hooks.MATCHERS[event]} if event in hooks.MATCHERS else {}
+        assert groups == [{**matcher, "hooks": [groups[0]["hooks"][0]]}], event
         handler = groups[0]["hooks"][0]
         assert handler["type"] == "command"
         assert handler["async"] is (event not in hooks.SYNC_EVENTS)  # turn ends wait for us
@@ -182,32 +184,34 @@ def test_uninstall_keeps_others_sharing_a_group_with_ours(tmp_path, ccviz):
 
 def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
     path = write(tmp_path / "settings.json", REALISTIC)
-    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     as_command = path.read_text()
     capsys.readouterr()
     assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "export CCVIZ_TOKEN=$(cat " in out and "/token)" in out
+    assert "CCVIZ_HOOK_TOKEN" in out and "export" not in out  # nothing for the user to do
     settings = json.loads(path.read_text())
     ours = ours_by_event(settings)
     assert set(ours) == set(hooks.INSTALLED_EVENTS)
     for event, handlers in ours.items():
         assert len(handlers) == 1, event
-        if event in ("SessionStart", "Setup"):
+        if event not in claude_settings.HTTP_EVENTS:
             assert handlers[0]["type"] == "command"
         else:
             assert handlers[0] == {
                 "type": "http",
                 "url": "http://127.0.0.1:8765/api/hooks",
                 "timeout": 2,
-                "headers": {"Authorization": "Bearer $CCVIZ_TOKEN"},
-                "allowedEnvVars": ["CCVIZ_TOKEN"],
+                "headers": {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"},
+                "allowedEnvVars": ["CCVIZ_HOOK_TOKEN"],
             }
     # others' https hook that happens to end in /api/hooks is not ours
     assert settings["hooks"]["PreToolUse"][1] == REALISTIC["hooks"]["PreToolUse"][1]
     assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
     assert json.loads(path.read_text()) == settings
-    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0  # http is the default
+    assert json.loads(path.read_text()) == settings
+    assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     assert path.read_text() == as_command
 
 
@@ -299,7 +303,7 @@ def test_uninstall_without_ours_changes_nothing(tmp_path, ccviz, capsys):
 
 
 def test_installed_events_are_real_claude_code_events():
-    assert len(CLAUDE_CODE_EVENTS) == 31
+    assert len(CLAUDE_CODE_EVENTS) == 34
     assert set(hooks.ALL_EVENTS) == CLAUDE_CODE_EVENTS
     assert set(hooks.INSTALLED_EVENTS) <= CLAUDE_CODE_EVENTS
     assert "MessageDisplay" not in hooks.INSTALLED_EVENTS
@@ -395,3 +399,119 @@ def test_through_a_real_process(tmp_path):
     (config / "settings.json").write_text("{oops")
     done = run("install-hooks")
     assert done.returncode == 1 and "line 1, column 2" in done.stderr
+
+
+# -- the default: http hooks, the hook-only token in the user settings ------------------------
+
+
+def test_the_default_install_posts_over_http_and_keeps_the_token_out_of_the_project(
+    tmp_path, ccviz, capsys
+):
+    project = tmp_path / "proj"
+    assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    text = (project / ".claude" / "settings.json").read_text()
+    settings = json.loads(text)
+    token_file = Path(os.environ["CCVIZ_HOME"]) / "hook-token"
+    token = token_file.read_text().strip()
+    assert len(token) >= 32 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token not in text and token not in out  # the project file is often committed
+    assert "env" not in settings
+    for event, handlers in ours_by_event(settings).items():
+        (handler,) = handlers
+        if event not in claude_settings.HTTP_EVENTS:  # rare, and not in the transcript
+            assert handler["type"] == "command" and handler["command"].endswith(" hook")
+            assert handler["async"] is False  # in its place among the (awaited) http events
+        else:
+            assert handler["type"] == "http", event
+            assert handler["headers"] == {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"}
+            assert handler["allowedEnvVars"] == ["CCVIZ_HOOK_TOKEN"]
+            assert handler["url"].startswith("http://127.0.0.1:")
+    user = json.loads(Path(claude_settings.settings_path("user")).read_text())
+    assert user == {"env": {"CCVIZ_HOOK_TOKEN": token}}  # Claude Code's env: no export needed
+    # again: nothing changes, the token stays the same
+    assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    assert "already installed" in capsys.readouterr().out
+    assert token_file.read_text().strip() == token
+
+
+def test_the_token_joins_the_users_env_without_touching_the_rest(tmp_path, ccviz):
+    user_path = Path(claude_settings.settings_path("user"))
+    write(user_path, REALISTIC)
+    project = tmp_path / "proj"
+    assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    user = json.loads(user_path.read_text())
+    token = (Path(os.environ["CCVIZ_HOME"]) / "hook-token").read_text().strip()
+    assert user["env"] == {**REALISTIC["env"], "CCVIZ_HOOK_TOKEN": token}
+    assert {k: v for k, v in user.items() if k != "env"} == {
+        k: v for k, v in REALISTIC.items() if k != "env"
+    }
+    assert len(backups(user_path)) == 1
+    # uninstalling from the project leaves the user's env alone (other projects may use it)
+    assert ccviz(["uninstall-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    assert json.loads(user_path.read_text())["env"]["CCVIZ_HOOK_TOKEN"] == token
+
+
+def test_user_scope_install_and_uninstall_round_trip_with_the_token(tmp_path, ccviz):
+    user_path = write(Path(claude_settings.settings_path("user")), REALISTIC)
+    assert ccviz(["install-hooks"]) == 0
+    installed = json.loads(user_path.read_text())
+    assert "CCVIZ_HOOK_TOKEN" in installed["env"]
+    assert claude_settings.uses_http(installed)
+    assert len(backups(user_path)) == 1  # hooks and token: one write
+    assert ccviz(["uninstall-hooks"]) == 0
+    assert ordered(json.loads(user_path.read_text())) == ordered(REALISTIC)
+
+
+def test_back_to_command_hooks_drops_the_token_from_the_user_settings(ccviz):
+    user_path = Path(claude_settings.settings_path("user"))
+    assert ccviz(["install-hooks"]) == 0
+    assert ccviz(["install-hooks", "--command"]) == 0
+    settings = json.loads(user_path.read_text())
+    assert "env" not in settings and not claude_settings.uses_http(settings)
+
+
+def test_dry_run_shows_the_token_change_but_never_the_token(tmp_path, ccviz, capsys):
+    from ccviz_kernel.claude.settings import hook_token
+
+    token = hook_token()
+    project = tmp_path / "proj"
+    args = ["install-hooks", "--scope", "project", "--project-dir", str(project), "--dry-run"]
+    assert ccviz(args) == 0
+    out = capsys.readouterr().out
+    assert "CCVIZ_HOOK_TOKEN" in out and "<hook token>" in out and token not in out
+    assert not (project / ".claude").exists()
+    assert not Path(claude_settings.settings_path("user")).exists()
+    assert ccviz([*args, "--scope", "user"]) == 0
+    assert token not in capsys.readouterr().out
+
+
+def test_http_goes_to_the_frequent_events_that_the_transcript_also_holds():
+    # per tool call, per turn, per prompt: hundreds of events a session
+    assert {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"} <= (
+        claude_settings.HTTP_EVENTS
+    )
+    assert {"UserPromptSubmit", "Stop"} <= claude_settings.HTTP_EVENTS
+    # never where Claude Code takes no http handler; all of them are installed events
+    assert not claude_settings.HTTP_EVENTS & hooks.COMMAND_ONLY_EVENTS
+    assert set(hooks.INSTALLED_EVENTS) >= claude_settings.HTTP_EVENTS
+    # the session's ends and the subagents' are spooled when no server runs
+    for event in ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "Notification"):
+        assert event not in claude_settings.HTTP_EVENTS
+
+
+def test_http_and_command_flags_exclude_each_other(ccviz, capsys):
+    with pytest.raises(SystemExit):
+        ccviz(["install-hooks", "--http", "--command"])
+
+
+def test_a_broken_user_settings_file_stops_a_project_install_before_any_write(tmp_path, ccviz):
+    user_path = Path(claude_settings.settings_path("user"))
+    user_path.parent.mkdir(parents=True)
+    user_path.write_text("{oops")
+    project = tmp_path / "proj"
+    args = ["install-hooks", "--scope", "project", "--project-dir", str(project)]
+    assert ccviz(args) == 1  # the token has nowhere to go: refuse, write nothing
+    assert not (project / ".claude" / "settings.json").exists()
+    assert user_path.read_text() == "{oops"
+    assert ccviz([*args, "--command"]) == 0  # command hooks need no token

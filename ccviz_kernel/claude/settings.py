@@ -15,10 +15,26 @@ from typing import Any
 
 from ..config import DEFAULT_URL, HOOK_COMMAND_TIMEOUT, HOOK_HTTP_TIMEOUT, claude_config_dir
 from ..errors import SettingsError, json_type
-from .hooks import COMMAND_ONLY_EVENTS, INSTALLED_EVENTS, SYNC_EVENTS
+from .hooks import COMMAND_ONLY_EVENTS, INSTALLED_EVENTS, MATCHERS, SYNC_EVENTS, TOOL_EVENTS
 
 SCOPES = ("user", "project", "local")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+#: The hook-only credential http handlers send: a token that lets its holder post hook
+#: events and nothing else (not the ingest token, which also controls agents). Its file is
+#: in the data folder, made by ``install-hooks``; Claude Code gets it through the ``env`` of
+#: the *user* settings (private to the user), never through a project file teams commit.
+HOOK_TOKEN_FILE = "hook-token"
+HOOK_TOKEN_ENV = "CCVIZ_HOOK_TOKEN"
+
+#: The events that get an http handler by default: those that fire per tool call, per
+#: turn or per prompt (hundreds in a long session, where a process each costs Claude Code
+#: dearly: bench/claude_cost_bench.py), and whose facts the transcript also holds, so the
+#: server fills them in from it when an http hook found no server. Every other event fires
+#: a few times a session and is not in the transcript: it keeps ``ccviz hook`` and the
+#: spool, which delivers it exactly once whenever the server is back, run synchronously
+#: so that it reaches the server in its place among the http events.
+HTTP_EVENTS: frozenset[str] = TOOL_EVENTS | {"PostToolBatch", "UserPromptSubmit", "Stop"}
 
 
 # -- where the settings live ------------------------------------------------------------
@@ -77,14 +93,52 @@ def command_handler(command: str | None = None) -> dict[str, Any]:
 
 def http_handler(url: str | None = None) -> dict[str, Any]:
     # The token stays out of the settings file (often committed): Claude Code fills it in
-    # from its own environment, and only for the variables listed in allowedEnvVars.
+    # from its own environment, and only for the variables listed in allowedEnvVars; the
+    # user settings' "env" puts it there (see install_token).
     return {
         "type": "http",
         "url": url or hook_url(),
         "timeout": HOOK_HTTP_TIMEOUT,
-        "headers": {"Authorization": "Bearer $CCVIZ_TOKEN"},
-        "allowedEnvVars": ["CCVIZ_TOKEN"],
+        "headers": {"Authorization": f"Bearer ${HOOK_TOKEN_ENV}"},
+        "allowedEnvVars": [HOOK_TOKEN_ENV],
     }
+
+
+def hook_token(create: bool = True) -> str | None:
+    """The hook-only token (``$CCVIZ_HOOK_TOKEN``, else its file, made when ``create``)."""
+    from ..runtime import find_token, read_or_create_token
+
+    if create:
+        return read_or_create_token(HOOK_TOKEN_FILE, HOOK_TOKEN_ENV)
+    return find_token(HOOK_TOKEN_FILE, HOOK_TOKEN_ENV)[0]
+
+
+def set_token_env(settings: dict[str, Any], token: str) -> bool:
+    """Put the hook token in ``settings["env"]``; whether that changed anything."""
+    env = settings.get("env")
+    if env is None:
+        env = settings["env"] = {}
+    if not isinstance(env, dict):
+        raise SettingsError(f'"env" should be an object, found {json_type(env)}; nothing changed')
+    if env.get(HOOK_TOKEN_ENV) == token:
+        return False
+    env[HOOK_TOKEN_ENV] = token
+    return True
+
+
+def drop_token_env(settings: dict[str, Any]) -> bool:
+    """Remove the hook token from ``settings["env"]`` (and ``env`` if that empties it)."""
+    env = settings.get("env")
+    if not isinstance(env, dict) or HOOK_TOKEN_ENV not in env:
+        return False
+    del env[HOOK_TOKEN_ENV]
+    if not env:
+        del settings["env"]
+    return True
+
+
+def uses_http(settings: dict[str, Any]) -> bool:
+    return any(h.get("type") == "http" for found in find_ours(settings).values() for h in found)
 
 
 def is_ours(handler: Any, url: str | None = None) -> bool:
@@ -275,7 +329,8 @@ def merge_hooks(
     """Install our handler on every event in :data:`INSTALLED_EVENTS`, replacing any earlier ones.
 
     Mutates and returns ``settings``. Existing events keep their place and their other
-    groups; ours is appended as a group with no matcher (matches everything).
+    groups; ours is appended as a group with no matcher (matches everything), except on the
+    events of :data:`~.hooks.MATCHERS`, which fire only for what a matcher names.
     """
     url = (url or hook_url()) if http else url
     ours_command = command_handler(command)
@@ -296,11 +351,16 @@ def merge_hooks(
         if not isinstance(groups, list):
             raise SettingsError(f'"hooks.{event}" should be an array, found {json_type(groups)}')
         kept, _ = _strip(groups, url)
-        use_http = http and event not in COMMAND_ONLY_EVENTS
+        use_http = http and event in HTTP_EVENTS and event not in COMMAND_ONLY_EVENTS
         handler = http_handler(url) if use_http else dict(ours_command)
-        if not use_http and event in SYNC_EVENTS:
+        if not use_http and (http or event in SYNC_EVENTS):
+            # Beside http handlers, which Claude Code awaits, a command runs synchronously
+            # too: in the background it would reach the server tens of ms after the http
+            # events fired after it. These events are rare, so waiting ~30 ms is cheap.
             handler["async"] = False
-        kept.append({"hooks": [handler]})
+        # a matcher only where the event fires for nothing without one (FileChanged)
+        matcher = MATCHERS.get(event)
+        kept.append({"matcher": matcher, "hooks": [handler]} if matcher else {"hooks": [handler]})
         hooks[event] = kept
     return settings
 
@@ -334,48 +394,78 @@ def remove_hooks(settings: dict[str, Any], url: str | None = None) -> int:
 # -- installing and removing, with a report --------------------------------------
 
 
-def install(path: str, *, http: bool = False, dry_run: bool = False, out: Any = None) -> int:
+def install(path: str, *, http: bool = True, dry_run: bool = False, out: Any = None) -> int:
     """Install our handlers in the settings file at ``path`` and say what changed on ``out``.
 
+    ``http`` (the default): http handlers on the frequent events (:data:`HTTP_EVENTS`), so
+    no process starts per tool call; the rare ones keep ``ccviz hook`` and its spool. The hook-only
+    token goes into the user settings' ``env`` (``~/.claude/settings.json``, private to the
+    user), whatever file the hooks go to. ``http=False``: ``ccviz hook`` on every event.
     Used by ``ccviz install-hooks`` and by the ``%ccviz install-hooks`` magic alike.
     """
     out = out or sys.stdout
     settings, old = read_settings(path)
     url = hook_url() if http else None
     command = hook_command()
-    new = dump_settings(merge_hooks(settings, http=http, command=command, url=url))
-    how = f"http hooks to {url}" if http else f"`{command}`"
-    if new == old:
+    merge_hooks(settings, http=http, command=command, url=url)
+    user_path = settings_path("user")
+    same_file = os.path.realpath(user_path) == os.path.realpath(path)
+    user: dict[str, Any] | None = None
+    user_old: str | None = None
+    token: str | None = None
+    if http:
+        token = hook_token(create=not dry_run) or "<made by install-hooks>"
+        if same_file:
+            set_token_env(settings, token)
+        else:
+            user, user_old = read_settings(user_path)
+            if not set_token_env(user, token):
+                user = None  # already there
+    elif same_file:
+        drop_token_env(settings)  # back to command hooks: the token is not needed
+    new = dump_settings(settings)
+    how = f"http hooks to {url}, `{command}` on the rarer events" if http else f"`{command}`"
+    if new == old and user is None:
         out.write(f"ccviz hooks already installed in {path} ({how}); nothing changed\n")
     elif dry_run:
-        _show_diff(path, old, new, out)
+        if new != old:
+            _show_diff(path, _hide(old, token), _hide(new, token), out)
+        if user is not None:
+            shown = dump_settings(user).replace(token or "", "<hook token>")
+            _show_diff(user_path, _hide(user_old, token), shown, out)
         out.write(f"dry run: would install ccviz hooks in {path}; nothing written\n")
         return 0
     else:
-        saved = write_settings(path, new)
-        count = len(INSTALLED_EVENTS)
-        out.write(f"installed ccviz hooks for {count} events in {path}\n  handler: {how}\n")
-        if saved:
-            out.write(f"  previous file kept as {saved}\n")
+        if new != old:
+            saved = write_settings(path, new)
+            count = len(INSTALLED_EVENTS)
+            out.write(f"installed ccviz hooks for {count} events in {path}\n  handler: {how}\n")
+            if saved:
+                out.write(f"  previous file kept as {saved}\n")
+        if user is not None:
+            saved = write_settings(user_path, dump_settings(user))
+            out.write(
+                f"  the hook token (hook-only: it can post events, nothing else) is in {user_path} "
+                f'under "env" → {HOOK_TOKEN_ENV}, private to you\n'
+            )
+            if saved:
+                out.write(f"  previous file kept as {saved}\n")
     if http:
-        from ..runtime import find_token
-        from ..runtime import token_file as ingest_token_file
-
-        token_file = ingest_token_file()
-        if find_token()[0] is None:
-            out.write(f"note: {token_file} is made when a server first starts (`ccviz serve`)\n")
         out.write(
-            "note: http hooks send the token from Claude Code's environment; start Claude "
-            "Code with\n"
-            f"  export CCVIZ_TOKEN=$(cat {_quote(token_file)})\n"
-            "(SessionStart and Setup take no http hooks and keep running `ccviz hook`.) "
-            "The URL is fixed: run install-hooks again if the server moves.\n"
+            "note: tool calls, prompts and turn ends post over http (what they miss while no "
+            "server runs is filled in from the transcript); the rarer events run `ccviz hook`, "
+            "spooled meanwhile. The URL is fixed: run install-hooks again if the server "
+            "moves.\n"
         )
     if settings.get("disableAllHooks") is True:
         out.write(f'warning: {path} sets "disableAllHooks": true, so no hook runs\n')
     if "-m ccviz_kernel.cli" in command:
         out.write(f"note: no `ccviz` executable found; the hook runs {sys.executable} directly\n")
     return 0
+
+
+def _hide(text: str | None, token: str | None) -> str | None:
+    return text.replace(token, "<hook token>") if text and token else text
 
 
 def uninstall(path: str, *, dry_run: bool = False, out: Any = None) -> int:
@@ -386,7 +476,10 @@ def uninstall(path: str, *, dry_run: bool = False, out: Any = None) -> int:
         out.write(f"no settings file at {path}; nothing to remove\n")
         return 0
     count = remove_hooks(settings)
-    if not count:
+    # the hook token goes with the last of our hooks in the user settings (elsewhere it is
+    # never written); hooks left in a project file lose it only with the user's own hooks
+    dropped = drop_token_env(settings) if count and not find_ours(settings) else False
+    if not count and not dropped:
         out.write(f"no ccviz hooks in {path}; nothing changed\n")
         return 0
     new = dump_settings(settings)
@@ -396,15 +489,11 @@ def uninstall(path: str, *, dry_run: bool = False, out: Any = None) -> int:
         return 0
     saved = write_settings(path, new)
     out.write(f"removed {count} ccviz handler(s) from {path}\n")
+    if dropped:
+        out.write(f'  and the hook token ("env" → {HOOK_TOKEN_ENV})\n')
     if saved:
         out.write(f"  previous file kept as {saved}\n")
     return 0
-
-
-def _quote(path: str) -> str:
-    import shlex
-
-    return shlex.quote(path)
 
 
 def _show_diff(path: str, old: str | None, new: str, out: Any) -> None:

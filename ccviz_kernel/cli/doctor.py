@@ -234,15 +234,22 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
 
     We POST an empty body with the token: the server checks the token before the body, so
     400 (malformed payload) proves the token was accepted without ingesting anything,
-    while 401 (no token) or 403 (wrong token) means hooks would be refused.
+    while 401 (no token) or 403 (wrong token) means hooks would be refused. With http
+    hooks, the token is the hook-only one Claude Code gets from the user settings' ``env``.
     """
     from ..runtime import find_token
 
-    token, source = find_token()
-    if http_hooks and not os.environ.get("CCVIZ_TOKEN"):
-        note = "; http hooks are installed but CCVIZ_TOKEN is not set here: Claude Code needs it"
+    if http_hooks:
+        token, source = _hook_token_for_claude()
+        if token is None:
+            return Check(
+                "token",
+                "fail",
+                f"http hooks are installed but {source}: run `ccviz install-hooks` again",
+                essential=True,
+            )
     else:
-        note = ""
+        token, source = find_token()
     if url is None:
         return Check("token", "skip", f"not checked (no server); the hook would use {source}")
     headers = {"Content-Type": "application/json"}
@@ -250,10 +257,15 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
         headers["Authorization"] = f"Bearer {token}"
     status, _, error = _request(url + "api/hooks", method="POST", data=b"", headers=headers)
     if status == 400:
-        return Check("token", "warn" if note else "ok", f"accepted ({source}){note}", True)
+        return Check("token", "ok", f"accepted ({source})", True)
     if status in (401, 403):
         if not token:
             why = "no token here (CCVIZ_TOKEN unset and no token file): hooks would be refused"
+        elif http_hooks:
+            why = (
+                f"the server refused the hook token from {source}: run `ccviz install-hooks` "
+                "again with the server's CCVIZ_HOME"
+            )
         else:
             why = (
                 f"the server refused the token from {source}: make CCVIZ_TOKEN the same for "
@@ -262,6 +274,26 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
         return Check("token", "fail", f"mismatch: {why}", essential=True)
     shown = error or f"unexpected HTTP {status}"
     return Check("token", "warn", f"could not check ({shown}); the hook would use {source}")
+
+
+def _hook_token_for_claude() -> tuple[str | None, str]:
+    """The token Claude Code's http hooks send, and where it comes from (never the value)."""
+    from ..claude.settings import HOOK_TOKEN_ENV, read_settings, settings_path
+    from ..errors import SettingsError
+
+    value = (os.environ.get(HOOK_TOKEN_ENV) or "").strip()
+    if value:
+        return value, f"${HOOK_TOKEN_ENV}"
+    path = settings_path("user")
+    try:
+        settings, _ = read_settings(path)
+    except SettingsError:
+        settings = {}
+    env = settings.get("env")
+    value = env.get(HOOK_TOKEN_ENV) if isinstance(env, dict) else None
+    if isinstance(value, str) and value.strip():
+        return value.strip(), f'{path} "env"'
+    return None, f'{path} has no "env" → {HOOK_TOKEN_ENV}'
 
 
 def _check_data() -> Check:

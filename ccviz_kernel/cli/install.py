@@ -37,12 +37,22 @@ def add_parser(sub: Any) -> None:
         "install-hooks", help="add the ccviz hook to Claude Code's settings (all events)"
     )
     where(install)
-    install.add_argument(
+    how = install.add_mutually_exclusive_group()
+    how.add_argument(
         "--http",
-        action="store_true",
-        help="post straight to the server (http hooks; needs CCVIZ_TOKEN in Claude Code's "
-        "environment) instead of running `ccviz hook`",
+        dest="command",
+        action="store_false",
+        help="Claude Code posts each event straight to the server (http hooks; the default: "
+        "no process per event). SessionStart and Setup still run `ccviz hook`",
     )
+    how.add_argument(
+        "--command",
+        dest="command",
+        action="store_true",
+        help="run `ccviz hook` on every event instead (a process per event: slower, but "
+        "events wait in the spool while no server runs)",
+    )
+    install.set_defaults(command=False)
     install.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
     install.set_defaults(handler=cmd_install)
 
@@ -61,7 +71,7 @@ def _target(ns: Any) -> str:
 
 
 def cmd_install(ns: Any) -> int:
-    return install(_target(ns), http=ns.http, dry_run=getattr(ns, "dry_run", False))
+    return install(_target(ns), http=not ns.command, dry_run=getattr(ns, "dry_run", False))
 
 
 def cmd_uninstall(ns: Any) -> int:

@@ -1,8 +1,10 @@
 """Roles, token checks and rate limits (the tokens themselves are in :mod:`ccviz_kernel.runtime`).
 
-Roles: **ingest** (hooks; bearer token), **controller** (agent-action; the ingest token or
-an authenticated Jupyter user), **viewer** (read-only; free on loopback, else the viewer
-token). Tokens are compared in constant time and never logged or put in error messages.
+Roles: **ingest** (hooks; bearer token: the ingest token, or the hook-only token that
+Claude Code's http hooks send and that allows nothing but ``POST api/hooks``),
+**controller** (agent-action; the ingest token or an authenticated Jupyter user),
+**viewer** (read-only; free on loopback, else the viewer token). Tokens are compared in
+constant time and never logged or put in error messages.
 """
 
 from __future__ import annotations
@@ -44,9 +46,47 @@ class Auth:
     ingest_token: str
     viewer_token: str | None = None
     loopback_only: bool = True
+    #: The hook-only token; ``None``: read from its file (``install-hooks`` makes it, maybe
+    #: after the server started, so it is looked up again whenever the file changes).
+    hook_token: str | None = None
+    _hook_file: tuple[object, str | None] = field(default=(None, None), repr=False)
 
     def can_ingest(self, token: str | None) -> bool:
         return same_token(token, self.ingest_token)
+
+    def can_hook(self, token: str | None) -> bool:
+        """May this bearer post hook events? The ingest token or the hook-only token."""
+        if same_token(token, self.ingest_token):
+            return True
+        if not token:
+            return False
+        return same_token(token, self.hook_token or self._hook_token_from_file())
+
+    def _hook_token_from_file(self) -> str | None:
+        import os
+
+        from ..claude.settings import HOOK_TOKEN_ENV, HOOK_TOKEN_FILE
+        from ..config import data_dir_str
+
+        value = (os.environ.get(HOOK_TOKEN_ENV) or "").strip()
+        if value:
+            return value
+        path = os.path.join(data_dir_str(create=False), HOOK_TOKEN_FILE)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size, path)
+        seen, cached = self._hook_file
+        if seen == stamp:
+            return cached
+        try:
+            with open(path) as f:
+                cached = f.read().strip() or None
+        except OSError:
+            cached = None
+        self._hook_file = (stamp, cached)
+        return cached
 
     def role_for(self, token: str | None, remote: str | None) -> str | None:
         """``controller``, ``viewer`` or ``None`` (refused) for a socket.io connection."""

@@ -21,7 +21,7 @@ from typing import Any
 import socketio
 from socketio.msgpack_packet import MsgPackPacket
 
-from ..config import MAX_PAYLOAD_BYTES
+from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW
 from ..engine.game import Applied, Game
 from ..events import PayloadError
 from ..hub import Hub
@@ -29,6 +29,7 @@ from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
+from .transcripts import TranscriptWatcher  # helper C: tokens and gap fill
 from .uploads import ReplayUploads
 
 log = logging.getLogger("ccviz.server")
@@ -121,8 +122,12 @@ class GameServer:
         hook_rate: tuple[float, float] = (500.0, 2000.0),
         action_rate: tuple[float, float] = (50.0, 200.0),
         read_rate: tuple[float, float] = (30.0, 120.0),
+        reorder_window: float = REORDER_WINDOW,
     ) -> None:
         self.hub = hub
+        #: Hooks arrive concurrently: the hub holds one that came before its cause.
+        hub.reorder.window = reorder_window
+        self._flush_handle: asyncio.TimerHandle | None = None
         self.auth = auth
         self.serializer = "msgpack" if serializer == "msgpack" else "json"
         self.origins = set(cors_allowed_origins or ())
@@ -145,6 +150,7 @@ class GameServer:
         self.hook_limiter = RateLimiter(*hook_rate)
         self.action_limiter = RateLimiter(*action_rate)
         self.uploads = ReplayUploads(hub)
+        self.transcripts = TranscriptWatcher(hub)  # helper C: reads transcripts after hooks
         #: game-history and game-at, per connection (each may replay up to 1255 events).
         self.read_limiter = RateLimiter(*read_rate)
         self._roles: dict[str, str] = {}
@@ -159,6 +165,7 @@ class GameServer:
     async def start(self) -> None:
         """Ingest what the hook spooled while no server ran, then keep watching the spool."""
         self.drain_spool()
+        self.transcripts.start()  # helper C: catch up unended games from their transcripts
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(SPOOL_EVERY, self.drain_spool)),
@@ -180,6 +187,8 @@ class GameServer:
                     ),
                     2.0,
                 )
+        self._flush_held(float("inf"))  # nothing held is lost on a clean stop
+        await self.transcripts.stop()  # helper C
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -206,7 +215,7 @@ class GameServer:
         clear 4xx. Never raises."""
         if hook.token is None:
             return HttpAnswer(401, "missing bearer token\n")
-        if not self.auth.can_ingest(hook.token):
+        if not self.auth.can_hook(hook.token):
             return HttpAnswer(403, "wrong token\n")
         if len(hook.body) > MAX_PAYLOAD_BYTES:
             return too_large()
@@ -214,9 +223,11 @@ class GameServer:
             return HttpAnswer(429, "too many requests\n")
         ts = _hook_time(hook.hook_time, self.hub.clock())
         try:
-            self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id)
+            gid, _ = self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
         except PayloadError as exc:
             return HttpAnswer(400, f"{exc}\n")
+        self.transcripts.saw(gid, hook.body)  # helper C
+        self._schedule_flush()
         return HttpAnswer(204)
 
     def drain_spool(self) -> int:
@@ -226,14 +237,40 @@ class GameServer:
         for path in spool_pending():
             for key, ts, body in spool_read(path):
                 try:
-                    _, seq = self.hub.ingest(body, ts=ts, key=key)
+                    gid, seq = self.hub.ingest(body, ts=ts, key=key)
                 except PayloadError as exc:
                     log.warning("skipped a spooled event: %s", exc)
                     continue
+                self.transcripts.saw(gid, body)  # helper C
                 count += seq is not None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        self._schedule_flush()
         return count
+
+    def _schedule_flush(self) -> None:
+        """Apply held events when their reorder window ends (one timer at a time)."""
+        deadline = self.hub.next_hold_deadline()
+        if deadline is None or self._flush_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop (a test, a script): apply them now
+            self._flush_held(float("inf"))
+            return
+        delay = max(0.0, deadline - self.hub.clock())
+        self._flush_handle = loop.call_later(delay, self._flush_held)
+
+    def _flush_held(self, now: float | None = None) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        try:
+            self.hub.flush_held(now)
+        except Exception:  # noqa: BLE001 - a timer callback must not die silently
+            log.exception("applying held events failed")
+        if now is None:
+            self._schedule_flush()
 
     # -- HTTP reads ----------------------------------------------------------------------
 

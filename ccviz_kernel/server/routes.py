@@ -41,6 +41,7 @@ __all__ = [
     "answer_headers",
     "cors_headers",
     "dispatch",
+    "hook_event_key",
     "incomplete_body",
     "parse_hook",
     "parse_hook_time",
@@ -105,10 +106,17 @@ MAX_DELIVERY_ID = 64
 
 
 def parse_hook(headers: Mapping[str, str], body: bytes, client: str = "?") -> HookRequest:
-    """The hook's headers and body, framework-free (docs/protocol.md §10, ``POST api/hooks``)."""
+    """The hook's headers and body, framework-free (docs/protocol.md §10, ``POST api/hooks``).
+
+    Without ``X-Ccviz-Id`` (Claude Code's own http hooks send fixed headers), an event about
+    one tool call gets its natural id, :func:`hook_event_key`: the transcript gap fill gives
+    the event it rebuilds the same id, so an event that did arrive is never applied twice.
+    """
     delivery = headers.get("X-Ccviz-Id")
     if not (isinstance(delivery, str) and 0 < len(delivery) <= MAX_DELIVERY_ID):
         delivery = None
+        if b'"tool_use_id"' in body:
+            delivery = _natural_key(body)
     return HookRequest(
         body=body,
         token=bearer(headers.get("Authorization")),
@@ -116,6 +124,33 @@ def parse_hook(headers: Mapping[str, str], body: bytes, client: str = "?") -> Ho
         hook_time=parse_hook_time(headers.get("X-Ccviz-Time")),
         delivery_id=delivery,
     )
+
+
+def hook_event_key(payload: Mapping[str, object]) -> str | None:
+    """The natural delivery id of a hook event about one tool call, else ``None``.
+
+    Claude Code fires each tool event once per call: (session, agent, event, tool_use_id)
+    names one firing. Whoever ingests the same firing again (the transcript gap fill, for
+    an http hook that failed or timed out) passes this as the key, and the store keeps one.
+    """
+    names = ("session_id", "hook_event_name", "tool_use_id")
+    values = [payload.get(n) for n in names]
+    if not all(isinstance(v, str) and v for v in values):
+        return None
+    agent = payload.get("agent_id")
+    agent = agent if isinstance(agent, str) else ""
+    session, event, use = values
+    return f"hook:{session}:{agent}:{event}:{use}"
+
+
+def _natural_key(body: bytes) -> str | None:
+    import json
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return hook_event_key(payload) if isinstance(payload, dict) else None
 
 
 def parse_hook_time(header: str | None) -> float | None:

@@ -1,11 +1,14 @@
 """The whole path with the real Claude Code CLI: hooks installed by ``ccviz install-hooks``,
 ``claude -p`` running a scripted session against a fake Messages API on 127.0.0.1, every
-hook running ``ccviz hook``, and a real ccviz server building the game.
+hook reaching a real ccviz server that builds the game.
 
-Run twice: with the hooks as installed (``async: true``, what users get) and with them made
-synchronous. Each hook group also gets a synchronous *witness* handler that appends the
-payload to a file, so the test knows exactly which events Claude Code fired and can tell
-them from what reached the server. See README.md beside this file for what was observed.
+The installer writes http handlers on the frequent events (Claude Code posts each itself)
+and ``ccviz hook`` on the rest, so it runs once the server is up: the URL is fixed at install
+time. Run twice: with the command handlers made ``async: true`` (as ``--command`` installs
+them) and synchronous (as the default installs them). Each hook group also gets a
+synchronous *witness* handler that appends the payload to a file, so the test knows exactly
+which events Claude Code fired and can tell them from what reached the server. See
+README.md beside this file for what was observed.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ def scripts(project: Path) -> list[Script]:
 
 def install_hooks(project: Path, env: dict[str, str]) -> list[Path]:
     """Install ccviz's hooks into ``project`` with the real CLI; the settings files written."""
+    env = {k: v for k, v in env.items() if k != "CLAUDE_CONFIG_DIR"}  # HOME's, as claude's
     proc = subprocess.run(
         [ccviz_bin(), "install-hooks", "--scope", "project", "--project-dir", str(project)],
         capture_output=True,
@@ -120,7 +124,8 @@ def _ccviz_handlers(settings: dict[str, Any]) -> list[dict[str, Any]]:
         for group in groups:
             for handler in group.get("hooks", []):
                 command = " ".join([handler.get("command", ""), *handler.get("args", [])])
-                if "ccviz" in command and "hook" in command:
+                ours_http = handler.get("type") == "http" and handler["url"].endswith("/api/hooks")
+                if ours_http or ("ccviz" in command and "hook" in command):
                     found.append(handler)
     return found
 
@@ -138,6 +143,8 @@ def prepare(files: list[Path], *, run_async: bool, fired_log: Path) -> bool:
             for group in groups:
                 ours = _ccviz_handlers({"hooks": {"x": [group]}})
                 for handler in ours:
+                    if handler.get("type") == "http":
+                        continue  # always synchronous
                     assert handler.get("type", "command") == "command", handler
                     installed_async.append(bool(handler.get("async")))
                     handler["async"] = run_async
@@ -230,13 +237,15 @@ def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
     project.mkdir()
     home.mkdir()
     fired_log, debug_log = tmp_path / "fired.jsonl", tmp_path / "claude-debug.log"
-    files = install_hooks(project, {**os.environ, "HOME": str(home)})
-    installed_async = prepare(files, run_async=mode == "async", fired_log=fired_log)
     fake = FakeAnthropic(scripts(project), log_path=tmp_path / "requests.jsonl")
+    installed_async = None
 
     async def scenario() -> dict[str, Any]:
+        nonlocal installed_async
         host = await start(port=0)
         try:
+            files = install_hooks(project, {**os.environ, "HOME": str(home)})
+            installed_async = prepare(files, run_async=mode == "async", fired_log=fired_log)
             url = await fake.start()
             started = time.monotonic()
             rc, out, err = await run_claude(claude_bin, project, claude_env(home, url), debug_log)
