@@ -52,3 +52,12 @@ def test_recording_the_short_scenario(claude_bin, tmp_path):
         stats = replay.game().snapshot()["stats"]
         assert stats["toolCalls"] == {"Read": 1, "Edit": 1, "Bash": 1}, source
         assert stats["failures"] == 0 and stats["prompts"] == 1
+
+    # the live game the server built from the installed hooks, saved beside the hook log
+    live = json.loads((tmp_path / "short.live.json").read_text())
+    assert list(live["games"]) == [transcripts[0].stem]
+    game = live["games"][transcripts[0].stem]
+    fired = sorted(e["fired"] for e in game["events"] if "fired" in e)
+    assert fired == list(range(len(rows))), "every witnessed event reached the server once"
+    assert game["snapshot"]["stats"]["toolCalls"] == {"Read": 1, "Edit": 1, "Bash": 1}
+    assert live["claude_version"] and live["steps"][0]["rc"] == 0
