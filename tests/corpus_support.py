@@ -297,10 +297,13 @@ class PictureCheck:
 
 def picture_agreement(rec: Recording, order: str = "dispatch") -> list[PictureCheck]:
     """Fired order (the hook log in ``order``, see :meth:`Recording.order`, split by
-    session) against the live applied order, per game: how many of the positions show the
-    same agent states. Positions past the end of the shorter sequence (events lost on the
-    way) disagree."""
+    session) against the live applied order, per game: after each fired event, do both
+    show the same agent states? Events are matched by the hook-log line they come from
+    (a per-call event the server read from the transcript knows its line too), so an event
+    only one side has (an unhooked ``PostToolBatch``; a refused call the transcript shows)
+    shifts nothing; a fired event that never reached the server disagrees."""
     rows = rec.fired()
+    reaches = delivered_events(rec)
     fired: dict[str, list[int]] = {}
     for n in rec.order(order):
         fired.setdefault(rows[n].get("session_id", ""), []).append(n)
@@ -308,22 +311,52 @@ def picture_agreement(rec: Recording, order: str = "dispatch") -> list[PictureCh
     checks = []
     for gid in sorted(set(fired) | set(applied)):
         lines = fired.get(gid, [])
-        a = pictures(gid, [{**rows[n], "_fired": n} for n in lines])
-        b = pictures(gid, applied.get(gid, []), hooks_only=True)
-        total = max(len(a), len(b))
-        check = PictureCheck(gid, total, 0, fired_lines=lines)
-        check.applied_lines = [
-            p["_fired"] for p in applied.get(gid, []) if p.get("_fired") is not None
-        ]
-        for i in range(total):
-            x = a[i] if i < len(a) else MISSING
-            y = b[i] if i < len(b) else MISSING
+        a = states_by_line(gid, [{**rows[n], "_fired": n} for n in lines])
+        b = states_by_line(gid, applied.get(gid, []))
+        expected = [n for n in lines if reaches(rows[n])]
+        check = PictureCheck(gid, len(expected), 0, fired_lines=expected)
+        check.applied_lines = [n if n in b else None for n in expected]
+        for i, n in enumerate(expected):
+            x, y = a.get(n, MISSING), b.get(n, MISSING)
             if x == y:
                 check.agree += 1
             elif len(check.first_wrong) < 5:
                 check.first_wrong.append((i, x, y))
         checks.append(check)
     return checks
+
+
+def states_by_line(game_id: str, payloads: list[dict[str, Any]]) -> dict[int, Any]:
+    """Apply ``payloads`` in order; the agent states after each one that came from a line
+    of the hook log (``_fired``), by that line."""
+    from ccviz_kernel.engine.game import Game
+    from ccviz_kernel.events import parse_event
+
+    game = Game(game_id)
+    out: dict[int, Any] = {}
+    for payload in payloads:
+        clean = {k: v for k, v in payload.items() if k not in ("_ts", "_fired")}
+        game.apply(parse_event(clean, ts=payload.get("_ts"), session_id=game_id))
+        if payload.get("_fired") is not None:
+            out[payload["_fired"]] = agent_states(game.snapshot())
+    return out
+
+
+#: Per-call events the server reads from the transcript when they are not hooked.
+TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+
+
+def delivered_events(rec: Recording):
+    """Which fired events the live game should have: the hooked ones, and the per-call
+    events the server reads from the transcript (an unhooked ``PostToolBatch`` reaches it
+    only as its calls)."""
+    hooked = set(rec.live().get("hooked") or ())
+
+    def reaches(row: dict[str, Any]) -> bool:
+        name = row.get("hook_event_name")
+        return not hooked or name in hooked or name in TRANSCRIPT_EVENTS
+
+    return reaches
 
 
 def picture_rate(recs: list[Recording], order: str = "dispatch") -> tuple[int, int]:
@@ -375,8 +408,11 @@ def epoch(stamp: Any) -> float | None:
 
 
 def derived(payload: dict[str, Any]) -> bool:
-    """An event the server made itself (``ccviz.usage``, gap fill from the transcript)."""
+    """An event the server made itself that no hook fired (``ccviz.usage``, gap fill from
+    the transcript); a per-call event read from the transcript for a fired one is not."""
     name = str(payload.get("hook_event_name", ""))
+    if payload.get("_fired") is not None:
+        return False
     return name.startswith("ccviz.") or payload.get("ccviz_source") == "transcript"
 
 

@@ -132,3 +132,13 @@ def test_a_task_call_result_waits_for_the_task_hook_it_fired():
     hub.ingest(done)  # the TaskCreated hook (a slower command handler) is still on its way
     hub.ingest(ev("TaskCreated", task_id="1", task_subject="Write tests"))
     assert logged(hub) == ["PreToolUse", "TaskCreated", "PostToolUse"]
+
+
+def test_a_permission_request_waits_for_the_call_it_is_about():
+    # Lean hooks: the PreToolUse comes from the transcript, a poll after the http request.
+    hub, clock = hub_with_window()
+    hub.ingest(ev("PermissionRequest", tool_name="Bash", tool_input={"command": "rm x"}))
+    assert logged(hub) == []
+    hub.ingest(pre("t1", "Bash"))
+    assert logged(hub) == ["PreToolUse", "PermissionRequest"]
+    assert hub.game(SID).peek("agents", "main", "state") == "waiting"

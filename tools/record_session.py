@@ -232,7 +232,19 @@ def install_hooks(project: str, home: str, log: str, extra_log: str) -> list[str
         path.write_text(json.dumps(settings, indent=2) + "\n")
     if not hooked:
         sys.exit("record_session: ccviz install-hooks wrote no hook into the project")
-    extra = [e for e in WITNESS_ONLY if e not in hooked]
+    # Events ccviz could hook but did not (the per-call events of the lean default: the
+    # server reads them from the transcript): witnessed into the hook log all the same, since
+    # the live game must show them.
+    from ccviz_kernel.claude.hooks import INSTALLED_EVENTS
+
+    unhooked = [e for e in INSTALLED_EVENTS if e not in hooked]
+    if unhooked:
+        path = Path(project, ".claude", "settings.json")
+        settings = json.loads(path.read_text()) if path.exists() else {}
+        for event in unhooked:
+            settings.setdefault("hooks", {})[event] = [{"hooks": [dict(witness)]}]
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+    extra = [e for e in WITNESS_ONLY if e not in hooked and e not in unhooked]
     if extra:
         path = Path(project, ".claude", "settings.json")
         settings = json.loads(path.read_text()) if path.exists() else {}
@@ -342,6 +354,25 @@ def event_key(payload: dict) -> tuple:
     )
 
 
+#: Per-call events the server makes from the transcript when they are not hooked.
+TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+
+
+def from_transcript(payload: dict) -> bool:
+    return payload.get("ccviz_source") == "transcript"
+
+
+def delivered(hooked: list[str]):
+    """Which fired events reach the server: the hooked ones, and the per-call events the
+    server reads from the transcript (``PostToolBatch`` unhooked reaches it as its calls)."""
+
+    def reaches(row: dict) -> bool:
+        name = row.get("hook_event_name")
+        return name in hooked or name in TRANSCRIPT_EVENTS
+
+    return reaches
+
+
 async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) -> dict:
     """Every step, one ``claude`` at a time, with the live server up; what happened."""
     import asyncio
@@ -387,7 +418,7 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
         # settle: every witnessed event arrived, or nothing new for a while
         deadline, last, quiet = time.monotonic() + SETTLE_TIMEOUT, -1, time.monotonic()
         while time.monotonic() < deadline:
-            fired = Counter(map(event_key, read_jsonl(log)))
+            fired = Counter(map(event_key, filter(delivered(hooked), read_jsonl(log))))
             arrived = Counter(
                 event_key(json.loads(row.payload))
                 for gid in game_ids(host.hub)
@@ -402,6 +433,9 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
                 break
             await asyncio.sleep(0.2)
         witnessed = fired_index(read_jsonl(log))
+        by_key: dict[tuple, list[int]] = {}
+        for n, row in enumerate(read_jsonl(log)):
+            by_key.setdefault(event_key(row), []).append(n)
         games = {}
         for gid in game_ids(host.hub):
             events = []
@@ -416,6 +450,11 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
                         event["with"] = added
                 else:
                     event["payload"] = payload
+                    # A per-call event the server read from the transcript: the line of the
+                    # hook log where Claude Code fired it (the witness), if it fired one.
+                    lines = by_key.get(event_key(payload)) if from_transcript(payload) else None
+                    if lines:
+                        event["fired"] = lines.pop(0)
                 events.append(event)
             games[gid] = {
                 "snapshot": host.hub.snapshot(gid),

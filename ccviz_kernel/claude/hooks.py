@@ -63,6 +63,15 @@ SYNC_EVENTS: frozenset[str] = frozenset({"Stop", "StopFailure", "SubagentStop", 
 #: The events we install a handler for.
 INSTALLED_EVENTS: tuple[str, ...] = tuple(e for e in ALL_EVENTS if e not in SKIPPED_EVENTS)
 
+#: The events that fire for every tool call. Their facts are all in the transcript, which
+#: the server follows live (server/transcripts.py), so by default no handler runs for them:
+#: a handler per call costs Claude Code a quarter to a third of its time on a busy 2-core
+#: machine, even as an http hook (bench/claude_cost_bench.py). ``install-hooks --per-call``
+#: hooks them anyway.
+PER_CALL_EVENTS: frozenset[str] = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"}
+)
+
 #: Matchers an event needs to fire at all. ``FileChanged`` watches only the file names its
 #: matcher lists (literal names, ``|``-separated): the files whose change matters to a session.
 MATCHERS: dict[str, str] = {

@@ -72,12 +72,18 @@ def waits_for(game: Game, event: HookEvent) -> bool:
         if name == "PostToolUse" and event.tool_name in _TASK_TOOLS:
             return _task_hook_pending(game.peek("todos"), event)
         return False
+    if name == "PermissionRequest":  # asked while its call runs: after its PreToolUse
+        return not _has_open_call(scratch, agent_id or MAIN, event.tool_name)
     if name == "PostToolBatch":
         return any(_result_pending(scratch, call) for call in _calls(event))
     if name in _TURN_ENDS:
         owner = agent_id or MAIN
         return any(o == owner for o, _ in scratch.open_calls.values())
     return False
+
+
+def _has_open_call(scratch: Any, agent_id: str, tool: str | None) -> bool:
+    return any(o == agent_id and c.get("name") == tool for o, c in scratch.open_calls.values())
 
 
 def _calls(event: HookEvent) -> Iterator[dict[str, Any]]:
