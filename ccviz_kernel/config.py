@@ -60,6 +60,9 @@ HOOK_HTTP_TIMEOUT = 2
 #: waiting for it; then it is applied anyway. Hooks run concurrently, so they reach the
 #: server a few milliseconds out of the order Claude Code fired them (docs/design.md §5).
 REORDER_WINDOW = 0.25
+#: How often the server reads a live session's transcript while it grows (seconds): the tool
+#: calls and results come from there (server/transcripts.py), well inside REORDER_WINDOW.
+TRANSCRIPT_POLL = 0.1
 
 # -- paths -----------------------------------------------------------------------------
 

@@ -64,7 +64,11 @@ def test_every_fired_event_reached_the_live_game(rec):
         key(p) for events in rec.applied().values() for p in events if not derived(p)
     )
     assert not fired - arrived, f"fired but never applied: {dict(fired - arrived)}"
-    assert not arrived - fired, f"applied but never fired: {dict(arrived - fired)}"
+    # A witness Claude Code killed at the end of a `-p` run (its debug log says so) leaves
+    # the event out of the hook log though the server may have it: only those may be extra.
+    lost = Counter(rec.live().get("witness_lost") or [])
+    extra = Counter(name for (_, name, _) in (arrived - fired).elements())
+    assert not extra - lost, f"applied but never fired: {dict(arrived - fired)}"
 
 
 #: The CLI's ``modelUsage`` keys → the game's token keys.

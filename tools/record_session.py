@@ -464,9 +464,11 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
     finally:
         await host.close()
     fired_at, witness_ms, missing = dispatch_times(tmp, log, starts)
+    witness_lost = lost_witnesses(tmp, log, len(starts))
     return {
         "fired_at": fired_at,
         "witness_ms": witness_ms,
+        "witness_lost": witness_lost,
         "fired_at_missing": missing,
         "steps": steps,
         "session_ids": session_ids,
@@ -488,6 +490,29 @@ HOOK_END = (
     r"(?P<event>[A-Za-z]+)(?::(?P<matcher>[^ \[]*))? \[(?P<command>[^\]]*)\] "
     r"(?:finished with status -?\d+ \((?P<ms>\d+)ms\)|completed with status -?\d+)"
 )
+
+
+def lost_witnesses(tmp: str, log: str, steps: int) -> list[str]:
+    """Events whose witness Claude Code killed (a ``-p`` run ends without waiting for the
+    handlers still running: ``finished with status 1``, the hook log lacks that line) while
+    the event itself fired, so the server may have it and the hook log not."""
+    import re
+
+    lost = []
+    command = capture_command(log)
+    for n in range(steps):
+        path = debug_log(tmp, n)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.match(HOOK_END, line)
+                if m is None or m["command"] != command:
+                    continue
+                status = re.search(r"with status (-?\d+)", line)
+                if status is not None and status.group(1) != "0":
+                    lost.append(m["event"])
+    return lost
 
 
 def hook_runs(text: str, command: str) -> list[tuple[str, str | None, float, int | None]]:
@@ -838,6 +863,8 @@ def main(argv: list[str] | None = None) -> int:
             "fired_at": result["fired_at"],
             "witness_ms": result["witness_ms"],
             "fired_at_missing": result["fired_at_missing"],
+            # events whose witness Claude Code killed at the end of a run (see lost_witnesses)
+            "witness_lost": result["witness_lost"],
         }
         rewrite = {} if ns.keep_paths else path_rewrites(home, tmp)
         written = copy_out(tmp, ns.out, name, live, rewrite)

@@ -286,7 +286,9 @@ class TranscriptTail:
         """Read what was written since the last poll; never raises for file trouble."""
         self.restarted = False
         count = 0
-        for record in self.read_new():
+        # In transcript order across the files (a subagent's lines before the main file's
+        # result of its call), as the transcript replay walks them.
+        for record in sorted(self.read_new(), key=_record_order):
             self._feed(record)
             count += 1
         self.counter.settle()
@@ -422,6 +424,10 @@ class TranscriptTail:
         return records
 
 
+def _record_order(record: Record) -> tuple[int, int]:
+    return record[0], record[1]
+
+
 def _agent_type(path: Path) -> str | None:
     sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
     try:
@@ -503,53 +509,88 @@ class UsageReporter:
 TRIGGERS = frozenset({"Stop", "SubagentStop", "PostToolBatch", "SessionEnd", "StopFailure"})
 
 
+#: The hooks that fire for every tool call: a lean install (``hooks.PER_CALL_EVENTS``) has
+#: none of them, and the server makes them from the transcript as it grows.
+PER_CALL = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+
+
+@dataclass
+class _Replayed:
+    """One session of a hook log, read from its transcript beside it."""
+
+    tail: TranscriptTail
+    records: list[Record]
+    usage: bool
+    calls: bool
+    reporter: UsageReporter
+    fed: int = 0
+
+
 def with_usage(events: list[dict[str, Any]], log_path: str | os.PathLike[str]) -> list[dict]:
-    """``events`` (a hook log's payloads) with the ``ccviz.usage`` events the server would
-    have ingested: after each hook of :data:`TRIGGERS`, the transcript's lines up to that
-    hook's time; after the last event, the rest. The transcript is the one the payloads name
-    (under Claude Code's projects folder), else ``<name>/<session-id>.jsonl`` beside
-    ``<name>.hooks.jsonl`` (the samples' and the corpus's layout). Sessions whose log already
-    holds usage events, or whose transcript cannot be found, are left as they are."""
-    tails: dict[str, tuple[TranscriptTail, list[Record]] | None] = {}
-    reporters: dict[str, UsageReporter] = {}
-    fed: dict[str, int] = {}
+    """``events`` (a hook log's payloads) with what the server would have added from the
+    session's transcript, through the same :class:`TranscriptTail`:
+
+    * the ``ccviz.usage`` events: after each hook of :data:`TRIGGERS`, the transcript's
+      lines up to that hook's time; after the last event, the rest. Sessions whose log
+      already holds usage events get none.
+    * for a session whose log has no per-call hook at all (:data:`PER_CALL`: recorded with
+      the lean install, where the server follows the transcript for them), the tail's
+      ``PreToolUse``/``PostToolUse``/``PostToolUseFailure`` fills, each placed before the
+      first hook whose ``timestamp`` is later than its line (the order the server ingests
+      them in, a poll after the line was written).
+
+    The transcript is the one the payloads name (under Claude Code's projects folder), else
+    ``<name>/<session-id>.jsonl`` beside ``<name>.hooks.jsonl`` (the samples' and the
+    corpus's layout). Sessions whose transcript cannot be found are left as they are."""
+    replayed: dict[str, _Replayed | None] = {}
     has_usage = {e.get("session_id") for e in events if e.get("hook_event_name") == USAGE_EVENT}
     has_usage |= {e.get("session_id") for e in events if isinstance(e.get("usage"), dict)}
+    has_calls = {e.get("session_id") for e in events if e.get("hook_event_name") in PER_CALL}
     out: list[dict[str, Any]] = []
     until = None
 
-    def emit(session_id: str, bound: int | None) -> None:
-        found = tails.get(session_id)
-        if found is None:
-            return
-        tail, records = found
-        start = fed[session_id]
-        stop = start
-        while stop < len(records) and (bound is None or records[stop][0] <= bound):
+    def feed(one: _Replayed, bound: int | None) -> None:
+        start = stop = one.fed
+        while stop < len(one.records) and (bound is None or one.records[stop][0] <= bound):
             stop += 1
-        if stop == start and bound is not None:
+        if stop == start:
             return
-        tail.feed(records[start:stop])
-        fed[session_id] = stop
-        out.extend(reporters[session_id].events(session_id, tail.counter.agents))
+        one.tail.feed(one.records[start:stop])
+        one.fed = stop
+        found, one.tail.fills.found = one.tail.fills.found, []
+        if one.calls:
+            out.extend(fill.payload for fill in found if fill.kind in ("pre", "post"))
+
+    def report(session_id: str, one: _Replayed) -> None:
+        if one.usage:
+            out.extend(one.reporter.events(session_id, one.tail.counter.agents))
 
     for event in events:
-        out.append(event)
         session_id = event.get("session_id")
-        if not isinstance(session_id, str) or session_id in has_usage:
+        if not isinstance(session_id, str):
+            out.append(event)
             continue
-        if session_id not in tails:
+        if session_id not in replayed:
+            usage, calls = session_id not in has_usage, session_id not in has_calls
             tail = _find_tail(event, session_id, Path(os.fspath(log_path)))
-            records = sorted(tail.read_new(), key=lambda r: (r[0], r[1])) if tail else []
-            tails[session_id] = (tail, records) if tail is not None else None
-            reporters[session_id] = UsageReporter()
-            fed[session_id] = 0
+            if tail is None or not (usage or calls):
+                replayed[session_id] = None
+            else:
+                records = sorted(tail.read_new(), key=_record_order)
+                replayed[session_id] = _Replayed(tail, records, usage, calls, UsageReporter())
+        one = replayed[session_id]
         stamp = parse_micros(event.get("timestamp"))
         until = stamp if stamp is not None else until
-        if event.get("hook_event_name") in TRIGGERS:
-            emit(session_id, until if until is not None else None)
-    for session_id in list(tails):
-        emit(session_id, None)
+        if one is not None and one.calls and stamp is not None:
+            feed(one, stamp)  # what the transcript showed when this hook fired
+        out.append(event)
+        if one is not None and event.get("hook_event_name") in TRIGGERS:
+            feed(one, until)
+            report(session_id, one)
+    for session_id, one in replayed.items():
+        if one is not None:
+            feed(one, None)
+            report(session_id, one)
     return out
 
 

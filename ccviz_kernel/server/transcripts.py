@@ -1,22 +1,35 @@
-"""The server reads live games' transcripts: tokens and model, and hooks that never came.
+"""The server follows live games' transcripts: tool calls, tokens and model, lost hooks.
 
-After the hub ingests a hook that ends a stretch of work (:data:`TRIGGERS`), the session's
-:class:`~ccviz_kernel.claude.tail.TranscriptTail` reads what the transcript gained, in a
-worker thread (never on the loop), and back on the loop the watcher ingests:
+Claude Code writes every tool call and result to the session's transcript, so by default no
+hook runs per call (``hooks.PER_CALL_EVENTS``: a handler per call costs Claude Code a
+quarter of its time). Instead, from the first hook that names a ``transcript_path`` (the
+``SessionStart`` command hook), the session's :class:`~ccviz_kernel.claude.tail.TranscriptTail`
+is read every :data:`~ccviz_kernel.config.TRANSCRIPT_POLL` seconds while it grows, less and
+less often (up to :data:`MAX_BACKOFF`) while it does not, until ``SessionEnd`` (plus one
+follow-up read) or :data:`IDLE_STOP` without growth; any later hook follows it again (a
+``--continue`` run). Reads run in a worker thread, one at a time per session and at most
+:data:`MAX_READS` at once, never on the loop. Back on the loop the watcher ingests, at once
+and in transcript order:
 
-* one ``ccviz.usage`` event per agent whose numbers changed: the token delta since the
+* a ``PreToolUse`` per new ``tool_use`` block, a ``PostToolUse``/``PostToolUseFailure`` per
+  result (the transcript replay's fields, ``"ccviz_source": "transcript"``), keyed with
+  :func:`~.routes.hook_event_key` so that a hook copy of the same firing (per-call hooks
+  installed with ``install-hooks --per-call``) is stored once, whichever comes first. Once
+  a per-call hook has come for the game, its calls wait for :data:`GRACE` instead (gap
+  fill only: a ``--command`` hook's copy carries its spool id, not the natural key);
+* one ``ccviz.usage`` event per agent whose numbers changed, at most once per
+  :data:`USAGE_EVERY` seconds per agent while the session works, and at once after the hooks
+  that end work (:data:`~ccviz_kernel.claude.tail.TRIGGERS`): the token delta since the
   last usage event for that agent, its newest model and context (the totals already
   reported are summed from the game's log, so a restarted server neither loses nor repeats
   any);
-* the tool calls, prompts and stops the transcript shows but the game never received
-  (hooks lost while the server was down, or an ``http`` hook that failed), synthesized with
-  the transcript replay's fields and ``"ccviz_source": "transcript"``, each exactly once
-  (a delivery key per tool_use_id / prompt_id). Hooks run in the background and can arrive
-  after the transcript shows their call, so only what is older than :data:`GRACE` seconds
-  is filled; younger gaps are looked at again once they are old enough.
+* the prompts and stops the transcript shows but the game never received (an ``http`` hook
+  that failed), each exactly once; their hooks can arrive after the transcript shows them,
+  so only what is older than :data:`GRACE` seconds is filled.
 
 On start (after the spool is drained) every stored game that has not ended and names its
-transcript is caught up once.
+transcript is caught up, and followed on if its transcript grew in the last
+:data:`IDLE_STOP` seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ from typing import Any
 import orjson
 
 from ..claude.tail import (
+    PER_CALL,
     TRIGGERS,
     USAGE_EVENT,
     Fill,
@@ -40,6 +54,7 @@ from ..claude.tail import (
     TranscriptTail,
     UsageReporter,
 )
+from ..config import TRANSCRIPT_POLL
 from ..events import PayloadError
 from ..hub import Hub
 
@@ -53,6 +68,17 @@ GRACE = 10.0
 FOLLOW_UP = 3.0
 #: Games whose last event is older than this are not caught up on start (seconds).
 MAX_AGE = 7 * 86_400.0
+#: A transcript that has not grown for a second is read less often, up to this (seconds).
+MAX_BACKOFF = 2.0
+#: A session whose transcript has not grown for this long is no longer read until its next
+#: hook (seconds); on start, a game is followed if its transcript grew this recently.
+IDLE_STOP = 600.0
+#: Transcripts read at the same time at most (each read is one worker thread).
+MAX_READS = 4
+#: Usage events per agent at most one per this many seconds while the session works.
+USAGE_EVERY = 1.0
+#: Fills made at once from the transcript (the per-call events); the others wait for GRACE.
+AT_ONCE = frozenset({"pre", "post"})
 USAGE = USAGE_EVENT
 
 
@@ -69,6 +95,10 @@ class _Seen:
     stops: set[str] = field(default_factory=set)
     #: Per agent: usage reported so far, and the last model and context sent.
     usage: UsageReporter = field(default_factory=UsageReporter)
+    #: A per-call hook came (per-call hooks are installed): the transcript's calls then
+    #: wait for GRACE like prompts and stops, since a ``--command`` hook's copy is keyed
+    #: by its spool id and would not be deduplicated against ours.
+    hooked_calls: bool = False
 
     def note(self, payload: dict[str, Any]) -> None:
         name = payload.get("hook_event_name")
@@ -77,6 +107,8 @@ class _Seen:
             self.transcript_path = path
         use_id = payload.get("tool_use_id")
         prompt_id = payload.get("prompt_id")
+        if name in PER_CALL and payload.get("ccviz_source") != "transcript":
+            self.hooked_calls = True
         if name == "PreToolUse" and isinstance(use_id, str):
             self.pre.add(use_id)
         elif name in ("PostToolUse", "PostToolUseFailure") and isinstance(use_id, str):
@@ -115,13 +147,26 @@ class _Session:
     tail_path: str | None = None
     refused: str | None = None
     pending: dict[tuple[str, str], Fill] = field(default_factory=dict)
+    #: The follower (reads while the session is active); ``wake`` makes it read now.
     task: asyncio.Task[None] | None = None
-    again: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Reading, or woken and about to (``idle()`` waits for this to clear).
+    busy: bool = False
     timer: asyncio.TimerHandle | None = None
+    #: Send usage now, whatever USAGE_EVERY says (a hook that ends work came).
+    flush_usage: bool = False
+    #: Per agent: when (loop time) its last usage event was sent.
+    usage_at: dict[str | None, float] = field(default_factory=dict)
+    #: Loop time the transcript last grew (or a hook came); the newest file time, epoch s.
+    grew_at: float = 0.0
+    mtime: float | None = None
+    #: Set by the catch-up on start: follow on only if the transcript grew lately.
+    from_start: bool = False
 
 
 class TranscriptWatcher:
-    """Tokens, model and gap fill from live games' transcripts, for one :class:`Hub`."""
+    """Tool calls, tokens, model and gap fill from live games' transcripts, for one
+    :class:`Hub`."""
 
     def __init__(
         self,
@@ -129,15 +174,22 @@ class TranscriptWatcher:
         *,
         grace: float = GRACE,
         follow_up: float = FOLLOW_UP,
+        poll: float = TRANSCRIPT_POLL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.hub = hub
         self.grace = grace
         self.follow_up = follow_up
+        self.poll = poll
+        self.max_backoff = MAX_BACKOFF
+        self.idle_stop = IDLE_STOP
         self.clock = clock
         self.sessions: dict[str, _Session] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reads: asyncio.Semaphore | None = None
         self._closed = False
+        #: (seconds per read) of the last reads, for measurements.
+        self.read_times: list[float] = []
 
     # -- what the server calls -----------------------------------------------------------
 
@@ -157,20 +209,27 @@ class TranscriptWatcher:
         session.seen.note(payload)
         name = payload.get("hook_event_name")
         if name in TRIGGERS:
-            self.schedule(game_id)
+            session.flush_usage = True
             if name == "SessionEnd":
                 self.schedule(game_id, self.follow_up)
+        if session.seen.transcript_path is None and session.loaded:
+            return  # nothing to read (yet)
+        session.from_start = False
+        with contextlib.suppress(RuntimeError):
+            session.grew_at = asyncio.get_running_loop().time()
+        self.schedule(game_id)
 
     def start(self) -> None:
         """Catch up every stored game that has not ended (call it after draining the spool,
         on the loop)."""
-        self._spawn(self._catch_up_all())
+        self._spawn(self._catch_up_all(), name="ccviz-catch-up")
 
     async def stop(self) -> None:
         self._closed = True
         for session in self.sessions.values():
             if session.timer is not None:
                 session.timer.cancel()
+            session.wake.set()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -180,14 +239,24 @@ class TranscriptWatcher:
         self._tasks.clear()
 
     async def idle(self) -> None:
-        """Wait until no read is running (for tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until no read is running or due now (for tests); followers may sleep on."""
+        while True:
+            busy = [t for t in self._tasks if t.get_name() == "ccviz-catch-up"]
+            busy += [s for s in self.sessions.values() if s.busy and not _done(s.task)]
+            if not busy:
+                return
+            await asyncio.sleep(0.005)
+
+    def following(self, game_id: str) -> bool:
+        """Whether ``game_id``'s transcript is being followed now."""
+        session = self.sessions.get(game_id)
+        return session is not None and not _done(session.task)
 
     # -- scheduling -----------------------------------------------------------------------
 
     def schedule(self, game_id: str, delay: float = 0.0) -> None:
-        """Read ``game_id``'s transcript now (or in ``delay`` seconds)."""
+        """Read ``game_id``'s transcript now (or in ``delay`` seconds), starting its
+        follower if it is not running."""
         if self._closed:
             return
         try:
@@ -203,34 +272,97 @@ class TranscriptWatcher:
                 timer.cancel()
             session.timer = loop.call_later(delay, self._due, game_id, session)
             return
-        if session.task is not None and not session.task.done():
-            session.again = True
-            return
-        session.task = self._spawn(self._run(game_id, session))
+        session.busy = True
+        session.wake.set()
+        if _done(session.task):
+            if not session.grew_at:
+                session.grew_at = loop.time()
+            session.task = self._spawn(self._follow(game_id, session), name="ccviz-follow")
 
     def _due(self, game_id: str, session: _Session) -> None:
         session.timer = None
         self.schedule(game_id)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, game_id: str, session: _Session) -> None:
-        while True:
-            session.again = False
-            try:
-                update = await asyncio.to_thread(self._read, game_id, session)
-                if update is not None:
-                    self._apply(game_id, session, update)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a transcript we cannot make sense of must not stop the server
-                log.exception("reading the transcript of %s failed", game_id)
-            if not session.again or self._closed:
-                return
+    async def _follow(self, game_id: str, session: _Session) -> None:
+        """Read the session's transcript while it is active: every ``poll`` seconds while
+        it grows, backing off when it does not; at once when woken (a hook came)."""
+        loop = asyncio.get_running_loop()
+        if self._reads is None:
+            self._reads = asyncio.Semaphore(MAX_READS)
+        try:
+            while not self._closed:
+                session.wake.clear()
+                session.busy = True
+                update = None
+                try:
+                    async with self._reads:
+                        began = time.perf_counter()
+                        update = await asyncio.to_thread(self._read, game_id, session)
+                        self._timed(time.perf_counter() - began)
+                    if update is not None:
+                        self._apply(game_id, session, update)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a transcript we cannot make sense of must not stop us
+                    log.exception("reading the transcript of %s failed", game_id)
+                now = loop.time()
+                if session.from_start:
+                    # Caught up on start: follow on only if the transcript grew lately.
+                    session.from_start = False
+                    age = self.clock() - session.mtime if session.mtime is not None else None
+                    session.grew_at = now - (age if age is not None else self.idle_stop)
+                elif update is not None and update.lines:
+                    session.grew_at = now
+                if session.wake.is_set():
+                    continue  # a hook came during the read: read again at once
+                quiet = now - session.grew_at
+                waiting = session.timer is not None or bool(session.pending)
+                if not waiting and (
+                    session.tail is None  # nothing to read: no transcript named, or refused
+                    or session.seen.ended  # SessionEnd and its follow-up read are done
+                    or quiet >= self.idle_stop  # idle for long: the next hook follows it again
+                ):
+                    return
+                session.busy = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(session.wake.wait(), self._delay(quiet, session, now))
+        finally:
+            session.busy = False
+            session.tail = None  # frees memory; a later life reads afresh (keys dedupe)
+            session.tail_path = None
+
+    def _delay(self, quiet: float, session: _Session, now: float) -> float:
+        if quiet < 1.0:
+            delay = self.poll
+        else:
+            delay = min(self.max_backoff, max(self.poll, quiet / 4))
+        if session.usage_at and session.tail is not None:
+            # Usage held back by USAGE_EVERY goes with the first read after it is due.
+            due = min(session.usage_at.values()) + USAGE_EVERY - now
+            if due > 0 and self._usage_held(session):
+                delay = min(delay, due + 0.01)
+        return delay
+
+    def _usage_held(self, session: _Session) -> bool:
+        tail = session.tail
+        if tail is None:
+            return False
+        reported = session.seen.usage.reported
+        for agent, totals in tail.counter.agents.items():
+            if totals.usage != reported.get(agent, totals.usage):
+                return True
+        return False
+
+    def _timed(self, seconds: float) -> None:
+        self.read_times.append(seconds)
+        if len(self.read_times) > 10_000:
+            del self.read_times[:5_000]
 
     async def _catch_up_all(self) -> None:
         found = await asyncio.to_thread(self._open_games)
@@ -238,9 +370,9 @@ class TranscriptWatcher:
             if self._closed:
                 return
             session = self.sessions.setdefault(game_id, _Session())
-            if session.task is None or session.task.done():
-                session.task = self._spawn(self._run(game_id, session))
-                await asyncio.gather(session.task, return_exceptions=True)
+            if _done(session.task):
+                session.from_start = True
+                self.schedule(game_id)
 
     def _open_games(self) -> list[str]:
         """Stored games that have not ended, were active lately and name a transcript."""
@@ -294,6 +426,9 @@ class TranscriptWatcher:
                 session.refused = path
                 return None
             session.tail_path = path
+        if session.from_start:
+            with contextlib.suppress(OSError):
+                session.mtime = session.tail.path.stat().st_mtime
         return session.tail.poll()
 
     # -- back on the loop --------------------------------------------------------------------
@@ -302,8 +437,14 @@ class TranscriptWatcher:
         if self._closed or game_id in self.hub.replays:
             return
         seen = session.seen
+        # The per-call events: at once, in transcript order, unless a hook brought them.
         for fill in update.fills:
-            session.pending.setdefault((fill.kind, fill.key), fill)
+            if fill.kind not in AT_ONCE or seen.hooked_calls:
+                session.pending.setdefault((fill.kind, fill.key), fill)
+            elif not seen.known(fill):
+                payload = {**fill.payload, "session_id": game_id}
+                self._ingest(payload, key=_hook_key(payload))
+                seen.note(payload)
         now = self.clock()
         ready: list[Fill] = []
         wait: float | None = None
@@ -316,17 +457,30 @@ class TranscriptWatcher:
             else:
                 left = self.grace - (now - fill.when)
                 wait = left if wait is None else min(wait, left)
-        ready.sort(key=lambda fill: (fill.when, fill.kind != "pre"))
+        ready.sort(key=lambda fill: fill.when)
         for fill in ready:
             payload = {**fill.payload, "session_id": game_id}
-            self._ingest(payload, key=f"transcript:{game_id}:{fill.kind}:{fill.key}")
+            key = _hook_key(payload) if fill.kind in AT_ONCE else None
+            self._ingest(payload, key=key or f"transcript:{game_id}:{fill.kind}:{fill.key}")
             seen.note(payload)
-        for payload in seen.usage.events(game_id, update.totals):
-            self._ingest(payload)
+        self._report_usage(game_id, session, update)
         if wait is not None:
             self.schedule(game_id, wait + 0.05)
-        elif seen.ended and session.timer is None:
-            session.tail = None  # the session is over: its next life reads afresh
+
+    def _report_usage(self, game_id: str, session: _Session, update: TailUpdate) -> None:
+        """Usage events for the agents whose numbers changed, at most one per agent per
+        USAGE_EVERY seconds unless a hook that ends work came."""
+        loop_now = asyncio.get_running_loop().time()
+        force, session.flush_usage = session.flush_usage, False
+        due = {
+            agent: totals
+            for agent, totals in update.totals.items()
+            if force or loop_now - session.usage_at.get(agent, -USAGE_EVERY) >= USAGE_EVERY
+        }
+        for payload in session.seen.usage.events(game_id, due):
+            agent = payload.get("agent_id")
+            session.usage_at[agent if isinstance(agent, str) else None] = loop_now
+            self._ingest(payload)
 
     def _ingest(self, payload: dict[str, Any], key: str | None = None) -> bool:
         try:
@@ -335,6 +489,16 @@ class TranscriptWatcher:
             log.warning("skipped an event from a transcript: %s", exc)
             return False
         return True
+
+
+def _hook_key(payload: dict[str, Any]) -> str | None:
+    from .routes import hook_event_key  # routes imports core, which imports us
+
+    return hook_event_key(payload)
+
+
+def _done(task: asyncio.Task[None] | None) -> bool:
+    return task is None or task.done()
 
 
 def _last_hook(hub: Hub, game_id: str, events: int) -> str | None:

@@ -1,20 +1,25 @@
-"""The server reads live games' transcripts (server/transcripts.py): tokens and model after
-the hooks that end work, and hooks that never arrived filled in from the transcript, once."""
+"""The server follows live games' transcripts (server/transcripts.py): the per-call events
+as the lines are written (no per-call hook needed), each once; tokens and model; hooks that
+never arrived filled in, once; and a lean hook log replays like the transcript."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
+import time
 
 import aiohttp
-from common import REPO
+import pytest
+from common import FIXTURES, REPO
 
 from ccviz_kernel.claude.tail import USAGE_FIELDS, TranscriptTail
 from ccviz_kernel.claude.timestamps import parse_time
 from ccviz_kernel.hosts.standalone import start
 from ccviz_kernel.server import transcripts
+from tests.corpus_support import project, recordings, replay_snapshots
 
+CORPUS = FIXTURES / "corpus"
 SAMPLES = REPO / "ccviz_kernel" / "samples"
 SESSION = "69cf624b-794f-4585-8997-d9457788d694"
 LOST = "toolu_01FGQqwTw1YeAqIiMcqCkTUE"  # its PreToolUse, PostToolUse and PostToolBatch
@@ -40,11 +45,14 @@ def _setup(tmp_path, monkeypatch):
     return transcript, hooks
 
 
-def _events(host):
-    return [json.loads(row.payload) for row in host.hub.store.events(SESSION)]
+def _events(host, session_id=SESSION):
+    return [json.loads(row.payload) for row in host.hub.store.events(session_id)]
 
 
 def test_tokens_model_and_a_lost_call_come_from_the_transcript(tmp_path, monkeypatch):
+    """Per-call hooks installed too (``--per-call``): each call is stored once, whether its
+    hook or the transcript came first; the call whose hooks were lost comes from the
+    transcript at once; the tokens equal the transcript's."""
     transcript, hooks = _setup(tmp_path, monkeypatch)
     expected = TranscriptTail(transcript).poll().totals[None]
 
@@ -58,35 +66,29 @@ def test_tokens_model_and_a_lost_call_come_from_the_transcript(tmp_path, monkeyp
             async with aiohttp.ClientSession() as session:
 
                 async def post(payload):
-                    # The hooks come as Claude Code writes the transcript: our clock follows.
-                    now[0] = parse_time(payload["timestamp"]) + 1.0
                     r = await session.post(
                         host.url + "api/hooks", data=json.dumps(payload), headers=headers
                     )
                     assert r.status == 204
 
-                now = [0.0]
-                watcher.clock = lambda: now[0]
-                for payload in hooks[:8]:  # up to the lost call's turn's end
-                    await post(payload)
-                    await watcher.idle()
-                # The lost call is younger than the grace: its hooks may be on their way.
-                assert not [e for e in _events(host) if e.get("ccviz_source") == "transcript"]
-                for payload in hooks[8:]:
+                for payload in hooks:
                     await post(payload)
                     await watcher.idle()
                 await asyncio.sleep(0.2)  # the follow-up read after SessionEnd
                 await watcher.idle()
-                # More triggers change nothing: everything is already in.
+                # More hooks change nothing: everything is already in.
                 await post(hooks[-2])
                 await watcher.idle()
             events = _events(host)
-            filled = [e for e in events if e.get("ccviz_source") == "transcript"]
-            assert [(e["hook_event_name"], e.get("tool_use_id")) for e in filled] == [
-                ("PreToolUse", LOST),
-                ("PostToolUse", LOST),
+            calls = [
+                (e["hook_event_name"], e["tool_use_id"])
+                for e in events
+                if e["hook_event_name"] in ("PreToolUse", "PostToolUse", "PostToolUseFailure")
             ]
-            assert filled[0]["tool_name"] == "Bash" or filled[0]["tool_name"]
+            assert len(calls) == len(set(calls))  # each once
+            assert ("PreToolUse", LOST) in calls and ("PostToolUse", LOST) in calls
+            filled = [e for e in events if e.get("tool_use_id") == LOST]
+            assert all(e.get("ccviz_source") == "transcript" for e in filled)
             usage = [e for e in events if e["hook_event_name"] == "ccviz.usage"]
             assert usage, "no usage event"
             summed = dict.fromkeys(USAGE_FIELDS, 0)
@@ -103,6 +105,7 @@ def test_tokens_model_and_a_lost_call_come_from_the_transcript(tmp_path, monkeyp
             assert tokens["cacheRead"] == expected.usage["cache_read_input_tokens"]
             assert tokens["cacheWrite"] == expected.usage["cache_creation_input_tokens"]
             count = len(events)
+            assert not watcher.following(SESSION)  # ended: no more reads
         finally:
             await host.close()
 
@@ -117,6 +120,217 @@ def test_tokens_model_and_a_lost_call_come_from_the_transcript(tmp_path, monkeyp
         return count
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+# -- lean: no per-call hook, the calls come from the transcript as it is written ----------
+
+PER_CALL = {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"}
+CALL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
+
+
+def _timeline(rec_dir, folder):
+    """The recording's transcript lines (to write under ``folder``, in time order across the
+    files) and its lean hooks, merged by time: ``[(time, "line", path, text) | (time,
+    "hook", payload)]``."""
+    name = rec_dir.name
+    tree = rec_dir / name
+    steps = []
+    for source in sorted(tree.rglob("*")):
+        if not source.is_file():
+            continue
+        target = folder / source.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix != ".jsonl":
+            shutil.copy(source, target)  # a subagent's .meta.json
+            continue
+        target.touch()
+        when = 0.0
+        for text in source.read_text().splitlines():
+            if not text.strip():
+                continue
+            stamp = json.loads(text).get("timestamp")
+            when = parse_time(stamp) if stamp else when
+            steps.append((when, 0, "line", target, text))
+    main = next(p for p in folder.glob("*.jsonl"))
+    for text in (rec_dir / f"{name}.hooks.jsonl").read_text().splitlines():
+        payload = json.loads(text)
+        if payload["hook_event_name"] in PER_CALL:
+            continue
+        payload["transcript_path"] = str(main)
+        if payload.get("agent_transcript_path"):
+            agent = payload["agent_transcript_path"].rsplit("/", 1)[-1]
+            payload["agent_transcript_path"] = str(next(folder.rglob(agent)))
+        steps.append((parse_time(payload["timestamp"]), 1, "hook", payload, None))
+    steps.sort(key=lambda s: (s[0], s[1]))
+    return main, steps
+
+
+def _calls_in(text):
+    """The (event kind, tool_use_id) a transcript line shows."""
+    obj = json.loads(text)
+    content = (obj.get("message") or {}).get("content")
+    found = []
+    for block in content if isinstance(content, list) else ():
+        if block.get("type") == "tool_use":
+            found.append(("pre", block["id"]))
+        elif block.get("type") == "tool_result":
+            found.append(("post", block["tool_use_id"]))
+    return found
+
+
+def _lean_live(tmp_path, monkeypatch, name, hook_copies=()):
+    """Play recording ``name`` as a lean session: its transcript written line by line, its
+    non-per-call hooks posted in their places. ``hook_copies``: tool ids whose per-call
+    hooks are posted too (before their line for the first, after for the others)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    rec_dir = CORPUS / name
+    folder = home / ".claude" / "projects" / "-home-dev-pixel-quest"
+    main, steps = _timeline(rec_dir, folder)
+    session_id = main.stem
+    copies = {}
+    for text in (rec_dir / f"{name}.hooks.jsonl").read_text().splitlines():
+        payload = json.loads(text)
+        if (
+            payload.get("tool_use_id") in hook_copies
+            and payload["hook_event_name"] != "PostToolBatch"
+        ):
+            payload["transcript_path"] = str(main)
+            kind = "pre" if payload["hook_event_name"] == "PreToolUse" else "post"
+            copies[(kind, payload["tool_use_id"])] = payload
+
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        watcher = host.server.transcripts
+        watcher.follow_up = 0.05
+        applied = {}
+        ingest = watcher._ingest
+
+        def spy(payload, key=None):
+            if payload.get("hook_event_name") in CALL_EVENTS:
+                kind = "pre" if payload["hook_event_name"] == "PreToolUse" else "post"
+                applied.setdefault((kind, payload["tool_use_id"]), time.perf_counter())
+            return ingest(payload, key)
+
+        watcher._ingest = spy
+        written = {}
+        headers = {"Authorization": f"Bearer {host.server.auth.ingest_token}"}
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def post(payload):
+                    r = await http.post(
+                        host.url + "api/hooks", data=json.dumps(payload), headers=headers
+                    )
+                    assert r.status == 204
+
+                first = True
+                for _, _, kind, what, text in steps:
+                    if kind == "hook":
+                        await post(what)
+                        continue
+                    shown = _calls_in(text)
+                    for call in shown:
+                        if call in copies and first:  # a hook copy before the line
+                            await post(copies.pop(call))
+                            first = False
+                    with open(what, "a") as f:
+                        f.write(text + "\n")
+                    now = time.perf_counter()
+                    for call in shown:
+                        written.setdefault(call, now)
+                    if shown:
+                        # Wait for the events (each within ~0.5 s), as Claude Code would
+                        # work on meanwhile.
+                        deadline = now + 2.0
+                        while not all(c in applied or _hooked(host, session_id, c) for c in shown):
+                            assert time.perf_counter() < deadline, f"{shown} not applied"
+                            await asyncio.sleep(0.005)
+                        for call in shown:
+                            if call in copies:  # a hook copy after the transcript's
+                                await post(copies.pop(call))
+                    else:
+                        await asyncio.sleep(0.002)
+                await asyncio.sleep(0.3)  # SessionEnd's follow-up read
+                await watcher.idle()
+                reads = len(watcher.read_times)
+                stopped = not watcher.following(session_id)
+                await asyncio.sleep(0.3)
+                assert len(watcher.read_times) == reads, "still polling after SessionEnd"
+                assert stopped
+            latency = [applied[c] - written[c] for c in applied if c in written]
+            return _events(host, session_id), host.hub.snapshot(session_id), latency
+        finally:
+            await host.close()
+
+    return asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def _hooked(host, session_id, call):
+    """Whether the store holds a hook copy of ``call`` (no transcript fill needed)."""
+    kind, use_id = call
+    for e in _events(host, session_id):
+        if (
+            e.get("tool_use_id") == use_id
+            and e.get("ccviz_source") != "transcript"
+            and (e["hook_event_name"] == "PreToolUse") == (kind == "pre")
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("name", "copies"),
+    [
+        ("validation", ("toolu_01Z1sKXTUuNfHil3vng8y0Aq", "toolu_01kmnzqv1DgXtGykU1vAacCW")),
+        ("subagent_foreground", ("toolu_01574zX8rhsWcH9QKM7DtisB",)),
+    ],
+)
+def test_lean_calls_come_from_the_growing_transcript(tmp_path, monkeypatch, name, copies):
+    """No per-call hook installed: every call, result, failure and refusal is applied
+    within ~0.5 s of its line being written, once each (also where a hook copy came before
+    or after), and the live game equals the transcript replay's."""
+    events, snapshot, latency = _lean_live(tmp_path, monkeypatch, name, copies)
+    calls = [
+        (e["hook_event_name"], e["tool_use_id"])
+        for e in events
+        if e["hook_event_name"] in CALL_EVENTS
+    ]
+    assert calls and len(calls) == len(set(calls)), calls
+    assert max(latency) < 0.5, sorted(latency)
+    transcript = next((CORPUS / name / name).glob("*.jsonl"))
+    replay = replay_snapshots(transcript)
+    assert project(snapshot) == project(replay[snapshot["gameId"]])
+    for event in events:
+        if event["hook_event_name"] in CALL_EVENTS and event.get("tool_use_id") not in copies:
+            assert event["ccviz_source"] == "transcript"
+            if event.get("agent_id"):
+                assert event["agent_type"] == "Explore" or event["agent_type"]
+
+
+@pytest.mark.parametrize("rec", recordings(), ids=lambda r: r.name)
+def test_a_lean_hook_log_replays_like_the_transcript(rec, tmp_path):
+    """A hook log without per-call events (recorded with the lean install) gets them from
+    the transcript beside it, in their places: the same game as the transcript replay and
+    as the full hook log."""
+    lean = tmp_path / rec.hooklog.name
+    kept = [
+        line
+        for line in rec.hooklog.read_text().splitlines()
+        if line.strip() and json.loads(line)["hook_event_name"] not in PER_CALL
+    ]
+    lean.write_text("\n".join(kept) + "\n")
+    (tmp_path / rec.name).symlink_to(rec.hooklog.with_name(rec.name))
+    lean_games = replay_snapshots(lean)
+    full = replay_snapshots(rec.hooklog)
+    transcript = {}
+    for path in rec.transcripts:
+        transcript.update(replay_snapshots(path))
+    for game_id, snapshot in full.items():
+        assert project(lean_games.get(game_id)) == project(snapshot), game_id
+        assert project(lean_games.get(game_id)) == project(transcript.get(game_id)), game_id
+        assert snapshot["stats"]["toolCalls"], "no calls: the transcript was not found"
 
 
 def test_on_start_an_unended_game_is_caught_up_from_its_transcript(tmp_path, monkeypatch):
