@@ -7,24 +7,25 @@ The pinned Claude Code CLI (tests/e2e/conftest.py ``pinned_claude()``) runs ``cl
 offline against the stand-in Messages API of the end-to-end tests (tests/e2e/fake_anthropic.py)
 in a temporary project with a temporary ``HOME``, on a session generated here: ``--turns``
 assistant turns of Read, Bash, Glob and Edit calls, every fifth turn three calls in parallel,
-and one foreground subagent with its own calls (about 220 tool calls in all). The modes:
+and one subagent with its own calls (about 230 tool calls in all). The modes:
 
 - ``none``: no hooks at all (the baseline);
-- ``cat``: ``cat > /dev/null`` as an async command hook on every event ccviz hooks (the
+- ``lean-up`` / ``lean-down``: the hooks exactly as ``ccviz install-hooks --scope project``
+  writes them by default (no handler on the per-call events, which the server reads from the
+  transcript it follows), with ``ccviz serve`` running / not running. Down: the server is
+  started after the run and left to catch up (the spool, the transcript), and what reached
+  its store then counts;
+- ``per-call-up`` / ``per-call-down``: the same with ``install-hooks --per-call`` (http
+  handlers on the per-call events too: the default before lean);
+- ``command-up`` / ``command-down``: ``install-hooks --command`` (a process per event, the
+  design before http hooks);
+- ``cat``: ``cat > /dev/null`` as an async command hook on every event ccviz can hook (the
   floor of any hook that is a process);
-- ``ccviz-up`` / ``ccviz-down``: the hooks exactly as ``ccviz install-hooks --scope project``
-  writes them, with ``ccviz serve`` running / not running (the server is started after the
-  run and its store is read, so what the spool, or the transcript gap fill, delivers counts);
-- ``command-up`` / ``command-down``: the same with ``install-hooks --command`` (a process per
-  event, the design before http hooks), when the installer has that option;
-- ``null-up``: the http handlers ``install-hooks`` writes, aimed at a stand-in server that
-  answers ``204`` at once and keeps nothing (what an http hook costs Claude Code itself);
-- ``prebatch-up`` / ``pre-up`` / ``lean-up``: the default handlers without ``PostToolUse``
-  (its facts are in ``PostToolBatch``, failures keep ``PostToolUseFailure``); with only
-  ``PreToolUse`` of the per-call events (the results from the transcript); and without any
-  per-call or per-turn event (``PreToolUse``, ``PostToolUse``, ``PostToolUseFailure``,
-  ``PostToolBatch``: what the transcript alone would then bring): what hooking fewer
-  events would save;
+- ``null-up``: the http handlers ``install-hooks --per-call`` writes, aimed at a stand-in
+  server that answers ``204`` at once and keeps nothing (what an http hook costs Claude Code
+  itself);
+- ``prebatch-up`` / ``pre-up``: ``--per-call`` without ``PostToolUse``, and with only
+  ``PreToolUse`` of the per-call events: what hooking some of them costs;
 - ``fast-up`` / ``fast-down``: ``install-hooks --command`` with each ``ccviz hook`` replaced
   by a stdlib-only launcher run as ``python -S -I`` (no ``site``: the cheapest Python hook).
 
@@ -32,9 +33,11 @@ Each mode runs ``--runs`` times, interleaved: round *r* runs the modes rotated b
 change in the machine's load hits every mode alike. Only the ``claude`` process is timed
 (spawn to exit); every run gets a fresh HOME, project and ccviz data folder, and the same
 environment. What Claude Code fired is counted once per hook variant by an extra, untimed
-*witness* run (a synchronous ``cat >> file`` beside each of ccviz's handlers, as the e2e
-tests do; the session is deterministic, so every run fires the same events); each timed
-run's store is compared with it on (event, tool, tool_use_id). The load average is printed
+*witness* run (a synchronous ``cat >> file`` beside each of ccviz's handlers, and alone on
+every event ccviz could hook but this variant does not, as the e2e tests do; the session is
+deterministic, so every run fires the same events); each timed run's store is compared with
+it on (event, tool_use_id, agent_id), whether the event came by a hook or from the
+transcript (``"ccviz_source": "transcript"``). The load average is printed
 before and after. "vs none" is the ratio of medians; "paired" the median over rounds of
 each run's time over the same round's no-hooks run, steadier when the load drifts.
 """
@@ -73,7 +76,7 @@ TOOLS = "Bash Read Edit Glob Agent"
 CLAUDE_TIMEOUT = 300.0
 SETTLE_QUIET = 1.5
 SETTLE_MAX = 20.0
-DEFAULT_MODES = ("none", "cat", "ccviz-up", "ccviz-down")
+DEFAULT_MODES = ("none", "lean-up", "lean-down", "per-call-up")
 #: After a run with the server down, how long the restarted server gets to fill the gaps.
 FILL_WAIT = 12.0
 
@@ -210,20 +213,27 @@ def install(variant: str, project: Path, env: dict[str, str]) -> None:
 
 
 VARIANT_FLAGS: dict[str, list[str]] = {
-    "ccviz": [],
+    "lean": [],
+    "per-call": ["--per-call"],
     "command": ["--command"],
     "fast": ["--command"],
-    "null": [],
-    "prebatch": [],
-    "pre": [],
-    "lean": [],
+    "null": ["--per-call"],
+    "prebatch": ["--per-call"],
+    "pre": ["--per-call"],
 }
-#: Events the ``prebatch`` and ``lean`` variants do not hook.
+#: Events the ``prebatch`` and ``pre`` variants do not hook.
 DROPPED = {
     "prebatch": ("PostToolUse",),
     "pre": ("PostToolUse", "PostToolUseFailure", "PostToolBatch"),
-    "lean": ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"),
 }
+
+
+def split_mode(mode: str) -> tuple[str, str]:
+    """``per-call-up`` → (``per-call``, ``up``); ``none`` → (``none``, ``""``)."""
+    variant, _, state = mode.rpartition("-")
+    return (variant, state) if state in ("up", "down") else (mode, "")
+
+
 #: The ``null`` variant's server: answers every request ``204`` and forgets it.
 NULL_SERVER = """import asyncio, sys
 class P(asyncio.Protocol):
@@ -275,13 +285,22 @@ sys.exit(main())
 
 
 def add_witness(project: Path, log: Path) -> None:
-    """Beside each ccviz handler, a synchronous ``cat >> log`` that records what fired."""
+    """Beside each ccviz handler, a synchronous ``cat >> log`` that records what fired; on
+    every event ccviz can hook but this install does not (lean: the per-call ones), alone."""
+    from ccviz_kernel.claude.hooks import INSTALLED_EVENTS, MATCHERS
+
     path = project / ".claude" / "settings.json"
     settings = json.loads(path.read_text())
     witness = {"type": "command", "command": f"cat >> {shlex.quote(str(log))}", "timeout": 10}
     for groups in settings["hooks"].values():
         for group in groups:
             group["hooks"].append(dict(witness))
+    for event in INSTALLED_EVENTS:
+        if event not in settings["hooks"]:
+            group: dict[str, Any] = {"hooks": [dict(witness)]}
+            if event in MATCHERS:
+                group["matcher"] = MATCHERS[event]
+            settings["hooks"][event] = [group]
     path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
@@ -299,10 +318,25 @@ def read_concatenated(path: Path) -> list[dict[str, Any]]:
 
 
 def key(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """One firing: a hook's payload and the event the server made from the transcript alike."""
     return (
         payload.get("hook_event_name", ""),
-        payload.get("tool_name", ""),
         payload.get("tool_use_id", ""),
+        payload.get("agent_id", ""),
+    )
+
+
+def keys(payloads: list[dict[str, Any]]) -> Counter:
+    """The firings' keys, with each subagent's id (new in every run) replaced by its rank
+    among the subagents' tool call ids, which the scripted session keeps from run to run."""
+    calls: dict[str, set[str]] = {}
+    for p in payloads:
+        if p.get("agent_id") and p.get("tool_use_id"):
+            calls.setdefault(p["agent_id"], set()).add(p["tool_use_id"])
+    rank = {a: f"agent-{n}" for n, a in enumerate(sorted(calls, key=lambda a: min(calls[a])))}
+    return Counter(
+        (event, use_id, rank.get(agent, "agent-?") if agent else "")
+        for event, use_id, agent in map(key, payloads)
     )
 
 
@@ -361,9 +395,12 @@ def stored(data: Path) -> list[dict[str, Any]]:
     return out
 
 
-def settle(data: Path, minimum: float = 0.0) -> list[dict[str, Any]]:
+def settle(
+    data: Path, minimum: float = 0.0, fired: Counter | None = None
+) -> tuple[list[dict[str, Any]], float]:
     """The store once nothing new has arrived for a while (the server is running), and no
-    sooner than ``minimum`` seconds from now."""
+    sooner than ``minimum`` seconds from now, unless everything ``fired`` is already there;
+    and how long after the call the last event arrived."""
     start = time.monotonic()
     last, quiet, deadline = -1, start, start + max(SETTLE_MAX, minimum + SETTLE_QUIET)
     events: list[dict[str, Any]] = []
@@ -371,10 +408,12 @@ def settle(data: Path, minimum: float = 0.0) -> list[dict[str, Any]]:
         events = stored(data)
         if len(events) != last:
             last, quiet = len(events), time.monotonic()
+            if fired is not None and not fired - got(events):
+                break  # every firing is in
         elif time.monotonic() - quiet > SETTLE_QUIET and time.monotonic() - start >= minimum:
             break
-        time.sleep(0.25)
-    return events
+        time.sleep(0.1)
+    return events, quiet - start
 
 
 # -- one run -------------------------------------------------------------------------------
@@ -415,9 +454,16 @@ async def run_claude(claude: str, project: Path, env: dict[str, str]) -> tuple[i
     return proc.returncode or 0, took, note
 
 
-def run_once(claude: str, mode: str, turns: int, tmp: Path, witness: Path | None = None) -> dict:
+def run_once(
+    claude: str,
+    mode: str,
+    turns: int,
+    tmp: Path,
+    witness: Path | None = None,
+    fired: Counter | None = None,
+) -> dict:
     """One timed run of ``mode``; with ``witness``, an untimed witness run instead."""
-    variant, _, state = mode.partition("-")
+    variant, state = split_mode(mode)
     root = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=tmp))
     home, data = root / "home", root / "ccviz"
     project = home / "project"
@@ -472,10 +518,11 @@ def run_once(claude: str, mode: str, turns: int, tmp: Path, witness: Path | None
         if state in ("up", "down") and variant != "null":
             if state == "down":
                 time.sleep(1.0)  # async hooks still finishing
-                server = Server(env, port)  # drains the spool, fills gaps
+                server = Server(env, port)  # drains the spool, follows the transcript
             # the server fills what the transcript shows and no hook brought once it is
             # older than its grace period (ccviz_kernel/server/transcripts.py GRACE)
-            result["arrived"] = settle(data, FILL_WAIT if state == "down" else 0.0)
+            arrived, last_at = settle(data, FILL_WAIT if state == "down" else 0.0, fired)
+            result["arrived"], result["last_arrival_s"] = arrived, round(last_at, 2)
     finally:
         if server is not None:
             server.stop()
@@ -523,19 +570,28 @@ def find_claude(chosen: str | None) -> str:
     return path
 
 
+def got(arrived: list[dict[str, Any]]) -> Counter:
+    """The firings in the store (events of ccviz's own, such as token counts, aside)."""
+    return keys([p for p in arrived if not str(p.get("hook_event_name", "")).startswith("ccviz.")])
+
+
 def delivery(arrived: list[dict[str, Any]], fired: Counter) -> dict[str, Any]:
-    hooks = [p for p in arrived if p.get("ccviz_source") != "transcript"]
-    hooks = [p for p in hooks if not str(p.get("hook_event_name", "")).startswith("ccviz.")]
-    filled = [p for p in arrived if p.get("ccviz_source") == "transcript"]
-    got = Counter(map(key, hooks)) + Counter(map(key, filled))
-    missing = fired - got
-    extra = got - fired
+    events = [p for p in arrived if not str(p.get("hook_event_name", "")).startswith("ccviz.")]
+    hooks = [p for p in events if p.get("ccviz_source") != "transcript"]
+    filled = [p for p in events if p.get("ccviz_source") == "transcript"]
+    have = got(arrived)
+    missing = fired - have
+    extra = have - fired
     return {
         "fired": sum(fired.values()),
         "by_hook": len(hooks),
         "from_transcript": len(filled),
         "missing": sum(missing.values()),
+        # PostToolBatch, unhooked in lean, is not made from the transcript either: what it
+        # says (each call of the batch and its result) comes as the transcript's Pre/Post
+        "missing_but_batch": sum(n for k, n in missing.items() if k[0] != "PostToolBatch"),
         "extra": sum(extra.values()),
+        "from_transcript_by_event": dict(Counter(p.get("hook_event_name") for p in filled)),
         "missing_by_event": dict(Counter(k[0] for k in missing.elements())),
         "extra_by_event": dict(Counter(k[0] for k in extra.elements())),
     }
@@ -548,8 +604,8 @@ def main() -> int:
     parser.add_argument(
         "--modes",
         default=",".join(DEFAULT_MODES),
-        help=f"comma-separated modes (default {','.join(DEFAULT_MODES)}; also command-up, "
-        "command-down)",
+        help=f"comma-separated modes (default {','.join(DEFAULT_MODES)}; also per-call-down, "
+        "command-up, command-down, cat, null-up, prebatch-up, pre-up, fast-up, fast-down)",
     )
     parser.add_argument("--claude", help="the claude binary (default: the pinned npm install)")
     parser.add_argument("--label", default="", help="a note saved with the results")
@@ -564,10 +620,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ccviz-cost-") as tmp_name:
         tmp = Path(tmp_name)
         fired: dict[str, Counter] = {}
-        for variant in sorted({m.split("-")[0] for m in modes if "-" in m} - {"null"}):
+        variants = {split_mode(m)[0] for m in modes if split_mode(m)[1]} - {"null"}
+        for variant in sorted(variants):
             log = tmp / f"witness-{variant}.jsonl"
             w = run_once(claude, f"{variant}-up", ns.turns, tmp, witness=log)
-            fired[variant] = Counter(map(key, read_concatenated(log)))
+            fired[variant] = keys(read_concatenated(log))
             print(
                 f"witness {variant}: {sum(fired[variant].values())} events fired, "
                 f"{w['calls']} tool calls, {w['seconds']:.1f} s"
@@ -580,14 +637,20 @@ def main() -> int:
         for r in range(ns.runs):
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in order:
-                res = run_once(claude, mode, ns.turns, tmp)
+                variant = split_mode(mode)[0]
+                res = run_once(claude, mode, ns.turns, tmp, fired=fired.get(variant))
                 arrived = res.pop("arrived", None)
                 if arrived is not None:
-                    res["delivery"] = delivery(arrived, fired[mode.split("-")[0]])
+                    res["delivery"] = delivery(arrived, fired[variant])
                 results[mode].append(res)
                 d = res.get("delivery")
                 shown = f" delivered {d['fired'] - d['missing']}/{d['fired']}" if d else ""
                 shown += f" extra {d['extra']}" if d and d["extra"] else ""
+                if d and d["missing"]:
+                    shown += f" missing {d['missing_by_event']}"
+                if "last_arrival_s" in res:
+                    since = "the server started" if mode.endswith("-down") else "claude exited"
+                    shown += f" (last event {res['last_arrival_s']:.1f} s after {since})"
                 err = f" ERROR {res['error']}" if res.get("error") else ""
                 print(f"  round {r + 1} {mode:<14} {res['seconds']:6.2f} s{shown}{err}", flush=True)
     info["loadavg_at_end"] = loadavg()
@@ -613,16 +676,26 @@ def main() -> int:
         row["vs_none"] = ratio
         row["vs_none_paired"] = paired
         row["errors"] = [x["error"] for x in runs if x.get("error")]
+        arrivals = [x["last_arrival_s"] for x in runs if "last_arrival_s" in x]
+        if arrivals:
+            row["last_arrival_s"] = arrivals
         shown = ""
         if deliveries:
             row["delivery"] = deliveries
             ok = sum(1 for d in deliveries if d["missing"] == 0 and d["extra"] == 0)
+            ok_but_batch = sum(
+                1 for d in deliveries if d["missing_but_batch"] == 0 and d["extra"] == 0
+            )
             worst = max(d["missing"] for d in deliveries)
             fired_n = deliveries[0]["fired"]
             filled = max(d["from_transcript"] for d in deliveries)
             shown = f"{ok}/{len(deliveries)} runs complete of {fired_n} fired"
+            if ok_but_batch != ok:
+                shown += f" ({ok_but_batch}/{len(deliveries)} but PostToolBatch)"
             shown += f"; worst run missing {worst}" if worst else ""
             shown += f"; up to {filled} from the transcript" if filled else ""
+            if arrivals:
+                shown += f"; all in {statistics.median(arrivals):.1f} s (median)"
         summary[mode] = row
         vs = f"{ratio * 100:+7.1f}%" if ratio is not None else "      -"
         vp = f"{paired * 100:+7.1f}%" if paired is not None else "      -"

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 ENV_HOME = "CCVIZ_HOME"
 #: The ingest token (hooks and controllers); overrides the token file.
 ENV_TOKEN = "CCVIZ_TOKEN"
+#: The hook-only token (it may post hook events, nothing else) that Claude Code's http
+#: handlers send; install-hooks puts it in the user settings' ``env``.
+ENV_HOOK_TOKEN = "CCVIZ_HOOK_TOKEN"
 #: The token viewers off loopback need; overrides the viewer-token file.
 ENV_VIEWER_TOKEN = "CCVIZ_VIEWER_TOKEN"
 #: Claude Code's own config folder (its user settings live there), default ``~/.claude``.
@@ -29,6 +32,7 @@ ENV_CLAUDE_CONFIG = "CLAUDE_CONFIG_DIR"
 # -- files in the data folder ----------------------------------------------------------
 
 TOKEN_FILE = "token"
+HOOK_TOKEN_FILE = "hook-token"
 VIEWER_TOKEN_FILE = "viewer-token"
 RUNTIME_FILE = "runtime.json"
 SPOOL_FILE = "spool.jsonl"

@@ -8,6 +8,7 @@ it does (a clear :class:`PayloadError` naming the field), so the engine never se
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,3 +131,20 @@ def _expected(key: str, what: str, got: Any) -> str:
     if got is None:
         return f"field '{key}' is missing: expected {what}"
     return f"field '{key}' must be {what}, got {json_type(got)}"
+
+
+def hook_event_key(payload: Mapping[str, Any]) -> str | None:
+    """The natural delivery id of a hook event about one tool call, else ``None``.
+
+    Claude Code fires each tool event once per call: (session, agent, event, tool_use_id)
+    names one firing. Whoever ingests the same firing again (the transcript gap fill, for
+    an http hook that failed or timed out) passes this as the key, and the store keeps one.
+    """
+    names = ("session_id", "hook_event_name", "tool_use_id")
+    values = [payload.get(n) for n in names]
+    if not all(isinstance(v, str) and v for v in values):
+        return None
+    agent = payload.get("agent_id")
+    agent = agent if isinstance(agent, str) else ""
+    session, event, use = values
+    return f"hook:{session}:{agent}:{event}:{use}"

@@ -265,3 +265,33 @@ def test_http_hooks_without_the_hook_token_fail(ccviz, capsys):
     code, checks, _ = report(ccviz, capsys)
     assert status(checks, "token") == "fail" and "CCVIZ_HOOK_TOKEN" in checks["token"][0]["detail"]
     assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "events"),
+    [([], "lean", 27), (["--per-call"], "per-call", 31), (["--command"], "command", 31)],
+)
+def test_the_doctor_says_which_mode_is_installed(ccviz, capsys, flags, mode, events):
+    assert ccviz(["install-hooks", *flags]) == 0
+    capsys.readouterr()
+    _, checks, text = report(ccviz, capsys)
+    (user,) = checks["hooks (user)"]
+    assert user["status"] == "ok", text
+    assert user["detail"].startswith(f"{mode}: {events}/{events} events ("), user["detail"]
+    # lean: where the per-call events come from instead
+    from_transcript = "come from the transcript the server follows" in user["detail"]
+    assert from_transcript is (mode == "lean")
+    if mode == "lean":
+        assert "PreToolUse" in user["detail"] and "--per-call" in user["detail"]
+
+
+def test_a_lean_install_missing_a_prompt_hook_is_incomplete(ccviz, capsys):
+    assert ccviz(["install-hooks"]) == 0
+    path = Path(claude_settings.settings_path("user"))
+    settings = json.loads(path.read_text())
+    del settings["hooks"]["UserPromptSubmit"]
+    path.write_text(json.dumps(settings))
+    capsys.readouterr()
+    _, checks, _ = report(ccviz, capsys)
+    (user,) = checks["hooks (user)"]
+    assert user["status"] == "warn" and user["detail"].startswith("lean: 26/27 events")

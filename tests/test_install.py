@@ -130,7 +130,8 @@ def test_install_into_an_empty_file(tmp_path, ccviz):
     path = tmp_path / "settings.json"
     path.write_text("")
     assert ccviz(["install-hooks", "--settings", str(path)]) == 0
-    assert set(json.loads(path.read_text())["hooks"]) == set(hooks.INSTALLED_EVENTS)
+    installed = set(json.loads(path.read_text())["hooks"])
+    assert installed == set(hooks.INSTALLED_EVENTS) - hooks.PER_CALL_EVENTS  # lean
 
 
 def test_install_is_idempotent(tmp_path, ccviz, capsys):
@@ -187,7 +188,7 @@ def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
     assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     as_command = path.read_text()
     capsys.readouterr()
-    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
+    assert ccviz(["install-hooks", "--http", "--per-call", "--settings", str(path)]) == 0
     out = capsys.readouterr().out
     assert "CCVIZ_HOOK_TOKEN" in out and "export" not in out  # nothing for the user to do
     settings = json.loads(path.read_text())
@@ -207,12 +208,12 @@ def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
             }
     # others' https hook that happens to end in /api/hooks is not ours
     assert settings["hooks"]["PreToolUse"][1] == REALISTIC["hooks"]["PreToolUse"][1]
-    assert ccviz(["install-hooks", "--http", "--settings", str(path)]) == 0
-    assert json.loads(path.read_text()) == settings
-    assert ccviz(["install-hooks", "--settings", str(path)]) == 0  # http is the default
+    assert ccviz(["install-hooks", "--per-call", "--settings", str(path)]) == 0  # http: default
     assert json.loads(path.read_text()) == settings
     assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     assert path.read_text() == as_command
+    assert ccviz(["install-hooks", "--command", "--per-call", "--settings", str(path)]) == 0
+    assert path.read_text() == as_command  # --command hooks every event anyway
 
 
 def test_http_url_follows_the_runtime_file(tmp_path, ccviz):
@@ -515,3 +516,100 @@ def test_a_broken_user_settings_file_stops_a_project_install_before_any_write(tm
     assert not (project / ".claude" / "settings.json").exists()
     assert user_path.read_text() == "{oops"
     assert ccviz([*args, "--command"]) == 0  # command hooks need no token
+
+
+# -- lean (the default): no hook per tool call -------------------------------------------
+
+
+def test_the_default_is_lean_and_hooks_no_per_call_event(tmp_path, ccviz, capsys):
+    path = write(tmp_path / "settings.json", REALISTIC)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "for 27 events" in out and "transcript" in out
+    settings = json.loads(path.read_text())
+    ours = ours_by_event(settings)
+    assert set(ours) == set(hooks.INSTALLED_EVENTS) - hooks.PER_CALL_EVENTS
+    assert set(ours) == set(claude_settings.events_for(per_call=False))
+    assert claude_settings.install_mode(settings) == "lean"
+    # prompts, turn ends and permissions still post over http; the rest run `ccviz hook`
+    for event in ("UserPromptSubmit", "Stop", "PermissionRequest", "PermissionDenied"):
+        assert ours[event][0]["type"] == "http", event
+    for event in ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "Notification"):
+        assert ours[event][0]["type"] == "command" and ours[event][0]["async"] is False, event
+    # others' per-call hooks are untouched
+    assert settings["hooks"]["PreToolUse"] == REALISTIC["hooks"]["PreToolUse"]
+    assert "PostToolUse" not in settings["hooks"]
+
+
+def test_per_call_adds_http_handlers_on_the_per_call_events(tmp_path, ccviz):
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--per-call", "--settings", str(path)]) == 0
+    settings = json.loads(path.read_text())
+    ours = ours_by_event(settings)
+    assert set(ours) == set(hooks.INSTALLED_EVENTS)
+    for event in hooks.PER_CALL_EVENTS:
+        (handler,) = ours[event]
+        assert handler["type"] == "http" and handler["url"].endswith("/api/hooks"), event
+    assert claude_settings.install_mode(settings) == "per-call"
+
+
+def test_upgrading_to_lean_removes_our_per_call_handlers_only(tmp_path, ccviz, capsys):
+    path = tmp_path / "settings.json"
+    for earlier in (["--per-call"], ["--command"]):
+        write(path, REALISTIC)
+        assert ccviz(["install-hooks", *earlier, "--settings", str(path)]) == 0
+        before = json.loads(path.read_text())
+        theirs = {"type": "command", "command": "logger post"}
+        before["hooks"]["PostToolUse"][0]["hooks"].append(theirs)  # theirs in our group
+        write(path, before)
+        capsys.readouterr()
+        assert ccviz(["install-hooks", "--dry-run", "--settings", str(path)]) == 0
+        shown = capsys.readouterr().out
+        removed = [line for line in shown.splitlines() if line.startswith("-")]
+        assert any('"PostToolBatch": [' in line for line in removed) and "dry run" in shown
+        assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+        settings = json.loads(path.read_text())
+        assert claude_settings.install_mode(settings) == "lean"
+        assert not set(ours_by_event(settings)) & hooks.PER_CALL_EVENTS
+        assert settings["hooks"]["PreToolUse"] == REALISTIC["hooks"]["PreToolUse"]
+        assert settings["hooks"]["PostToolUse"] == [{"hooks": [theirs]}]
+        assert "PostToolBatch" not in settings["hooks"]
+        # and back to the original once uninstalled (but for theirs)
+        assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+        left = json.loads(path.read_text())
+        assert left["hooks"].pop("PostToolUse") == [{"hooks": [theirs]}]
+        assert ordered(left) == ordered(REALISTIC)
+
+
+def test_install_mode_tells_the_three_apart(tmp_path, ccviz):
+    assert claude_settings.install_mode({}) is None
+    assert claude_settings.install_mode(REALISTIC) is None  # others' hooks only
+    for flags, mode in (([], "lean"), (["--per-call"], "per-call"), (["--command"], "command")):
+        path = tmp_path / f"{mode}.json"
+        assert ccviz(["install-hooks", *flags, "--settings", str(path)]) == 0
+        assert claude_settings.install_mode(json.loads(path.read_text())) == mode
+    assert claude_settings.events_for(per_call=True) == hooks.INSTALLED_EVENTS
+
+
+def test_the_magic_takes_the_same_options_and_defaults():
+    from ccviz_kernel.errors import UsageError
+    from ccviz_kernel.notebook.magics import _parser
+
+    ns = _parser().parse_args(["install-hooks"])
+    assert ns.command == "install-hooks"  # the subcommand survives the options' dests
+    assert (ns.scope, ns.per_call, ns.all_command, ns.dry_run) == ("user", False, False, False)
+    ns = _parser().parse_args(["install-hooks", "--per-call", "--scope", "project", "--dry-run"])
+    assert (ns.scope, ns.per_call, ns.dry_run) == ("project", True, True)
+    assert _parser().parse_args(["install-hooks", "--command"]).all_command is True
+    with pytest.raises(UsageError):
+        _parser().parse_args(["install-hooks", "--http", "--command"])
+
+
+def test_the_magic_installs_lean_into_the_user_settings(capsys):
+    from ccviz_kernel.notebook.magics import _parser, _run
+
+    _run(_parser().parse_args(["install-hooks"]), display=print)
+    settings = json.loads(Path(claude_settings.settings_path("user")).read_text())
+    assert claude_settings.install_mode(settings) == "lean"
+    assert "CCVIZ_HOOK_TOKEN" in settings["env"]
+    assert "installed ccviz hooks" in capsys.readouterr().out

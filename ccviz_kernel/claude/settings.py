@@ -13,9 +13,23 @@ import os
 import sys
 from typing import Any
 
-from ..config import DEFAULT_URL, HOOK_COMMAND_TIMEOUT, HOOK_HTTP_TIMEOUT, claude_config_dir
+from ..config import (
+    DEFAULT_URL,
+    ENV_HOOK_TOKEN,
+    HOOK_COMMAND_TIMEOUT,
+    HOOK_HTTP_TIMEOUT,
+    HOOK_TOKEN_FILE,
+    claude_config_dir,
+)
 from ..errors import SettingsError, json_type
-from .hooks import COMMAND_ONLY_EVENTS, INSTALLED_EVENTS, MATCHERS, SYNC_EVENTS, TOOL_EVENTS
+from .hooks import (
+    COMMAND_ONLY_EVENTS,
+    INSTALLED_EVENTS,
+    MATCHERS,
+    PER_CALL_EVENTS,
+    SYNC_EVENTS,
+    TOOL_EVENTS,
+)
 
 SCOPES = ("user", "project", "local")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -24,17 +38,41 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: events and nothing else (not the ingest token, which also controls agents). Its file is
 #: in the data folder, made by ``install-hooks``; Claude Code gets it through the ``env`` of
 #: the *user* settings (private to the user), never through a project file teams commit.
-HOOK_TOKEN_FILE = "hook-token"
-HOOK_TOKEN_ENV = "CCVIZ_HOOK_TOKEN"
+HOOK_TOKEN_ENV = ENV_HOOK_TOKEN
 
-#: The events that get an http handler by default: those that fire per tool call, per
-#: turn or per prompt (hundreds in a long session, where a process each costs Claude Code
-#: dearly: bench/claude_cost_bench.py), and whose facts the transcript also holds, so the
-#: server fills them in from it when an http hook found no server. Every other event fires
-#: a few times a session and is not in the transcript: it keeps ``ccviz hook`` and the
-#: spool, which delivers it exactly once whenever the server is back, run synchronously
-#: so that it reaches the server in its place among the http events.
+#: The events that get an http handler: those that fire per tool call, per turn or per
+#: prompt (hundreds in a long session, where a process each costs Claude Code dearly:
+#: bench/claude_cost_bench.py), and whose facts the transcript also holds, so the server
+#: fills them in from it when an http hook found no server. Lean (the default, :data:`MODES`)
+#: leaves the per-call ones out altogether. Every other event fires a few times a session
+#: and is not in the transcript: it keeps ``ccviz hook`` and the spool, which delivers it
+#: exactly once whenever the server is back, run synchronously so that it reaches the
+#: server in its place among the http events.
 HTTP_EVENTS: frozenset[str] = TOOL_EVENTS | {"PostToolBatch", "UserPromptSubmit", "Stop"}
+
+#: How ``install-hooks`` can hook Claude Code (what ``ccviz doctor`` reports):
+#: - ``lean`` (the default): no handler on the per-call events (:data:`~.hooks.PER_CALL_EVENTS`),
+#:   which the server reads from the transcript it follows; http on the rest of
+#:   :data:`HTTP_EVENTS`, ``ccviz hook`` (sync, spooled) on the rarer events;
+#: - ``per-call`` (``--per-call``): the same plus http handlers on the per-call events;
+#: - ``command`` (``--command``): ``ccviz hook`` on every event, per-call ones included.
+MODES = ("lean", "per-call", "command")
+
+
+def events_for(per_call: bool) -> tuple[str, ...]:
+    """The events we install a handler for: all of them, or all but the per-call ones."""
+    return tuple(e for e in INSTALLED_EVENTS if per_call or e not in PER_CALL_EVENTS)
+
+
+def install_mode(settings: dict[str, Any]) -> str | None:
+    """Which of :data:`MODES` our handlers in ``settings`` are (``None``: none of ours)."""
+    ours = find_ours(settings)
+    if not ours:
+        return None
+    if not PER_CALL_EVENTS & set(ours):
+        return "lean"
+    kinds = {h.get("type") for found in ours.values() for h in found}
+    return "per-call" if "http" in kinds else "command"
 
 
 # -- where the settings live ------------------------------------------------------------
@@ -325,12 +363,15 @@ def merge_hooks(
     http: bool = False,
     command: str | None = None,
     url: str | None = None,
+    per_call: bool = True,
 ) -> dict[str, Any]:
     """Install our handler on every event in :data:`INSTALLED_EVENTS`, replacing any earlier ones.
 
     Mutates and returns ``settings``. Existing events keep their place and their other
     groups; ours is appended as a group with no matcher (matches everything), except on the
-    events of :data:`~.hooks.MATCHERS`, which fire only for what a matcher names.
+    events of :data:`~.hooks.MATCHERS`, which fire only for what a matcher names. Without
+    ``per_call``, the per-call events (:data:`~.hooks.PER_CALL_EVENTS`) get no handler and
+    lose any of ours from an earlier install (the server reads them from the transcript).
     """
     url = (url or hook_url()) if http else url
     ours_command = command_handler(command)
@@ -351,6 +392,12 @@ def merge_hooks(
         if not isinstance(groups, list):
             raise SettingsError(f'"hooks.{event}" should be an array, found {json_type(groups)}')
         kept, _ = _strip(groups, url)
+        if not per_call and event in PER_CALL_EVENTS:
+            if kept:
+                hooks[event] = kept
+            else:
+                hooks.pop(event, None)
+            continue
         use_http = http and event in HTTP_EVENTS and event not in COMMAND_ONLY_EVENTS
         handler = http_handler(url) if use_http else dict(ours_command)
         if not use_http and (http or event in SYNC_EVENTS):
@@ -394,20 +441,30 @@ def remove_hooks(settings: dict[str, Any], url: str | None = None) -> int:
 # -- installing and removing, with a report --------------------------------------
 
 
-def install(path: str, *, http: bool = True, dry_run: bool = False, out: Any = None) -> int:
+def install(
+    path: str,
+    *,
+    http: bool = True,
+    per_call: bool = False,
+    dry_run: bool = False,
+    out: Any = None,
+) -> int:
     """Install our handlers in the settings file at ``path`` and say what changed on ``out``.
 
-    ``http`` (the default): http handlers on the frequent events (:data:`HTTP_EVENTS`), so
-    no process starts per tool call; the rare ones keep ``ccviz hook`` and its spool. The hook-only
-    token goes into the user settings' ``env`` (``~/.claude/settings.json``, private to the
-    user), whatever file the hooks go to. ``http=False``: ``ccviz hook`` on every event.
+    The default (``lean``): no handler on the per-call events (:data:`~.hooks.PER_CALL_EVENTS`:
+    the server follows the transcript, which holds every call and result); http handlers on
+    prompts, turn ends and permissions; ``ccviz hook`` and its spool on the rarer events.
+    ``per_call``: http handlers on the per-call events too. The hook-only token goes into
+    the user settings' ``env`` (``~/.claude/settings.json``, private to the user), whatever
+    file the hooks go to. ``http=False``: ``ccviz hook`` on every event, per-call included.
     Used by ``ccviz install-hooks`` and by the ``%ccviz install-hooks`` magic alike.
     """
     out = out or sys.stdout
+    per_call = per_call or not http
     settings, old = read_settings(path)
     url = hook_url() if http else None
     command = hook_command()
-    merge_hooks(settings, http=http, command=command, url=url)
+    merge_hooks(settings, http=http, command=command, url=url, per_call=per_call)
     user_path = settings_path("user")
     same_file = os.path.realpath(user_path) == os.path.realpath(path)
     user: dict[str, Any] | None = None
@@ -424,7 +481,13 @@ def install(path: str, *, http: bool = True, dry_run: bool = False, out: Any = N
     elif same_file:
         drop_token_env(settings)  # back to command hooks: the token is not needed
     new = dump_settings(settings)
-    how = f"http hooks to {url}, `{command}` on the rarer events" if http else f"`{command}`"
+    mode = "command" if not http else "per-call" if per_call else "lean"
+    if not http:
+        how = f"`{command}` on every event"
+    elif per_call:
+        how = f"http hooks to {url} (tool calls included), `{command}` on the rarer events"
+    else:
+        how = f"lean: http hooks to {url}, `{command}` on the rarer events, none per tool call"
     if new == old and user is None:
         out.write(f"ccviz hooks already installed in {path} ({how}); nothing changed\n")
     elif dry_run:
@@ -438,7 +501,7 @@ def install(path: str, *, http: bool = True, dry_run: bool = False, out: Any = N
     else:
         if new != old:
             saved = write_settings(path, new)
-            count = len(INSTALLED_EVENTS)
+            count = len(events_for(per_call))
             out.write(f"installed ccviz hooks for {count} events in {path}\n  handler: {how}\n")
             if saved:
                 out.write(f"  previous file kept as {saved}\n")
@@ -450,7 +513,16 @@ def install(path: str, *, http: bool = True, dry_run: bool = False, out: Any = N
             )
             if saved:
                 out.write(f"  previous file kept as {saved}\n")
-    if http:
+    if mode == "lean":
+        out.write(
+            f"note: no hook runs per tool call ({', '.join(sorted(PER_CALL_EVENTS))}): the "
+            "server reads calls and results from the transcript it follows (--per-call hooks "
+            "them too). Prompts, turn ends and permissions post over http (what they miss "
+            "while no server runs is filled in from the transcript); the rarer events run "
+            "`ccviz hook`, spooled meanwhile. The URL is fixed: run install-hooks again if "
+            "the server moves.\n"
+        )
+    elif mode == "per-call":
         out.write(
             "note: tool calls, prompts and turn ends post over http (what they miss while no "
             "server runs is filled in from the transcript); the rarer events run `ccviz hook`, "

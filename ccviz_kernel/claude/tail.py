@@ -190,7 +190,8 @@ class _Fills:
 
     def _user(self, obj, message, agent, agent_type, when) -> None:
         kind = user_kind(obj)
-        if kind == "prompt" and agent is None and obj.get("isSidechain") is not True:
+        # A background task's result comes back as a prompt too (live: a UserPromptSubmit).
+        if kind in ("prompt", "notification") and agent is None and not obj.get("isSidechain"):
             prompt_id = obj.get("promptId")
             if isinstance(prompt_id, str) and prompt_id:
                 payload = self._base("UserPromptSubmit", obj, None, None)

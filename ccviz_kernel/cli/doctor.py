@@ -63,7 +63,7 @@ def run_checks(cwd: str | None = None) -> list[Check]:
             Check(
                 "http hooks",
                 "fail",
-                f"post to {shown} but the server is at {url}: run `ccviz install-hooks --http` "
+                f"post to {shown} but the server is at {url}: run `ccviz install-hooks` "
                 "again (or serve on that port)",
                 essential=True,
             )
@@ -74,8 +74,8 @@ def run_checks(cwd: str | None = None) -> list[Check]:
 
 
 def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
-    from ..claude.hooks import INSTALLED_EVENTS as EVENTS
-    from ..claude.settings import find_ours, read_settings, settings_path
+    from ..claude.hooks import PER_CALL_EVENTS
+    from ..claude.settings import events_for, find_ours, install_mode, read_settings, settings_path
     from ..errors import SettingsError
 
     checks: list[Check] = []
@@ -103,14 +103,23 @@ def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
         scope_kinds = {h.get("type") for h in handlers}
         everything += handlers
         missing = sorted({c for h in handlers if (c := _missing_program(h)) is not None})
-        covered = sum(1 for e in EVENTS if e in ours)
+        # lean (the default) hooks no per-call event: the server reads those from the
+        # transcript it follows; --per-call and --command hook every event
+        mode = install_mode(settings) or "lean"
+        events = events_for(per_call=mode != "lean")
+        covered = sum(1 for e in events if e in ours)
         how = "+".join(sorted(k for k in scope_kinds if isinstance(k, str)))
-        detail = f"{covered}/{len(EVENTS)} events ({how}) in {path}"
+        detail = f"{mode}: {covered}/{len(events)} events ({how}) in {path}"
+        if mode == "lean":
+            detail += (
+                f"; {', '.join(sorted(PER_CALL_EVENTS))} come from the transcript the server "
+                "follows (`ccviz install-hooks --per-call` hooks them too)"
+            )
         if missing:
             detail += f"; the hook command points at a missing program: {', '.join(missing)}"
             detail += " (run `ccviz install-hooks` again)"
             checks.append(Check(name, "fail", detail, essential=True))
-        elif covered < len(EVENTS):
+        elif covered < len(events):
             detail += "; some events missing (run `ccviz install-hooks` again)"
             checks.append(Check(name, "warn", detail))
         else:

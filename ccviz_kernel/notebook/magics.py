@@ -5,7 +5,8 @@
 %ccviz games                       the games, as a table
 %ccviz view [GAME]                 a game inline (default: the newest)
 %ccviz replay PATH [--speed N]     replay a transcript or hook log here, and show it
-%ccviz install-hooks [--scope S]   point Claude Code's hooks at ccviz
+%ccviz install-hooks [--scope S]   point Claude Code's hooks at ccviz (as `ccviz install-hooks`:
+                                   --per-call, --command, --dry-run, --project-dir, --settings)
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def _parser() -> _Parser:
     replay = sub.add_parser("replay")
     replay.add_argument("path")
     replay.add_argument("--speed", type=float, default=4.0)
-    install = sub.add_parser("install-hooks")
-    install.add_argument("--scope", choices=["user", "project", "local"], default="user")
-    install.add_argument("--http", action="store_true")
+    from ..claude.install_options import add_install_options
+
+    add_install_options(sub.add_parser("install-hooks"))
     return parser
 
 
@@ -84,9 +85,9 @@ def _run(ns: argparse.Namespace, display: Any) -> Any:
         display(replay.view())
         return replay
     if ns.command == "install-hooks":
-        from ..claude.settings import install, settings_path
+        from ..claude.install_options import cmd_install
 
-        install(settings_path(ns.scope), http=ns.http)
+        cmd_install(ns)  # the same options and defaults as `ccviz install-hooks`
         return None
     raise MagicError(f"unknown command {ns.command!r}")
 

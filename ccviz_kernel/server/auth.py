@@ -65,10 +65,9 @@ class Auth:
     def _hook_token_from_file(self) -> str | None:
         import os
 
-        from ..claude.settings import HOOK_TOKEN_ENV, HOOK_TOKEN_FILE
-        from ..config import data_dir_str
+        from ..config import ENV_HOOK_TOKEN, HOOK_TOKEN_FILE, data_dir_str
 
-        value = (os.environ.get(HOOK_TOKEN_ENV) or "").strip()
+        value = (os.environ.get(ENV_HOOK_TOKEN) or "").strip()
         if value:
             return value
         path = os.path.join(data_dir_str(create=False), HOOK_TOKEN_FILE)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..config import MAX_PAYLOAD_BYTES
 from ..errors import FrontEndMissing
+from ..events import hook_event_key
 from .auth import Auth, bearer, same_token
 from .core import CONTROLLER_REQUIRED, GameServer, HookRequest, HttpAnswer, too_large
 from .pages import shell, static_file
@@ -124,23 +125,6 @@ def parse_hook(headers: Mapping[str, str], body: bytes, client: str = "?") -> Ho
         hook_time=parse_hook_time(headers.get("X-Ccviz-Time")),
         delivery_id=delivery,
     )
-
-
-def hook_event_key(payload: Mapping[str, object]) -> str | None:
-    """The natural delivery id of a hook event about one tool call, else ``None``.
-
-    Claude Code fires each tool event once per call: (session, agent, event, tool_use_id)
-    names one firing. Whoever ingests the same firing again (the transcript gap fill, for
-    an http hook that failed or timed out) passes this as the key, and the store keeps one.
-    """
-    names = ("session_id", "hook_event_name", "tool_use_id")
-    values = [payload.get(n) for n in names]
-    if not all(isinstance(v, str) and v for v in values):
-        return None
-    agent = payload.get("agent_id")
-    agent = agent if isinstance(agent, str) else ""
-    session, event, use = values
-    return f"hook:{session}:{agent}:{event}:{use}"
 
 
 def _natural_key(body: bytes) -> str | None:

@@ -13,7 +13,7 @@ and in transcript order:
 
 * a ``PreToolUse`` per new ``tool_use`` block, a ``PostToolUse``/``PostToolUseFailure`` per
   result (the transcript replay's fields, ``"ccviz_source": "transcript"``), keyed with
-  :func:`~.routes.hook_event_key` so that a hook copy of the same firing (per-call hooks
+  :func:`~ccviz_kernel.events.hook_event_key` so that a hook copy of the same firing (per-call hooks
   installed with ``install-hooks --per-call``) is stored once, whichever comes first. Once
   a per-call hook has come for the game, its calls wait for :data:`GRACE` instead (gap
   fill only: a ``--command`` hook's copy carries its spool id, not the natural key);
@@ -55,7 +55,7 @@ from ..claude.tail import (
     UsageReporter,
 )
 from ..config import TRANSCRIPT_POLL
-from ..events import PayloadError
+from ..events import PayloadError, hook_event_key
 from ..hub import Hub
 
 log = logging.getLogger("ccviz.server")
@@ -492,8 +492,6 @@ class TranscriptWatcher:
 
 
 def _hook_key(payload: dict[str, Any]) -> str | None:
-    from .routes import hook_event_key  # routes imports core, which imports us
-
     return hook_event_key(payload)
 
 

@@ -2,13 +2,18 @@
 ``claude -p`` running a scripted session against a fake Messages API on 127.0.0.1, every
 hook reaching a real ccviz server that builds the game.
 
-The installer writes http handlers on the frequent events (Claude Code posts each itself)
-and ``ccviz hook`` on the rest, so it runs once the server is up: the URL is fixed at install
-time. Run twice: with the command handlers made ``async: true`` (as ``--command`` installs
-them) and synchronous (as the default installs them). Each hook group also gets a
-synchronous *witness* handler that appends the payload to a file, so the test knows exactly
-which events Claude Code fired and can tell them from what reached the server. See
-README.md beside this file for what was observed.
+The default install is *lean*: no handler on the per-call events (``PreToolUse``,
+``PostToolUse``, ``PostToolUseFailure``, ``PostToolBatch``), which the server reads from the
+transcript it follows (those events carry ``"ccviz_source": "transcript"``); http handlers on
+prompts, turn ends and permissions (Claude Code posts each itself) and ``ccviz hook`` on the
+rest. So it runs once the server is up: the URL is fixed at install time. Run three times:
+lean with the command handlers made ``async: true`` (as ``--command`` installs them), lean
+as installed (synchronous), and ``--per-call`` (http handlers on the per-call events too).
+Every installed event also gets a synchronous *witness* handler that appends the payload to
+a file (beside ours, or alone on the per-call events lean leaves unhooked), so the test
+knows exactly which events Claude Code fired and can tell them from what reached the
+server, matched by (event, tool_use_id, agent_id). See README.md beside this file for what
+was observed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from ccviz_kernel.claude.hooks import INSTALLED_EVENTS, MATCHERS, PER_CALL_EVENTS
 from ccviz_kernel.hosts.standalone import start
 
 from .fake_anthropic import FakeAnthropic, Script, text, tool
@@ -98,11 +104,11 @@ def scripts(project: Path) -> list[Script]:
 # -- installing the hooks ---------------------------------------------------------------
 
 
-def install_hooks(project: Path, env: dict[str, str]) -> list[Path]:
+def install_hooks(project: Path, env: dict[str, str], flags: tuple[str, ...] = ()) -> list[Path]:
     """Install ccviz's hooks into ``project`` with the real CLI; the settings files written."""
     env = {k: v for k, v in env.items() if k != "CLAUDE_CONFIG_DIR"}  # HOME's, as claude's
     proc = subprocess.run(
-        [ccviz_bin(), "install-hooks", "--scope", "project", "--project-dir", str(project)],
+        [ccviz_bin(), "install-hooks", "--scope", "project", "--project-dir", str(project), *flags],
         capture_output=True,
         text=True,
         env=env,
@@ -132,13 +138,26 @@ def _ccviz_handlers(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 def prepare(files: list[Path], *, run_async: bool, fired_log: Path) -> bool:
     """Set ``async`` on ccviz's handlers, and add a synchronous witness to each of their
-    groups that logs what Claude Code fired. Returns whether the installer chose async."""
+    groups that logs what Claude Code fired, and to every installed event that has none of
+    ours (the per-call events of a lean install). Returns whether the installer chose async."""
     # `cat`, not a Python one-liner: a few ms instead of about 100 per event, so the witness
     # barely changes the timing it observes
     witness = {"type": "command", "command": f"cat >> {shlex.quote(str(fired_log))}", "timeout": 10}
     installed_async = []
-    for path in files:
-        settings = json.loads(path.read_text())
+    everywhere = [json.loads(path.read_text()) for path in files]
+    hooked = {
+        event
+        for settings in everywhere
+        for event, groups in settings["hooks"].items()
+        if _ccviz_handlers({"hooks": {event: groups}})
+    }
+    for event in INSTALLED_EVENTS:
+        if event not in hooked:  # a witness alone, where lean hooks nothing
+            group: dict[str, Any] = {"hooks": [dict(witness)]}
+            if event in MATCHERS:
+                group["matcher"] = MATCHERS[event]
+            everywhere[0]["hooks"].setdefault(event, []).append(group)
+    for path, settings in zip(files, everywhere, strict=True):
         for groups in settings["hooks"].values():
             for group in groups:
                 ours = _ccviz_handlers({"hooks": {"x": [group]}})
@@ -204,14 +223,21 @@ async def run_claude(
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def key(payload: dict[str, Any]) -> tuple[str, str, str, str]:
-    """What tells one hook firing from another in this session."""
+def key(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """What tells one hook firing from another in this session (a hook's payload or the
+    event the server made from the transcript alike)."""
     return (
         payload.get("hook_event_name", ""),
-        payload.get("tool_name", ""),
         payload.get("tool_use_id", ""),
         payload.get("agent_id", ""),
     )
+
+
+def expected(fired: list[dict[str, Any]], lean: bool) -> list[dict[str, Any]]:
+    """What should reach the server of what fired. Lean: all but ``PostToolBatch``, which is
+    neither hooked nor made from the transcript: what it says (each call of the batch and its
+    result) arrives as the transcript's PreToolUse / PostToolUse / PostToolUseFailure."""
+    return [p for p in fired if not (lean and p.get("hook_event_name") == "PostToolBatch")]
 
 
 def read_fired(path: Path) -> list[dict[str, Any]]:
@@ -231,11 +257,16 @@ def read_fired(path: Path) -> list[dict[str, Any]]:
 # -- the test -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["async", "sync"])
-def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
+@pytest.mark.parametrize("mode", ["async", "sync", "per-call"])
+def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path, monkeypatch):
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     home.mkdir()
+    # the server runs as the same user as Claude Code: it reads transcripts only under that
+    # user's ~/.claude/projects
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    lean = mode != "per-call"
     fired_log, debug_log = tmp_path / "fired.jsonl", tmp_path / "claude-debug.log"
     fake = FakeAnthropic(scripts(project), log_path=tmp_path / "requests.jsonl")
     installed_async = None
@@ -244,7 +275,8 @@ def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
         nonlocal installed_async
         host = await start(port=0)
         try:
-            files = install_hooks(project, {**os.environ, "HOME": str(home)})
+            flags = ("--per-call",) if mode == "per-call" else ()
+            files = install_hooks(project, {**os.environ, "HOME": str(home)}, flags)
             installed_async = prepare(files, run_async=mode == "async", fired_log=fired_log)
             url = await fake.start()
             started = time.monotonic()
@@ -256,14 +288,17 @@ def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
             while time.monotonic() < deadline:
                 ids = host.hub.live_ids()
                 game_id = ids[0] if len(ids) == 1 else game_id
-                arrived = (
-                    [json.loads(e.payload) for e in host.hub.store.events(game_id)]
-                    if game_id
-                    else []
-                )
+                stored = host.hub.store.events(game_id) if game_id else []
+                # the server's own events (ccviz.usage: token counts read from the
+                # transcript) are not hook firings
+                arrived = [
+                    payload
+                    for payload in (json.loads(e.payload) for e in stored)
+                    if not str(payload.get("hook_event_name", "")).startswith("ccviz.")
+                ]
                 if len(arrived) != last:
                     last, quiet_since = len(arrived), time.monotonic()
-                fired = read_fired(fired_log)
+                fired = expected(read_fired(fired_log), lean)
                 if fired and Counter(map(key, arrived)) == Counter(map(key, fired)):
                     break
                 if rc != 0 or time.monotonic() - quiet_since > SETTLE_QUIET:
@@ -285,7 +320,8 @@ def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
             await host.close()
 
     result = asyncio.run(asyncio.wait_for(scenario(), CLAUDE_TIMEOUT + SETTLE_TIMEOUT + 30))
-    fired = read_fired(fired_log)
+    all_fired = read_fired(fired_log)
+    fired = expected(all_fired, lean)
     arrived = result["arrived"]
     missing = Counter(map(key, fired)) - Counter(map(key, arrived))
     extra = Counter(map(key, arrived)) - Counter(map(key, fired))
@@ -331,11 +367,20 @@ def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path):
     assert stats["subagents"] == 1 and stats["prompts"] == 1
 
     # fired vs arrived
-    names = Counter(p["hook_event_name"] for p in fired)
+    names = Counter(p["hook_event_name"] for p in all_fired)
     assert names["PreToolUse"] == 8 and names["PostToolUseFailure"] == 1, names
     assert names["SubagentStart"] == 1 and names["SubagentStop"] == 1, names
     assert not extra, f"events arrived that were never fired: {extra}"
-    if mode == "sync":
+    per_call = [p for p in arrived if p["hook_event_name"] in PER_CALL_EVENTS]
+    from_transcript = [p for p in arrived if p.get("ccviz_source") == "transcript"]
+    print(f"from the transcript: {Counter(p['hook_event_name'] for p in from_transcript)}")
+    if lean:
+        # no hook on the per-call events, so each one came from the transcript
+        assert per_call and all(p.get("ccviz_source") == "transcript" for p in per_call)
+        assert names["PostToolBatch"] == 8 and "PostToolBatch" not in Counter(
+            p["hook_event_name"] for p in arrived
+        )
+    if mode in ("sync", "per-call"):
         assert not missing, f"synchronous hooks lost events: {missing}"
         assert agents["main"]["state"] == "left"  # SessionEnd arrived
     else:

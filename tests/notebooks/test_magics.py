@@ -323,5 +323,10 @@ def test_install_hooks_magic_writes_project_settings(served: Served):
     settings = served.cwd / ".claude" / "settings.json"
     assert settings.is_file(), out.stdout + out.stderr
     hooks = json.loads(settings.read_text())["hooks"]
-    assert "PreToolUse" in hooks and "ccviz" in json.dumps(hooks["PreToolUse"])
-    assert not (served.kernel.root / "home" / ".claude").exists()  # project scope only
+    assert "Stop" in hooks and "api/hooks" in json.dumps(hooks["Stop"])
+    assert "PreToolUse" not in hooks  # lean: the server reads the calls from the transcript
+    # The hook token goes to the user's own settings, and nothing else does; a project file
+    # (which teams commit) only names it.
+    user = json.loads((served.kernel.root / "home" / ".claude" / "settings.json").read_text())
+    assert set(user) == {"env"} and set(user["env"]) == {"CCVIZ_HOOK_TOKEN"}
+    assert user["env"]["CCVIZ_HOOK_TOKEN"] not in settings.read_text()
