@@ -301,7 +301,9 @@ def picture_agreement(rec: Recording, order: str = "dispatch") -> list[PictureCh
     show the same agent states? Events are matched by the hook-log line they come from
     (a per-call event the server read from the transcript knows its line too), so an event
     only one side has (an unhooked ``PostToolBatch``; a refused call the transcript shows)
-    shifts nothing; a fired event that never reached the server disagrees."""
+    shifts nothing; a fired event that never reached the server disagrees. The sequences
+    are compared position by position: two concurrent results applied the other way round
+    (the transcript writes them in its order) give the same sequence of states."""
     rows = rec.fired()
     reaches = delivered_events(rec)
     fired: dict[str, list[int]] = {}
@@ -311,13 +313,16 @@ def picture_agreement(rec: Recording, order: str = "dispatch") -> list[PictureCh
     checks = []
     for gid in sorted(set(fired) | set(applied)):
         lines = fired.get(gid, [])
-        a = states_by_line(gid, [{**rows[n], "_fired": n} for n in lines])
-        b = states_by_line(gid, applied.get(gid, []))
         expected = [n for n in lines if reaches(rows[n])]
-        check = PictureCheck(gid, len(expected), 0, fired_lines=expected)
-        check.applied_lines = [n if n in b else None for n in expected]
-        for i, n in enumerate(expected):
-            x, y = a.get(n, MISSING), b.get(n, MISSING)
+        keep = set(expected)
+        a = states_by_line(gid, [{**rows[n], "_fired": n} for n in lines], keep)
+        b = states_by_line(gid, applied.get(gid, []), keep)
+        total = max(len(a), len(b))
+        check = PictureCheck(gid, total, 0, fired_lines=[n for n, _ in a])
+        check.applied_lines = [n for n, _ in b]
+        for i in range(total):
+            x = a[i][1] if i < len(a) else MISSING
+            y = b[i][1] if i < len(b) else MISSING
             if x == y:
                 check.agree += 1
             elif len(check.first_wrong) < 5:
@@ -326,19 +331,21 @@ def picture_agreement(rec: Recording, order: str = "dispatch") -> list[PictureCh
     return checks
 
 
-def states_by_line(game_id: str, payloads: list[dict[str, Any]]) -> dict[int, Any]:
-    """Apply ``payloads`` in order; the agent states after each one that came from a line
-    of the hook log (``_fired``), by that line."""
+def states_by_line(
+    game_id: str, payloads: list[dict[str, Any]], keep: set[int]
+) -> list[tuple[int, Any]]:
+    """Apply ``payloads`` in order; ``(line, agent states)`` after each one that came from
+    a line of the hook log (``_fired``) in ``keep``, in the order applied."""
     from ccviz_kernel.engine.game import Game
     from ccviz_kernel.events import parse_event
 
     game = Game(game_id)
-    out: dict[int, Any] = {}
+    out: list[tuple[int, Any]] = []
     for payload in payloads:
         clean = {k: v for k, v in payload.items() if k not in ("_ts", "_fired")}
         game.apply(parse_event(clean, ts=payload.get("_ts"), session_id=game_id))
-        if payload.get("_fired") is not None:
-            out[payload["_fired"]] = agent_states(game.snapshot())
+        if payload.get("_fired") in keep:
+            out.append((payload["_fired"], agent_states(game.snapshot())))
     return out
 
 

@@ -142,3 +142,14 @@ def test_a_permission_request_waits_for_the_call_it_is_about():
     hub.ingest(pre("t1", "Bash"))
     assert logged(hub) == ["PreToolUse", "PermissionRequest"]
     assert hub.game(SID).peek("agents", "main", "state") == "waiting"
+
+
+def test_a_background_subagent_starts_after_its_spawn_call_returned():
+    hub, clock = hub_with_window()
+    spawn = pre("a1", "Agent")
+    spawn["tool_input"] = {"subagent_type": "Explore", "run_in_background": True}
+    hub.ingest(spawn)
+    hub.ingest(ev("SubagentStart", agent_id="x1", agent_type="Explore"))  # before the result
+    launched = post("a1", "Agent", tool_response={"status": "async_launched", "agentId": "x1"})
+    hub.ingest(launched)
+    assert logged(hub) == ["PreToolUse", "PostToolUse", "SubagentStart"]

@@ -382,6 +382,11 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
     from ccviz_kernel.hosts.standalone import start
 
     log = os.path.join(tmp, "hooks.jsonl")
+    # The server reads the transcripts claude writes (the per-call events of the lean
+    # install, tokens) only under Claude Code's projects folder: claude's, in this HOME.
+    saved_home = os.environ.get("HOME")
+    os.environ["HOME"] = home
+    os.environ.pop("CLAUDE_CONFIG_DIR", None)
     host = await start(port=0)
     # after the server is up: the installer may point http handlers at the running server
     hooked = await asyncio.to_thread(
@@ -463,6 +468,8 @@ async def run(claude: str, scenario: dict, project: str, home: str, tmp: str) ->
             }
     finally:
         await host.close()
+        if saved_home is not None:
+            os.environ["HOME"] = saved_home
     fired_at, witness_ms, missing = dispatch_times(tmp, log, starts)
     witness_lost = lost_witnesses(tmp, log, len(starts))
     return {

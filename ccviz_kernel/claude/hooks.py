@@ -86,5 +86,13 @@ TOOL_EVENTS: frozenset[str] = frozenset(
     {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
 )
 
+#: Tools Claude Code runs one at a time even when a message asks for several calls at
+#: once (they change files or the task list); reads, searches, shell commands and spawns
+#: of one message run side by side. Seen on 2.1.332 (tests/fixtures/corpus: tasks,
+#: parallel, long).
+SERIAL_TOOLS: frozenset[str] = frozenset(
+    {"Edit", "Write", "MultiEdit", "NotebookEdit", "TodoWrite", "TaskCreate", "TaskUpdate"}
+)
+
 #: Tools whose call starts a subagent (``Task`` before 2.1.x, ``Agent`` since).
 SPAWN_TOOLS: frozenset[str] = frozenset({"Agent", "Task"})

@@ -94,6 +94,9 @@ class Fill:
     key: str
     when: float
     payload: dict[str, Any]
+    #: For a call: the assistant message it is part of (calls of one message may run
+    #: side by side; the next message's start after all of them).
+    group: str | None = None
 
 
 @dataclass
@@ -152,11 +155,13 @@ class _Fills:
         payload["ccviz_source"] = "transcript"
         return payload
 
-    def _add(self, kind: str, key: str, when: int, payload: dict[str, Any]) -> None:
+    def _add(
+        self, kind: str, key: str, when: int, payload: dict[str, Any], group: str | None = None
+    ) -> None:
         if (kind, key) in self.done:
             return
         self.done.add((kind, key))
-        self.found.append(Fill(kind, key, when / 1e6, payload))
+        self.found.append(Fill(kind, key, when / 1e6, payload, group))
 
     def _assistant(self, obj, message, agent, agent_type, when) -> None:
         content = message.get("content")
@@ -175,7 +180,8 @@ class _Fills:
                 payload["tool_name"] = name
                 payload["tool_input"] = tool_input
                 payload["tool_use_id"] = use_id
-                self._add("pre", use_id, when, payload)
+                group = message.get("id") or obj.get("uuid")
+                self._add("pre", use_id, when, payload, group if isinstance(group, str) else None)
         if (
             agent is None
             and obj.get("isSidechain") is not True

@@ -28,6 +28,8 @@ class Spawn:
     use_id: str | None
     caller: str
     agent_type: str | None
+    #: ``run_in_background``: its result comes at once, before the subagent starts.
+    background: bool = False
 
 
 @dataclass(slots=True)
@@ -44,6 +46,8 @@ class Scratch:
     closed_calls: set[str] = field(default_factory=set)
     #: Calls a ``PostToolBatch`` closed as failed because no result had come.
     batch_failed: set[str] = field(default_factory=set)
+    #: Open TaskCreate/TaskUpdate calls whose TaskCreated/TaskCompleted hook came.
+    task_hooked: set[str] = field(default_factory=set)
     token_keys: set[str] = field(default_factory=set)
 
 

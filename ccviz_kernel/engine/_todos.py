@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import HookEvent
-from ._core import GameCore, as_key
+from ._core import MAIN, GameCore, as_key
 from .speech import shorten
 
 _TODO_STATUSES = frozenset({"pending", "in_progress", "completed"})
@@ -22,10 +22,18 @@ class TodoRules(GameCore):
 
     def _on_task_created(self, event: HookEvent) -> None:
         p = event.payload
+        self._note_task_hook(event, "TaskCreate")
         self._add_task(p.get("task_id"), p.get("task_subject") or p.get("task_description"))
 
     def _on_task_completed(self, event: HookEvent) -> None:
+        self._note_task_hook(event, "TaskUpdate")
         self._update_task(event.get("task_id"), "completed", event.get("task_subject"))
+
+    def _note_task_hook(self, event: HookEvent, tool: str) -> None:
+        """The hook fired inside the oldest open call of ``tool`` that had none yet."""
+        call = unhooked_task_call(self._scratch, event.agent_id or MAIN, tool)
+        if call is not None:
+            self._scratch.task_hooked.add(call)
 
     def _update_task(self, task_id: Any, status: Any, subject: Any = None) -> None:
         task_id = _str_or_none(task_id)
@@ -103,4 +111,12 @@ class TodoRules(GameCore):
 def _str_or_none(value: Any) -> str | None:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value)[:100]
+    return None
+
+
+def unhooked_task_call(scratch: Any, agent_id: str, tool: str) -> str | None:
+    """The oldest open ``tool`` call of the agent whose task hook has not come yet."""
+    for use_id, (owner, call) in scratch.open_calls.items():
+        if owner == agent_id and call.get("name") == tool and use_id not in scratch.task_hooked:
+            return use_id
     return None

@@ -78,7 +78,12 @@ class ToolRules(AgentRules, TodoRules):
         if tool in SPAWN_TOOLS:
             kind = tool_input.get("subagent_type")
             self._scratch.pending.append(
-                Spawn(event.tool_use_id, agent_id, kind if isinstance(kind, str) else None)
+                Spawn(
+                    event.tool_use_id,
+                    agent_id,
+                    kind if isinstance(kind, str) else None,
+                    tool_input.get("run_in_background") is True,
+                )
             )
 
     def _add_booth(self, server: str) -> None:

@@ -25,6 +25,7 @@ from ..claude.hooks import SPAWN_TOOLS
 from ..claude.results import refusal
 from ..events import HookEvent
 from ._core import MAIN
+from ._todos import unhooked_task_call
 from .game import Game
 
 #: Events that end a turn: they wait while their agent still has calls open.
@@ -54,8 +55,15 @@ def rank(event: HookEvent) -> int:
 def waits_for(game: Game, event: HookEvent) -> bool:
     """Whether ``event`` came before something it follows when Claude Code fires it."""
     name = event.name
-    if name.startswith("ccviz.") or name == "SubagentStart":
+    if name.startswith("ccviz."):
         return False
+    if name == "SubagentStart":
+        scratch = game._scratch
+        known = event.agent_id in game.peek("agents") or event.agent_id in scratch.by_agent
+        if not scratch.pending and not known:
+            return True  # before the Agent call that spawns it
+        # A background spawn's result comes before its subagent starts.
+        return any(s.background and s.use_id in scratch.open_calls for s in scratch.pending)
     if name == "SessionEnd":  # the session's last word: after every call it made
         return bool(game._scratch.open_calls)
     scratch = game._scratch
@@ -74,6 +82,8 @@ def waits_for(game: Game, event: HookEvent) -> bool:
         return False
     if name == "PermissionRequest":  # asked while its call runs: after its PreToolUse
         return not _has_open_call(scratch, agent_id or MAIN, event.tool_name)
+    if name in _TASK_HOOKS:  # fired while its TaskCreate/TaskUpdate call runs
+        return unhooked_task_call(scratch, agent_id or MAIN, _TASK_HOOKS[name]) is None
     if name == "PostToolBatch":
         return any(_result_pending(scratch, call) for call in _calls(event))
     if name in _TURN_ENDS:
@@ -109,6 +119,7 @@ def _result_pending(scratch: Any, call: dict[str, Any]) -> bool:
 
 #: Task tools whose hook (``TaskCreated``, ``TaskCompleted``) fires while the call runs.
 _TASK_TOOLS = frozenset({"TaskCreate", "TaskUpdate"})
+_TASK_HOOKS = {"TaskCreated": "TaskCreate", "TaskCompleted": "TaskUpdate"}
 
 
 def _task_hook_pending(todos: list[dict[str, Any]], event: HookEvent) -> bool:
@@ -130,13 +141,27 @@ def _child_not_done(agents: dict[str, Any], response: Any) -> bool:
     if not isinstance(response, dict):
         return False
     child = response.get("agentId")
-    if not isinstance(child, str):
-        return False
+    if not isinstance(child, str) or response.get("status") == "async_launched":
+        return False  # a background spawn returns at once, before its subagent starts
     agent = agents.get(child)
-    if agent is None:
-        return True
-    background = response.get("status") == "async_launched"
-    return not background and agent["state"] != "left"
+    return agent is None or agent["state"] != "left"
+
+
+def _behind(event: HookEvent, held: list[Held]) -> bool:
+    """Whether a held event comes before ``event`` in its agent's turn (any agent's, for
+    ``SessionEnd``)."""
+    mine = rank(event)
+    if mine == 0:
+        return False
+    agent = event.agent_id or MAIN
+    return any(
+        0 < rank(h.event) < mine  # what starts something (rank 0) holds nothing up
+        and (mine == _SESSION_END or (h.event.agent_id or MAIN) == agent)
+        for h in held
+    )
+
+
+_SESSION_END = _RANK["SessionEnd"]
 
 
 @dataclass(slots=True)
@@ -165,10 +190,7 @@ class ReorderBuffer:
         """Whether a held event of the game comes before ``event`` in a turn: then it waits
         too (a ``Stop`` behind the batch that is waiting for its last result)."""
         items = self._held.get(game_id)
-        if not items:
-            return False
-        mine = rank(event)
-        return mine > 0 and any(rank(h.event) < mine for h in items)
+        return bool(items) and _behind(event, items)
 
     def holds(self, game_id: str, key: str | None) -> bool:
         """Whether a delivery with ``key`` is already waiting (a retried spooled event)."""
@@ -180,8 +202,7 @@ class ReorderBuffer:
         if not items:
             return None
         for i, held in enumerate(items):
-            mine = rank(held.event)
-            if mine > 0 and any(rank(h.event) < mine for h in items):
+            if _behind(held.event, [h for h in items if h is not held]):
                 continue  # behind another held event of the turn
             if not waits_for(game, held.event):
                 del items[i]

@@ -23,13 +23,13 @@ from socketio.msgpack_packet import MsgPackPacket
 
 from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW
 from ..engine.game import Applied, Game
-from ..events import PayloadError
+from ..events import PayloadError, parse_event
 from ..hub import Hub
 from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
-from .transcripts import TranscriptWatcher  # helper C: tokens and gap fill
+from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 
 log = logging.getLogger("ccviz.server")
@@ -150,7 +150,8 @@ class GameServer:
         self.hook_limiter = RateLimiter(*hook_rate)
         self.action_limiter = RateLimiter(*action_rate)
         self.uploads = ReplayUploads(hub)
-        self.transcripts = TranscriptWatcher(hub)  # helper C: reads transcripts after hooks
+        #: Follows live transcripts: the calls (lean install), tokens, model, gap fill.
+        self.transcripts = TranscriptWatcher(hub, on_held=self._schedule_flush)
         #: game-history and game-at, per connection (each may replay up to 1255 events).
         self.read_limiter = RateLimiter(*read_rate)
         self._roles: dict[str, str] = {}
@@ -165,7 +166,7 @@ class GameServer:
     async def start(self) -> None:
         """Ingest what the hook spooled while no server ran, then keep watching the spool."""
         self.drain_spool()
-        self.transcripts.start()  # helper C: catch up unended games from their transcripts
+        self.transcripts.start()  # catch up unended games from their transcripts
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(SPOOL_EVERY, self.drain_spool)),
@@ -188,7 +189,7 @@ class GameServer:
                     2.0,
                 )
         self._flush_held(float("inf"))  # nothing held is lost on a clean stop
-        await self.transcripts.stop()  # helper C
+        await self.transcripts.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -223,11 +224,30 @@ class GameServer:
             return HttpAnswer(429, "too many requests\n")
         ts = _hook_time(hook.hook_time, self.hub.clock())
         try:
-            gid, _ = self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
+            event = parse_event(hook.body, ts=ts)  # a bad payload is a 400 now, never later
         except PayloadError as exc:
             return HttpAnswer(400, f"{exc}\n")
-        self.transcripts.saw(gid, hook.body)  # helper C
-        self._schedule_flush()
+        gid = event.session_id
+        if gid in self.hub.replays:
+            return HttpAnswer(400, f"game {gid!r} is a replay; it takes no new events\n")
+
+        def ingest() -> None:
+            try:
+                self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
+            except PayloadError as exc:
+                log.warning("skipped a hook event: %s", exc)
+            self._schedule_flush()
+
+        self.transcripts.saw(gid, hook.body)
+        # The transcript the server follows holds the session's calls (the lean install
+        # hooks none of them) and is written before the hooks that follow them fire: read
+        # it up to now first, so a SubagentStop or a Stop never comes before the last calls.
+        if event.name.startswith("ccviz.") or not self.transcripts.read_first(gid, ingest):
+            try:
+                self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
+            except PayloadError as exc:
+                return HttpAnswer(400, f"{exc}\n")
+            self._schedule_flush()
         return HttpAnswer(204)
 
     def drain_spool(self) -> int:
@@ -241,7 +261,7 @@ class GameServer:
                 except PayloadError as exc:
                     log.warning("skipped a spooled event: %s", exc)
                     continue
-                self.transcripts.saw(gid, body)  # helper C
+                self.transcripts.saw(gid, body)
                 count += seq is not None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

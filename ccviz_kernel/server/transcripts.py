@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from ..claude.hooks import SERIAL_TOOLS
 from ..claude.tail import (
     PER_CALL,
     TRIGGERS,
@@ -66,6 +67,8 @@ GRACE = 10.0
 #: After SessionEnd, one more read this much later: Claude Code writes its own count of the
 #: session's tokens (``cost-state``) as it exits.
 FOLLOW_UP = 3.0
+#: How long the call gate holds a call of the transcript at most (seconds).
+HOLD_CALLS = 1.0
 #: Games whose last event is older than this are not caught up on start (seconds).
 MAX_AGE = 7 * 86_400.0
 #: A transcript that has not grown for a second is read less often, up to this (seconds).
@@ -139,6 +142,59 @@ class _Seen:
         return fill.key in self.stops
 
 
+class _CallGate:
+    """Lets the transcript's calls start in the order Claude Code starts them.
+
+    A message's calls are all in the transcript at once, but Claude Code runs them side by
+    side only when none is a :data:`~ccviz_kernel.claude.hooks.SERIAL_TOOLS` call (then one
+    at a time), and the next message's calls only after every result of this one, which the
+    transcript may write a little later than the next message. So a call is held until
+    those results were read, at most :data:`HOLD_CALLS` seconds."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[str | None, str | None, str]] = {}  # use id → agent, …
+        self.queue: list[tuple[float, Fill]] = []
+
+    def order(self, fills: list[Fill], now: float) -> list[Fill]:
+        out: list[Fill] = []
+        for fill in fills:
+            if fill.kind == "pre":
+                self.queue.append((now, fill))
+            else:
+                queued = next((q for q in self.queue if q[1].key == fill.key), None)
+                if queued is not None:  # a result for a call still held: start it first
+                    self.queue.remove(queued)
+                    out.append(queued[1])
+                self.open.pop(fill.key, None)
+                out.append(fill)
+            self._release(out, now)
+        self._release(out, now)
+        return out
+
+    def _release(self, out: list[Fill], now: float) -> None:
+        held_agents: set[str | None] = set()
+        for item in list(self.queue):
+            since, fill = item
+            agent = fill.payload.get("agent_id")
+            if agent in held_agents and now - since < HOLD_CALLS:
+                continue  # keep an agent's calls in their order
+            if now - since < HOLD_CALLS and not self._may_start(fill, agent):
+                held_agents.add(agent)
+                continue
+            self.queue.remove(item)
+            self.open[fill.key] = (agent, fill.group, str(fill.payload.get("tool_name")))
+            out.append(fill)
+
+    def _may_start(self, fill: Fill, agent: str | None) -> bool:
+        running = [(g, t) for a, g, t in self.open.values() if a == agent]
+        if not running:
+            return True
+        if any(g != fill.group for g, _ in running):
+            return False  # the previous message's results are not all read yet
+        tool = fill.payload.get("tool_name")
+        return tool not in SERIAL_TOOLS and not any(t in SERIAL_TOOLS for _, t in running)
+
+
 @dataclass
 class _Session:
     seen: _Seen = field(default_factory=_Seen)
@@ -162,6 +218,9 @@ class _Session:
     mtime: float | None = None
     #: Set by the catch-up on start: follow on only if the transcript grew lately.
     from_start: bool = False
+    #: Hook ingests waiting for the next read (see ``TranscriptWatcher.read_first``).
+    after_read: list[Callable[[], None]] = field(default_factory=list)
+    gate: _CallGate = field(default_factory=lambda: _CallGate())
 
 
 class TranscriptWatcher:
@@ -176,8 +235,11 @@ class TranscriptWatcher:
         follow_up: float = FOLLOW_UP,
         poll: float = TRANSCRIPT_POLL,
         clock: Callable[[], float] = time.time,
+        on_held: Callable[[], None] | None = None,
     ) -> None:
         self.hub = hub
+        #: Called when an event was held in the hub's reorder window (the server's timer).
+        self.on_held = on_held
         self.grace = grace
         self.follow_up = follow_up
         self.poll = poll
@@ -230,6 +292,7 @@ class TranscriptWatcher:
             if session.timer is not None:
                 session.timer.cancel()
             session.wake.set()
+            self._run_after_read(session)  # a clean stop loses no hook
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -246,6 +309,31 @@ class TranscriptWatcher:
             if not busy:
                 return
             await asyncio.sleep(0.005)
+
+    def read_first(self, game_id: str, then: Callable[[], None]) -> bool:
+        """Run ``then`` (a hook's ingest) right after the next read of the game's transcript,
+        in arrival order with the other hooks waiting; False (the caller ingests now) when
+        the transcript is not being followed. A hook fires after the transcript lines of what came
+        before it are written, so reading first applies those first."""
+        session = self.sessions.get(game_id)
+        if self._closed or session is None or session.tail is None or _done(session.task):
+            return False  # not followed now (nothing read yet, refused, stopped): at once
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        session.after_read.append(then)
+        self.schedule(game_id)
+        return True
+
+    def _run_after_read(self, session: _Session, count: int | None = None) -> None:
+        ready = session.after_read if count is None else session.after_read[:count]
+        session.after_read = [] if count is None else session.after_read[count:]
+        for then in ready:
+            try:
+                then()
+            except Exception:  # one hook must not keep the others waiting
+                log.exception("ingesting a hook after the transcript read failed")
 
     def following(self, game_id: str) -> bool:
         """Whether ``game_id``'s transcript is being followed now."""
@@ -300,6 +388,7 @@ class TranscriptWatcher:
                 session.wake.clear()
                 session.busy = True
                 update = None
+                waiting = len(session.after_read)  # hooks that came before this read began
                 try:
                     async with self._reads:
                         began = time.perf_counter()
@@ -311,6 +400,8 @@ class TranscriptWatcher:
                     raise
                 except Exception:  # a transcript we cannot make sense of must not stop us
                     log.exception("reading the transcript of %s failed", game_id)
+                finally:
+                    self._run_after_read(session, waiting)
                 now = loop.time()
                 if session.from_start:
                     # Caught up on start: follow on only if the transcript grew lately.
@@ -336,6 +427,7 @@ class TranscriptWatcher:
             session.busy = False
             session.tail = None  # frees memory; a later life reads afresh (keys dedupe)
             session.tail_path = None
+            self._run_after_read(session)  # nothing waits on a follower that stopped
 
     def _delay(self, quiet: float, session: _Session, now: float) -> float:
         if quiet < 1.0:
@@ -437,13 +529,20 @@ class TranscriptWatcher:
         if self._closed or game_id in self.hub.replays:
             return
         seen = session.seen
-        # The per-call events: at once, in transcript order, unless a hook brought them.
+        # The per-call events: at once, in the order Claude Code runs them (the gate),
+        # unless a hook brought them.
+        calls = []
         for fill in update.fills:
             if fill.kind not in AT_ONCE or seen.hooked_calls:
                 session.pending.setdefault((fill.kind, fill.key), fill)
-            elif not seen.known(fill):
+            else:
+                calls.append(fill)
+        for fill in session.gate.order(calls, self.clock()):
+            if not seen.known(fill):
                 payload = {**fill.payload, "session_id": game_id}
-                self._ingest(payload, key=_hook_key(payload))
+                # Through the reorder window like a hook: the transcript and the hooks are
+                # two channels (a TaskCreate's result may be read before its TaskCreated).
+                self._ingest(payload, key=_hook_key(payload), reorder=True)
                 seen.note(payload)
         now = self.clock()
         ready: list[Fill] = []
@@ -482,12 +581,16 @@ class TranscriptWatcher:
             session.usage_at[agent if isinstance(agent, str) else None] = loop_now
             self._ingest(payload)
 
-    def _ingest(self, payload: dict[str, Any], key: str | None = None) -> bool:
+    def _ingest(
+        self, payload: dict[str, Any], key: str | None = None, *, reorder: bool = False
+    ) -> bool:
         try:
-            self.hub.ingest(payload, key=key)
+            _, seq = self.hub.ingest(payload, key=key, reorder=reorder)
         except PayloadError as exc:
             log.warning("skipped an event from a transcript: %s", exc)
             return False
+        if seq == 0 and self.on_held is not None:
+            self.on_held()  # held in the reorder window: the server applies it in time
         return True
 
 
