@@ -161,7 +161,7 @@ def test_a_hook_pointing_at_a_missing_program_fails(ccviz, capsys, tmp_path):
 
 
 def test_a_broken_settings_file_is_reported(ccviz, capsys):
-    path = Path(install.settings_path("project", os.getcwd()))
+    path = Path(claude_settings.settings_path("project", os.getcwd()))
     path.parent.mkdir(parents=True)
     path.write_text("{nope")
     _, checks, _ = report(ccviz, capsys)
@@ -171,7 +171,7 @@ def test_a_broken_settings_file_is_reported(ccviz, capsys):
 
 def test_disable_all_hooks_is_a_failure(ccviz, capsys):
     assert ccviz(["install-hooks"]) == 0
-    path = Path(install.settings_path("user"))
+    path = Path(claude_settings.settings_path("user"))
     settings = json.loads(path.read_text())
     settings["disableAllHooks"] = True
     path.write_text(json.dumps(settings))
@@ -257,7 +257,7 @@ def test_http_hooks_send_the_hook_token_from_the_user_settings(ccviz, capsys):
 
 def test_http_hooks_without_the_hook_token_fail(ccviz, capsys):
     assert ccviz(["install-hooks", "--scope", "project"]) == 0
-    path = Path(install.settings_path("user"))
+    path = Path(claude_settings.settings_path("user"))
     settings = json.loads(path.read_text())
     del settings["env"]  # someone tidied the user settings
     path.write_text(json.dumps(settings))
