@@ -12,7 +12,6 @@ text and event.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +25,10 @@ from ._transcript_lines import (
     text_of,
     user_kind,
 )
+from ._transcript_payloads import base_payload, pre_tool_fields, result_fields, result_name
 from ._transcript_read import SessionLines
 from .lines import LoadResult
-from .prompts import INTERRUPT, command_text
-from .results import unwrap_error
+from .prompts import command_text
 from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
 
@@ -138,20 +137,16 @@ class _Emitter:
         self._emit(payload, None, usage=False)
 
     def _base(self, name: str, line: Line, agent: Agent | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "session_id": self.session_id,
-            "transcript_path": self.transcript_path,
-        }
-        if self.cwd is not None:
-            payload["cwd"] = self.cwd
-        if self.prompt_id is not None:
-            payload["prompt_id"] = self.prompt_id
-        payload["hook_event_name"] = name
-        if agent is not None:
-            payload["agent_id"] = agent.agent_id
-            payload["agent_type"] = agent.agent_type
-        payload["timestamp"] = line.stamp
-        return payload
+        return base_payload(
+            name,
+            session_id=self.session_id,
+            transcript_path=self.transcript_path,
+            cwd=self.cwd,
+            prompt_id=self.prompt_id,
+            stamp=line.stamp,
+            agent_id=agent.agent_id if agent is not None else None,
+            agent_type=agent.agent_type if agent is not None else None,
+        )
 
     def _emit(self, payload: dict[str, Any], agent: Agent | None, usage: bool = True) -> None:
         lane = self._lane(agent)
@@ -229,13 +224,7 @@ class _Emitter:
             if use_id in self.pre_seen:
                 return  # the same call written twice
             self.pre_seen.add(use_id)
-        tool_input = block.get("input")
-        payload = self._base("PreToolUse", line, agent)
-        payload["tool_name"] = name
-        payload["tool_input"] = tool_input if isinstance(tool_input, dict) else {}
-        if isinstance(use_id, str):
-            payload["tool_use_id"] = use_id
-        self._emit(payload, agent)
+        self._emit(pre_tool_fields(self._base("PreToolUse", line, agent), block), agent)
 
     def _on_user(self, line: Line, agent: Agent | None) -> None:
         obj = line.obj
@@ -279,25 +268,15 @@ class _Emitter:
             if use_id in self.post_seen:
                 continue
             self.post_seen.add(use_id)
-            failed = block.get("is_error") is True
-            payload = self._base("PostToolUseFailure" if failed else "PostToolUse", line, agent)
-            payload["tool_name"] = use.name
-            payload["tool_input"] = dict(use.tool_input)  # one object per payload, as live
-            if failed:
-                error = _error_text(block.get("content"))
-                payload["tool_use_id"] = use_id
-                payload["error"] = error
-                if error.startswith(INTERRUPT):
-                    payload["is_interrupt"] = True
-            else:
-                # toolUseResult belongs to the line, so it is only unambiguous for one result.
-                if len(results) == 1 and "toolUseResult" in obj:
-                    payload["tool_response"] = obj["toolUseResult"]
-                else:
-                    payload["tool_response"] = block.get("content")
-                payload["tool_use_id"] = use_id
-            if line.when >= use.when:
-                payload["duration_ms"] = (line.when - use.when) // 1000
+            payload = result_fields(
+                self._base(result_name(block), line, agent),
+                block,
+                tool_name=use.name,
+                tool_input=use.tool_input,
+                line=obj,
+                only_result=len(results) == 1,
+                micros=line.when - use.when,
+            )
             self._emit(payload, agent)
             emitted += 1
         if emitted:
@@ -319,13 +298,6 @@ class _Emitter:
         after["trigger"] = trigger
         after["compact_summary"] = self.compact_summaries.get(line.pos, "")
         self._emit(after, agent, usage=False)
-
-
-def _error_text(content: Any) -> str:
-    text = text_of(content)
-    if text is None:
-        text = "" if content is None else json.dumps(content, ensure_ascii=False)
-    return unwrap_error(text)
 
 
 def _model_command(obj: dict[str, Any]) -> str | None:

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._transcript_emit import _error_text
-from ._transcript_lines import blocks, nonblank, text_of, user_kind
+from ._transcript_lines import DEFAULT_AGENT_TYPE, blocks, nonblank, text_of, user_kind
+from ._transcript_payloads import base_payload, pre_tool_fields, result_fields, result_name
 from .lines import _parse_line
-from .prompts import INTERRUPT
 from .timestamps import parse_micros
 from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
@@ -139,19 +138,16 @@ class _Fills:
             self._user(obj, message, agent, agent_type, when)
 
     def _base(self, name: str, obj: dict[str, Any], agent: str | None, agent_type: str | None):
-        payload: dict[str, Any] = {
-            "session_id": self.session_id,
-            "transcript_path": self.transcript_path,
-        }
-        if self.cwd is not None:
-            payload["cwd"] = self.cwd
-        if self.prompt_id is not None:
-            payload["prompt_id"] = self.prompt_id
-        payload["hook_event_name"] = name
-        if agent is not None:
-            payload["agent_id"] = agent
-            payload["agent_type"] = agent_type or "general-purpose"
-        payload["timestamp"] = obj["timestamp"]
+        payload = base_payload(
+            name,
+            session_id=self.session_id,
+            transcript_path=self.transcript_path,
+            cwd=self.cwd,
+            prompt_id=self.prompt_id,
+            stamp=obj["timestamp"],
+            agent_id=agent,
+            agent_type=(agent_type or DEFAULT_AGENT_TYPE) if agent is not None else None,
+        )
         payload["ccviz_source"] = "transcript"
         return payload
 
@@ -173,13 +169,8 @@ class _Fills:
                 use_id, name = block.get("id"), block.get("name")
                 if not isinstance(use_id, str) or not isinstance(name, str) or not name:
                     continue
-                tool_input = block.get("input")
-                tool_input = tool_input if isinstance(tool_input, dict) else {}
-                self.calls.setdefault(use_id, _Call(name, tool_input, when))
-                payload = self._base("PreToolUse", obj, agent, agent_type)
-                payload["tool_name"] = name
-                payload["tool_input"] = tool_input
-                payload["tool_use_id"] = use_id
+                payload = pre_tool_fields(self._base("PreToolUse", obj, agent, agent_type), block)
+                self.calls.setdefault(use_id, _Call(name, payload["tool_input"], when))
                 group = message.get("id") or obj.get("uuid")
                 self._add("pre", use_id, when, payload, group if isinstance(group, str) else None)
         if (
@@ -212,23 +203,15 @@ class _Fills:
             call = self.calls.get(use_id) if isinstance(use_id, str) else None
             if call is None:
                 continue
-            failed = block.get("is_error") is True
-            name = "PostToolUseFailure" if failed else "PostToolUse"
-            payload = self._base(name, obj, agent, agent_type)
-            payload["tool_name"] = call.name
-            payload["tool_input"] = dict(call.tool_input)
-            if failed:
-                error = _error_text(block.get("content"))
-                payload["error"] = error
-                if error.startswith(INTERRUPT):
-                    payload["is_interrupt"] = True
-            elif len(results) == 1 and "toolUseResult" in obj:
-                payload["tool_response"] = obj["toolUseResult"]
-            else:
-                payload["tool_response"] = block.get("content")
-            payload["tool_use_id"] = use_id
-            if when >= call.when:
-                payload["duration_ms"] = (when - call.when) // 1000
+            payload = result_fields(
+                self._base(result_name(block), obj, agent, agent_type),
+                block,
+                tool_name=call.name,
+                tool_input=call.tool_input,
+                line=obj,
+                only_result=len(results) == 1,
+                micros=when - call.when,
+            )
             self._add("post", use_id, when, payload)
 
 
