@@ -19,6 +19,7 @@ _COMMAND_TAG = re.compile(r"<command-name>\s*(/?[^<\s]+)\s*</command-name>")
 _COMMAND_ARGS = re.compile(r"<command-args>(.*?)</command-args>", re.S)
 _SLASH = re.compile(r"/[A-Za-z][\w:.-]*(?:\s|$)")
 _TAG_TEXT = re.compile(r"<(summary|status|result)>(.*?)</\1>", re.S)
+_TASK_ID = re.compile(r"<task-id>\s*([^<\s]+)\s*</task-id>")
 INTERRUPT = "[Request interrupted by user"
 
 
@@ -60,3 +61,10 @@ def notification_text(text: str) -> str:
         if found.get(tag):
             return found[tag]
     return "A background task finished"
+
+
+def notification_key(text: str) -> str | None:
+    """``task:<id>`` for a ``<task-notification>`` text: the same background task's result
+    seen as a hook, a transcript prompt line or a queued prompt is one notification."""
+    match = _TASK_ID.search(text[:4000]) if prompt_kind(text) == "notification" else None
+    return f"task:{match.group(1)}" if match else None

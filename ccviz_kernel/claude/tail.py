@@ -27,6 +27,7 @@ from typing import Any
 from ._transcript_lines import DEFAULT_AGENT_TYPE, blocks, nonblank, text_of, user_kind
 from ._transcript_payloads import base_payload, pre_tool_fields, result_fields, result_name
 from .lines import _parse_line
+from .prompts import notification_key
 from .timestamps import parse_micros
 from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
 
@@ -129,6 +130,9 @@ class _Fills:
         if when is None:
             return
         kind = obj.get("type")
+        if kind == "queue-operation" and agent is None:
+            self._queued(obj, when)
+            return
         message = obj.get("message")
         if not isinstance(message, dict):
             return
@@ -185,15 +189,31 @@ class _Fills:
                 payload["last_assistant_message"] = self.last_text[None]
             self._add("stop", self.prompt_id, when, payload)
 
+    def _queued(self, obj: dict[str, Any], when: int) -> None:
+        """A background task's result is queued as a prompt (a ``queue-operation`` line) and
+        fires UserPromptSubmit, even when the session ends before a turn takes it up (then
+        no user line is ever written for it)."""
+        content = obj.get("content")
+        if obj.get("operation") != "enqueue" or not isinstance(content, str):
+            return
+        key = notification_key(content)
+        if key is not None:
+            payload = self._base("UserPromptSubmit", obj, None, None)
+            payload["prompt"] = content
+            self._add("prompt", key, when, payload)
+
     def _user(self, obj, message, agent, agent_type, when) -> None:
         kind = user_kind(obj)
         # A background task's result comes back as a prompt too (live: a UserPromptSubmit).
         if kind in ("prompt", "notification") and agent is None and not obj.get("isSidechain"):
+            text = text_of(message.get("content")) or ""
             prompt_id = obj.get("promptId")
-            if isinstance(prompt_id, str) and prompt_id:
+            key = notification_key(text) if kind == "notification" else None
+            key = key or (prompt_id if isinstance(prompt_id, str) and prompt_id else None)
+            if key is not None:
                 payload = self._base("UserPromptSubmit", obj, None, None)
-                payload["prompt"] = text_of(message.get("content")) or ""
-                self._add("prompt", prompt_id, when, payload)
+                payload["prompt"] = text
+                self._add("prompt", key, when, payload)
             return
         if kind != "tool_result":
             return

@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from ..claude.hooks import SERIAL_TOOLS
+from ..claude.prompts import notification_key
 from ..claude.tail import (
     PER_CALL,
     TRIGGERS,
@@ -121,8 +122,13 @@ class _Seen:
             for call in calls if isinstance(calls, list) else ():
                 if isinstance(call, dict) and isinstance(call.get("tool_use_id"), str):
                     self.batch.add(call["tool_use_id"])
-        elif name == "UserPromptSubmit" and isinstance(prompt_id, str):
-            self.prompts.add(prompt_id)
+        elif name == "UserPromptSubmit":
+            if isinstance(prompt_id, str):
+                self.prompts.add(prompt_id)
+            prompt = payload.get("prompt")
+            key = notification_key(prompt) if isinstance(prompt, str) else None
+            if key is not None:  # a task's result, however the transcript shows it
+                self.prompts.add(key)
         elif name in ("Stop", "StopFailure") and isinstance(prompt_id, str):
             self.stops.add(prompt_id)
         elif name == "SessionEnd":
