@@ -350,7 +350,7 @@ def states_by_line(
 
 
 #: Per-call events the server reads from the transcript when they are not hooked.
-TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"})
 
 
 def delivered_events(rec: Recording):

@@ -287,6 +287,7 @@ def test_fills_carry_the_hook_fields(projects):
         ("pre", "t2"),
         ("post", "t1"),
         ("post", "t2"),
+        ("batch", "m1"),  # once every call of message m1 has its result
         ("stop", "p1"),
     }
     for fill in fills.values():
@@ -301,6 +302,9 @@ def test_fills_carry_the_hook_fields(projects):
     assert (failed["hook_event_name"], failed["error"]) == ("PostToolUseFailure", "nope")
     stop = fills["stop", "p1"].payload
     assert (stop["hook_event_name"], stop["last_assistant_message"]) == ("Stop", "done")
+    batch = fills["batch", "m1"].payload
+    assert batch["hook_event_name"] == "PostToolBatch"
+    assert [c["tool_use_id"] for c in batch["tool_calls"]] == ["t1", "t2"]
 
 
 def test_hook_log_replays_get_the_servers_usage_events():

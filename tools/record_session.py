@@ -355,7 +355,7 @@ def event_key(payload: dict) -> tuple:
 
 
 #: Per-call events the server makes from the transcript when they are not hooked.
-TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+TRANSCRIPT_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"})
 
 
 def from_transcript(payload: dict) -> bool:

@@ -104,6 +104,7 @@ class _Call:
     name: str
     tool_input: dict[str, Any]
     when: int
+    group: str | None = None
 
 
 class _Fills:
@@ -113,6 +114,9 @@ class _Fills:
         self.session_id = session_id
         self.transcript_path = transcript_path
         self.calls: dict[str, _Call] = {}
+        #: Per assistant message: its calls in order, and the results the model saw.
+        self.groups: dict[str, list[str]] = {}
+        self.results: dict[str, Any] = {}
         self.done: set[tuple[str, str]] = set()
         self.found: list[Fill] = []
         self.cwd: str | None = None
@@ -174,9 +178,13 @@ class _Fills:
                 if not isinstance(use_id, str) or not isinstance(name, str) or not name:
                     continue
                 payload = pre_tool_fields(self._base("PreToolUse", obj, agent, agent_type), block)
-                self.calls.setdefault(use_id, _Call(name, payload["tool_input"], when))
                 group = message.get("id") or obj.get("uuid")
-                self._add("pre", use_id, when, payload, group if isinstance(group, str) else None)
+                group = group if isinstance(group, str) else None
+                if use_id not in self.calls:
+                    self.calls[use_id] = _Call(name, payload["tool_input"], when, group)
+                    if group is not None:
+                        self.groups.setdefault(group, []).append(use_id)
+                self._add("pre", use_id, when, payload, group)
         if (
             agent is None
             and obj.get("isSidechain") is not True
@@ -233,6 +241,26 @@ class _Fills:
                 micros=when - call.when,
             )
             self._add("post", use_id, when, payload)
+            self.results[use_id] = block.get("content")
+            self._batch_done(call.group, obj, agent, agent_type, when)
+
+    def _batch_done(self, group, obj, agent, agent_type, when) -> None:
+        """``PostToolBatch`` once every call of one assistant message has its result: the
+        calls with the results the model saw, as Claude Code sends it."""
+        ids = self.groups.get(group) if group is not None else None
+        if not ids or any(i not in self.results for i in ids):
+            return
+        payload = self._base("PostToolBatch", obj, agent, agent_type)
+        payload["tool_calls"] = [
+            {
+                "tool_name": self.calls[i].name,
+                "tool_input": self.calls[i].tool_input,
+                "tool_use_id": i,
+                "tool_response": self.results[i],
+            }
+            for i in ids
+        ]
+        self._add("batch", group, when, payload, group)
 
 
 # -- reading files ----------------------------------------------------------------------

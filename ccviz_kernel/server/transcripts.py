@@ -82,7 +82,7 @@ MAX_READS = 4
 #: Usage events per agent at most one per this many seconds while the session works.
 USAGE_EVERY = 1.0
 #: Fills made at once from the transcript (the per-call events); the others wait for GRACE.
-AT_ONCE = frozenset({"pre", "post"})
+AT_ONCE = frozenset({"pre", "post", "batch"})
 USAGE = USAGE_EVENT
 
 
@@ -143,6 +143,9 @@ class _Seen:
             return fill.key in self.pre or fill.key in self.batch
         if fill.kind == "post":
             return fill.key in self.post or fill.key in self.batch
+        if fill.kind == "batch":
+            calls = fill.payload.get("tool_calls") or []
+            return bool(calls) and all(c.get("tool_use_id") in self.batch for c in calls)
         if fill.kind == "prompt":
             return fill.key in self.prompts
         return fill.key in self.stops
@@ -548,7 +551,8 @@ class TranscriptWatcher:
                 payload = {**fill.payload, "session_id": game_id}
                 # Through the reorder window like a hook: the transcript and the hooks are
                 # two channels (a TaskCreate's result may be read before its TaskCreated).
-                self._ingest(payload, key=_hook_key(payload), reorder=True)
+                key = _hook_key(payload) or f"transcript:{game_id}:{fill.kind}:{fill.key}"
+                self._ingest(payload, key=key, reorder=True)
                 seen.note(payload)
         now = self.clock()
         ready: list[Fill] = []
