@@ -7,7 +7,6 @@ it does (a clear :class:`PayloadError` naming the field), so the engine never se
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,8 @@ class HookEvent:
     agent_type: str | None = None
     tool_name: str | None = None
     tool_use_id: str | None = None
+    #: The payload as logged (made once, by :meth:`to_json`).
+    text: str | None = field(default=None, repr=False)
 
     @property
     def known(self) -> bool:
@@ -53,7 +54,15 @@ class HookEvent:
         return self.payload.get(key, default)
 
     def to_json(self) -> str:
-        return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"))
+        """The payload as the store logs it; a :class:`PayloadError` for one that JSON
+        cannot hold again (nested deeper than 255 levels, an integer beyond 64 bits),
+        rather than a crash wherever it is first written."""
+        if self.text is None:
+            try:
+                self.text = orjson.dumps(self.payload).decode()
+            except (orjson.JSONEncodeError, TypeError) as exc:
+                raise PayloadError(f"payload cannot be stored: {exc}") from None
+        return self.text
 
 
 def parse_event(

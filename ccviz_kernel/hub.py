@@ -114,6 +114,7 @@ class Hub:
         gid = game_id or event.session_id
         if gid in self.replays:
             raise PayloadError(f"game {gid!r} is a replay; it takes no new events")
+        event.to_json()  # a payload the log cannot hold is refused here, never later
         if event.name.startswith("ccviz."):
             self._live_game(gid, create=True).game.validate(event)
         self.links.link(event)  # a /clear's new session names the one it cleared

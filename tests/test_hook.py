@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from common import CCVIZ, FIXTURES, free_port, snapshot, start_server
@@ -222,3 +223,56 @@ def test_auth_reads_the_hook_token_when_it_appears_and_when_it_changes():
     assert not auth.can_ingest(first)
     write_private(os.path.join(os.environ["CCVIZ_HOME"], HOOK_TOKEN_FILE), "rotated-token\n")
     assert auth.can_hook("rotated-token") and not auth.can_hook(first)
+
+
+BASE = f'{{"hook_event_name":"Notification","session_id":"{GAME}","message":"hi"'
+
+
+def hostile_lines() -> list[str]:
+    """A payload JSON can read but the log cannot hold (issue 11): nested 1,000 deep."""
+    return [BASE + ',"extra":' + '{"x":' * 1000 + "1" + "}" * 1000 + "}"]
+
+
+#: An integer beyond 64 bits is read as a float (orjson): logged, and harmless to viewers.
+HUGE = BASE + ',"n":' + str(2**70) + "}"
+
+
+def test_a_hostile_spooled_line_is_skipped_and_the_rest_arrive():
+    bad = hostile_lines()
+    for line in [LINES[0], *bad, HUGE, *LINES[1:10]]:
+        assert hook(line).returncode == 0  # no server: all spooled
+    port = free_port()
+    server = start_server(port)
+    try:
+        snap = wait_seq(port, GAME, 11)  # the server started, and took the good ones
+        time.sleep(1.5)
+        assert snapshot(port, GAME)["seq"] == 11 == snap["seq"]
+        assert server.poll() is None
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    leftovers = [p for p in os.listdir(os.environ["CCVIZ_HOME"]) if p.endswith(".work")]
+    assert not leftovers, leftovers  # nothing stuck in a .work file
+
+
+def test_a_hostile_hook_post_is_a_clear_400():
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    server = start_server(port)
+    try:
+        token = Path(os.environ["CCVIZ_HOME"], "token").read_text().strip()
+        for line in hostile_lines():
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/hooks",
+                data=line.encode(),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=10)
+            assert caught.value.code == 400
+            assert b"cannot be stored" in caught.value.read()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)

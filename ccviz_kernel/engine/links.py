@@ -45,6 +45,7 @@ class SessionLinks:
         if then is not None and now is not None and not 0 <= now - then <= LINK_WINDOW:
             return
         event.payload = {**event.payload, CONTINUES: cleared[0]}
+        event.text = None  # logged as changed
 
 
 def _folder(event: HookEvent) -> str | None:

@@ -118,6 +118,7 @@ def _replay(
         first = events[0]
         if not first.get("session_title"):
             first.payload = {**first.payload, "session_title": result.title}
+            first.text = None  # logged as changed
     gid = game_id or result.session_id or (events[0].session_id if events else None)
     if gid is None:
         gid = os.path.splitext(os.path.basename(os.fspath(path)))[0]

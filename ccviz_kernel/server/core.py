@@ -225,6 +225,7 @@ class GameServer:
         ts = _hook_time(hook.hook_time, self.hub.clock())
         try:
             event = parse_event(hook.body, ts=ts)  # a bad payload is a 400 now, never later
+            event.to_json()
         except PayloadError as exc:
             return HttpAnswer(400, f"{exc}\n")
         gid = event.session_id
@@ -260,6 +261,9 @@ class GameServer:
                     gid, seq = self.hub.ingest(body, ts=ts, key=key)
                 except PayloadError as exc:
                     log.warning("skipped a spooled event: %s", exc)
+                    continue
+                except Exception:  # one bad line must never stop the server or the spool
+                    log.exception("skipped a spooled event that could not be ingested")
                     continue
                 self.transcripts.saw(gid, body)
                 count += seq is not None
