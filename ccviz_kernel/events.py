@@ -61,7 +61,16 @@ class HookEvent:
             try:
                 self.text = orjson.dumps(self.payload).decode()
             except (orjson.JSONEncodeError, TypeError) as exc:
-                raise PayloadError(f"payload cannot be stored: {exc}") from None
+                if "64-bit" not in str(exc):
+                    raise PayloadError(f"payload cannot be stored: {exc}") from None
+                # An integer beyond 64 bits (a Python caller's; JSON text reads it as a
+                # float already): the same float it would be read as, here too, so the
+                # live game and the game rebuilt from the log see the same payload.
+                try:
+                    self.payload = _floats_for_huge_ints(self.payload)
+                    self.text = orjson.dumps(self.payload).decode()
+                except (orjson.JSONEncodeError, TypeError, RecursionError) as again:
+                    raise PayloadError(f"payload cannot be stored: {again}") from None
         return self.text
 
 
@@ -157,3 +166,21 @@ def hook_event_key(payload: Mapping[str, Any]) -> str | None:
     agent = agent if isinstance(agent, str) else ""
     session, event, use = values
     return f"hook:{session}:{agent}:{event}:{use}"
+
+
+_INT64 = 1 << 63
+
+
+def _floats_for_huge_ints(value: Any) -> Any:
+    """``value`` with every integer outside 64 bits as a float (a string if even that
+    overflows), as orjson reads such numbers from JSON text."""
+    if type(value) is int and not -_INT64 <= value < 2 * _INT64:
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    if isinstance(value, dict):
+        return {k: _floats_for_huge_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_for_huge_ints(v) for v in value]
+    return value
