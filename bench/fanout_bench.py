@@ -47,7 +47,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -55,8 +54,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
+
+from _machine import loadavg
+from _machine import machine as shared_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -74,26 +75,8 @@ SERVER_CPU, CLIENT_CPU = 0, 1
 
 
 def machine() -> dict[str, str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "uname": " ".join(platform.uname()),
-        "cpu": cpu,
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "node": node,
-        "loadavg_at_start": loadavg(),
-    }
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return shared_machine(node=node, loadavg_at_start=loadavg())
 
 
 def cpu_ms(pid: int) -> float:

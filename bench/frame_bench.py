@@ -29,7 +29,6 @@ import gzip
 import http.client
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -40,9 +39,11 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from _machine import loadavg
+from _machine import machine as shared_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "ccviz_kernel" / "static"
@@ -56,14 +57,6 @@ TARGET_BUSY = 0.50
 
 
 def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     version = "?"
     try:
         version = subprocess.run(
@@ -71,15 +64,7 @@ def machine() -> dict[str, str]:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "uname": " ".join(platform.uname()),
-        "cpu": cpu,
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "chromium": version,
-        "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
+    return shared_machine(chromium=version, loadavg_at_start=loadavg())
 
 
 def bundle_sizes() -> dict[str, dict[str, int]]:

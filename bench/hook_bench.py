@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -41,8 +40,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
+
+from _machine import loadavg
+from _machine import machine as shared_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -57,22 +58,7 @@ CASES = ["server running", "server down (spool)", "stale runtime file (refused)"
 
 
 def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "uname": " ".join(platform.uname()),
-        "cpu": cpu,
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
+    return shared_machine(loadavg_at_start=loadavg())
 
 
 def free_port() -> int:
