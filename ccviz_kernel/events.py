@@ -25,6 +25,10 @@ CONTROL_EVENTS: frozenset[str] = frozenset(
 )
 
 _MAX_NAME = 200
+#: Event times end with the year 9999 (epoch seconds): later ones, and every time that is
+#: not a finite number, are taken as unknown, so every time in a game is an integer of
+#: milliseconds that any wire carries (a ``timestamp: 1e300`` once made 300-digit integers).
+MAX_EVENT_TIME = 253_402_300_800.0
 
 
 @dataclass(slots=True)
@@ -116,6 +120,8 @@ def parse_event(
         stamp = get("timestamp")
         if stamp is not None:
             ts = parse_time(stamp)
+    if ts is not None and not (type(ts) in (float, int) and 0.0 <= ts < MAX_EVENT_TIME):
+        ts = None  # an impossible time (1e300, NaN, before 1970) is no time: the clock's
     return HookEvent(name, sid, payload, ts, agent_id or None, agent_type, tool_name, tool_use_id)
 
 

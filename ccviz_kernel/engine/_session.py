@@ -14,7 +14,7 @@ from ..claude.models import context_window
 from ..claude.prompts import command_text, notification_text, prompt_kind
 from ..events import HookEvent
 from ._agents import AgentRules
-from ._core import MAIN, as_key
+from ._core import MAIN, MAX_COUNT, as_key
 from .speech import shorten
 from .town import HOME, WAITING_PLACE
 
@@ -197,7 +197,7 @@ class SessionRules(AgentRules):
         if isinstance(model, str) and model.strip():
             self._set_model(agent_id, shorten(model, 60))
         used = p.get("context_tokens")
-        if type(used) is int and 0 <= used < 1 << 53:
+        if type(used) is int and 0 <= used <= MAX_COUNT:
             model = self._state["agents"][agent_id]["model"]
             self._agent_set(agent_id, context={"used": used, "window": context_window(model)})
 
@@ -234,7 +234,7 @@ class SessionRules(AgentRules):
         counted = {
             k: v
             for k, v in parts.items()
-            if type(v) is int and 0 < v < 1 << 53  # JSON-safe: a hostile 10**30 is ignored
+            if type(v) is int and 0 < v <= MAX_COUNT  # JSON-safe: a hostile 10**30 is ignored
         }
         if not counted:
             return
@@ -243,11 +243,19 @@ class SessionRules(AgentRules):
             self._set(("stats", "tokens"), _no_tokens())
         if self._state["agents"][agent_id]["tokens"] is None:
             self._agent_set(agent_id, tokens=_no_tokens())
-        for key, value in counted.items():
-            self._inc(("stats", "tokens", key), value)
-            self._inc(("agents", agent_id, "tokens", key), value)
-        self._inc(("stats", "tokens", "total"), total)
-        self._inc(("agents", agent_id, "tokens", "total"), total)
+        for key, value in (*counted.items(), ("total", total)):
+            self._add_count(("stats", "tokens", key), value)
+            self._add_count(("agents", agent_id, "tokens", key), value)
+
+    def _add_count(self, path: tuple[str, ...], amount: int) -> None:
+        """Add to a counter that stops at :data:`MAX_COUNT`: however many hostile events
+        come, every count stays an integer JavaScript and msgpack hold exactly."""
+        target = self._state
+        for key in path[:-1]:
+            target = target[key]
+        amount = min(amount, MAX_COUNT - target[path[-1]])
+        if amount > 0:
+            self._inc(path, amount)
 
 
 def _no_tokens() -> dict[str, int]:

@@ -23,7 +23,7 @@ from socketio.msgpack_packet import MsgPackPacket
 
 from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW
 from ..engine.game import Applied, Game
-from ..events import PayloadError, parse_event
+from ..events import PayloadError, hook_event_key, parse_event
 from ..hub import Hub
 from ..runtime import spool_pending, spool_read, spool_take
 from .auth import Auth, RateLimiter
@@ -231,21 +231,26 @@ class GameServer:
         gid = event.session_id
         if gid in self.hub.replays:
             return HttpAnswer(400, f"game {gid!r} is a replay; it takes no new events\n")
+        # Without X-Ccviz-Id (Claude Code's own http hooks send fixed headers), an event about
+        # one tool call has its natural id: the transcript gap fill gives the event it rebuilds
+        # the same id, so an event that did arrive is never applied twice.
+        key = hook.delivery_id or hook_event_key(event.payload)
+        payload = event.payload  # parsed once; the hub checks the object, not the text again
 
         def ingest() -> None:
             try:
-                self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
+                self.hub.ingest(payload, ts=ts, key=key, reorder=True)
             except PayloadError as exc:
                 log.warning("skipped a hook event: %s", exc)
             self._schedule_flush()
 
-        self.transcripts.saw(gid, hook.body)
+        self.transcripts.saw(gid, payload)
         # The transcript the server follows holds the session's calls (the lean install
         # hooks none of them) and is written before the hooks that follow them fire: read
         # it up to now first, so a SubagentStop or a Stop never comes before the last calls.
         if event.name.startswith("ccviz.") or not self.transcripts.read_first(gid, ingest):
             try:
-                self.hub.ingest(hook.body, ts=ts, key=hook.delivery_id, reorder=True)
+                self.hub.ingest(payload, ts=ts, key=key, reorder=True)
             except PayloadError as exc:
                 return HttpAnswer(400, f"{exc}\n")
             self._schedule_flush()

@@ -109,15 +109,12 @@ MAX_DELIVERY_ID = 64
 def parse_hook(headers: Mapping[str, str], body: bytes, client: str = "?") -> HookRequest:
     """The hook's headers and body, framework-free (docs/protocol.md §10, ``POST api/hooks``).
 
-    Without ``X-Ccviz-Id`` (Claude Code's own http hooks send fixed headers), an event about
-    one tool call gets its natural id, :func:`hook_event_key`: the transcript gap fill gives
-    the event it rebuilds the same id, so an event that did arrive is never applied twice.
+    Only the headers are read here; the body is parsed once, by the server, which gives an
+    event without ``X-Ccviz-Id`` its natural id (:func:`hook_event_key`).
     """
     delivery = headers.get("X-Ccviz-Id")
     if not (isinstance(delivery, str) and 0 < len(delivery) <= MAX_DELIVERY_ID):
         delivery = None
-        if b'"tool_use_id"' in body:
-            delivery = _natural_key(body)
     return HookRequest(
         body=body,
         token=bearer(headers.get("Authorization")),
@@ -125,16 +122,6 @@ def parse_hook(headers: Mapping[str, str], body: bytes, client: str = "?") -> Ho
         hook_time=parse_hook_time(headers.get("X-Ccviz-Time")),
         delivery_id=delivery,
     )
-
-
-def _natural_key(body: bytes) -> str | None:
-    import json
-
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    return hook_event_key(payload) if isinstance(payload, dict) else None
 
 
 def parse_hook_time(header: str | None) -> float | None:

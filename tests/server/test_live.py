@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 
 import aiohttp
+import msgpack
 from common import FIXTURES
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.hosts.standalone import start
+from ccviz_kernel.hub import Hub
 from ccviz_kernel.notebook.mirror import GameMirror
+from ccviz_kernel.store import EventStore
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
@@ -190,3 +194,57 @@ def test_events_endpoint_gives_redacted_rows():
             await host.close()
 
     run(scenario())
+
+
+def test_impossible_numbers_never_make_a_game_unjoinable():
+    """Issue 11 §2: a controller's hook action with ``timestamp: 1e300`` and token counts
+    that add up beyond 2⁶⁴ once broke list-games and joins for msgpack viewers, 300-digit
+    integers went to JSON viewers, and both came back after a restart (rebuilt from the
+    store). Every number a game holds now fits every wire, live and rebuilt."""
+    big = (1 << 53) - 1
+    usage = {"input_tokens": big, "output_tokens": big, "cache_read_input_tokens": big}
+
+    async def scenario(json_mode: bool, db):
+        host = await start(port=0, runtime=False, json_mode=json_mode, hub=Hub(EventStore(db)))
+        token = host.server.auth.ingest_token
+        serializer = "default" if json_mode else "msgpack"
+        try:
+            async with aiohttp.ClientSession() as session:
+                assert (await post(session, host.url, LINES[0], token))[0] == 204
+                for i in range(700):
+                    usage_event = {
+                        "hook_event_name": "ccviz.usage",
+                        "session_id": GAME,
+                        "usage": usage,
+                        "timestamp": 1e300 if i % 2 else "9999-12-31T23:59:59+99:00",
+                    }
+                    assert (await post(session, host.url, json.dumps(usage_event), token))[0] == 204
+            boss = await GameMirror(host.url, GAME, serializer=serializer, token=token).connect()
+            ack = await boss.sio.call(
+                "agent-action",
+                {
+                    "gameId": GAME,
+                    "type": "hook",
+                    "payload": {"hook_event_name": "Notification", "timestamp": 1e300},
+                },
+            )
+            assert ack["ok"], ack
+            lobby = await boss.sio.call("list-games", {})
+            assert lobby["ok"] and lobby["games"][0]["gameId"] == GAME
+            await boss.close()
+            viewer = await GameMirror(host.url, GAME, serializer=serializer).connect()
+            tokens = viewer.snapshot["stats"]["tokens"]
+            assert tokens["total"] == tokens["input"] == big  # counters stop at 2**53 - 1
+            await viewer.close()
+            return host.hub.snapshot(GAME)
+        finally:
+            await host.close()
+
+    for json_mode in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            db = f"{folder}/events.sqlite3"
+            live = run(scenario(json_mode, db))
+            rebuilt = Hub(EventStore(db))  # a restart: the game rebuilt from its log
+            assert rebuilt.snapshot(GAME) == live
+            msgpack.packb(rebuilt.summaries())
+            rebuilt.store.close()
