@@ -52,6 +52,16 @@ JUPYTER_MOUNT = "ccviz/"
 MAX_PAYLOAD_BYTES = 1_048_576
 #: The spool stops growing here (the server is down for long: newest events are dropped).
 MAX_SPOOL_BYTES = 256 * 1024 * 1024
+#: Untrusted data (hook payloads, socket.io messages, spool and transcript lines) nested
+#: deeper than this is refused, wherever it enters (``untrusted.py``): real payloads and
+#: lines reach 9 levels, and the store and the wire add a few levels of envelope under the
+#: 255 that orjson writes.
+MAX_DEPTH = 64
+#: The longest string (value or key) untrusted data may hold, in characters.
+MAX_STRING = 16 * 1024 * 1024
+#: The largest count a game holds (tokens above all): JavaScript's largest exact integer,
+#: well inside msgpack's and every JSON reader's range. Counters stop there.
+MAX_COUNT = (1 << 53) - 1
 #: State updates per second per room at most (the frame coalescer's rate).
 DEFAULT_FPS = 30.0
 #: The hook's budget for delivering one event before it falls back to the spool (seconds).

@@ -17,6 +17,7 @@ from .claude.hooks import HOOK_EVENTS, TOOL_EVENTS
 from .claude.timestamps import parse_time
 from .config import MAX_PAYLOAD_BYTES
 from .errors import PayloadError, json_type
+from .untrusted import within_limits
 
 #: Our own events: changes made by people and programs, logged like hooks so that a game
 #: rebuilt from its log is the game everyone saw.
@@ -58,9 +59,10 @@ class HookEvent:
         return self.payload.get(key, default)
 
     def to_json(self) -> str:
-        """The payload as the store logs it; a :class:`PayloadError` for one that JSON
-        cannot hold again (nested deeper than 255 levels, an integer beyond 64 bits),
-        rather than a crash wherever it is first written."""
+        """The payload as the store logs it; a :class:`PayloadError` for one beyond the
+        limits every entry point shares (:mod:`.untrusted`: nested too deep, a string too
+        long) or that JSON cannot hold again, rather than a crash wherever it is first
+        written. Every live event passes here before it is logged or applied."""
         if self.text is None:
             try:
                 self.text = orjson.dumps(self.payload).decode()
@@ -75,6 +77,10 @@ class HookEvent:
                     self.text = orjson.dumps(self.payload).decode()
                 except (orjson.JSONEncodeError, TypeError, RecursionError) as again:
                     raise PayloadError(f"payload cannot be stored: {again}") from None
+            problem = within_limits(self.payload, self.text)
+            if problem is not None:
+                self.text = None
+                raise PayloadError(f"payload refused: {problem}")
         return self.text
 
 

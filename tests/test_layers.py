@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ccviz_kernel"
 #: Low to high. A module may import its own layer and the layers before it.
 LAYERS: list[set[str]] = [
     {"_version", "config", "errors", "samples"},
-    {"runtime", "redact"},
+    {"runtime", "redact", "untrusted"},
     {"claude"},
     {"events"},
     {"engine"},

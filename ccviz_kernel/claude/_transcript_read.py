@@ -9,13 +9,13 @@ ignored; a main file that is not a transcript at all raises ``SourceError``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import json_type
 from ._transcript_lines import Agent, Line, Problems
 from .lines import (
     LoadResult,
@@ -23,6 +23,7 @@ from .lines import (
     iter_lines,
     looks_like_hook_payload,
     looks_like_transcript_line,
+    read_json_object,
 )
 from .timestamps import parse_micros
 
@@ -166,8 +167,14 @@ class _FileReader:
         when = parse_micros(obj.get("timestamp"))
         if when is None:
             if kind in _CHAIN_TYPES:
-                bad = obj.get("timestamp") is not None
-                problem = f"{kind} line with {'a bad' if bad else 'no'} timestamp"
+                stamp = obj.get("timestamp")
+                if stamp is None:
+                    problem = f"{kind} line with no timestamp"
+                else:
+                    problem = (
+                        f"{kind} line with a bad timestamp ({_shown(stamp)}: not a time"
+                        " between 1970 and 9999 with an offset under 24 hours)"
+                    )
                 self.problems.add(file, number, where, problem)
             else:
                 result.ignored += 1  # bookkeeping: only ever metadata
@@ -269,7 +276,11 @@ class _FileReader:
         main = os.path.abspath(self.main)
         for file in sorted(self.main.parent.glob("agent-*.jsonl")):
             # Old layout: agent files beside the session files, for any session.
-            if os.path.abspath(file) != main and _first_session_id(file) == self.session_id:
+            if (
+                os.path.abspath(file) != main
+                and file.is_file()
+                and _first_session_id(file) == self.session_id
+            ):
                 found.append(file)
         agents = []
         for file in found:
@@ -280,12 +291,16 @@ class _FileReader:
 
 
 def _read_meta(file: Path) -> dict[str, Any]:
+    """The subagent's ``.meta.json`` sidecar, or ``{}`` if it is missing or unusable (read
+    within the same limits as lines: it is only a hint for linking the agent)."""
     sidecar = file.with_name(file.name[: -len(".jsonl")] + ".meta.json")
-    try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    return read_json_object(sidecar) or {}
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a problem quotes it: short, on one line."""
+    text = repr(value) if not isinstance(value, (dict, list)) else json_type(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _first_session_id(file: Path) -> str | None:

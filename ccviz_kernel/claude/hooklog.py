@@ -2,7 +2,10 @@
 
 They already are the event stream, so they are passed through untouched and in file order
 (the order the hooks fired, which a timestamp sort could only get wrong: many payloads
-carry no timestamp at all).
+carry no timestamp at all). A log is as untrusted as a payload posted to the server: each
+line passes the limits of ``lines.py`` (size, depth, string length, 64-bit integers) or is
+skipped and described; a field of the wrong type costs only what needs it (``events``
+refuses the payload, ``timestamps`` leaves it untimed, the usage counter drops the number).
 """
 
 from __future__ import annotations

@@ -6,11 +6,20 @@ The transcript and hook-log readers both start here. The result of either is a
 Files on disk are written by many Claude Code versions, are sometimes cut off mid-write and
 are occasionally edited by hand, so a bad line is counted and described, never fatal: only
 a file that cannot be a session at all raises ``SourceError``.
+
+This is also where what the files hold enters (docs/design.md, "Untrusted input"): every
+line is checked once, here, against :data:`MAX_LINE_BYTES` and the limits every entry point
+shares (:mod:`ccviz_kernel.untrusted`: depth, string length, the 64-bit integer range), and a
+line beyond any of them is skipped with a problem that names the limit, so a hook payload
+refused live is skipped in a replay of its log too. No reader or engine step after this
+point can fail on a line's shape (counters are clamped where they are summed, see
+``usage.py``; times are range-checked by ``timestamps.py``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +27,28 @@ from typing import Any
 
 import orjson
 
+from ..config import MAX_DEPTH
 from ..errors import SourceError, json_type
+from ..untrusted import within_limits
 
-__all__ = ["LoadResult", "SourceError", "iter_lines", "resolve_path"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "LoadResult",
+    "SourceError",
+    "iter_lines",
+    "read_json_object",
+    "resolve_path",
+]
 
 #: How many skipped lines get a description in ``LoadResult.problems``; a badly damaged
 #: file should produce a readable report, not thousands of lines of it.
 MAX_PROBLEMS = 10
+
+#: A line longer than this is skipped without being held in memory (attachments with
+#: images run to a few MB; nothing Claude Code writes is ever this long).
+MAX_LINE_BYTES = 32 * 1024 * 1024
+#: The most a ``.meta.json`` sidecar may weigh (they hold a few short fields).
+MAX_META_BYTES = 1024 * 1024
 
 
 #: ``type`` values that only transcripts use: lets a transcript whose first usable lines are
@@ -73,9 +97,12 @@ class LoadResult:
 
 
 def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """One line → ``(object, None)`` or ``(None, problem)``; checks the limits too."""
     try:
         value = orjson.loads(raw)  # the fast path: most lines are clean UTF-8 JSON
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if _too_deep(exc):
+            return None, f"nested deeper than {MAX_DEPTH} levels (the limit)"
         value = _NOT_PARSED
     if value is _NOT_PARSED:
         try:
@@ -88,6 +115,8 @@ def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | No
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
+            if _too_deep(exc):
+                return None, f"nested deeper than {MAX_DEPTH} levels (the limit)"
             if binary:
                 return None, "invalid JSON (binary data)"
             cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("unexpected end")
@@ -96,7 +125,14 @@ def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | No
             return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(value, dict):
         return None, f"not a JSON object ({json_type(value)})"
+    problem = within_limits(value, raw)
+    if problem is not None:
+        return None, problem
     return value, None
+
+
+def _too_deep(exc: orjson.JSONDecodeError) -> bool:
+    return "depth" in exc.msg or "recursion" in exc.msg.lower()
 
 
 _NOT_PARSED = object()
@@ -109,21 +145,29 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[ParsedLine]:
 
     Reads in binary and streams, so multi-hundred-megabyte transcripts and files with
     invalid UTF-8, CRLF endings or a half-written last line all go through; blank lines
-    are not yielded at all (they carry nothing and are not errors).
+    are not yielded at all (they carry nothing and are not errors). A line beyond
+    :data:`MAX_LINE_BYTES` is skipped unread. Raises ``SourceError`` for a file that
+    cannot be read at all: missing, not a regular file (a FIFO would block), UTF-16.
     """
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, also when the caller stops early
-    except FileNotFoundError:
-        raise SourceError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory, not a .jsonl file") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    handle = _open_regular(path)
     with handle:
         number = 0
         try:
-            for raw in handle:
+            while True:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    break
                 number += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    _skip_rest_of_line(handle)
+                    limit = f"{MAX_LINE_BYTES:,}"
+                    yield number, None, f"longer than {limit} bytes (the limit; skipped unread)"
+                    continue
+                if number == 1 and _utf16_json(raw):
+                    raise SourceError(
+                        f"{path}: the file is UTF-16; Claude Code writes UTF-8"
+                        " (convert it with: iconv -f UTF-16 -t UTF-8)"
+                    )
                 stripped = raw.strip()
                 if number == 1 and stripped.startswith(b"\xef\xbb\xbf"):
                     stripped = stripped[3:].strip()
@@ -135,6 +179,70 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[ParsedLine]:
             raise SourceError(f"{path}: read failed at line {number + 1} ({exc})") from None
 
 
+def _utf16_json(raw: bytes) -> bool:
+    """Whether a first line is JSON written in UTF-16 (with or without its BOM)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raw = raw[2:]
+    return raw[:2] in (b"{\x00", b"\x00{")
+
+
+def _open_regular(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for binary reading, if it is a regular file; else ``SourceError``.
+    Opened without blocking, so a FIFO or device is refused instead of hanging the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a directory, not a .jsonl file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise SourceError(
+            f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise SourceError(f"{path}: is a directory, not a .jsonl file")
+        if not stat.S_ISREG(mode):
+            raise SourceError(f"{path}: not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _skip_rest_of_line(handle: Any) -> None:
+    while True:
+        chunk = handle.readline(1024 * 1024)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A small JSON file (a subagent's ``.meta.json``) as an object within the limits, or
+    None when it is missing, not a regular file, bigger than :data:`MAX_META_BYTES`, not
+    JSON, not an object or beyond a limit. Never raises: a sidecar is a hint, and the
+    readers link a subagent by other clues without it."""
+    try:
+        handle = _open_regular(path)
+    except SourceError:
+        return None
+    try:
+        with handle:
+            data = handle.read(MAX_META_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_META_BYTES:
+        return None
+    data = data.strip()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    value, _ = _parse_line(data, last=True)
+    return value
+
+
 def resolve_path(path: str | os.PathLike[str]) -> Path:
     """The session file meant by ``path``: the file itself, or a folder's only ``*.jsonl``.
 
@@ -143,9 +251,13 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     user can pick.
     """
     p = Path(os.fspath(path)).expanduser()
-    if not p.exists():
+    try:
+        exists, is_dir = p.exists(), p.is_dir()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise SourceError(f"{p}: cannot read ({exc})") from None
+    if not exists:
         raise SourceError(f"{p}: no such file or directory")
-    if not p.is_dir():
+    if not is_dir:
         return p
     found = sorted(child.name for child in p.glob("*.jsonl") if child.is_file())
     if len(found) == 1:

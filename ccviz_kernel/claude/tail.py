@@ -26,10 +26,10 @@ from typing import Any
 
 from ._transcript_lines import DEFAULT_AGENT_TYPE, blocks, nonblank, text_of, user_kind
 from ._transcript_payloads import base_payload, pre_tool_fields, result_fields, result_name
-from .lines import _parse_line
+from .lines import MAX_LINE_BYTES, _parse_line, read_json_object
 from .prompts import notification_key
 from .timestamps import parse_micros
-from .usage import USAGE_FIELDS, AgentTotals, UsageCounter
+from .usage import MAX_TOKENS, USAGE_FIELDS, AgentTotals, UsageCounter, count_tokens
 
 __all__ = [
     "USAGE_FIELDS",
@@ -43,9 +43,9 @@ __all__ = [
     "projects_roots",
 ]
 
-#: A line longer than this is skipped without being held in memory (attachments with
-#: images run to a few MB; nothing we read is ever this long).
-MAX_LINE = 32 * 1024 * 1024
+#: A line longer than this is skipped without being held in memory: the readers' limit
+#: (``lines.MAX_LINE_BYTES``; the other limits apply through ``_parse_line``).
+MAX_LINE = MAX_LINE_BYTES
 _CHUNK = 1024 * 1024
 #: How much one poll reads of one file at most; the rest waits for the next poll.
 MAX_READ = 256 * 1024 * 1024
@@ -71,7 +71,12 @@ def allowed_path(path: str | os.PathLike[str], roots: Iterable[Path] | None = No
     (default :func:`projects_roots`); raises :class:`TailRefused` otherwise."""
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise TailRefused("no transcript path")
-    real = os.path.realpath(os.fspath(path))
+    if "\x00" in str(os.fspath(path)):
+        raise TailRefused("transcript path holds a NUL character")
+    try:
+        real = os.path.realpath(os.fspath(path))
+    except (OSError, ValueError) as exc:
+        raise TailRefused(f"{path}: cannot be resolved ({exc})") from None
     if not real.endswith(".jsonl"):
         raise TailRefused(f"{path}: not a .jsonl file")
     for root in projects_roots() if roots is None else roots:
@@ -468,13 +473,8 @@ def _record_order(record: Record) -> tuple[int, int]:
 
 def _agent_type(path: Path) -> str | None:
     sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
-    try:
-        import json
-
-        meta = json.loads(sidecar.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return None
-    kind = meta.get("agentType") if isinstance(meta, dict) else None
+    meta = read_json_object(sidecar)
+    kind = meta.get("agentType") if meta is not None else None
     return kind if isinstance(kind, str) and kind else None
 
 
@@ -501,9 +501,8 @@ class UsageReporter:
         total = self.reported.setdefault(agent, dict.fromkeys(USAGE_FIELDS, 0))
         if isinstance(usage, dict):
             for key in USAGE_FIELDS:
-                value = usage.get(key)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    total[key] += value
+                # The counter's rule (usage.py): a logged event is input like any other.
+                total[key] = min(total[key] + count_tokens(usage.get(key)), MAX_TOKENS)
         if "model" in payload:
             self.model[agent] = payload["model"]
         if "context_tokens" in payload:
@@ -581,9 +580,10 @@ def with_usage(events: list[dict[str, Any]], log_path: str | os.PathLike[str]) -
     ``<name>/<session-id>.jsonl`` beside ``<name>.hooks.jsonl`` (the samples' and the
     corpus's layout). Sessions whose transcript cannot be found are left as they are."""
     replayed: dict[str, _Replayed | None] = {}
-    has_usage = {e.get("session_id") for e in events if e.get("hook_event_name") == USAGE_EVENT}
-    has_usage |= {e.get("session_id") for e in events if isinstance(e.get("usage"), dict)}
-    has_calls = {e.get("session_id") for e in events if e.get("hook_event_name") in PER_CALL}
+    # Any payload field may be any JSON value: only string session ids and names are keys.
+    has_usage = {_sid(e) for e in events if e.get("hook_event_name") == USAGE_EVENT}
+    has_usage |= {_sid(e) for e in events if isinstance(e.get("usage"), dict)}
+    has_calls = {_sid(e) for e in events if _name_in(e.get("hook_event_name"), PER_CALL)}
     out: list[dict[str, Any]] = []
     until = None
 
@@ -622,7 +622,7 @@ def with_usage(events: list[dict[str, Any]], log_path: str | os.PathLike[str]) -
         if one is not None and one.calls and stamp is not None:
             feed(one, stamp)  # what the transcript showed when this hook fired
         out.append(event)
-        if one is not None and event.get("hook_event_name") in TRIGGERS:
+        if one is not None and _name_in(event.get("hook_event_name"), TRIGGERS):
             feed(one, until)
             report(session_id, one)
     for session_id, one in replayed.items():
@@ -632,17 +632,29 @@ def with_usage(events: list[dict[str, Any]], log_path: str | os.PathLike[str]) -
     return out
 
 
+def _sid(event: dict[str, Any]) -> str | None:
+    sid = event.get("session_id")
+    return sid if isinstance(sid, str) else None
+
+
+def _name_in(name: Any, names: frozenset[str]) -> bool:
+    return isinstance(name, str) and name in names
+
+
 def _find_tail(event: dict[str, Any], session_id: str, log_path: Path) -> TranscriptTail | None:
+    """The transcript of a hook log's session, or None. The path and the session id come
+    from the log (any text): a name the file system refuses (too long, a NUL) is no
+    transcript, not an error."""
     path = event.get("transcript_path")
     if isinstance(path, str) and path:
-        with contextlib.suppress(TailRefused, OSError):
+        with contextlib.suppress(TailRefused, OSError, ValueError):
             if os.path.isfile(path):
                 return TranscriptTail(path, session_id=session_id)
     name = log_path.name
     if name.endswith(".hooks.jsonl"):
         folder = log_path.with_name(name[: -len(".hooks.jsonl")])
-        beside = folder / f"{session_id}.jsonl"
-        if beside.is_file():
-            with contextlib.suppress(TailRefused, OSError):
+        with contextlib.suppress(TailRefused, OSError, ValueError):
+            beside = folder / f"{session_id}.jsonl"
+            if beside.is_file():
                 return TranscriptTail(beside, session_id=session_id, roots=[folder])
     return None

@@ -4,7 +4,10 @@ A transcript records what happened, not which hooks fired, so this module re-ena
 hooks: it merges the session file with its subagents' files, sorts every line by time and
 emits the payload each moment would have produced live (see ``docs/claude-code.md`` §4.4).
 The format is internal to Claude Code and shifts between versions, so everything is read
-leniently: unknown line types are counted as ignored, damaged lines as skipped.
+leniently: unknown line types are counted as ignored, damaged lines as skipped — also lines
+beyond the readers' limits (``lines.py``: size, depth, string length, 64-bit integers) and
+lines without a usable time (``timestamps.py``: 1970…9999, offsets under 24 h); a field of
+the wrong type is treated as missing. One bad line costs that line, never the session.
 
 Choices where a transcript does not say what the live hooks would have sent:
 

@@ -13,6 +13,15 @@ replays all count with :class:`UsageCounter`, so a live game and its replays agr
   holds beyond the assistant lines counted (all agents) is the main agent's;
 * the model of each agent's newest assistant message, and the context its newest request
   used (input + cache read + cache creation).
+
+Transcripts are untrusted input, and these numbers travel to every viewer (msgpack carries
+integers within −2⁶³…2⁶⁴−1, JSON clients refuse 300-digit ones, JavaScript is exact up to
+2⁵³). So a token count is used only if it is an integer (not a bool) in 1…2⁵³−1, the same
+rule the engine applies to a hook payload's ``usage``; anything else (a float, a string,
+NaN, a negative number, 10³⁰) counts as 0 — dropped, not clamped, as a hostile number says
+nothing about the real count. Sums saturate at :data:`MAX_TOKENS`, so no total or delta the
+counter hands out can pass it. A response is keyed by ``message.id`` + ``requestId`` only
+when those are strings (else the line's ``uuid``); other values cannot name a response.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["USAGE_FIELDS", "AgentTotals", "UsageCounter"]
+from ..config import MAX_COUNT as MAX_TOKENS
+
+__all__ = ["MAX_TOKENS", "USAGE_FIELDS", "AgentTotals", "UsageCounter", "count_tokens"]
 
 #: The four numbers a usage event carries, as the API and the transcript name them.
 USAGE_FIELDS = (
@@ -93,15 +104,15 @@ class UsageCounter:
         usage = message.get("usage")
         if not isinstance(usage, dict):
             return
-        key = (message.get("id") or obj.get("uuid"), obj.get("requestId"))
+        key = (_name(message.get("id")) or _name(obj.get("uuid")), _name(obj.get("requestId")))
         if key[0] is None or key in self._responses:
             return
         self._responses.add(key)
         totals = self.agent(agent)
-        numbers = {name: _count(usage.get(name)) for name in USAGE_FIELDS}
+        numbers = {name: count_tokens(usage.get(name)) for name in USAGE_FIELDS}
         for name, value in numbers.items():
-            totals.usage[name] += value
-            self._counted[name] += value
+            totals.usage[name] = _add(totals.usage[name], value)
+            self._counted[name] = _add(self._counted[name], value)
         stamp = obj.get("timestamp")
         if isinstance(stamp, str):
             totals.timestamp = stamp
@@ -110,11 +121,12 @@ class UsageCounter:
         model = message.get("model")
         if isinstance(model, str) and model not in _NOT_MODELS:
             totals.model = model
-        if model not in _NOT_MODELS:
-            totals.context = (
+        if not (isinstance(model, str) and model in _NOT_MODELS):  # any JSON value may come
+            totals.context = min(
+                MAX_TOKENS,
                 numbers["input_tokens"]
                 + numbers["cache_read_input_tokens"]
-                + numbers["cache_creation_input_tokens"]
+                + numbers["cache_creation_input_tokens"],
             )
 
     def _cost_state(self, obj: dict[str, Any]) -> None:
@@ -125,11 +137,11 @@ class UsageCounter:
         for numbers in models.values():
             if isinstance(numbers, dict):
                 for name, ours in _COST_FIELDS.items():
-                    total[ours] += _count(numbers.get(name))
+                    total[ours] = _add(total[ours], count_tokens(numbers.get(name)))
         if any(total[name] < self._cost[name] for name in USAGE_FIELDS):
             # A new run that did not carry the session's totals over: add on to them.
             for name in USAGE_FIELDS:
-                self._cost_base[name] += self._cost[name]
+                self._cost_base[name] = _add(self._cost_base[name], self._cost[name])
         self._cost = total
         self._cost_stamp = self._stamp
 
@@ -138,7 +150,9 @@ class UsageCounter:
         (the compaction request). Call it once every file has been read up to now: a
         ``cost-state`` line can count a subagent's messages before its file is read."""
         gap = {
-            name: self._cost_base[name] + self._cost[name] - self._counted[name] - self._extra[name]
+            name: min(self._cost_base[name] + self._cost[name], MAX_TOKENS)
+            - self._counted[name]
+            - self._extra[name]
             for name in USAGE_FIELDS
         }
         if not any(value > 0 for value in gap.values()):
@@ -146,11 +160,22 @@ class UsageCounter:
         main = self.agent(None)
         for name, value in gap.items():
             if value > 0:
-                main.usage[name] += value
-                self._extra[name] += value
+                main.usage[name] = _add(main.usage[name], value)
+                self._extra[name] = _add(self._extra[name], value)
         if self._cost_stamp is not None:
             main.timestamp = self._cost_stamp
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def count_tokens(value: Any) -> int:
+    """A token count as the counter takes it: an int in 1…MAX_TOKENS, else 0 (dropped)."""
+    return value if type(value) is int and 0 < value <= MAX_TOKENS else 0
+
+
+def _add(total: int, value: int) -> int:
+    """``total + value``, saturating at :data:`MAX_TOKENS`."""
+    return min(total + value, MAX_TOKENS)
+
+
+def _name(value: Any) -> str | None:
+    """A string that can name a response (a hashable key), else None."""
+    return value if isinstance(value, str) and value else None

@@ -18,10 +18,6 @@ from typing import Any
 from .deltas import Delta, apply_in_place, clone
 from .speech import MAX_CAPTION, shorten
 
-#: The largest count a game holds (tokens above all): JavaScript's largest exact integer,
-#: well inside msgpack's and every JSON reader's range. Counters stop there.
-MAX_COUNT = (1 << 53) - 1
-
 MAIN = "main"
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..claude.models import context_window
 from ..claude.prompts import command_text, notification_text, prompt_kind
+from ..config import MAX_COUNT
 from ..events import HookEvent
 from ._agents import AgentRules
-from ._core import MAIN, MAX_COUNT, as_key
+from ._core import MAIN, as_key
 from .speech import shorten
 from .town import HOME, WAITING_PLACE
 

@@ -336,7 +336,8 @@ def test_missing_fields_are_skipped(tmp_path: Path) -> None:
         "line 3: assistant line without message content",
         "line 4: no 'type' field",
         "line 5: user line with no timestamp",
-        "line 6: user line with a bad timestamp",
+        "line 6: user line with a bad timestamp ('yesterday': not a time between 1970"
+        " and 9999 with an offset under 24 hours)",
         "line 7: tool_result for unknown tool_use 'toolu_nowhere'",
     ]
 
