@@ -59,6 +59,11 @@ MAX_SPOOL_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64
 #: The longest string (value or key) untrusted data may hold, in characters.
 MAX_STRING = 16 * 1024 * 1024
+#: The largest Claude Code settings file install-hooks reads (real ones are a few KB).
+MAX_SETTINGS_BYTES = 4 * 1024 * 1024
+#: The longest number literal a settings file may hold (``1e400`` and 300-digit integers
+#: are fine: install-hooks writes them back as they were).
+MAX_NUMBER_CHARS = 1000
 #: The largest count a game holds (tokens above all): JavaScript's largest exact integer,
 #: well inside msgpack's and every JSON reader's range. Counters stop there.
 MAX_COUNT = (1 << 53) - 1

@@ -119,8 +119,9 @@ def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
         assert handler["type"] == "command"
         assert handler["async"] is (event not in hooks.SYNC_EVENTS)  # turn ends wait for us
         assert handler["timeout"] == 10
-        assert handler["command"].endswith(" hook") and claude_settings.is_ours(handler)
-    program = settings["hooks"]["Stop"][0]["hooks"][0]["command"].rsplit(" ", 1)[0]
+        assert handler["command"].endswith(" hook # ccviz install-hooks")
+        assert claude_settings.is_ours(handler)
+    program = settings["hooks"]["Stop"][0]["hooks"][0]["command"].split(" hook # ")[0]
     assert os.path.isabs(program) and os.access(program, os.X_OK)
     assert backups(path) == []  # nothing to back up
     assert "installed ccviz hooks" in capsys.readouterr().out
@@ -203,7 +204,10 @@ def test_switching_to_http_and_back(tmp_path, ccviz, capsys):
                 "type": "http",
                 "url": "http://127.0.0.1:8765/api/hooks",
                 "timeout": 2,
-                "headers": {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"},
+                "headers": {
+                    "Authorization": "Bearer $CCVIZ_HOOK_TOKEN",
+                    "X-Ccviz-Installed-By": "ccviz install-hooks",
+                },
                 "allowedEnvVars": ["CCVIZ_HOOK_TOKEN"],
             }
     # others' https hook that happens to end in /api/hooks is not ours
@@ -338,27 +342,61 @@ def test_scopes_resolve_to_claude_code_files(tmp_path, monkeypatch, ccviz):
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
 
 
+#: What ``command_handler()`` returned in the release before markers (and ``http_handler()``).
+OLD_COMMAND = {
+    "type": "command",
+    "command": "/old/venv/bin/ccviz hook",
+    "async": True,
+    "timeout": 10,
+}
+OLD_HTTP = {
+    "type": "http",
+    "url": "http://127.0.0.1:8765/api/hooks",
+    "timeout": 2,
+    "headers": {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"},
+    "allowedEnvVars": ["CCVIZ_HOOK_TOKEN"],
+}
+
+
 def test_recognises_only_our_handlers():
+    """Ours: our marker, or exactly what the release before markers wrote (so an upgrade
+    replaces it). Never a URL or a command shape alone: those are other tools' too."""
+    legacy_http = OLD_HTTP
     yes = [
-        {"type": "command", "command": "/opt/venv/bin/ccviz hook"},
-        {"type": "command", "command": "'/path with space/ccviz' hook", "async": True},
-        {"type": "command", "command": "/usr/bin/python3 -m ccviz_kernel.cli hook"},
-        {"type": "command", "command": "uvx ccviz hook"},
-        {"type": "http", "url": "http://127.0.0.1:8765/api/hooks"},
-        {"type": "http", "url": "http://localhost:8888/ccviz/api/hooks"},
-    ]
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook # ccviz install-hooks"},
+        {"type": "command", "command": "anything at all  #ccviz install-hooks keep=event "},
+        {"type": "http", "url": "x", "headers": {"X-Ccviz-Installed-By": "ccviz install-hooks"}},
+        # the exact shapes the release before markers wrote
+        {**OLD_COMMAND, "command": "/opt/venv/bin/ccviz hook"},
+        {**OLD_COMMAND, "command": "'/path with space/ccviz' hook", "async": False},
+        {**OLD_COMMAND, "command": "/usr/bin/python3 -m ccviz_kernel.cli hook"},
+        legacy_http,
+        {**legacy_http, "url": "http://localhost:8888/ccviz/api/hooks"},
+    ]  # fmt: skip
     no = [
-        {"type": "command", "command": "ccviz serve"},
-        {"type": "command", "command": "/opt/ccviz-helper hook"},
-        {"type": "command", "command": "my-ccviz-hook"},
-        {"type": "command", "command": "'unbalanced"},
-        {"type": "http", "url": "https://hooks.example.com/api/hooks"},
-        {"type": "http", "url": "http://127.0.0.1:8765/other"},
-        {"type": "prompt", "prompt": "ccviz hook"},
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook"},  # no async/timeout
+        {"type": "command", "command": "uvx ccviz hook", "async": True, "timeout": 10},
+        {"type": "command", "command": "ccviz hook", "async": True, "timeout": 10},
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook", "async": True, "timeout": 5},
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook", "async": 1, "timeout": 10},
+        {"type": "command", "command": "/opt/venv/bin/ccviz hook", "async": True, "timeout": 10.0},
+        {"type": "command", "command": "/opt/ccviz hook", "async": True, "timeout": 10, "if": ""},
+        {"type": "command", "command": "/opt/ccviz-helper hook", "async": True, "timeout": 10},
+        {"type": "command", "command": "/opt/x/ccviz hook --v", "async": True, "timeout": 10},
+        {"type": "command", "command": "echo '# ccviz install-hooks'"},
+        {"type": "command", "command": "x # ccviz install-hooks-not"},
+        {"type": "command", "command": "'unbalanced # ccviz", "async": True, "timeout": 10},
+        {"type": "http", "url": "http://127.0.0.1:8765/api/hooks"},
+        {**legacy_http, "headers": {"Authorization": "Bearer $OTHER"}},
+        {**legacy_http, "statusMessage": "mine"},
+        {**legacy_http, "url": "http://127.0.0.1:8765/api/hooks?mine=1"},
+        {**legacy_http, "url": "http://127.0.0.1:8765/other"},
+        {"type": "http", "url": "x", "headers": {"X-Ccviz-Installed-By": "someone else"}},
+        {"type": "prompt", "prompt": "ccviz hook # ccviz install-hooks"},
         "not a handler",
     ]
     assert all(claude_settings.is_ours(h) for h in yes)
-    assert not any(claude_settings.is_ours(h) for h in no)
+    assert not [h for h in no if claude_settings.is_ours(h)]
 
 
 def test_through_a_real_process(tmp_path):
@@ -421,11 +459,15 @@ def test_the_default_install_posts_over_http_and_keeps_the_token_out_of_the_proj
     for event, handlers in ours_by_event(settings).items():
         (handler,) = handlers
         if event not in claude_settings.HTTP_EVENTS:  # rare, and not in the transcript
-            assert handler["type"] == "command" and handler["command"].endswith(" hook")
+            assert handler["type"] == "command"
+            assert handler["command"].endswith(" hook # ccviz install-hooks")
             assert handler["async"] is False  # in its place among the (awaited) http events
         else:
             assert handler["type"] == "http", event
-            assert handler["headers"] == {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"}
+            assert handler["headers"] == {
+                "Authorization": "Bearer $CCVIZ_HOOK_TOKEN",
+                "X-Ccviz-Installed-By": "ccviz install-hooks",
+            }
             assert handler["allowedEnvVars"] == ["CCVIZ_HOOK_TOKEN"]
             assert handler["url"].startswith("http://127.0.0.1:")
     user = json.loads(Path(claude_settings.settings_path("user")).read_text())
@@ -613,3 +655,305 @@ def test_the_magic_installs_lean_into_the_user_settings(capsys):
     assert claude_settings.install_mode(settings) == "lean"
     assert "CCVIZ_HOOK_TOKEN" in settings["env"]
     assert "installed ccviz hooks" in capsys.readouterr().out
+
+
+# -- issue 11, point 5: only ours, every value kept, odd files refused ------------------------
+
+#: Other tools' handlers shaped like ours were: a loopback ``…/api/hooks`` URL, a command
+#: whose last words are ``ccviz hook``. The release before markers took them for its own.
+LOOKALIKES = {
+    "$schema": "https://json.schemastore.org/claude-code-settings.json",
+    "hooks": {
+        "Stop": [
+            {
+                "hooks": [
+                    {"type": "http", "url": "http://127.0.0.1:9000/api/hooks", "timeout": 5},
+                    {"type": "command", "command": "uvx ccviz hook"},
+                ]
+            }
+        ],
+        "PreToolUse": [
+            {
+                "matcher": "Bash",
+                "hooks": [
+                    {"type": "command", "command": "/opt/venv/bin/ccviz hook", "async": True},
+                    {"type": "http", "url": "http://localhost:3000/team/api/hooks"},
+                ],
+            }
+        ],
+        "MessageDisplay": [
+            {"hooks": [{"type": "command", "command": "python -m ccviz_kernel.cli hook"}]}
+        ],
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("flags", [[], ["--per-call"], ["--command"]])
+def test_other_tools_handlers_that_look_like_ours_are_never_removed(tmp_path, ccviz, flags):
+    path = write(tmp_path / "settings.json", LOOKALIKES)
+    assert ccviz(["install-hooks", *flags, "--settings", str(path)]) == 0
+    installed = json.loads(path.read_text())
+    for event, groups in LOOKALIKES["hooks"].items():
+        assert installed["hooks"][event][: len(groups)] == groups, event
+    assert ccviz(["install-hooks", *flags, "--settings", str(path)]) == 0
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert ordered(json.loads(path.read_text())) == ordered(LOOKALIKES)
+
+
+def test_an_upgrade_replaces_what_the_release_before_markers_wrote(tmp_path, ccviz):
+    """The exact handlers of the previous release are still ours: replaced, not doubled."""
+    old_command = {
+        "type": "command",
+        "command": "/old/venv/bin/ccviz hook",
+        "async": True,
+        "timeout": 10,
+    }
+    old_http = {
+        "type": "http",
+        "url": "http://127.0.0.1:8765/api/hooks",
+        "timeout": 2,
+        "headers": {"Authorization": "Bearer $CCVIZ_HOOK_TOKEN"},
+        "allowedEnvVars": ["CCVIZ_HOOK_TOKEN"],
+    }  # fmt: skip
+    theirs = {"type": "command", "command": "say done"}
+    path = write(
+        tmp_path / "settings.json",
+        {
+            "hooks": {
+                "SessionStart": [{"hooks": [old_command]}],
+                "Stop": [{"hooks": [theirs, old_http]}],
+                "MessageDisplay": [{"hooks": [old_command]}],  # an event we no longer hook
+            }
+        },
+    )
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    settings = json.loads(path.read_text())
+    assert "MessageDisplay" not in settings["hooks"]
+    for event, handlers in ours_by_event(settings).items():
+        assert len(handlers) == 1 and "ccviz install-hooks" in json.dumps(handlers[0]), event
+    assert settings["hooks"]["Stop"][0] == {"hooks": [theirs]}
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert json.loads(path.read_text()) == {"hooks": {"Stop": [{"hooks": [theirs]}]}}
+
+
+NUMBERS_TEXT = (
+    '{\n  "cleanupPeriodDays": 1e400,\n  "minus": -1E+400,\n  "tiny": 2.5e-400,\n'
+    '  "zero": -0,\n  "ratio": 1.50,\n  "big": 123456789012345678901234567890,\n'
+    '  "exact": 9007199254740993,\n  "lone": "\\ud800",\n  "hooks": {}\n}\n'
+)
+
+
+def _exact(text: str):
+    from decimal import Decimal
+
+    def refuse(name):
+        raise ValueError(name)
+
+    return json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=refuse)
+
+
+def test_numbers_and_strings_come_back_as_written(tmp_path, ccviz):
+    """``1e400`` stays ``1e400`` (Python reads inf and wrote ``Infinity``, which Claude Code
+    cannot parse, so it dropped the whole file); a lone surrogate is written escaped."""
+    path = tmp_path / "settings.json"
+    path.write_text(NUMBERS_TEXT)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    installed = path.read_text()
+    assert "Infinity" not in installed and "NaN" not in installed
+    for literal in ("1e400", "-1E+400", "2.5e-400", "-0,", "1.50", "9007199254740993", '"\\ud800"'):
+        assert literal in installed, literal
+    assert _exact(installed)["cleanupPeriodDays"] == _exact(NUMBERS_TEXT)["cleanupPeriodDays"]
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert _exact(path.read_text()) == _exact(NUMBERS_TEXT)
+    assert list(_exact(path.read_text())) == list(_exact(NUMBERS_TEXT))  # order, "hooks": {} too
+
+
+def test_what_we_write_is_json_that_node_parses(tmp_path, ccviz):
+    """Claude Code is JavaScript: its JSON.parse must take the file, 1e400 and all."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    path = tmp_path / "settings.json"
+    path.write_text(NUMBERS_TEXT)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    script = "const s = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));"
+    script += (
+        "process.stdout.write(String(s.cleanupPeriodDays) + ' ' + Object.keys(s.hooks).length)"
+    )
+    done = subprocess.run([node, "-e", script, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "Infinity" and int(done.stdout.split()[1]) > 0
+
+
+def test_empty_containers_that_were_there_come_back(ccviz):
+    """``"hooks": {}``, an event's ``[]`` and ``"env": {}`` were the user's: uninstall keeps
+    them (our markers say ``keep=…``), whereas what we created goes."""
+    original = {"env": {}, "hooks": {}, "model": "opus"}
+    user_path = write(Path(claude_settings.settings_path("user")), original)
+    assert ccviz(["install-hooks"]) == 0  # http: the token goes into this file's env
+    assert ccviz(["install-hooks", "--command"]) == 0  # and out again
+    assert ccviz(["install-hooks", "--per-call"]) == 0
+    assert ccviz(["uninstall-hooks"]) == 0
+    assert ordered(json.loads(user_path.read_text())) == ordered(original)
+    original = {"hooks": {"Stop": [], "PostToolUse": [], "Other": []}}
+    write(user_path, original)
+    for flags in ([], ["--per-call"], []):
+        assert ccviz(["install-hooks", *flags]) == 0
+    assert json.loads(user_path.read_text())["hooks"]["PostToolUse"] == []  # lean again
+    assert ccviz(["uninstall-hooks"]) == 0
+    assert ordered(json.loads(user_path.read_text())) == ordered(original)
+
+
+def _run_cli(tmp_path: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """``ccviz install-hooks …`` in a process of its own (a hang is a failure, not a hang)."""
+    script = tmp_path / "run_install.py"
+    script.write_text(
+        "import argparse, sys\n"
+        "from ccviz_kernel.errors import CcvizError\n"
+        "from ccviz_kernel.cli import install\n"
+        "parser = argparse.ArgumentParser(prog='ccviz')\n"
+        "install.add_parser(parser.add_subparsers())\n"
+        "ns = parser.parse_args(sys.argv[1:])\n"
+        "try:\n"
+        "    sys.exit(ns.handler(ns))\n"
+        "except CcvizError as exc:\n"
+        "    print(f'ccviz: {exc}', file=sys.stderr)\n"
+        "    sys.exit(1)\n"
+    )
+    env = {**os.environ}
+    try:
+        return subprocess.run(
+            [sys.executable, str(script), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ccviz {' '.join(args)} still running after {timeout:g} s (blocked?)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_a_fifo_settings_path_is_refused_without_blocking(tmp_path, through_a_link):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    path = fifo
+    if through_a_link:
+        path = tmp_path / "settings.json"
+        path.symlink_to(fifo)
+    for command in ("install-hooks", "uninstall-hooks"):
+        done = _run_cli(tmp_path, command, "--settings", str(path), timeout=20)
+        assert done.returncode == 1, done.stderr
+        assert (
+            done.stderr
+            == f"ccviz: {path} is a named pipe (FIFO), not a settings file; nothing changed\n"
+        )
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no unix sockets or device nodes here")
+def test_a_directory_socket_or_device_is_refused(tmp_path, ccviz, capsys):
+    """Never the real /dev/null here: a build that replaced it would break the machine."""
+    import socket
+
+    folder = tmp_path / "settings.json"
+    folder.mkdir()
+    odd = [(folder, "a directory")]
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    odd.append((tmp_path / "sock", "a socket"))
+    if os.geteuid() == 0:  # a private copy of /dev/null's node, in tmp_path
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        odd.append((tmp_path / "null", "a device"))
+    try:
+        for path, kind in odd:
+            assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 1
+            assert f"{path} is {kind}, not a settings file" in capsys.readouterr().err
+            assert not stat.S_ISREG(os.stat(path).st_mode)
+    finally:
+        sock.close()
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["install-hooks", "uninstall-hooks"])
+def test_a_read_only_settings_file_is_refused_not_replaced(tmp_path, ccviz, capsys, command):
+    path = write(tmp_path / "work" / "settings.json", REALISTIC)
+    if command == "uninstall-hooks":
+        assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    before, inode = path.read_bytes(), path.stat().st_ino
+    names = sorted(os.listdir(path.parent))
+    path.chmod(0o444)  # refused even as root, who could write it anyway
+    capsys.readouterr()
+    assert ccviz([command, "--settings", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is read-only (mode 444)" in err and "chmod u+w" in err
+    assert path.read_bytes() == before and path.stat().st_ino == inode
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert sorted(os.listdir(path.parent)) == names  # no backup, no temp file
+
+
+def test_a_read_only_user_file_stops_a_project_install_before_any_write(tmp_path, ccviz, capsys):
+    user_path = write(Path(claude_settings.settings_path("user")), {"model": "opus"})
+    user_path.chmod(0o444)
+    project = tmp_path / "proj"
+    args = ["install-hooks", "--scope", "project", "--project-dir", str(project)]
+    assert ccviz(args) == 1  # the token cannot go in: nothing written anywhere
+    assert f"{user_path} is read-only" in capsys.readouterr().err
+    assert not (project / ".claude" / "settings.json").exists()
+
+
+ODD_FILES = {
+    "deep": ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "nested more than 64 levels deep"),
+    "deep-65": ('{"a": ' + "[" * 64 + "]" * 64 + "}", "nested more than 64 levels deep"),
+    "long-number": (
+        '{"n": ' + "9" * 5000 + "}",
+        "a number of 5,000 characters (the limit is 1,000)",
+    ),
+    "nan": ('{"a": NaN}', "NaN is not JSON"),
+    "infinity": ('{"a": -Infinity}', "-Infinity is not JSON"),
+    "hooks-null": ('{"hooks": null}', '"hooks" should be an object, found null'),
+    "env-null": ('{"env": null}', '"env" should be an object, found null'),
+    "event-object": ('{"hooks": {"Stop": {}}}', '"hooks.Stop" should be an array, found an object'),
+    "huge": ('{"pad": "' + "x" * (5 << 20) + '"}', "larger than 4 MiB, the most a settings file"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), list(ODD_FILES.values()), ids=list(ODD_FILES))
+def test_odd_settings_files_get_a_clear_error_and_lose_nothing(
+    tmp_path, ccviz, capsys, text, expected
+):
+    path = tmp_path / "work" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ccviz: {path}") and err.count("\n") == 1, err[:300]
+    assert expected in err and "nothing changed" in err, err[:300]
+    assert path.read_text() == text
+    assert os.listdir(path.parent) == ["settings.json"]
+
+
+def test_the_marker_is_inside_values_claude_code_runs(tmp_path, ccviz):
+    """A shell comment ends the command, a header rides on the http post: no key Claude Code
+    does not know, so nothing a settings rewrite could drop (checked against Claude Code
+    2.1.332 with ``claude -p --debug``: both ran, no "Invalid setting")."""
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--per-call", "--settings", str(path)]) == 0
+    for handlers in ours_by_event(json.loads(path.read_text())).values():
+        (handler,) = handlers
+        if handler["type"] == "command":
+            assert set(handler) == {"type", "command", "async", "timeout"}
+            program, comment = handler["command"].split(" hook # ")
+            assert comment == "ccviz install-hooks" and shlex_split(program) == [program]
+        else:
+            assert set(handler) == {"type", "url", "timeout", "headers", "allowedEnvVars"}
+            assert handler["headers"]["X-Ccviz-Installed-By"] == "ccviz install-hooks"
+
+
+def shlex_split(text: str) -> list[str]:
+    import shlex
+
+    return shlex.split(text)

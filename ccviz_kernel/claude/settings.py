@@ -1,8 +1,10 @@
 """Claude Code's settings files, and our handlers in them (``install-hooks`` / ``uninstall-hooks``).
 
 The settings file belongs to the user: it holds permissions, env, other tools' hooks. So we
-only ever touch handlers we recognise as ours, keep every other value and key order as it
-was, refuse a file we cannot parse rather than guess, write atomically and keep a backup.
+only ever touch handlers carrying our marker (:data:`MARKER`; never a URL or command shape,
+which other tools share), keep every other value as it was written (numbers' text, key
+order, empty containers), refuse a file we cannot parse or that is not a plain writable
+file rather than guess, write atomically and keep a backup.
 Standard library only, and cheap to import (``ccviz doctor`` reads settings through here).
 """
 
@@ -10,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..config import (
@@ -19,6 +24,9 @@ from ..config import (
     HOOK_COMMAND_TIMEOUT,
     HOOK_HTTP_TIMEOUT,
     HOOK_TOKEN_FILE,
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    MAX_SETTINGS_BYTES,
     claude_config_dir,
 )
 from ..errors import SettingsError, json_type
@@ -32,7 +40,6 @@ from .hooks import (
 )
 
 SCOPES = ("user", "project", "local")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 #: The hook-only credential http handlers send: a token that lets its holder post hook
 #: events and nothing else (not the ingest token, which also controls agents). Its file is
@@ -119,25 +126,55 @@ def hook_url() -> str:
     return base.rstrip("/") + "/api/hooks"
 
 
-def command_handler(command: str | None = None) -> dict[str, Any]:
-    # async: Claude Code never waits for us; the hook has nothing to decide anyway.
+#: What marks a handler as written by ``install-hooks`` (and nothing else): a trailing shell
+#: comment on a command (``… hook  # ccviz install-hooks``), a header on an http handler
+#: (``X-Ccviz-Installed-By: ccviz install-hooks``). Both live inside values Claude Code
+#: uses, so they survive any tool that rewrites the file with only the keys it knows, and
+#: Claude Code 2.1.332 runs both handlers as usual (checked with ``claude -p --debug``: no
+#: "Invalid setting", the comment is ignored by the shell, the header is sent). Recognising
+#: our handlers by a URL or a command shape took other tools' handlers for ours.
+MARKER = "ccviz install-hooks"
+MARKER_HEADER = "X-Ccviz-Installed-By"
+_COMMAND_MARK = re.compile(r"\s#\s*ccviz install-hooks(?: keep=([a-z,]*))?\s*\Z")
+_HEADER_MARK = re.compile(r"\A\s*ccviz install-hooks(?: keep=([a-z,]*))?\s*\Z")
+
+#: What an install found already there and *empty* (``"hooks": {}``, ``"Stop": []``,
+#: ``"env": {}``), written into the marker as ``keep=…`` so that uninstall leaves it as it
+#: was instead of deleting a container it cannot otherwise tell from one it made. The
+#: common case (nothing there) writes no flag, and then what we emptied goes.
+KEEP_FLAGS = ("env", "event", "hooks")
+
+
+def _mark(keep: Any = ()) -> str:
+    flags = sorted(set(keep) & set(KEEP_FLAGS))
+    return MARKER + (f" keep={','.join(flags)}" if flags else "")
+
+
+def command_handler(command: str | None = None, keep: Any = ()) -> dict[str, Any]:
+    """Our command handler: ``ccviz hook`` with the marker comment (``keep``: see KEEP_FLAGS).
+
+    async: Claude Code never waits for us; the hook has nothing to decide anyway.
+    """
     return {
         "type": "command",
-        "command": command or hook_command(),
+        "command": f"{command or hook_command()} # {_mark(keep)}",
         "async": True,
         "timeout": HOOK_COMMAND_TIMEOUT,
     }
 
 
-def http_handler(url: str | None = None) -> dict[str, Any]:
-    # The token stays out of the settings file (often committed): Claude Code fills it in
-    # from its own environment, and only for the variables listed in allowedEnvVars; the
-    # user settings' "env" puts it there (see install_token).
+def http_handler(url: str | None = None, keep: Any = ()) -> dict[str, Any]:
+    """Our http handler: posts to ``url`` with the hook token and the marker header.
+
+    The token stays out of the settings file (often committed): Claude Code fills it in from
+    its own environment, and only for the variables listed in allowedEnvVars; the user
+    settings' "env" puts it there (see :func:`set_token_env`).
+    """
     return {
         "type": "http",
         "url": url or hook_url(),
         "timeout": HOOK_HTTP_TIMEOUT,
-        "headers": {"Authorization": f"Bearer ${HOOK_TOKEN_ENV}"},
+        "headers": {"Authorization": f"Bearer ${HOOK_TOKEN_ENV}", MARKER_HEADER: _mark(keep)},
         "allowedEnvVars": [HOOK_TOKEN_ENV],
     }
 
@@ -152,9 +189,12 @@ def hook_token(create: bool = True) -> str | None:
 
 
 def set_token_env(settings: dict[str, Any], token: str) -> bool:
-    """Put the hook token in ``settings["env"]``; whether that changed anything."""
+    """Put the hook token in ``settings["env"]``; whether that changed anything.
+
+    ``env.CCVIZ_HOOK_TOKEN`` is ccviz's own: whatever it held is replaced.
+    """
     env = settings.get("env")
-    if env is None:
+    if "env" not in settings:
         env = settings["env"] = {}
     if not isinstance(env, dict):
         raise SettingsError(f'"env" should be an object, found {json_type(env)}; nothing changed')
@@ -164,50 +204,95 @@ def set_token_env(settings: dict[str, Any], token: str) -> bool:
     return True
 
 
-def drop_token_env(settings: dict[str, Any]) -> bool:
-    """Remove the hook token from ``settings["env"]`` (and ``env`` if that empties it)."""
+def drop_token_env(settings: dict[str, Any], keep_empty: bool = False) -> bool:
+    """Remove the hook token from ``settings["env"]``, and ``env`` if that empties it (unless
+    ``keep_empty``: it was there, empty, before we installed)."""
     env = settings.get("env")
     if not isinstance(env, dict) or HOOK_TOKEN_ENV not in env:
         return False
     del env[HOOK_TOKEN_ENV]
-    if not env:
+    if not env and not keep_empty:
         del settings["env"]
     return True
 
 
 def uses_http(settings: dict[str, Any]) -> bool:
+    """Whether any of our handlers in ``settings`` is an http one (it needs the token)."""
     return any(h.get("type") == "http" for found in find_ours(settings).values() for h in found)
 
 
-def is_ours(handler: Any, url: str | None = None) -> bool:
-    """Whether a handler is one we installed (any version, any install location).
+def marker_flags(handler: Any) -> frozenset[str] | None:
+    """The ``keep=`` flags of a handler carrying our marker, ``None`` if it carries none."""
+    if not isinstance(handler, dict):
+        return None
+    found = None
+    kind = handler.get("type")
+    if kind == "command" and isinstance(handler.get("command"), str):
+        found = _COMMAND_MARK.search(handler["command"])
+    elif kind == "http" and isinstance(handler.get("headers"), dict):
+        value = handler["headers"].get(MARKER_HEADER)
+        found = _HEADER_MARK.match(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    return frozenset(f for f in (found.group(1) or "").split(",") if f)
 
-    Command: its last words are ``<…/ccviz> hook`` or ``-m ccviz_kernel.cli hook``.
-    HTTP: it posts to ``…/api/hooks`` on loopback (or to ``url``, our current target).
+
+def is_ours(handler: Any) -> bool:
+    """Whether a handler is one ``install-hooks`` wrote: it carries our marker, or it is
+    exactly what the released ccviz wrote before markers (:func:`is_legacy`)."""
+    return marker_flags(handler) is not None or is_legacy(handler)
+
+
+def is_legacy(handler: Any) -> bool:
+    """Exactly a handler of the ccviz release before markers, so an upgrade replaces it.
+
+    Only its exact shape: the four keys of a command handler with our timeout and
+    ``<absolute …/ccviz> hook`` (or ``<absolute python> -m ccviz_kernel.cli hook``) quoted the
+    way it quoted them; the five keys of an http handler with our timeout, token header and
+    variable, posting to ``…/api/hooks``. A lookalike (``uvx ccviz hook``, one more key,
+    another header) is someone else's.
     """
     if not isinstance(handler, dict):
         return False
     kind = handler.get("type")
     if kind == "command":
-        return is_our_command(handler.get("command"))
-    if kind == "http":
-        target = handler.get("url")
-        if not isinstance(target, str):
+        if set(handler) != {"type", "command", "async", "timeout"}:
             return False
-        if url is not None and target == url:
-            return True
+        return (
+            isinstance(handler["async"], bool)
+            and _is_int(handler["timeout"], HOOK_COMMAND_TIMEOUT)
+            and _is_legacy_command(handler["command"])
+        )
+    if kind == "http":
+        if set(handler) != {"type", "url", "timeout", "headers", "allowedEnvVars"}:
+            return False
+        if not (
+            _is_int(handler["timeout"], HOOK_HTTP_TIMEOUT)
+            and handler["headers"] == {"Authorization": f"Bearer ${HOOK_TOKEN_ENV}"}
+            and handler["allowedEnvVars"] == [HOOK_TOKEN_ENV]
+            and isinstance(handler["url"], str)
+        ):
+            return False
         from urllib.parse import urlsplit
 
         try:
-            parts = urlsplit(target)
-            host = parts.hostname
+            url = urlsplit(handler["url"])
         except ValueError:
             return False
-        return host in _LOOPBACK and parts.path.endswith("/api/hooks")
+        return (
+            url.scheme in ("http", "https")
+            and url.path.endswith("/api/hooks")
+            and not url.query
+            and not url.fragment
+        )
     return False
 
 
-def is_our_command(command: Any) -> bool:
+def _is_int(value: Any, expected: int) -> bool:
+    return type(value) is int and value == expected
+
+
+def _is_legacy_command(command: Any) -> bool:
     if not isinstance(command, str):
         return False
     import shlex
@@ -216,11 +301,15 @@ def is_our_command(command: Any) -> bool:
         words = shlex.split(command)
     except ValueError:
         return False
-    if len(words) < 2 or words[-1] != "hook":
+    program = words[0] if words else ""
+    if not os.path.isabs(program):
         return False
-    if words[-3:-1] == ["-m", "ccviz_kernel.cli"]:
-        return True
-    return os.path.basename(words[-2]).lower() in ("ccviz", "ccviz.exe")
+    if words[1:] == ["hook"]:
+        name = os.path.basename(program).lower()
+        return name in ("ccviz", "ccviz.exe") and command == f"{shlex.quote(program)} hook"
+    if words[1:] == ["-m", "ccviz_kernel.cli", "hook"]:
+        return command == f"{shlex.quote(program)} -m ccviz_kernel.cli hook"
+    return False
 
 
 def find_ours(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -241,24 +330,144 @@ def find_ours(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _flags_of(settings: dict[str, Any]) -> frozenset[str]:
+    """The ``keep=`` flags our handlers in ``settings`` carry, all together."""
+    flags: set[str] = set()
+    for handlers in find_ours(settings).values():
+        for handler in handlers:
+            flags |= marker_flags(handler) or set()
+    return frozenset(flags)
+
+
 # -- reading and writing settings ------------------------------------------------------
+
+#: A settings file is untrusted input (another tool, a sync, a hand edit wrote it): the
+#: limits in config.py bound what we read (size, depth, number literals), each refused with
+#: an error that names it. Real files are a few KB, nested about 6 deep.
+
+
+class _Number(float):
+    """A JSON number with a fraction or an exponent, kept as written.
+
+    Python would read ``1e400`` as ``inf`` and write it back as ``Infinity``, which no JSON
+    reader (Claude Code's included) takes; ``1.50`` would come back as ``1.5``. Its value
+    is the float's, so comparisons work; :func:`dump_settings` writes :attr:`text`.
+    """
+
+    text: str
+
+    def __new__(cls, text: str) -> _Number:
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+
+class _Integer(int):
+    """An integer whose text Python would not write back the same (``-0``)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Integer:
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+
+class _Refused(Exception):
+    """Raised from inside ``json.loads``' hooks; becomes a SettingsError naming the file."""
+
+
+def _number_text(text: str) -> str:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(text):,} characters (the limit is {MAX_NUMBER_CHARS:,})")
+    return text
+
+
+def _parse_float(text: str) -> float:
+    return _Number(_number_text(text))
+
+
+def _parse_int(text: str) -> int:
+    value = int(_number_text(text))
+    return value if str(value) == text else _Integer(text)
+
+
+def _parse_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not JSON (Claude Code cannot read this file either)")
+
+
+def _require_regular(path: str, info: os.stat_result) -> None:
+    import stat
+
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        return
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    raise SettingsError(f"{path} is {kind}, not a settings file; nothing changed")
 
 
 def read_settings(path: str) -> tuple[dict[str, Any], str | None]:
     """The parsed settings and the file's text (``None`` if there is no file).
 
     A file we cannot parse is refused, never rewritten: it may be mid-edit, or hold
-    comments Claude Code tolerates, and replacing it would lose the user's settings.
+    comments Claude Code tolerates, and replacing it would lose the user's settings. Only a
+    regular file is opened, and without blocking (a FIFO put in its place would hang us):
+    stat first, open non-blocking, check the open file again.
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        info = os.stat(path)
     except FileNotFoundError:
         return {}, None
-    except IsADirectoryError:
-        raise SettingsError(f"{path} is a directory, not a settings file") from None
     except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}; nothing changed") from None
+    _require_regular(path, info)
+    too_big = SettingsError(
+        f"{path} is larger than {MAX_SETTINGS_BYTES // (1024 * 1024)} MiB, the most a settings "
+        "file may hold here; nothing changed"
+    )
+    if info.st_size > MAX_SETTINGS_BYTES:
+        raise too_big
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}; nothing changed") from None
+    try:
+        _require_regular(path, os.fstat(fd))
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 1 << 16):
+            size += len(chunk)
+            if size > MAX_SETTINGS_BYTES:
+                raise too_big
+            chunks.append(chunk)
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}; nothing changed") from None
+    finally:
+        os.close(fd)
+    return parse_settings(b"".join(chunks), path)
+
+
+def parse_settings(raw: bytes, path: str) -> tuple[dict[str, Any], str]:
+    """Settings from a file's bytes (``path`` names it in errors), with the limits above.
+
+    Numbers keep their text (:class:`_Number`), so what we write back means what it meant:
+    ``1e400`` stays ``1e400``. ``NaN`` and ``Infinity`` are not JSON and are refused.
+    """
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -268,50 +477,183 @@ def read_settings(path: str) -> tuple[dict[str, Any], str | None]:
     if not text.strip():
         return {}, text
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+            parse_constant=_parse_constant,
+        )
     except json.JSONDecodeError as exc:
         raise SettingsError(
             f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
             "fix it first, nothing changed"
         ) from None
+    except _Refused as exc:
+        raise SettingsError(f"{path}: {exc}; nothing changed") from None
+    except RecursionError:
+        value = None  # deeper than Python reads: far beyond the limit
+        too_deep = True
+    else:
+        too_deep = _depth(value) > MAX_DEPTH
+    if too_deep:
+        raise SettingsError(
+            f"{path}: nested more than {MAX_DEPTH} levels deep, the most a settings file may "
+            "be; nothing changed"
+        )
     if not isinstance(value, dict):
         raise SettingsError(
             f"{path}: expected a JSON object at the top, found {json_type(value)}; nothing changed"
         )
-    hooks = value.get("hooks")
-    if hooks is not None and not isinstance(hooks, dict):
-        raise SettingsError(
-            f'{path}: "hooks" should be an object, found {json_type(hooks)}; nothing changed'
-        )
+    for key in ("hooks", "env"):
+        if key in value and not isinstance(value[key], dict):
+            raise SettingsError(
+                f'{path}: "{key}" should be an object, found {json_type(value[key])}; '
+                "nothing changed"
+            )
     return value, text
 
 
+def _depth(value: Any) -> int:
+    """How deeply containers nest in a parsed value (1 for a flat object), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _string(value: str) -> str:
+    # a lone surrogate ("\ud800" in the file) is valid JSON but has no UTF-8 form: escaped
+    text = json.dumps(value, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def dump_settings(settings: dict[str, Any]) -> str:
-    return json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
+    """JSON text for settings, laid out like ``json.dumps(indent=2)``, numbers as they were
+    written (:class:`_Number`), lone surrogates escaped: text any JSON reader takes."""
+    out: list[str] = []
+    _dump(settings, out, "\n")
+    out.append("\n")
+    return "".join(out)
+
+
+def _dump(value: Any, out: list[str], newline: str) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, (_Number, _Integer)):
+        out.append(value.text)
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        import math
+
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no JSON form")
+        out.append(float.__repr__(value))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        out.append("{")
+        for n, (key, item) in enumerate(value.items()):
+            out.append(("," if n else "") + inner + _string(key) + ": ")
+            _dump(item, out, inner)
+        out.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        out.append("[")
+        for n, item in enumerate(value):
+            out.append(("," if n else "") + inner)
+            _dump(item, out, inner)
+        out.append(newline + "]")
+    else:
+        raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def check_writable(path: str) -> None:
+    """Refuse, before anything is written, a settings file we must not replace.
+
+    A read-only file (no write bit: the user froze it, even against root) or one we may not
+    write is left alone, as is anything but a regular file; a missing file is fine (its
+    folder is checked by the write itself).
+    """
+    real = os.path.realpath(path)
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot write {path}: {exc.strerror or exc}; nothing changed"
+        ) from None
+    _require_regular(path, info)
+    if not info.st_mode & 0o222 or not os.access(real, os.W_OK):
+        raise SettingsError(
+            f"{path} is read-only (mode {info.st_mode & 0o777:o}); ccviz does not replace a "
+            f"file you cannot write: make it writable (chmod u+w) and run again; nothing changed"
+        )
 
 
 def write_settings(path: str, text: str, *, backup: bool = True) -> str | None:
-    """Replace the file atomically, keeping its mode; returns the backup's path if any.
+    """Replace the file atomically, keeping its mode (and owner, where we may); returns the
+    backup's path if any. Refuses what :func:`check_writable` refuses.
 
     A symlinked settings file (dotfiles) is written through the link, so the link stays.
     """
     from ..runtime import write_private
 
+    check_writable(path)
     real = os.path.realpath(path)
     folder = os.path.dirname(real)
     try:
         os.makedirs(folder, exist_ok=True)
         try:
-            mode = os.stat(real).st_mode & 0o7777
-            exists = True
+            info: os.stat_result | None = os.stat(real)
         except FileNotFoundError:
+            info = None
+        if info is not None:
+            mode = info.st_mode & 0o7777
+        else:
             umask = os.umask(0)
             os.umask(umask)
-            mode, exists = 0o666 & ~umask, False
-        saved = _backup(path, real, mode) if exists and backup else None
+            mode = 0o666 & ~umask
+        saved = _backup(path, real, mode) if info is not None and backup else None
         write_private(real, text, mode)
     except OSError as exc:
         raise SettingsError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if (
+        info is not None
+        and hasattr(os, "chown")
+        and (info.st_uid, info.st_gid)
+        != (
+            os.geteuid(),
+            os.getegid(),
+        )
+    ):
+        try:
+            os.chown(real, info.st_uid, info.st_gid)
+        except OSError:
+            pass  # not ours to give away: the file is now the writer's, as any editor leaves it
     return saved
 
 
@@ -337,24 +679,39 @@ def _backup(path: str, real: str, mode: int) -> str:
 # -- merging ---------------------------------------------------------------------------
 
 
-def _strip(groups: list[Any], url: str | None) -> tuple[list[Any], bool]:
-    """``groups`` without our handlers, and whether any were there.
+def _strip(groups: list[Any]) -> tuple[list[Any], bool, frozenset[str]]:
+    """``groups`` without our handlers, whether any were there, and the flags they carried.
 
     Groups holding only ours go; groups that also hold others keep the others, in place.
     """
     kept: list[Any] = []
     removed = False
+    flags: set[str] = set()
     for group in groups:
         handlers = group.get("hooks") if isinstance(group, dict) else None
         if isinstance(handlers, list):
-            others = [h for h in handlers if not is_ours(h, url)]
+            others = []
+            for handler in handlers:
+                if is_ours(handler):
+                    flags |= marker_flags(handler) or set()
+                else:
+                    others.append(handler)
             if len(others) != len(handlers):
                 removed = True
                 if not others:
                     continue
                 group["hooks"] = others
         kept.append(group)
-    return kept, removed
+    return kept, removed, frozenset(flags)
+
+
+def _put_back(hooks: dict[str, Any], event: str, kept: list[Any], flags: frozenset[str]) -> None:
+    """After removing ours from ``event``: its other groups, or an empty list it had before
+    we came (``keep=event``), or nothing."""
+    if kept or "event" in flags:
+        hooks[event] = kept
+    else:
+        del hooks[event]
 
 
 def merge_hooks(
@@ -372,34 +729,49 @@ def merge_hooks(
     events of :data:`~.hooks.MATCHERS`, which fire only for what a matcher names. Without
     ``per_call``, the per-call events (:data:`~.hooks.PER_CALL_EVENTS`) get no handler and
     lose any of ours from an earlier install (the server reads them from the transcript).
+    Only handlers :func:`is_ours` takes are touched; an empty ``hooks``, event list or
+    ``env`` found here is remembered in our markers (:data:`KEEP_FLAGS`) for uninstall.
     """
     url = (url or hook_url()) if http else url
-    ours_command = command_handler(command)
     hooks = settings.get("hooks")
+    if "hooks" in settings and not isinstance(hooks, dict):
+        raise SettingsError(
+            f'"hooks" should be an object, found {json_type(hooks)}; nothing changed'
+        )
+    for event in INSTALLED_EVENTS:
+        groups = hooks.get(event, []) if isinstance(hooks, dict) else []
+        if not isinstance(groups, list):
+            raise SettingsError(
+                f'"hooks.{event}" should be an array, found {json_type(groups)}; nothing changed'
+            )
+    if find_ours(settings):
+        keep = set(_flags_of(settings) & {"hooks", "env"})
+    else:
+        keep = set()
+        if hooks == {}:
+            keep.add("hooks")
+        if settings.get("env") == {}:
+            keep.add("env")
     if not isinstance(hooks, dict):
         hooks = settings["hooks"] = {}
     for event in list(hooks):
         if event in INSTALLED_EVENTS or not isinstance(hooks[event], list):
             continue
-        kept, removed = _strip(hooks[event], url)  # e.g. MessageDisplay from an old version
+        kept, removed, flags = _strip(hooks[event])  # e.g. MessageDisplay from an old version
         if removed:
-            if kept:
-                hooks[event] = kept
-            else:
-                del hooks[event]
+            _put_back(hooks, event, kept, flags)
     for event in INSTALLED_EVENTS:
+        existed = event in hooks
         groups = hooks.get(event, [])
-        if not isinstance(groups, list):
-            raise SettingsError(f'"hooks.{event}" should be an array, found {json_type(groups)}')
-        kept, _ = _strip(groups, url)
+        kept, removed, flags = _strip(groups)
+        event_keep = "event" in flags if removed else existed and groups == []
         if not per_call and event in PER_CALL_EVENTS:
-            if kept:
-                hooks[event] = kept
-            else:
-                hooks.pop(event, None)
+            if removed:
+                _put_back(hooks, event, kept, flags)
             continue
         use_http = http and event in HTTP_EVENTS and event not in COMMAND_ONLY_EVENTS
-        handler = http_handler(url) if use_http else dict(ours_command)
+        marks = keep | ({"event"} if event_keep else set())
+        handler = http_handler(url, marks) if use_http else command_handler(command, marks)
         if not use_http and (http or event in SYNC_EVENTS):
             # Beside http handlers, which Claude Code awaits, a command runs synchronously
             # too: in the background it would reach the server tens of ms after the http
@@ -412,30 +784,32 @@ def merge_hooks(
     return settings
 
 
-def remove_hooks(settings: dict[str, Any], url: str | None = None) -> int:
-    """Remove our handlers, and whatever that leaves empty; returns how many were removed.
+def remove_hooks(settings: dict[str, Any]) -> int:
+    """Remove our handlers, and what that leaves empty; returns how many were removed.
 
-    An event (or ``hooks``) that was already an empty list (object) before we installed
-    cannot be told apart from one we created, so it goes too: the same to Claude Code.
+    What was empty before we installed (``keep=`` in our markers) stays, empty, as it was.
     """
+    return _remove(settings)[0]
+
+
+def _remove(settings: dict[str, Any]) -> tuple[int, frozenset[str]]:
     hooks = settings.get("hooks")
     if not isinstance(hooks, dict):
-        return 0
+        return 0, frozenset()
     count = sum(len(v) for v in find_ours(settings).values())
     if not count:
-        return 0
+        return 0, frozenset()
+    every: set[str] = set()
     for event in list(hooks):
         if not isinstance(hooks[event], list):
             continue
-        kept, removed = _strip(hooks[event], url)
+        kept, removed, flags = _strip(hooks[event])
+        every |= flags
         if removed:
-            if kept:
-                hooks[event] = kept
-            else:
-                del hooks[event]
-    if not hooks:
+            _put_back(hooks, event, kept, flags)
+    if not hooks and "hooks" not in every:
         del settings["hooks"]
-    return count
+    return count, frozenset(every)
 
 
 # -- installing and removing, with a report --------------------------------------
@@ -464,13 +838,15 @@ def install(
     settings, old = read_settings(path)
     url = hook_url() if http else None
     command = hook_command()
-    merge_hooks(settings, http=http, command=command, url=url, per_call=per_call)
+    with _naming(path):
+        merge_hooks(settings, http=http, command=command, url=url, per_call=per_call)
     user_path = settings_path("user")
     same_file = os.path.realpath(user_path) == os.path.realpath(path)
     user: dict[str, Any] | None = None
     user_old: str | None = None
     token: str | None = None
     if http:
+        # (read_settings refused an "env" that is not an object, before any token is made)
         token = hook_token(create=not dry_run) or "<made by install-hooks>"
         if same_file:
             set_token_env(settings, token)
@@ -479,8 +855,13 @@ def install(
             if not set_token_env(user, token):
                 user = None  # already there
     elif same_file:
-        drop_token_env(settings)  # back to command hooks: the token is not needed
+        # back to command hooks: the token is not needed ("env" stays if it was there empty)
+        drop_token_env(settings, keep_empty="env" in _flags_of(settings))
     new = dump_settings(settings)
+    if new != old:
+        check_writable(path)  # before anything is written: both files, or neither
+    if user is not None:
+        check_writable(user_path)
     mode = "command" if not http else "per-call" if per_call else "lean"
     if not http:
         how = f"`{command}` on every event"
@@ -536,6 +917,15 @@ def install(
     return 0
 
 
+@contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """A shape error from the merge (which sees no path) names the file it is about."""
+    try:
+        yield
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+
+
 def _hide(text: str | None, token: str | None) -> str | None:
     return text.replace(token, "<hook token>") if text and token else text
 
@@ -547,10 +937,12 @@ def uninstall(path: str, *, dry_run: bool = False, out: Any = None) -> int:
     if old is None:
         out.write(f"no settings file at {path}; nothing to remove\n")
         return 0
-    count = remove_hooks(settings)
+    count, flags = _remove(settings)
     # the hook token goes with the last of our hooks in the user settings (elsewhere it is
     # never written); hooks left in a project file lose it only with the user's own hooks
-    dropped = drop_token_env(settings) if count and not find_ours(settings) else False
+    dropped = False
+    if count and not find_ours(settings):
+        dropped = drop_token_env(settings, keep_empty="env" in flags)
     if not count and not dropped:
         out.write(f"no ccviz hooks in {path}; nothing changed\n")
         return 0
@@ -559,6 +951,7 @@ def uninstall(path: str, *, dry_run: bool = False, out: Any = None) -> int:
         _show_diff(path, old, new, out)
         out.write(f"dry run: would remove {count} ccviz handler(s); nothing written\n")
         return 0
+    check_writable(path)
     saved = write_settings(path, new)
     out.write(f"removed {count} ccviz handler(s) from {path}\n")
     if dropped:
