@@ -5,7 +5,10 @@
 1. events/s through parse + apply, from JSON text and from already-decoded dicts, and
    through apply alone, over copies of the bundled long sample (each copy its own game);
 2. time to load a 10,000-event transcript (main file plus subagent files, built from the
-   long sample with fresh ids and shifted times) and replay it to its final state.
+   long sample with fresh ids and shifted times) and replay it to its final state;
+3. redaction: ``redact_payload`` per event of each bundled sample, a 1 MB Write, and
+   ``Hub.ingest`` (in-memory store) redacted vs ``keep_raw=True`` as a ratio, interleaved
+   rounds and medians (with the load average: the machine is shared).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from pathlib import Path
 from ccviz_kernel import samples
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
+from ccviz_kernel.hub import Hub
+from ccviz_kernel.redact import clear_memo, redact_payload
 from ccviz_kernel.replays.load import load_replay
+from ccviz_kernel.store import EventStore
 
 
 def engine_rates(min_events: int) -> dict[str, float]:
@@ -144,6 +150,62 @@ def transcript_replay(target: int) -> dict[str, float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (timings on a shared machine drift with it)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def redaction(rounds: int = 7) -> dict[str, object]:
+    """Redaction costs; the memo is cleared before every pass, so repeats within a
+    session's own events count (as they would live) but not repeats across rounds."""
+    texts = {n: samples.path(n, "hooks").read_text().splitlines() for n in samples.NAMES}
+    dicts = {n: [json.loads(line) for line in lines] for n, lines in texts.items()}
+    body = (samples.path("long", "hooks").read_text() * 2)[:1_000_000]
+    write = {
+        "hook_event_name": "PreToolUse",
+        "session_id": "bench",
+        "tool_name": "Write",
+        "tool_input": {"file_path": "/tmp/big.jsonl", "content": body},
+    }
+    per_event: dict[str, list[float]] = {n: [] for n in dicts}
+    big: list[float] = []
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for name, payloads in dicts.items():
+            clear_memo()
+            start = time.perf_counter()
+            for payload in payloads:
+                redact_payload(payload)
+            per_event[name].append((time.perf_counter() - start) / len(payloads))
+        clear_memo()
+        start = time.perf_counter()
+        redact_payload(write)
+        big.append(time.perf_counter() - start)
+        for keep_raw in (True, False):  # interleaved: drift hits both alike
+            clear_memo()
+            hub = Hub(EventStore(":memory:"), keep_raw=keep_raw)
+            lines = texts["long"]
+            start = time.perf_counter()
+            for line in lines:
+                hub.ingest(line)
+            rates[keep_raw].append(len(lines) / (time.perf_counter() - start))
+    raw, redacted = statistics.median(rates[True]), statistics.median(rates[False])
+    return {
+        **{
+            f"redact_payload_us_per_event_{n}": statistics.median(v) * 1e6
+            for n, v in per_event.items()
+        },
+        "redact_payload_1mb_write_ms": statistics.median(big) * 1e3,
+        "hub_ingest_keep_raw_per_s": raw,
+        "hub_ingest_redacted_per_s": redacted,
+        "hub_ingest_redacted_ratio": redacted / raw,
+        "redaction_loadavg": _loadavg(),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -154,6 +216,7 @@ def main() -> int:
         "python": sys.version.split()[0],
         **engine_rates(ns.events),
         **transcript_replay(ns.transcript_events),
+        **redaction(),
     }
     print(f"events through the engine ({results['events']:,} = copies of the long sample):")
     print(f"  parse JSON text + apply : {results['parse_json_and_apply_per_s']:>10,.0f} events/s")
@@ -167,6 +230,16 @@ def main() -> int:
         f"  load + replay to final  : "
         f"{results['replay_seconds_median'] * 1000:>10.0f} ms median of 5 "
         f"(best {results['replay_seconds_best'] * 1000:.0f} ms)"
+    )
+    print(f"redaction (load average {results['redaction_loadavg']}):")
+    for name in samples.NAMES:
+        us = results[f"redact_payload_us_per_event_{name}"]
+        print(f"  redact_payload, {name:<9}: {us:>10.1f} µs/event")
+    print(f"  redact_payload, 1 MB Write: {results['redact_payload_1mb_write_ms']:>8.1f} ms")
+    print(
+        f"  Hub.ingest redacted/raw : {results['hub_ingest_redacted_ratio']:>10.2f} "
+        f"({results['hub_ingest_redacted_per_s']:,.0f} vs "
+        f"{results['hub_ingest_keep_raw_per_s']:,.0f} events/s)"
     )
     if ns.json:
         ns.json.write_text(json.dumps(results, indent=2) + "\n")

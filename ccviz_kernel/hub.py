@@ -20,6 +20,7 @@ from .engine.links import CONTINUES, SessionLinks
 from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
 from .events import PayloadError, parse_event
+from .redact import redact_payload
 from .replays.history import GameHistory, HistoryCache
 from .store import EventStore
 
@@ -60,8 +61,14 @@ class Hub:
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.time,
         reorder_window: float = 0.0,
+        keep_raw: bool = False,
     ) -> None:
         self.store = store if store is not None else EventStore()
+        #: Log payloads as they came (opt-in: ``ccviz serve --keep-raw``). By default every
+        #: string of a payload is redacted before it is logged and applied, so the store
+        #: holds what a viewer could see, and the live game and the game rebuilt from the
+        #: store see the same payload.
+        self.keep_raw = keep_raw
         self.idle_seconds = idle_seconds
         self.clock = clock
         #: Hooks that came before their cause, held briefly (see engine/reorder.py). Off
@@ -115,6 +122,11 @@ class Hub:
         if gid in self.replays:
             raise PayloadError(f"game {gid!r} is a replay; it takes no new events")
         event.to_json()  # a payload the log cannot hold is refused here, never later
+        if not self.keep_raw:
+            clean = redact_payload(event.payload)
+            if clean is not event.payload:  # the same object when nothing was secret
+                event.payload = clean
+                event.text = None
         if event.name.startswith("ccviz."):
             self._live_game(gid, create=True).game.validate(event)
         self.links.link(event)  # a /clear's new session names the one it cleared
@@ -456,7 +468,8 @@ def _meta_from_log(events: Any, last: str | None) -> dict[str, Any]:
             event = parse_event(stored.payload)
         except PayloadError:
             continue
-        cwd = cwd or (event.get("cwd") if isinstance(event.get("cwd"), str) else None)
+        if cwd is None and isinstance(event.get("cwd"), str):
+            cwd = shorten(event.get("cwd"), 200)  # redacted, as the engine shows it
         if event.name == "SessionStart" and isinstance(event.get(CONTINUES), str):
             continues = continues or event.get(CONTINUES)
         named = event.get("session_title") or (

@@ -112,3 +112,63 @@ def test_stored_games_not_in_memory_still_have_a_title_a_folder_and_an_end(tmp_p
     assert row["title"].startswith("The jump feels floaty")
     assert row["cwd"] == "/home/dev/pixel-quest" and row["status"] == "ended"
     assert gid not in later.live_ids()  # the row did not load the game
+
+
+# -- redaction before the store (issue 11, point 4) ---------------------------------------
+
+PGPASSWORD = "Vq7mZ2pLx9w-hT3"
+PROMPT = {
+    "hook_event_name": "UserPromptSubmit",
+    "session_id": "s-redact",
+    "cwd": "/home/dev/pixel-quest",
+    "prompt": f"Please fix it: PGPASSWORD={PGPASSWORD} psql -h db",
+}
+
+
+def stored_text(hub: Hub, game_id: str) -> str:
+    return "\n".join(row.payload for row in hub.store.events(game_id))
+
+
+def test_payloads_are_redacted_before_the_store_and_the_engine(hub):
+    caller = json.loads(json.dumps(PROMPT))
+    hub.ingest(caller)
+    assert caller == PROMPT  # the caller's dict is never modified
+    assert PGPASSWORD not in stored_text(hub, "s-redact")
+    assert "PGPASSWORD=[REDACTED]" in stored_text(hub, "s-redact")
+    live = hub.snapshot("s-redact")
+    assert PGPASSWORD not in json.dumps(live)
+    # the game rebuilt from the store is the game viewers saw
+    hub.idle_seconds = 0
+    hub.evict_idle()
+    assert hub.snapshot("s-redact")["title"] == live["title"]
+
+
+def test_payloads_without_secrets_take_the_fast_path(hub):
+    payload = json.loads(LINES[1])
+    gid, _ = hub.ingest(payload)
+    assert next(iter(hub.store.events(gid))).payload == json.dumps(payload, separators=(",", ":"))
+
+
+def test_keep_raw_stores_what_came_and_viewers_still_see_it_redacted(tmp_path):
+    hub = Hub(EventStore(tmp_path / "raw.sqlite3"), keep_raw=True)
+    start = {**PROMPT, "hook_event_name": "SessionStart", "cwd": f"/srv/PGPASSWORD={PGPASSWORD}"}
+    hub.ingest(start)
+    hub.ingest(PROMPT)
+    assert PGPASSWORD in stored_text(hub, "s-redact")
+    assert PGPASSWORD not in json.dumps(hub.snapshot("s-redact"))
+    hub.idle_seconds = 0
+    hub.evict_idle()
+    # the lobby row of a stored game is made from the raw log: redacted as the engine does
+    (row,) = hub.summaries()
+    assert row["live"] is False and PGPASSWORD not in json.dumps(row)
+    hub.store.close()
+
+
+def test_serve_keep_raw_flag_and_the_jupyter_trait():
+    from ccviz_kernel.cli import _parser
+    from ccviz_kernel.hosts.jupyter.app import CcvizExtension
+
+    assert _parser().parse_args(["serve", "--keep-raw"]).keep_raw is True
+    assert _parser().parse_args(["serve"]).keep_raw is False
+    assert CcvizExtension().keep_raw is False
+    assert CcvizExtension.class_traits()["keep_raw"].metadata.get("config") is True

@@ -7,7 +7,6 @@ secret reaches a view.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..redact import redact
 
@@ -129,10 +128,12 @@ def _quote(value: Any) -> str:
 
 
 def _host_path(url: Any) -> str:
+    """``host/path`` of a URL, redacted whole first: without its scheme, a password in
+    ``user:password@host`` no longer looks like one. The user part is dropped too."""
     if not isinstance(url, str):
         return "a page"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return (parts.netloc + parts.path) or url
+    url = redact(url)
+    rest = url.partition("://")[2] or url
+    rest = rest.partition("?")[0].partition("#")[0]
+    host, slash, path = rest.partition("/")
+    return (host.rpartition("@")[2] + slash + path) or url

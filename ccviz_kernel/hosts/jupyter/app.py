@@ -110,6 +110,11 @@ class CcvizExtension(ExtensionApp):
 
     json = Bool(False, help="Speak JSON on socket.io instead of msgpack.").tag(config=True)
     fps = Float(30.0, help="Broadcast frames per second per game.").tag(config=True)
+    keep_raw = Bool(
+        False,
+        help="Store hook payloads unredacted (viewers still see them redacted); by default "
+        "every string is redacted before the store.",
+    ).tag(config=True)
     write_runtime_file = Bool(
         True, help="Point `ccviz hook` at this server (the runtime file in the data folder)."
     ).tag(config=True)
@@ -124,7 +129,7 @@ class CcvizExtension(ExtensionApp):
         base = base_url.rstrip("/") + "/" + MOUNT
         # Read here, not at import: CCVIZ_HOME may change between servers (tests do).
         auth = Auth(read_or_create_token(), viewer_token=viewer_token(), loopback_only=False)
-        hub = Hub()
+        hub = Hub(keep_raw=self.keep_raw)
         frames = TornadoFrameWriter()
         server = GameServer(
             hub,
