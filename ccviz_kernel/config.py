@@ -37,6 +37,20 @@ VIEWER_TOKEN_FILE = "viewer-token"
 RUNTIME_FILE = "runtime.json"
 SPOOL_FILE = "spool.jsonl"
 STORE_FILE = "events.sqlite3"
+#: Spooled lines the server could not ingest (garbage, torn, refused payloads), one JSON
+#: object a line with the reason and the original bytes; ``ccviz doctor`` reports it.
+DEAD_LETTER_FILE = "dead-letter.jsonl"
+#: Spool files found writable by another user (or not ours), moved aside unread.
+UNTRUSTED_SUFFIX = ".untrusted"
+#: Disk space the server keeps aside (a file of zeros) so a hook still has room to spool
+#: when the disk fills: the hook deletes it and writes again (docs/design.md §9).
+RESERVE_FILE = "disk-reserve"
+RESERVE_BYTES = 1_048_576
+#: What hooks met a full disk: ``<epoch>\t<saved|lost>\t<delivery id>`` per line (an empty
+#: file when even that could not be written: its mtime is the last time); the doctor reads it.
+DISK_FULL_FILE = "disk-full.log"
+#: Held (``flock``) by the server that owns the data folder's store: a second one refuses.
+SERVER_LOCK_FILE = "server.lock"
 
 # -- network defaults ------------------------------------------------------------------
 
@@ -67,6 +81,12 @@ MAX_NUMBER_CHARS = 1000
 #: The largest count a game holds (tokens above all): JavaScript's largest exact integer,
 #: well inside msgpack's and every JSON reader's range. Counters stop there.
 MAX_COUNT = (1 << 53) - 1
+#: The longest spool line the server reads (a payload at the cap plus its id and time);
+#: a longer one is dead-lettered with its first DEAD_LETTER_HEAD bytes only.
+MAX_SPOOL_LINE = MAX_PAYLOAD_BYTES + 256
+DEAD_LETTER_HEAD = 65_536
+#: How often a server looks at the spool (one ``stat``) and drains it when it is not empty.
+SPOOL_POLL = 0.1
 #: State updates per second per room at most (the frame coalescer's rate).
 DEFAULT_FPS = 30.0
 #: The hook's budget for delivering one event before it falls back to the spool (seconds).
@@ -82,6 +102,29 @@ REORDER_WINDOW = 0.25
 #: How often the server reads a live session's transcript while it grows (seconds): the tool
 #: calls and results come from there (server/transcripts.py), well inside REORDER_WINDOW.
 TRANSCRIPT_POLL = 0.1
+
+# -- connection limits (issue 11: hostile neighbours; server/limits.py applies them) ---------
+
+#: Seconds a client has to send a whole request head (line and headers), counted from the
+#: connection's start or the end of its previous answer; also how long an idle keep-alive
+#: connection stays open. Against slowloris: a head trickled byte by byte is cut off here.
+HEADER_TIMEOUT = 15.0
+#: Seconds a client has to send a whole request body once its headers arrived (408 after).
+BODY_TIMEOUT = 15.0
+#: Seconds a websocket may stay open without opening a socket.io session on it.
+CONNECT_GRACE = 10.0
+#: Game rooms one socket.io connection may be in at once (the lobby is not counted). A
+#: page shares one connection between all its views of a server (a notebook's widgets).
+MAX_ROOMS_PER_CONNECTION = 64
+#: ``join-game`` per connection: this many per second, bursts of ``JOIN_BURST``. The burst
+#: covers a reconnecting page that joins all its rooms again at once (the page does not
+#: retry a refused join).
+JOIN_RATE = 10.0
+JOIN_BURST = 64.0
+#: Open socket.io connections from one client address. Loopback gets more: local
+#: processes, a reverse proxy in front and the benchmarks all come from one address.
+MAX_CONNECTIONS_PER_ADDRESS = 256
+MAX_CONNECTIONS_PER_LOOPBACK = 4096
 
 # -- paths -----------------------------------------------------------------------------
 

@@ -295,3 +295,73 @@ def test_a_lean_install_missing_a_prompt_hook_is_incomplete(ccviz, capsys):
     _, checks, _ = report(ccviz, capsys)
     (user,) = checks["hooks (user)"]
     assert user["status"] == "warn" and user["detail"].startswith("lean: 26/27 events")
+
+
+# -- issue 11: trust, dead letters, full disk ------------------------------------------------
+
+
+def test_a_data_folder_others_can_write_fails_with_the_fix(ccviz, capsys):
+    home = data_dir()
+    write_runtime("http://127.0.0.1:9/", "standalone")
+    home.chmod(0o777)
+    try:
+        code, checks, text = report(ccviz, capsys)
+    finally:
+        home.chmod(0o700)
+    assert code == 1
+    (trust,) = checks["trust"]
+    assert trust["status"] == "fail" and f"chmod go-w {home}" in trust["detail"]
+    assert "runtime file not trusted" in checks["server"][0]["detail"]
+    assert "hooks send and keep nothing" in text
+
+
+def test_a_planted_token_file_fails_the_trust_check(ccviz, capsys):
+    from ccviz_kernel.runtime import write_private
+
+    home = data_dir()
+    write_private(str(home / "token"), "planted\n", mode=0o666)
+    code, checks, _ = report(ccviz, capsys)
+    assert code == 1
+    assert status(checks, "trust") == "fail" and "token" in checks["trust"][0]["detail"]
+    assert status(checks, "token") == "fail" and "not used" in checks["token"][0]["detail"]
+
+
+def test_dead_letters_and_untrusted_spools_are_reported(ccviz, capsys):
+    from ccviz_kernel.hub import Hub
+    from ccviz_kernel.runtime import spool_append, spool_path
+    from ccviz_kernel.server.auth import Auth
+    from ccviz_kernel.server.core import GameServer
+    from ccviz_kernel.store import EventStore
+
+    spool_append('{"hook_event_name": "Stop", "session_id": "s"}', 1.0, "good")
+    with open(spool_path(), "ab") as f:
+        f.write(b"k2\t2.0\t{not json\n")
+    server = GameServer(Hub(EventStore(":memory:")), Auth("t"), async_mode="aiohttp")
+    assert server.drain_spool() == 1
+    spool_append('{"hook_event_name": "Stop", "session_id": "s"}', 3.0, "planted")
+    os.chmod(spool_path(), 0o666)
+    assert server.drain_spool() == 0  # moved aside unread
+    _, checks, _ = report(ccviz, capsys)
+    (dead,) = checks["dead letters"]
+    assert dead["status"] == "warn" and "1 spooled line(s)" in dead["detail"]
+    assert "dead-letter.jsonl" in dead["detail"]
+    (aside,) = checks["untrusted spool"]
+    assert aside["status"] == "fail" and ".untrusted" in aside["detail"]
+    assert status(checks, "trust") == "ok"
+
+
+def test_a_full_disk_met_by_hooks_is_reported(ccviz, capsys):
+    from ccviz_kernel.runtime import note_disk_full
+
+    folder = str(data_dir())
+    note_disk_full(folder, "a" * 32, "saved")
+    _, checks, _ = report(ccviz, capsys)
+    (full,) = checks["disk full"]
+    assert (
+        full["status"] == "warn"
+        and "1 event(s) kept" in full["detail"]
+        and "0 lost" in full["detail"]
+    )
+    note_disk_full(folder, "b" * 32, "lost")
+    _, checks, _ = report(ccviz, capsys)
+    assert status(checks, "disk full") == "fail" and "1 lost" in checks["disk full"][0]["detail"]

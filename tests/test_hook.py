@@ -276,3 +276,299 @@ def test_a_hostile_hook_post_is_a_clear_400():
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(10)
+
+
+# -- issue 11: planted files, start-up order, full disk, two servers -------------------------
+
+
+def listener():
+    """A socket that stands for another user's server: did anyone connect to it?"""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.5)
+    return sock
+
+
+def connections(sock) -> list[bytes]:
+
+    got = []
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except TimeoutError:
+            return got
+        conn.settimeout(0.5)
+        try:
+            got.append(conn.recv(65536))
+        except OSError:
+            got.append(b"")
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["folder 0777", "runtime file 0666", "another owner"])
+def test_a_planted_runtime_file_gets_neither_the_payload_nor_the_token(how):
+    from ccviz_kernel.runtime import write_private
+
+    home = Path(os.environ["CCVIZ_HOME"])
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(str(home / "token"), "the-victims-token\n")
+    evil = listener()
+    try:
+        url = f'{{"url": "http://127.0.0.1:{evil.getsockname()[1]}/", "pid": 1}}'
+        mode = 0o666 if how == "runtime file 0666" else 0o600
+        write_private(str(home / "runtime.json"), url, mode=mode)
+        if how == "folder 0777":
+            home.chmod(0o777)
+        elif how == "another owner":
+            if os.geteuid() != 0:
+                pytest.skip("planting a file as another user needs root")
+            os.chown(home / "runtime.json", 65534, 65534)
+        started = time.perf_counter()
+        result = hook(LINES[0])
+        took = time.perf_counter() - started
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+        assert connections(evil) == []  # nothing sent there: no payload, no bearer token
+        assert took < 5
+    finally:
+        evil.close()
+        home.chmod(0o700)
+    if how == "folder 0777":  # nothing kept in a folder others can read and swap
+        assert not (home / "spool.jsonl").exists()
+    else:  # the folder is ours: the event waits in the spool for a real server
+        [(_, _, body)] = list(spool_read(spool_path()))
+        assert json.loads(body) == json.loads(LINES[0])
+
+
+def notification(n: int, game: str = "order-game") -> str:
+    return json.dumps({"hook_event_name": "Notification", "session_id": game, "message": f"n{n}"})
+
+
+def event_texts(port: int, game: str) -> list[str]:
+    """The game's events (their texts) in seq order; ``[]`` before the game exists."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/games/{game}/events"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return [row["text"] for row in json.loads(r.read())["events"]]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        raise
+
+
+def wait_texts(port: int, game: str, count: int) -> list[str]:
+    deadline = time.monotonic() + 20
+    while len(texts := event_texts(port, game)) < count:
+        assert time.monotonic() < deadline, (len(texts), count)
+        time.sleep(0.05)
+    return texts
+
+
+def fire_hooks(game: str, fired: list[int], stop) -> None:
+    """Hooks one after another, as Claude Code runs one session's hooks, until ``stop``."""
+    n = 0
+    while not stop.is_set() and n < 400:
+        assert hook(notification(n, game)).returncode == 0
+        fired.append(n)
+        n += 1
+
+
+def test_an_event_spooled_while_the_server_starts_is_not_overtaken():
+    """The race of issue 11, step by step: the server drained the spool and listens, but its
+    runtime file is not written yet; a hook finds no runtime file and spools A; the runtime
+    file appears; the next hook, B, must queue behind A, not reach the server first."""
+    from ccviz_kernel.hosts.standalone import start
+
+    async def scenario():
+        host = await start(port=0, runtime=False)  # drained (nothing) and listening
+        try:
+            loop = asyncio.get_running_loop()
+            first = await loop.run_in_executor(None, hook, notification(1))  # no runtime: A
+            write_runtime(host.url, "standalone")  # what the host does next
+            second = await loop.run_in_executor(None, hook, notification(2))  # B
+            assert first.returncode == second.returncode == 0
+            port = int(host.url.rstrip("/").rsplit(":", 1)[1])
+            return await loop.run_in_executor(None, wait_texts, port, "order-game", 2)
+        finally:
+            await host.close()
+
+    import asyncio
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == ["n1", "n2"]
+
+
+def test_hooks_fired_across_a_real_server_start_arrive_in_firing_order():
+    """A real concurrent run, bounded: hooks fire one after another (as Claude Code runs a
+    session's hooks) while `ccviz serve` starts in its own process; every event arrives,
+    once, in firing order. Three starts, each with hooks before, during and after."""
+    import threading
+
+    total = 0
+    for round_ in range(3):
+        game = f"order-{round_}"
+        port = free_port()
+        fired: list[int] = []
+        stop = threading.Event()
+        thread = threading.Thread(target=fire_hooks, args=(game, fired, stop))
+        thread.start()
+        time.sleep(0.3)  # some spooled before the server
+        server = start_server(port)
+        try:
+            time.sleep(0.5)  # some posted after it is up
+            stop.set()
+            thread.join(60)
+            assert wait_texts(port, game, len(fired)) == [f"n{n}" for n in fired]
+            total += len(fired)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(10)
+    assert total > 30
+
+
+def test_a_second_server_on_the_same_data_folder_refuses_and_says_why():
+    port = free_port()
+    first = start_server(port)
+    try:
+        second = subprocess.run(
+            [*CCVIZ, "serve", "--port", str(free_port())], capture_output=True, timeout=30
+        )
+        assert second.returncode == 1
+        message = second.stderr.decode()
+        assert f"another ccviz server (pid {first.pid} at http://127.0.0.1:{port}/)" in message
+        assert "CCVIZ_HOME" in message and "Traceback" not in message
+        assert hook(LINES[0]).returncode == 0
+        wait_seq(port, GAME, 1)  # the first one still serves, and gets the hooks
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(10)
+
+
+def test_hostile_spooled_lines_end_in_the_dead_letter_file():
+    from ccviz_kernel.runtime import dead_letters
+
+    bad = hostile_lines()
+    for line in [LINES[0], *bad, *LINES[1:5]]:
+        assert hook(line).returncode == 0
+    with open(spool_path(), "ab") as f:
+        f.write(b"not a spool line\n")
+    port = free_port()
+    server = start_server(port)
+    try:
+        wait_seq(port, GAME, 5)
+        deadline = time.monotonic() + 10
+        while len(dead_letters()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    letters = dead_letters()
+    assert [d["line"].split("\t", 2)[-1] for d in letters] == [*bad, "not a spool line"]
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    return done.returncode == 0
+
+
+def _fill(path: Path) -> None:
+    """Write until the disk takes not one more byte."""
+    fd = os.open(path / "filler", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 16, 1):
+            while True:
+                try:
+                    os.write(fd, b"\0" * size)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+
+
+def test_a_really_full_disk_keeps_the_event_and_says_so(tmp_path, monkeypatch):
+    """One real check (root only: a small tmpfs): the hook on a full disk."""
+    from ccviz_kernel.cli import doctor
+    from ccviz_kernel.runtime import disk_full_log, ensure_reserve
+
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "24m"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        home = disk / "home"
+        monkeypatch.setenv("CCVIZ_HOME", str(home))
+        home.mkdir(mode=0o700)
+        assert ensure_reserve()  # what a server does when it starts
+        _fill(disk)
+        assert hook(LINES[0]).returncode == 0  # no server: spooled into the freed reserve
+        [(_, _, body)] = list(spool_read(spool_path()))
+        assert json.loads(body) == json.loads(LINES[0])
+        assert disk_full_log()[:2] == (1, 0)
+        _fill(disk)  # and now no room at all (but the spool's last page may hold a line)
+        fired = 1
+        for line in LINES[1:21]:
+            started = time.perf_counter()
+            assert hook(line).returncode == 0
+            assert time.perf_counter() - started < 5
+            fired += 1
+            if disk_full_log()[1]:
+                break
+        saved, lost, _ = disk_full_log()
+        spooled = list(spool_read(spool_path()))
+        assert saved == 1 and lost >= 1 and len(spooled) + lost == fired  # every one counted
+        assert [json.loads(b) for _, _, b in spooled] == [
+            json.loads(x) for x in LINES[: len(spooled)]
+        ]
+        checks = {c.name: c for c in doctor.run_checks()}
+        assert checks["disk full"].status == "fail" and "1 lost" in checks["disk full"].detail
+        assert checks["disk"].status == "warn"
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_a_store_that_cannot_write_answers_503_and_loses_no_acknowledged_event(monkeypatch):
+    """Issue 11 §9: a full disk under a running server. The hook route answers 503 (the hook
+    spools the event) and an event already answered 204 (ingested after the transcript
+    read) goes to the spool, never nowhere; the drain brings both in once the disk has room."""
+    import asyncio
+
+    from ccviz_kernel.errors import StoreError
+    from ccviz_kernel.hosts.standalone import start
+    from ccviz_kernel.server.routes import HookRequest
+
+    lines = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
+
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        server, hub = host.server, host.hub
+        token = server.auth.ingest_token
+        try:
+            real_append = hub.store.append
+
+            def full(*args, **kwargs):
+                raise StoreError("writing event store failed: database or disk is full")
+
+            monkeypatch.setattr(hub.store, "append", full)
+            answer = server.handle_hook(HookRequest(body=lines[0].encode(), token=token))
+            assert answer.status == 503
+            # the deferred path: the transcript read first, then the ingest, after the 204
+            monkeypatch.setattr(server.transcripts, "read_first", lambda gid, then: then() or True)
+            answer = server.handle_hook(HookRequest(body=lines[1].encode(), token=token))
+            assert answer.status == 204
+            assert len(list(spool_read(spool_path()))) == 1  # kept, not lost
+            monkeypatch.setattr(hub.store, "append", real_append)  # room on the disk again
+            assert server.handle_hook(HookRequest(body=lines[0].encode(), token=token)).status
+            server.drain_spool()
+            game = hub.game(json.loads(lines[0])["session_id"])
+            assert game is not None and game.seq == 2
+        finally:
+            await host.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

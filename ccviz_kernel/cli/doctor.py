@@ -70,6 +70,8 @@ def run_checks(cwd: str | None = None) -> list[Check]:
         )
     checks.append(_check_token(url, bool(http_urls)))
     checks.append(_check_data())
+    checks += _check_trust()
+    checks += _check_leftovers(url is not None)
     return checks
 
 
@@ -191,10 +193,13 @@ def _version(text: str) -> tuple[int, ...] | None:
 
 
 def _check_server() -> tuple[Check, str | None]:
-    from ..runtime import read_runtime, runtime_path
+    from ..runtime import folder_problem, path_problem, read_runtime, runtime_path
 
     path = runtime_path(create=False)
     info = read_runtime(create=False)  # the doctor only looks: no data folder is made
+    problem = folder_problem(os.path.dirname(path)) or path_problem(path)
+    if problem is not None:  # the hook ignores such a runtime file: it may not be ours
+        return Check("server", "fail", f"runtime file not trusted: {problem}", True), None
     if not isinstance(info, dict) or not isinstance(info.get("url"), str):
         return (
             Check(
@@ -258,7 +263,12 @@ def _check_token(url: str | None, http_hooks: bool) -> Check:
                 essential=True,
             )
     else:
-        token, source = find_token()
+        from ..runtime import UntrustedError
+
+        try:
+            token, source = find_token()
+        except UntrustedError as exc:  # the hook sends nothing from such a folder
+            return Check("token", "fail", f"not used: {exc}", essential=True)
     if url is None:
         return Check("token", "skip", f"not checked (no server); the hook would use {source}")
     headers = {"Content-Type": "application/json"}
@@ -330,6 +340,145 @@ def _check_data() -> Check:
             "when it starts)",
         )
     return Check("data", "ok", f"{folder}; spool empty")
+
+
+def _check_trust() -> list[Check]:
+    """Could another user have written the data folder or what the hook reads from it?
+
+    The hook checks the folder and each file as it opens it (owner and mode, one ``stat``
+    each) and, when one fails, sends and keeps nothing: this says which and the fix. The
+    folders above it are checked here too (the hook has no time for that): one writable by
+    others without the sticky bit lets them swap the whole data folder.
+    """
+    from ..config import (
+        HOOK_TOKEN_FILE,
+        RUNTIME_FILE,
+        SPOOL_FILE,
+        TOKEN_FILE,
+        VIEWER_TOKEN_FILE,
+        data_dir_str,
+    )
+    from ..runtime import folder_problem, path_problem
+
+    folder = data_dir_str(create=False)
+    problems = []
+    problem = folder_problem(folder)
+    if problem is not None:
+        problems.append(problem)
+    problems += _parent_problems(folder)
+    for name in (TOKEN_FILE, HOOK_TOKEN_FILE, VIEWER_TOKEN_FILE, RUNTIME_FILE, SPOOL_FILE):
+        problem = path_problem(os.path.join(folder, name))
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        detail = "; ".join(problems) + " (until fixed, hooks send and keep nothing)"
+        return [Check("trust", "fail", detail, essential=True)]
+    return [Check("trust", "ok", f"{folder} and its files are yours alone to write")]
+
+
+def _parent_problems(folder: str) -> list[str]:
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return []
+    me = geteuid()
+    found = []
+    parent = os.path.dirname(os.path.abspath(folder))
+    while True:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            break
+        sticky = st.st_mode & 0o1000
+        if st.st_uid not in (me, 0):
+            found.append(
+                f"{parent} (above the data folder) belongs to uid {st.st_uid}: its owner could "
+                "replace the data folder; fix: point CCVIZ_HOME at a folder under your own home"
+            )
+        elif st.st_mode & 0o022 and not sticky:
+            found.append(
+                f"{parent} (above the data folder) is writable by others without the sticky "
+                f"bit (mode {st.st_mode & 0o7777:04o}): they could replace the data folder; "
+                f"fix: `chmod go-w {parent}` or `chmod +t {parent}`"
+            )
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    return found
+
+
+def _check_leftovers(server_up: bool) -> list[Check]:
+    """What the spool path left for a person to look at: dead letters, spools moved aside
+    unread, events a full disk cost, and the disk itself."""
+    from ..config import (
+        DEAD_LETTER_FILE,
+        DISK_FULL_FILE,
+        RESERVE_BYTES,
+        RESERVE_FILE,
+        UNTRUSTED_SUFFIX,
+        data_dir_str,
+    )
+    from ..runtime import dead_letters, disk_full_log, spool_files
+
+    folder = data_dir_str(create=False)
+    if not os.path.isdir(folder):
+        return []
+    checks: list[Check] = []
+    letters = dead_letters()
+    if letters:
+        last = letters[-1]
+        checks.append(
+            Check(
+                "dead letters",
+                "warn",
+                f"{len(letters)} spooled line(s) could not be ingested and were kept in "
+                f"{os.path.join(folder, DEAD_LETTER_FILE)} (last: {last.get('reason', '?')}); "
+                "look at them, then delete the file",
+            )
+        )
+    aside = [n for n in spool_files(create=False) if n.endswith(UNTRUSTED_SUFFIX)]
+    if aside:
+        checks.append(
+            Check(
+                "untrusted spool",
+                "fail",
+                f"{len(aside)} spool file(s) another user could write were moved aside unread "
+                f"({', '.join(sorted(aside)[:3])} in {folder}); nothing in them was ingested. "
+                "If you did not expect them, someone tried to inject events: delete them",
+            )
+        )
+    saved, lost, when = disk_full_log()
+    if saved or lost:
+        import time
+
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if when else "?"
+        detail = (
+            f"hooks met a full disk (last at {stamp}): {saved} event(s) kept in the spool by "
+            f"freeing the reserve, {lost} lost; free some space, then delete "
+            f"{os.path.join(folder, DISK_FULL_FILE)}"
+        )
+        checks.append(Check("disk full", "fail" if lost else "warn", detail))
+    try:
+        disk = os.statvfs(folder)
+        free = disk.f_bavail * disk.f_frsize
+    except (OSError, AttributeError):
+        free = None
+    reserve = os.path.exists(os.path.join(folder, RESERVE_FILE))
+    if free is not None and free < 16 * RESERVE_BYTES:
+        where = "" if reserve else "; the reserve for hooks is used up"
+        checks.append(
+            Check(
+                "disk",
+                "warn",
+                f"only {free // 1024} KiB free under {folder}{where}: spooled and new events "
+                "need room (the server keeps them on disk until there is)",
+            )
+        )
+    elif server_up and not reserve:
+        checks.append(
+            Check("disk", "info", "no disk reserve yet (the server makes it within a second)")
+        )
+    return checks
 
 
 def _request(

@@ -3,6 +3,10 @@
 It must never break or slow Claude Code: it reads the payload, POSTs it to the running
 server with a short timeout, falls back to the spool when the server is down, slow or
 unknown, prints nothing and always exits 0. Standard library only, imported lazily.
+
+It trusts nothing another user could have written: the data folder (one ``stat``), the
+runtime and token files (checked as they are opened). On a full disk the event stays in
+memory while the hook frees the server's disk reserve and writes again (runtime.spool_keep).
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ import sys
 import time
 
 from ..config import MAX_PAYLOAD_BYTES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds: only for type checkers
+    from typing import IO
 
 #: Seconds to wait for the server in all (connect plus answer); then the event is spooled.
 TIMEOUT = 0.06
@@ -27,8 +35,14 @@ def main() -> int:
     return 0
 
 
-def run(stream) -> str:
-    """Deliver one payload; returns ``sent``, ``spooled``, ``dropped`` or ``empty``."""
+def run(stream: IO[bytes]) -> str:
+    """Deliver one payload; returns ``sent``, ``spooled``, ``dropped``, ``lost`` (a full
+    disk, even after freeing the reserve: noted for ``ccviz doctor``), ``refused`` (another
+    user could write the data folder: nothing is sent or kept) or ``empty``.
+
+    While events wait in the spool, this one queues behind them instead of being posted: a
+    server that starts (or catches up) then ingests them all in the order they fired.
+    """
     ts = time.time()
     body = stream.read(8 * MAX_PAYLOAD_BYTES + 1)
     if not body.strip():
@@ -38,13 +52,23 @@ def run(stream) -> str:
         text = shrink(text)
         if text is None:
             return "dropped"
+    from ..config import data_dir_str
+    from ..runtime import folder_problem, spool_append, spool_keep, spool_waiting
+
+    folder = data_dir_str(create=False)
+    if folder_problem(folder) is not None:  # one stat; `ccviz doctor` says why and the fix
+        return "refused"
     key = os.urandom(16).hex()  # one delivery id for both paths: the server takes it once
-    status = post(text, ts, key)
+    if spool_waiting(folder):  # one stat
+        try:
+            if spool_append(text, ts, key, folder):
+                return "spooled"
+        except OSError:  # a full disk: try the server, then spool_keep's reserve
+            pass
+    status = post(text, ts, key, folder)
     if status is not None and (200 <= status < 300 or status in (400, 413)):
         return "sent" if status < 300 else "dropped"  # 400/413: the server will never take it
-    from ..runtime import spool_append
-
-    return "spooled" if spool_append(text, ts, key) else "dropped"
+    return spool_keep(text, ts, key, folder)
 
 
 def shrink(text: str) -> str | None:
@@ -71,15 +95,18 @@ def shrink(text: str) -> str | None:
     return small if len(small.encode()) <= MAX_PAYLOAD_BYTES else None
 
 
-def post(text: str, ts: float, key: str) -> int | None:
+def post(text: str, ts: float, key: str, folder: str | None = None) -> int | None:
     """POST to the server in the runtime file; the HTTP status, or ``None`` if unreachable.
+
+    ``folder``: the data folder, checked by the caller; the runtime and token files are
+    checked as they are opened (owner and mode: a planted one is ignored).
 
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
     """
     from ..runtime import read_runtime_url, read_token
 
-    url = read_runtime_url()
+    url = read_runtime_url(folder)
     if url is None:
         return None
     host, port, path = _split_http_url(url)
@@ -87,7 +114,7 @@ def post(text: str, ts: float, key: str) -> int | None:
         return None
     import _socket  # the C module: `import socket` costs ~16 ms here (enum, selectors)
 
-    token = read_token()
+    token = read_token(folder)
     data = text.encode()
     head = [
         f"POST {path}api/hooks HTTP/1.1",

@@ -14,21 +14,37 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
-from socketio.msgpack_packet import MsgPackPacket
 
-from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW
+from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW, SPOOL_POLL, data_dir_str
 from ..engine.game import Applied, Game
+from ..errors import StoreError
 from ..events import PayloadError, hook_event_key, parse_event
 from ..hub import Hub
-from ..runtime import spool_pending, spool_read, spool_take
-from .auth import Auth, RateLimiter
+from ..runtime import (
+    UntrustedError,
+    check_folder,
+    dead_letter,
+    disk_full_log,
+    ensure_reserve,
+    lock_server,
+    spool_keep,
+    spool_lines,
+    spool_pending,
+    spool_take,
+    spool_waiting,
+    unlock_server,
+)
+from .auth import Auth, HostRule, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
+from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
+from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 
@@ -45,18 +61,6 @@ EVICT_EVERY = 60.0
 #: A function a host passes to decide a socket.io connection's role from its environ and
 #: auth data; ``None`` refuses it.
 RoleCheck = Callable[[dict[str, Any], Any], str | None]
-
-
-class _MsgPackPacket(MsgPackPacket):
-    """python-socketio writes ``data: nil`` in packets that carry none (a server-side
-    DISCONNECT); socket.io-msgpack-parser rejects that as an invalid payload and the
-    browser reconnects. Leave the key out, as the JS server does."""
-
-    def _to_dict(self) -> dict[str, Any]:
-        packet = super()._to_dict()
-        if packet.get("data") is None:
-            packet.pop("data", None)
-        return packet
 
 
 def room(game_id: str) -> str:
@@ -123,6 +127,8 @@ class GameServer:
         action_rate: tuple[float, float] = (50.0, 200.0),
         read_rate: tuple[float, float] = (30.0, 120.0),
         reorder_window: float = REORDER_WINDOW,
+        host_rule: HostRule | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.hub = hub
         #: Hooks arrive concurrently: the hub holds one that came before its cause.
@@ -131,11 +137,15 @@ class GameServer:
         self.auth = auth
         self.serializer = "msgpack" if serializer == "msgpack" else "json"
         self.origins = set(cors_allowed_origins or ())
+        #: Host names and the Origin rule (auth.py): loopback names only unless the host says.
+        self.host_rule = host_rule or HostRule(origins=frozenset(self.origins))
+        #: Connections per address, rooms and joins per connection (limits.py).
+        self.limits = ConnectionLimits(limits)
         self.role_check = role_check or self._default_role
         self.manager = FanoutManager(frame_writer)
         self.sio = socketio.AsyncServer(
             async_mode=async_mode,
-            serializer=_MsgPackPacket if serializer == "msgpack" else serializer,
+            serializer=MsgPackPacket if serializer == "msgpack" else JsonPacket,
             client_manager=self.manager,
             transports=["websocket"],
             ping_interval=PING_INTERVAL,
@@ -157,6 +167,11 @@ class GameServer:
         self._roles: dict[str, str] = {}
         self._lobby_dirty = False
         self._tasks: list[asyncio.Task[None]] = []
+        #: Spool files a pass stopped in (the store failed: a full disk), and where.
+        self._spool_resume: dict[str, int] = {}
+        self._spool_stuck: str | None = None
+        self._spool_last = 0.0
+        self._server_lock: str | None = None
         self._unsubscribe = hub.subscribe(self._on_applied)
         hub.subscribe_status(self._on_replay_status)
         self._register()
@@ -164,12 +179,41 @@ class GameServer:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Ingest what the hook spooled while no server ran, then keep watching the spool."""
+        """Ingest what the hook spooled while no server ran, then keep watching the spool.
+
+        Refuses a data folder another user could write (:class:`UntrustedError`: its spool
+        and tokens would be theirs) and, when this server's store is the data folder's, a
+        second server process on it (:class:`ServerBusy`: the two would share the store but
+        not their live views). Keeps the disk reserve the hook spools into when the disk is
+        full. A store that cannot be written (a full disk) does not stop the start: the
+        spool stays on disk, is reported, and is drained once there is room.
+
+        The spool is drained now, before the host opens its port, then looked at every
+        :data:`~ccviz_kernel.config.SPOOL_POLL` s. An event spooled between this drain and
+        the runtime file appearing is not overtaken: the hook queues behind a non-empty
+        spool instead of posting (cli/hook.py), so the next pass ingests both in order.
+        """
+        folder = check_folder()
+        store = getattr(self.hub.store, "_path", None)
+        if isinstance(store, str) and os.path.dirname(os.path.abspath(store)) == os.path.abspath(
+            folder
+        ):
+            self._server_lock = lock_server(data_dir_str())
+            ensure_reserve()
+            saved, lost, when = disk_full_log()
+            if saved or lost:
+                log.warning(
+                    "hooks met a full disk (last at %s): %d event(s) kept in the spool, %d lost"
+                    "; see `ccviz doctor`",
+                    _when(when),
+                    saved,
+                    lost,
+                )
         self.drain_spool()
         self.transcripts.start()  # catch up unended games from their transcripts
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._every(SPOOL_EVERY, self.drain_spool)),
+            loop.create_task(self._every(SPOOL_POLL, self._spool_tick)),
             loop.create_task(self._every(LOBBY_EVERY, self._push_lobby)),
             loop.create_task(self._every(EVICT_EVERY, self._evict)),
         ]
@@ -200,6 +244,9 @@ class GameServer:
             await self.sio.shutdown()
         await _cancel_pings(self.sio.eio)
         self._unsubscribe()
+        if self._server_lock is not None:
+            unlock_server(self._server_lock)
+            self._server_lock = None
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
@@ -242,6 +289,8 @@ class GameServer:
                 self.hub.ingest(payload, ts=ts, key=key, reorder=True)
             except PayloadError as exc:
                 log.warning("skipped a hook event: %s", exc)
+            except StoreError as exc:  # answered 204 already: the spool keeps it for later
+                self._keep_for_later(event, ts, key, exc)
             self._schedule_flush()
 
         self.transcripts.saw(gid, payload)
@@ -253,29 +302,106 @@ class GameServer:
                 self.hub.ingest(payload, ts=ts, key=key, reorder=True)
             except PayloadError as exc:
                 return HttpAnswer(400, f"{exc}\n")
+            except StoreError as exc:  # a full disk: the hook spools it and the drain retries
+                log.warning("could not store a hook event, answered 503: %s", exc)
+                return HttpAnswer(503, "the event store cannot be written now; spool and retry\n")
             self._schedule_flush()
         return HttpAnswer(204)
 
+    def _keep_for_later(self, event: Any, ts: float, key: str | None, exc: Exception) -> None:
+        """An acknowledged event the store refused (a full disk): into the spool, which the
+        drain retries in order, so nothing acknowledged is lost."""
+        outcome = spool_keep(event.to_json(), ts, key or f"server-{uuid.uuid4().hex}")
+        log.warning("could not store an acknowledged hook event (%s): %s", exc, outcome)
+
     def drain_spool(self) -> int:
-        """Ingest spooled hook events in order, each exactly once; returns how many."""
+        """Ingest spooled hook events in order, each exactly once; returns how many.
+
+        Never raises. A line that cannot be ingested (garbage, torn, not UTF-8, a refused
+        payload, one that makes the engine raise) goes to the dead-letter file and the rest
+        follow. When the store itself cannot be written (a full disk) the pass stops at that
+        line and keeps it and everything after it on disk for the next pass: nothing is
+        skipped, nothing acknowledged is lost, and the order holds.
+        """
         count = 0
-        spool_take()
-        for path in spool_pending():
-            for key, ts, body in spool_read(path):
-                try:
-                    gid, seq = self.hub.ingest(body, ts=ts, key=key)
-                except PayloadError as exc:
-                    log.warning("skipped a spooled event: %s", exc)
-                    continue
-                except Exception:  # one bad line must never stop the server or the spool
-                    log.exception("skipped a spooled event that could not be ingested")
-                    continue
-                self.transcripts.saw(gid, body)
-                count += seq is not None
+        try:
+            spool_take(on_untrusted=self._untrusted_spool)
+            pending = spool_pending(on_untrusted=self._untrusted_spool)
+        except OSError as exc:
+            self._spool_blocked(f"cannot take the spool: {exc.strerror or exc}")
+            return 0
+        for path in pending:
+            done, taken = self._drain_file(path)
+            count += taken
+            if not done:
+                break  # later files wait: they were spooled after this one
+            self._spool_resume.pop(path, None)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        else:
+            if self._spool_stuck is not None:
+                log.warning("the spool drains again (%s is over)", self._spool_stuck)
+                self._spool_stuck = None
         self._schedule_flush()
         return count
+
+    def _drain_file(self, path: str) -> tuple[bool, int]:
+        """One spool file from where the last pass stopped: ``(finished, ingested)``."""
+        count = 0
+        try:
+            for line in spool_lines(path, self._spool_resume.get(path, 0)):
+                problem = line.problem
+                if problem is None:
+                    try:
+                        gid, seq = self.hub.ingest(line.body, ts=line.ts, key=line.key)
+                    except Exception as exc:  # noqa: BLE001 - sorted below
+                        if _environment_fault(exc):
+                            self._spool_blocked(f"the event store cannot be written: {exc}")
+                            return False, count
+                        problem = str(exc) if isinstance(exc, PayloadError) else _describe(exc)
+                    else:
+                        count += seq is not None
+                        try:
+                            self.transcripts.saw(gid, line.body)
+                        except Exception:  # noqa: BLE001 - following a transcript is extra
+                            log.exception("following the transcript of a spooled event failed")
+                        self._spool_resume[path] = line.end
+                        continue
+                try:
+                    dead_letter(line.raw, problem, line.key, path)
+                except (OSError, UntrustedError) as exc:
+                    self._spool_blocked(f"cannot write the dead-letter file: {exc}")
+                    return False, count
+                log.warning("moved a spooled line to the dead-letter file: %s", problem)
+                self._spool_resume[path] = line.end
+        except OSError as exc:  # the file itself cannot be read: try again next pass
+            self._spool_blocked(f"cannot read {path}: {exc.strerror or exc}")
+            return False, count
+        return True, count
+
+    def _spool_blocked(self, why: str) -> None:
+        """Say once (not every pass) that the spool waits, and why."""
+        if self._spool_stuck != why:
+            self._spool_stuck = why
+            log.warning("spooled events wait on disk: %s; is the disk full? (retrying)", why)
+
+    def _untrusted_spool(self, path: str, problem: str) -> None:
+        log.warning(
+            "not ingesting a spool another user could write: %s; moved to %s",
+            problem,
+            path,
+        )
+
+    def _spool_tick(self) -> None:
+        """Every SPOOL_POLL s: drain when the spool has something (one ``stat``) or a pass
+        stopped, and at least every SPOOL_EVERY s (files a dead server left, the reserve)."""
+        now = asyncio.get_running_loop().time()
+        due = now - self._spool_last >= SPOOL_EVERY
+        if due or self._spool_resume or self._spool_stuck or spool_waiting():
+            self._spool_last = now
+            self.drain_spool()
+        if due and self._server_lock is not None:
+            ensure_reserve()
 
     def _schedule_flush(self) -> None:
         """Apply held events when their reorder window ends (one timer at a time)."""
@@ -346,13 +472,9 @@ class GameServer:
     # -- socket.io -----------------------------------------------------------------------
 
     def _origin_ok(self, origin: str | None, environ: dict[str, Any] | None = None) -> bool:
-        """Same origin (the page this server serves), or one on the allow-list."""
-        if not origin:
-            return True
-        host = (environ or {}).get("HTTP_HOST")
-        if host and origin in (f"http://{host}", f"https://{host}"):
-            return True
-        return origin in self.origins
+        """Engine.IO's Origin check: the shared rule (:meth:`.auth.HostRule.origin_ok`), so
+        a page on a name that is not this server's (DNS rebinding) cannot open a socket."""
+        return self.host_rule.origin_ok(origin, (environ or {}).get("HTTP_HOST"))
 
     def _default_role(self, environ: dict[str, Any], auth: Any) -> str | None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -368,15 +490,62 @@ class GameServer:
         sio.on("agent-action", self._action)
         sio.on("game-history", self._history)
         sio.on("game-at", self._game_at)
+        sio.on(BAD_PACKET, self._bad_packet)  # what packets.py makes of unreadable bytes
+        # Any other name (``connect_error`` and the like included): a clear error ack.
+        # python-socketio never routes ``connect``/``disconnect`` here; those two handlers
+        # refuse being called as events themselves.
+        sio.on("*", self._unknown)
+        self._check_socket = guard_engineio(sio.eio, self.limits, self._has_session)
 
-    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    def _has_session(self, eio_sid: str) -> bool:
+        return self.manager.sid_from_eio_sid(eio_sid, "/") is not None
+
+    def _as_event(self, sid: str) -> bool:
+        """Was a ``connect``/``disconnect`` handler called for a client's *event*?
+
+        python-socketio calls both for an EVENT packet of that name too, with the client's
+        arguments. During a real connect the session is still pending, during a real
+        disconnect it is already leaving: only an event finds it connected.
+        """
+        return self.manager.is_connected(sid, "/")
+
+    async def _bad_packet(self, sid: str, reason: Any = None, *rest: Any) -> dict[str, Any]:
+        """A packet python-socketio could not have read (packets.py): one log line, and
+        the client's call, if it was one, gets a clear error instead of no answer."""
+        log.info("refused an unreadable socket.io packet: %s", reason)
+        return _error(f"refused: {reason[:300]}" if isinstance(reason, str) else "refused")
+
+    async def _unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        if event in RESERVED_EVENTS:
+            self.limits.refused["reserved"] += 1
+            return reserved_refusal(event)
+        return _error(f"unknown event {event[:100]!r}")
+
+    async def _connect(
+        self, sid: str, environ: Any = None, auth: Any = None, *extra: Any
+    ) -> dict[str, Any] | None:
+        if self._as_event(sid):  # a client's event named "connect": its "environ" is its own
+            self.limits.refused["reserved"] += 1
+            return reserved_refusal("connect")
         role = self.role_check(environ, auth)
         if role is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._roles[sid] = role
+        self.limits.start(sid)
+        return None
 
-    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+    async def _disconnect(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        if self._as_event(sid):  # a client's event named "disconnect": it stays connected
+            self.limits.refused["reserved"] += 1
+            return reserved_refusal("disconnect")
         self._roles.pop(sid, None)
+        self.limits.end(sid)
+        for limiter in (self.action_limiter, self.read_limiter):
+            limiter.forget(sid)
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:  # its websocket may stay open: it gets the grace period again
+            self.limits.watch(eio_sid, self._check_socket)
+        return None
 
     async def _join(self, sid: str, data: Any = None) -> dict[str, Any]:
         game_id = _game_id(data)
@@ -385,6 +554,9 @@ class GameServer:
         since = data.get("since")
         if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
             return _error("'since' must be an integer")
+        refusal = self.limits.join(sid, game_id)
+        if refusal is not None:
+            return _error(refusal)
         # No await between entering the room and taking the state: no update can slip between.
         await self.sio.enter_room(sid, room(game_id))
         self.broadcaster.flush(game_id)
@@ -423,6 +595,7 @@ class GameServer:
         if game_id is None:
             return _error("leave-game needs {gameId: string}")
         await self.sio.leave_room(sid, room(game_id))
+        self.limits.left(sid, game_id)
         return {"ok": True}
 
     async def _list(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -541,3 +714,28 @@ def _hook_time(ts: float | None, now: float) -> float:
     if ts is not None and abs(ts - now) < 86_400:
         return ts
     return now
+
+
+def _environment_fault(exc: BaseException) -> bool:
+    """Is this the disk or the store failing (retry the same line later), not the line?"""
+    if isinstance(exc, (OSError, MemoryError)):
+        return True
+    if isinstance(exc, StoreError):
+        import sqlite3
+
+        cause = exc.__cause__
+        return cause is None or isinstance(cause, sqlite3.OperationalError)
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the dead-letter file (a RecursionError's message is short; others are
+    cut so a payload quoted in an error cannot bloat it)."""
+    text = str(exc).replace("\n", " ")
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return "?" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
