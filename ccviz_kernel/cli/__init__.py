@@ -83,6 +83,19 @@ def _parser():
         metavar="ORIGIN",
         help="allow this browser origin (repeatable)",
     )
+    serve.add_argument(
+        "--public-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name this server answers to besides localhost and --host, e.g. the "
+        "machine's name or a proxy's (repeatable; other Host headers get 403)",
+    )
+    serve.add_argument(
+        "--keep-raw",
+        action="store_true",
+        help="store hook payloads unredacted (viewers still see them redacted)",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser(
@@ -166,6 +179,11 @@ def _cmd_serve(ns) -> int:
 
     if ns.fps <= 0:
         raise CcvizError("--fps must be positive")
+    options = {}
+    if ns.keep_raw:  # else the host makes its own hub, which redacts before the store
+        from ..hub import Hub
+
+        options["hub"] = Hub(keep_raw=True)
     try:
         return serve(
             ns.host,
@@ -174,6 +192,8 @@ def _cmd_serve(ns) -> int:
             fps=ns.fps,
             viewer_token=ns.viewer_token,
             cors=ns.cors_origin,
+            public_names=ns.public_name,
+            **options,
         )
     except ValueError as exc:
         raise CcvizError(str(exc)) from None

@@ -2,24 +2,32 @@
 
 Binds 127.0.0.1 unless told otherwise; anywhere else it needs a viewer token. Writes the
 runtime file so ``ccviz hook`` finds it, and removes it on a clean exit.
+
+Every request, socket.io's included, must name this server in ``Host``
+(:class:`~..server.auth.HostRule`: loopback names, ``--public-name``, the bound host): a
+page on another name that resolves to 127.0.0.1 (DNS rebinding) is refused before any
+route runs. Request heads must arrive within ``HEADER_TIMEOUT`` seconds and bodies within
+``BODY_TIMEOUT`` (slowloris).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from ..config import DEFAULT_HOST, DEFAULT_PORT
+from ..config import BODY_TIMEOUT, DEFAULT_HOST, DEFAULT_PORT, HEADER_TIMEOUT
 from ..hub import Hub
 from ..runtime import read_or_create_token, remove_runtime, write_runtime
 from ..runtime import viewer_token as viewer_token_from_env
 from ..server import routes
-from ..server.auth import Auth, is_loopback
+from ..server.auth import Auth, HostRule, is_loopback
 from ..server.core import GameServer
 from ..server.routes import HttpAnswer, Request, Route
 from ._aiohttp import AiohttpFrameWriter, use_plain_websockets
@@ -68,8 +76,23 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     allowed = set(cors)
     for route in routes.ROUTES:
         app.router.add_route(route.method, "/" + route.path, _handler(server, auth, allowed, route))
+    app.middlewares.append(_host_guard(server.host_rule))
     app.middlewares.append(_too_large)
     return app
+
+
+def _host_guard(rule: HostRule) -> Any:
+    """The middleware that refuses a ``Host`` this server does not answer to (403), on
+    every route and on the socket.io handshake."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if not rule.host_ok(host):
+            return _response(HttpAnswer(403, rule.refusal(host)), request, set())
+        return await handler(request)
+
+    return guard
 
 
 def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _Handler:
@@ -79,9 +102,20 @@ def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _H
         body = b""
         if request.can_read_body:
             try:
-                body = await request.read()  # over client_max_size: 413 (see _too_large)
+                # over client_max_size: 413 (see _too_large); a body trickled in: 408
+                body = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
             except (ConnectionError, asyncio.IncompleteReadError):
                 return _response(routes.incomplete_body(), request, cors)
+            except asyncio.TimeoutError:
+                answer = HttpAnswer(408, f"request body not received within {BODY_TIMEOUT:g} s\n")
+                return _response(answer, request, cors, close=True)
+            except web.RequestPayloadError:  # a Content-Encoding the body does not match
+                encoding = request.headers.get("Content-Encoding", "")[:40]
+                answer = routes.incomplete_body()
+                if encoding:
+                    text = f"cannot decode the body (Content-Encoding {encoding!r})\n"
+                    answer = HttpAnswer(400, text)
+                return _response(answer, request, cors, close=True)
         parsed = Request(
             headers=request.headers,
             params=request.match_info,
@@ -97,10 +131,15 @@ def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _H
     return handle
 
 
-def _response(answer: HttpAnswer, request: web.Request, cors: set[str]) -> web.Response:
+def _response(
+    answer: HttpAnswer, request: web.Request, cors: set[str], *, close: bool = False
+) -> web.Response:
     headers = routes.answer_headers(answer)
     headers.update(routes.cors_headers(request.headers.get("Origin"), cors))
-    return web.Response(status=answer.status, body=answer.payload() or None, headers=headers)
+    response = web.Response(status=answer.status, body=answer.payload() or None, headers=headers)
+    if close:  # the rest of the body is unread: the connection cannot carry another request
+        response.force_close()
+    return response
 
 
 @web.middleware
@@ -109,6 +148,31 @@ async def _too_large(request: web.Request, handler: _Handler) -> web.StreamRespo
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
         return _response(routes.too_large(), request, set())
+
+
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad header line, a ``Content-Encoding`` it
+    cannot decode) at ERROR with a traceback, though the client is at fault and got its
+    400: one warning line instead, so a hostile client cannot fill the log with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, web.RequestPayloadError):  # the body after a 400 for its encoding
+            exc = exc.__cause__ or exc
+        if isinstance(exc, (HttpProcessingError, web.RequestPayloadError)):
+            why = getattr(exc, "message", "") or type(exc).__name__
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "refused a malformed request (400): %s", (str(why)[:200],)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _request_log() -> logging.Logger:
+    """aiohttp's request-handling logger, with :class:`_ClientFaults` on it (once)."""
+    logger = logging.getLogger("ccviz.http")
+    if not any(isinstance(f, _ClientFaults) for f in logger.filters):
+        logger.addFilter(_ClientFaults())
+    return logger
 
 
 async def start(
@@ -122,8 +186,12 @@ async def start(
     hub: Hub | None = None,
     runtime: bool = True,
     runtime_kind: str = "standalone",
+    public_names: list[str] | None = None,
 ) -> Standalone:
     """Start serving on the running loop; ``port=0`` picks a free port.
+
+    ``public_names``: names (``--public-name``) this server answers to besides the loopback
+    names and ``host`` itself, e.g. the name of the machine or of a proxy in front.
 
     ``viewer_token`` defaults to ``$CCVIZ_VIEWER_TOKEN`` (or the viewer-token file), so the
     command line, the demo and the in-kernel host all honour it.
@@ -146,10 +214,20 @@ async def start(
         fps=fps,
         cors_allowed_origins=origins or None,
         frame_writer=AiohttpFrameWriter(),
+        host_rule=HostRule.for_bind(host, public_names or (), origins),
     )
     app = make_app(server, auth, origins)
     await server.start()  # ingest the spool before the port opens: spooled events come first
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=2.0,
+        # aiohttp closes a connection that has not sent a whole request head this long after
+        # it opened or after its last answer: a slowloris head is cut off, idle ones too.
+        keepalive_timeout=HEADER_TIMEOUT,
+        logger=_request_log(),
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

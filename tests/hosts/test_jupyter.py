@@ -54,8 +54,8 @@ def ext(serverapp) -> jupyter.CcvizExtension:
     return serverapp.extension_manager.extension_points["ccviz"].app
 
 
-async def fetch(client, path, *, auth=None, method="GET", body=None, **kwargs):
-    headers = {"Authorization": auth} if auth else {}
+async def fetch(client, path, *, auth=None, method="GET", body=None, headers=None, **kwargs):
+    headers = {**({"Authorization": auth} if auth else {}), **(headers or {})}
     return await client.fetch(
         path,
         method=method,
@@ -393,3 +393,63 @@ async def test_broadcasts_go_straight_to_the_tornado_streams(started, jp_servera
             break
         await asyncio.sleep(0.01)
     assert len(frames) == 0  # detached when the websocket ended
+
+
+# Jupyter warns (in its CORS headers) about the prefix-matching origin tried below.
+@pytest.mark.filterwarnings("ignore:allow_origin_pat")
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [config(allow_origin_pat=r"https://good\.example")],
+)
+async def test_host_and_origin_rules_under_jupyter(
+    started, jp_serverapp, http_server_client, jp_base_url, jp_token
+):
+    """Issue 11: a rebound name gets nothing (Jupyter's Host check), the socket.io handshake
+    takes the shared Origin rule with Jupyter's allow-list, a client's "connect" event is
+    refused, and a body that does not match its Content-Encoding is a 400."""
+    port = jp_serverapp.port
+    base = jp_base_url + "ccviz/"
+    auth = f"token {jp_token}"
+    rebound = await fetch(
+        http_server_client, base + "api/games", auth=auth, headers={"Host": f"evil.example:{port}"}
+    )
+    assert rebound.code == 403
+    assert (await fetch(http_server_client, base + "api/games", auth=auth)).code == 200
+
+    url = f"ws://127.0.0.1:{port}{started.socketio_path}/?EIO=4&transport=websocket"
+    page = await fetch(http_server_client, f"{started.base}?token={jp_token}")
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+
+    async def handshake(**headers: str) -> int:
+        try:
+            conn = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, **headers}))
+        except HTTPClientError as exc:
+            return exc.code
+        conn.close()
+        return 101
+
+    assert await handshake(Origin=f"http://127.0.0.1:{port}") == 101  # the page's own
+    assert await handshake(Origin="https://good.example") == 101  # allow_origin_pat
+    assert await handshake(Origin="https://good.example.evil.example") == 403  # whole match
+    assert await handshake(Origin="http://evil.example") == 403
+    assert await handshake(Origin=f"http://evil.example:{port}", Host=f"evil.example:{port}") == 403
+
+    viewer = mirror(jp_serverapp, started, headers={"Authorization": auth})
+    await viewer.connect()
+    try:
+        ack = await viewer.sio.call("connect", {"REMOTE_ADDR": "10.0.0.1"}, timeout=5)
+        assert ack["ok"] is False and "reserved" in ack["error"]
+        assert viewer.sio.connected
+    finally:
+        await viewer.close()
+
+    ingest = f"Bearer {started.auth.ingest_token}"
+    garbled = await fetch(
+        http_server_client,
+        base + "api/hooks",
+        auth=ingest,
+        method="POST",
+        body=b"not gzip",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert garbled.code == 400

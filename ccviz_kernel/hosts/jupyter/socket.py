@@ -11,6 +11,7 @@ driver's websocket wraps ``write_message`` and ``close``).
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Protocol
 
 from jupyter_core.utils import ensure_async
@@ -20,7 +21,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketHandler
 
-from ...server.auth import Auth
+from ...server.auth import Auth, origin_allowed
 from ...server.core import GameServer, RoleCheck
 
 #: The resource name Jupyter's authorizer is asked about (actions ``read`` and ``write``).
@@ -66,9 +67,24 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
         await JupyterHandler.prepare(self, _redirect_to_login=False)
 
     def check_origin(self, origin: str | None = None) -> bool:
-        # Jupyter's rule (same host, allow_origin, allow_origin_pat, tokens skip it), not
-        # Engine.IO's nor tornado's.
-        return JupyterHandler.check_origin(self)
+        # The Origin rule every ccviz host shares (server/auth.py: no Origin, the page's own
+        # origin, or one the configuration allows), with Jupyter's configuration as the
+        # allow-list (allow_origin, allow_origin_pat; a token-authenticated request skips
+        # the check, as everywhere in Jupyter). Host itself is Jupyter's check (prepare).
+        if self.allow_origin == "*" or self.skip_check_origin():
+            return True
+        headers = self.request.headers
+        return origin_allowed(headers.get("Origin"), headers.get("Host"), self._jupyter_allows)
+
+    def _jupyter_allows(self, origin: str) -> bool:
+        """Jupyter's CORS configuration: ``allow_origin`` exactly, else ``allow_origin_pat``."""
+        if self.allow_origin:
+            return self.allow_origin == origin
+        if self.allow_origin_pat:
+            # the whole origin, as Jupyter matches since CVE-2026-40110 (a prefix match let
+            # "https://good.example.evil.example" through)
+            return bool(re.fullmatch(self.allow_origin_pat, origin.lower()))
+        return False
 
     def get_compression_options(self) -> None:
         # Tornado's Engine.IO handler returns {} (deflate on). On these small frames it cost
