@@ -9,7 +9,7 @@ BUNDLE := ccviz_kernel/static/widget.js
 WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.json widgets/build.mjs \
   widgets/tsconfig.json ccviz_kernel/engine/town.json
 
-.PHONY: demo test lint jstest bench system clean
+.PHONY: demo test lint jstest bench fuzz system clean
 
 # System packages the browser tests need (Debian/Ubuntu; skipped when already there).
 system:
@@ -44,6 +44,12 @@ jstest: widgets/node_modules/.package-lock.json
 
 test: system lint jstest
 	$(VENV)/bin/pytest
+
+# Every entry point of untrusted input under 10,000 seeded inputs each (make test runs the
+# same tests with a short budget): HTTP ingest, socket.io events with both serializers, the
+# spool, the transcript and hook-log readers, the settings merge.
+fuzz: $(STAMP)
+	CCVIZ_FUZZ_EXAMPLES=10000 $(VENV)/bin/pytest tests/fuzz
 
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py
