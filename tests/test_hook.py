@@ -221,8 +221,13 @@ def test_auth_reads_the_hook_token_when_it_appears_and_when_it_changes():
     assert auth.can_hook(first)
     assert auth.role_for(first, "127.0.0.1") == "viewer"  # never a controller
     assert not auth.can_ingest(first)
-    write_private(os.path.join(os.environ["CCVIZ_HOME"], HOOK_TOKEN_FILE), "rotated-token\n")
+    path = os.path.join(os.environ["CCVIZ_HOME"], HOOK_TOKEN_FILE)
+    write_private(path, "rotated-token\n")
     assert auth.can_hook("rotated-token") and not auth.can_hook(first)
+    os.chmod(path, 0o666)  # another user could have written it: it lets nobody in (issue 11 §7)
+    assert not auth.can_hook("rotated-token")
+    os.chmod(path, 0o600)
+    assert auth.can_hook("rotated-token")
 
 
 BASE = f'{{"hook_event_name":"Notification","session_id":"{GAME}","message":"hi"'

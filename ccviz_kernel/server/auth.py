@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+log = logging.getLogger("ccviz.server")
 
 
 def same_token(given: object, expected: str | None) -> bool:
@@ -208,15 +211,22 @@ class Auth:
             st = os.stat(path)
         except OSError:
             return None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size, path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_uid, st.st_mode, path)
         seen, cached = self._hook_file
         if seen == stamp:
             return cached
-        try:
-            with open(path) as f:
-                cached = f.read().strip() or None
-        except OSError:
+        from ..runtime import stat_problem
+
+        problem = stat_problem(st, path)
+        if problem is not None:  # a token someone else could have planted lets nobody in
+            log.warning("ignoring the hook token: %s", problem)
             cached = None
+        else:
+            try:
+                with open(path) as f:
+                    cached = f.read().strip() or None
+            except OSError:
+                cached = None
         self._hook_file = (stamp, cached)
         return cached
 
