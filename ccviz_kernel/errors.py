@@ -30,6 +30,17 @@ class StoreError(CcvizError):
     """The event store cannot be opened or is not ours."""
 
 
+class UntrustedError(CcvizError):
+    """A data folder or file another user could have written: ccviz refuses to use it.
+
+    The message names the path, why, and the command that fixes it.
+    """
+
+
+class ServerBusy(CcvizError, RuntimeError):
+    """Another server already owns this data folder's store (it holds the server lock)."""
+
+
 class SettingsError(CcvizError):
     """A Claude Code settings file we must not touch (unparsable, wrong shape, unwritable)."""
 

@@ -50,7 +50,7 @@ from .config import (
     VIEWER_TOKEN_FILE,
     data_dir_str,
 )
-from .errors import CcvizError
+from .errors import ServerBusy, UntrustedError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,17 +60,6 @@ if TYPE_CHECKING:
 #: Disk full or over quota: the errors a hook answers by using the reserve.
 _NO_SPACE = (28, 122)  # errno.ENOSPC, errno.EDQUOT (Linux; `import errno` costs nothing, but
 #: the numbers are checked against it in tests/test_runtime.py)
-
-
-class UntrustedError(CcvizError):
-    """A data folder or file another user could have written: ccviz refuses to use it.
-
-    The message names the path, why, and the command that fixes it.
-    """
-
-
-class ServerBusy(CcvizError, RuntimeError):
-    """Another server already owns this data folder's store (it holds the server lock)."""
 
 
 # -- trust: who could have written a file -------------------------------------------------

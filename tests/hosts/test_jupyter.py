@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -453,3 +454,26 @@ async def test_host_and_origin_rules_under_jupyter(
         headers={"Content-Encoding": "gzip"},
     )
     assert garbled.code == 400
+
+
+@pytest.fixture
+def untrusted_home():
+    """The data folder, made writable by everyone before Jupyter starts (issue 11 §7)."""
+    home = os.environ["CCVIZ_HOME"]
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o777)
+    return home
+
+
+async def test_a_data_folder_others_could_write_is_one_error_line_and_jupyter_runs_on(
+    capfd, untrusted_home, jp_serverapp, http_server_client, jp_base_url
+):
+    app = ext(jp_serverapp)
+    assert app.running is None and await app._ready() is False
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "ccviz: not started" in line]
+    assert len(lines) == 1 and untrusted_home in lines[0] and "chmod go-w" in lines[0]
+    assert "Traceback" not in err
+    status = await fetch(http_server_client, jp_base_url + "api/status", auth=None)
+    assert status.code in (200, 403)  # Jupyter itself still answers
+    assert read_runtime(create=False) is None  # the hook is never pointed here

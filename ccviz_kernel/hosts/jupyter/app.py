@@ -13,6 +13,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float
 
 from ...config import JUPYTER_MOUNT
+from ...errors import CcvizError
 from ...hub import Hub
 from ...runtime import read_or_create_token, remove_runtime, viewer_token, write_runtime
 from ...server.auth import Auth
@@ -122,6 +123,15 @@ class CcvizExtension(ExtensionApp):
     running: Running | None = None
 
     def initialize_settings(self) -> None:
+        """Build the server core. A data folder ccviz must not use (another user could
+        write it) is one error line: Jupyter runs on, without ccviz."""
+        try:
+            self._set_up()
+        except CcvizError as exc:
+            self.log.error("ccviz: not started: %s", exc)
+            self.running = None
+
+    def _set_up(self) -> None:
         global _CURRENT
         serverapp = self.serverapp
         assert serverapp is not None
@@ -158,7 +168,9 @@ class CcvizExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         # Added here rather than through `self.handlers`: ExtensionApp would prepend the
         # raw base_url to each pattern, and these patterns escape it themselves.
-        assert self.serverapp is not None and self.running is not None
+        assert self.serverapp is not None
+        if self.running is None:  # not started (initialize_settings said why)
+            return
         webapp = self.serverapp.web_app
         webapp.add_handlers(".*$", rules(webapp.settings["base_url"], self.running))
         # Start on the server's loop as soon as it runs (the port is final by then); the
@@ -166,13 +178,23 @@ class CcvizExtension(ExtensionApp):
         self.serverapp.io_loop.add_callback(self._start)
 
     async def _start(self) -> None:
-        if self.running is not None:
-            await self.running.ready()
+        if self.running is not None and await self._ready():
             self.log.info("ccviz: serving at %s", self.running.url)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        if self.running is not None:
+        await self._ready()
+
+    async def _ready(self) -> bool:
+        """Wait for the server core; a data folder ccviz must not use (another user's, or
+        one another ccviz server owns) is one error line, and Jupyter runs on without it."""
+        if self.running is None:
+            return False
+        try:
             await self.running.ready()
+        except CcvizError as exc:
+            self.log.error("ccviz: not started: %s", exc)
+            return False
+        return True
 
     async def stop_extension(self) -> None:
         global _CURRENT
