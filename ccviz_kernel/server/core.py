@@ -515,7 +515,12 @@ class GameServer:
         log.info("refused an unreadable socket.io packet: %s", reason)
         return _error(f"refused: {reason[:300]}" if isinstance(reason, str) else "refused")
 
-    async def _unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+    async def _unknown(self, *args: Any) -> dict[str, Any]:
+        """Any other event: python-socketio calls this catch-all with ``(event, sid, *data)``,
+        but for an event literally named ``*`` with ``(sid, *data)``."""
+        if not args or self.manager.is_connected(args[0], "/"):
+            return _error("unknown event '*'")
+        event = args[0] if isinstance(args[0], str) else repr(args[0])
         if event in RESERVED_EVENTS:
             self.limits.refused["reserved"] += 1
             return reserved_refusal(event)

@@ -70,6 +70,10 @@ def test_reserved_event_names_never_rerun_the_handlers():
             ack = await client.call("join-game", {"gameId": SESSION}, timeout=5)
             assert ack["ok"] is True  # still a working session
             assert (await client.call("no-such-event", {}, timeout=5))["ok"] is False
+            # "*" is python-socketio's catch-all: as an event it reached it without a name
+            for data in (None, {}, "x"):
+                ack = await client.call("*", data, timeout=5)
+                assert ack == {"ok": False, "error": "unknown event '*'"}
             assert server.limits.refused["reserved"] == 4
             await client.disconnect()
         finally:
