@@ -127,10 +127,12 @@ def _parser():
     games.set_defaults(handler=_cmd_games)
 
     from .doctor import add_parser as add_doctor
+    from .export import add_parser as add_export
     from .install import add_parser as add_install
 
     add_install(sub)
     add_doctor(sub)
+    add_export(sub)
     return parser
 
 

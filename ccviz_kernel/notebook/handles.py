@@ -263,6 +263,23 @@ class GameHandle:
         """The game inline (a :class:`~ccviz_kernel.notebook.widget.GameView`)."""
         return self._backend.view(self.id, **options)
 
+    def export(self, path: str | os.PathLike[str], *, title: str | None = None) -> int:
+        """Write the game as one HTML file that plays the whole replay offline in any
+        browser (``ccviz export``); returns its size in bytes.
+
+        The game's history comes from the hub in this kernel, else from the event store on
+        this machine (where a ``ccviz serve`` or the Jupyter extension logs it).
+        """
+        from ..replays.export import load_history, write_export
+
+        history = None
+        hub = getattr(self._backend, "hub", None)  # a game in this kernel (LocalBackend)
+        if hub is not None:
+            history = hub.history(self.id)
+        if history is None:
+            history = load_history(self.id)
+        return write_export(history, path, title=title)
+
     def _repr_html_(self) -> str:
         try:
             snap = self.snapshot()

@@ -11,11 +11,22 @@ own playhead, or the presenter's replay. :meth:`GameView.seek`, :meth:`~GameView
 :meth:`~GameView.pause` and :meth:`~GameView.follow` drive it from Python. Over the comm the
 kernel also answers the bar's reads of the game's history (``history``, ``at``: the same
 answers as socket.io's ``game-history`` and ``game-at``) and its replay controls.
+
+What a view costs a notebook (docs/design.md §2): each view's ``_esm`` is a loader of a few
+hundred bytes that imports the bundle once per page — from the server's static URL when one
+serves it (the Jupyter extension), else from the one :class:`BundleHolder` widget every view
+of the kernel refers to, which carries the bundle gzipped (about 0.5 MB) once in the comm
+and once in the saved notebook, however many views there are. Each view's ``_offline`` trait
+holds its game's compact log (:mod:`ccviz_kernel.replays.export`; tens of KB): a saved
+notebook opened without a kernel, nbconvert HTML and nbviewer draw and play it from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import json
 from typing import Any
 
 import anywidget
@@ -25,6 +36,7 @@ from ..config import MAX_PAYLOAD_BYTES
 from ..engine.game import Applied
 from ..engine.town import MAX_SPEED, MIN_SPEED, WORLD_HEIGHT, WORLD_WIDTH
 from ..errors import PayloadError
+from ..replays.export import encode_log, offline_log
 from ..server.broadcast import Broadcaster
 from ..server.pages import STATIC
 
@@ -37,19 +49,68 @@ _REQUESTS = ("history", "at", "act", "role")
 #: The actions the bar may send over the comm: the replay controls.
 _REPLAY_CONTROLS = ("pause", "resume", "step", "seek", "speed")
 
-#: When a server serves the bundle at a URL the browser can reach (the Jupyter extension,
-#: same origin), each view carries these few lines instead of the 1.5 MB bundle, in the comm
-#: and in the saved notebook.
-_LOADER = """const url = new URL(%s, window.location.href).href;
-export default { async render(ctx) { const m = await import(url); return m.default.render(ctx); } };
+#: Each view's ``_esm``: imports the bundle once per page, from ``BUNDLE_URL`` (the server's
+#: static URL, when there is one) or else from the :class:`BundleHolder` model the view's
+#: ``_bundle`` names (gzip, base64). A few hundred bytes in the comm and the saved notebook
+#: instead of the 1.5 MB bundle per view.
+_LOADER = """const BUNDLE_URL = %s;
+async function load(model) {
+  const ref = String(model.get("_bundle") || "").replace(/^IPY_MODEL_/, "");
+  if (BUNDLE_URL) {
+    try { return await import(new URL(BUNDLE_URL, location.href).href); }
+    catch (e) { if (!ref) throw e; }
+  }
+  if (!ref) throw new Error("ccviz: no bundle to load");
+  const holder = await model.widget_manager.get_model(ref);
+  const bin = Uint8Array.from(atob(holder.get("source")), (c) => c.charCodeAt(0));
+  const gz = new Blob([bin]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const code = new Blob([await new Response(gz).text()], { type: "text/javascript" });
+  const url = URL.createObjectURL(code);
+  try { return await import(url); } finally { URL.revokeObjectURL(url); }
+}
+function bundle(model) {
+  const p = (globalThis.__ccvizBundle ??= load(model));
+  p.catch(() => { if (globalThis.__ccvizBundle === p) globalThis.__ccvizBundle = null; });
+  return p;
+}
+export default {
+  async render(ctx) { const m = await bundle(ctx.model); return m.default.render(ctx); },
+};
 """
+
+
+class BundleHolder(anywidget.AnyWidget):
+    """The widget bundle, gzipped, in one model that every :class:`GameView` of this kernel
+    refers to: the bundle crosses the comm and lands in a saved notebook once, not once per
+    view. Never displayed; its own ``_esm`` is empty."""
+
+    _esm = "export default {};"
+    source = traitlets.Unicode("").tag(sync=True)
+
+
+_holder: BundleHolder | None = None
+
+
+def bundle_holder() -> BundleHolder:
+    """The kernel's one :class:`BundleHolder` (made again if it was closed)."""
+    global _holder
+    if _holder is None or getattr(_holder, "comm", None) is None:
+        data = gzip.compress((STATIC / "widget.js").read_bytes(), compresslevel=9, mtime=0)
+        _holder = BundleHolder(source=base64.b64encode(data).decode("ascii"))
+    return _holder
 
 
 class GameView(anywidget.AnyWidget):
     """The Phaser town for one game. ``GameView(game_id, hub=...)`` or ``(game_id, url=...)``."""
 
-    _esm = STATIC / "widget.js"
+    _esm = traitlets.Unicode(_LOADER % "null").tag(sync=True)
     _feed: _Feed | None = None
+    _offline_wanted = False
+    #: The model that holds the bundle when no server serves it (``IPY_MODEL_<id>``).
+    _bundle = traitlets.Unicode("").tag(sync=True)
+    #: The game's offline log (``replays/export.py``: base64 of gzipped JSON), shown when no
+    #: kernel or server answers; "" until :meth:`freeze` (or the game's end) fills it.
+    _offline = traitlets.Unicode("").tag(sync=True)
 
     game_id = traitlets.Unicode("").tag(sync=True)
     transport = traitlets.Unicode("comm").tag(sync=True)
@@ -73,6 +134,7 @@ class GameView(anywidget.AnyWidget):
         serializer: str = "msgpack",
         fps: float = 30.0,
         bundle_url: str | None = None,
+        offline: bool = True,
         **kwargs: Any,
     ) -> None:
         if transport not in ("auto", *TRANSPORTS):
@@ -83,10 +145,16 @@ class GameView(anywidget.AnyWidget):
             transport = "comm" if hub is not None else "socketio"
         if transport == "comm" and hub is None and url is None:
             raise ValueError("the comm transport needs a hub or a url to mirror")
-        if bundle_url:  # before the comm opens: it must never carry the whole bundle
-            import json
-
-            kwargs["_esm"] = _LOADER % json.dumps(bundle_url)
+        # Before the comm opens: it must never carry the whole bundle.
+        kwargs["_esm"] = _LOADER % json.dumps(bundle_url or None)
+        # The bundle a page without a server still needs, once per notebook; with
+        # offline=False a view the server's URL serves carries none (a 1 KB loader only).
+        if offline or not bundle_url:
+            kwargs["_bundle"] = f"IPY_MODEL_{bundle_holder().model_id}"
+        if offline:  # in the comm's first message: no second one to carry the log
+            history = _history_of(hub, game_id)
+            if history is not None and history.seq:
+                kwargs["_offline"] = encode_log(offline_log(history))
         super().__init__(
             game_id=game_id,
             transport=transport,
@@ -97,9 +165,27 @@ class GameView(anywidget.AnyWidget):
         )
         self._hub = hub
         self._feed: _Feed | None = None
+        self._offline_wanted = offline
         if transport == "comm":
             self._feed = _HubFeed(self, hub, fps) if hub is not None else _MirrorFeed(self, url)
         self.on_msg(self._on_front_message)
+
+    # -- without a kernel ----------------------------------------------------------------
+
+    def freeze(self) -> int:
+        """Put the game as it is now into the view's saved state (its offline log), so that
+        the notebook saved from here shows and plays it without a kernel: nbconvert HTML,
+        nbviewer, a notebook opened later. Returns the log's size in bytes (0: no history
+        here to freeze).
+
+        Views of a game in this kernel freeze when made and again when the game ends; call
+        this to save a live game's later state. The live view does not change.
+        """
+        history = _history_of(self._hub, self.game_id)
+        if history is None or history.seq == 0:
+            return 0
+        self._offline = encode_log(offline_log(history))
+        return len(self._offline)
 
     def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if self._feed is None or not isinstance(content, dict):
@@ -169,6 +255,33 @@ class GameView(anywidget.AnyWidget):
         super().close()
 
 
+def _history_of(hub: Any, game_id: str) -> Any:
+    """The game's history: from the hub in this kernel, else from the event store on this
+    machine (the one the Jupyter extension writes), else ``None``."""
+    if hub is not None:
+        try:
+            return hub.history(game_id)
+        except Exception:  # noqa: BLE001 - a hub that cannot tell: nothing to freeze
+            return None
+    import os
+
+    from ..config import db_path
+    from ..events import parse_event
+    from ..replays.export import history_of
+    from ..store import EventStore, StoreError
+
+    if not os.path.exists(db_path()):  # never make a store just to look into it
+        return None
+    try:
+        with EventStore() as store:
+            if store.last_seq(game_id) == 0:
+                return None
+            rows = list(store.events(game_id))
+    except StoreError:
+        return None
+    return history_of(game_id, (parse_event(r.payload, ts=r.ts, session_id=game_id) for r in rows))
+
+
 class _Feed:
     """Sends a game's updates to one widget over its comm."""
 
@@ -214,6 +327,21 @@ class _HubFeed(_Feed):
                 self.broadcaster.push(game_id, applied)
             except RuntimeError:  # no running loop: send it straight away
                 self.broadcaster.flush(game_id)
+            if self.view._offline_wanted and any(
+                d[0] == "set" and d[1] == ["status"] and d[2] == "ended" for d in applied.deltas
+            ):
+                self._freeze_soon()
+
+    def _freeze_soon(self) -> None:
+        """The game ended: save it whole in the view's state, after the hub's apply."""
+        try:
+            asyncio.get_running_loop().call_soon(self._freeze)
+        except RuntimeError:
+            self._freeze()
+
+    def _freeze(self) -> None:
+        if not self._closed:
+            self.view.freeze()
 
     def join(self, since: Any) -> None:
         game_id = self.view.game_id

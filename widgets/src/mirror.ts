@@ -70,6 +70,18 @@ export class Mirror {
     this.disarm();
   }
 
+  /** Follow the game over another transport from now on (a widget whose kernel or server
+   * is not there falls back to its offline log, offline.ts), even after `close()`; the
+   * snapshot held is kept and caught up from. */
+  reopen(transport: Transport): void {
+    this.closed = false;
+    this.acking = false;
+    this.asked = null;
+    this.disarm();
+    this.attach(transport);
+    this.connected();
+  }
+
   /** The transport (re)connected: join, or catch up from the snapshot we hold (which may
    * also be one given to takeSnapshot before the first join). */
   connected(): void {

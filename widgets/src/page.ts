@@ -4,13 +4,16 @@
 //   <meta name="ccviz-serializer" content="msgpack">  or "json"
 //   <meta name="ccviz-game" content="<id>">           optional: show this game
 //   <meta name="ccviz-server" content="http://…">     optional: socket.io on another origin (dev)
+// A page exported by `ccviz export` instead holds the game's offline log in
+// <script type="application/octet-stream" id="ccviz-offline"> and talks to nobody (offline.ts).
 import "./page.css";
 import { inferBase, normalizeBase, normalizeSocketPath, routeOf } from "./paths";
 import { CcvizSocket } from "./socket";
 import { el, meta, STATUS_TEXT, withToken } from "./dom";
 import { lobbyPage } from "./lobby";
-import { parseDeepLink, Player } from "./player/player";
-import { socketSource } from "./player/source";
+import { decodeOfflineLog, OfflineGame } from "./offline";
+import { parseDeepLink, Player, type DeepLink } from "./player/player";
+import { socketSource, type HistorySource } from "./player/source";
 import type { Snapshot } from "./types";
 import { TownView, type DebugHandle } from "./view";
 
@@ -21,6 +24,8 @@ declare global {
 }
 
 function start(): void {
+  const offline = document.getElementById("ccviz-offline");
+  if (offline) return void offlinePage(offline.textContent ?? "");
   const metaBase = meta("ccviz-base");
   const base = metaBase ? normalizeBase(metaBase) : inferBase(location.pathname);
   const params = new URLSearchParams(location.search);
@@ -51,24 +56,62 @@ function gamePage(
   token: string | null,
   errors: string[],
 ): void {
+  const back = el("a", { class: "back", href: withToken(base, token), title: "All sessions" }, "←", el("span", { class: "back-text" }, " sessions"));
+  const view = gameScreen(app, gameId, socketSource(socket, gameId, !!token), parseDeepLink(location.search), errors, back);
+  socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s));
+  socket.mirror(view.mirror);
+}
+
+/** An exported game (`ccviz export`): the log inline, no socket, no lobby. It opens on the
+ * first event and plays, as a replay one was sent should; `?seq=`/`?t=`/`&play=` still
+ * choose where. */
+async function offlinePage(text: string): Promise<void> {
+  const errors: string[] = [];
+  window.addEventListener("error", (e) => errors.push(String(e.message || e.error)));
+  window.addEventListener("unhandledrejection", (e) => errors.push(`unhandled: ${String(e.reason)}`));
+  const app = document.getElementById("app") ?? document.body.appendChild(el("div", { id: "app" }));
+  let game: OfflineGame;
+  try {
+    game = new OfflineGame(await decodeOfflineLog(text));
+  } catch (err) {
+    errors.push(`offline log: ${(err as Error).message}`);
+    app.append(el("p", { class: "offline-error" }, `ccviz: this file's game cannot be read (${(err as Error).message})`));
+    window.__ccviz = { errors };
+    return;
+  }
+  const link = parseDeepLink(location.search) ?? { seq: 0, t: null, play: true };
+  const view = gameScreen(app, game.gameId, game, link, errors, null);
+  view.mirror.attach(game.transport());
+  view.mirror.connected();
+}
+
+/** The town full-window with the player bar under it (player/): live, the viewer's own
+ * playhead, or the presenter's replay. Returns the view for its transport to feed. */
+function gameScreen(
+  app: HTMLElement,
+  gameId: string,
+  source: HistorySource,
+  link: DeepLink | null,
+  errors: string[],
+  back: HTMLElement | null,
+): TownView {
   document.body.classList.add("ccviz-game");
   document.title = "ccviz";
   const stage = el("div", { class: "stage" });
   app.append(stage);
   const view = new TownView({ parent: stage, gameId });
-  const back = el("a", { class: "back", href: withToken(base, token), title: "All sessions" }, "←", el("span", { class: "back-text" }, " sessions"));
-  app.append(back);
-  // The player bar (player/): live, the viewer's own playhead, or the presenter's replay.
+  if (back) app.append(back);
   const player = new Player({
     view,
-    source: socketSource(socket, gameId, !!token),
+    source,
     parent: app,
     keys: document,
-    link: parseDeepLink(location.search),
+    link,
     barClass: "ccviz-player-page",
     onVisible: (on) => {
       document.body.classList.toggle("has-player", on);
       // The way back to the lobby sits at the start of the bar while there is one.
+      if (!back) return;
       if (on) player.bar.row.prepend(back);
       else app.append(back);
     },
@@ -84,14 +127,13 @@ function gamePage(
       player: { value: player.debug(), enumerable: true },
     },
   ) as DebugHandle & Record<string, unknown>;
-  socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s));
-  socket.mirror(view.mirror);
 
   let lastTitle = "";
   view.onState((snap: Snapshot) => {
     const title = snap.title ? `${snap.title} · ccviz` : "ccviz";
     if (title !== lastTitle) document.title = lastTitle = title;
   });
+  return view;
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,11 +1,15 @@
 // The anywidget entry: `export default { render({ model, el }) }`.
 // Traits (see README.md): transport ("comm" | "socketio"), server_url, socketio_path, game_id,
-// token, serializer, width, height.
-import type { Mirror } from "./mirror";
+// token, serializer, width, height, and _offline: the game's offline log (offline.ts), which
+// the view falls back to when no kernel (or server) answers — a saved notebook opened
+// without a kernel, nbconvert HTML, nbviewer.
+import type { Mirror, Transport } from "./mirror";
 import { normalizeSocketPath } from "./paths";
 import { Player, type PlayerCommand } from "./player/player";
 import { CommSource, socketSource, type HistorySource } from "./player/source";
+import { decodeOfflineLog, OfflineGame, SwitchSource } from "./offline";
 import { CcvizSocket } from "./socket";
+import { followTheme } from "./theme";
 import { WORLD_H, WORLD_W } from "./town/facts";
 import type { Effect, ReplayState, Snapshot, Update } from "./types";
 import { TownView, type DebugHandle } from "./view";
@@ -30,6 +34,10 @@ declare global {
   }
 }
 
+/** How long a view waits for its kernel's (or server's) first answer before it shows its
+ * offline log instead; a kernel that answers later takes the view back. */
+export const OFFLINE_AFTER_MS = 1500;
+
 const STATUS_TEXT: Record<string, string | null> = {
   connected: null,
   connecting: "connecting…",
@@ -52,6 +60,7 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     fpsLimit: 30, // a notebook may hold several views
   });
   const cleanups: (() => void)[] = [];
+  cleanups.push(followTheme(el, view.root));
   // Shortcuts work while the widget has the focus (a click on it gives it the focus).
   if (!el.hasAttribute("tabindex")) el.tabIndex = 0;
   el.style.outline = "none";
@@ -80,6 +89,24 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     Object.defineProperty(handle, "player", { value: player.debug(), enumerable: true, configurable: true });
     cleanups.push(() => player?.close());
   };
+  // The saved game: shown when nothing answers (decoded once, when first needed).
+  const offlineText: string = model.get("_offline") || "";
+  let offline: Promise<OfflineGame> | null = null;
+  const offlineGame = () => (offline ??= decodeOfflineLog(offlineText).then((log) => new OfflineGame(log)));
+  let answered = false;
+  let offlineTimer: ReturnType<typeof setTimeout> | undefined;
+  const fallBack = (switchTo: (game: OfflineGame) => void) => {
+    if (!offlineText) return;
+    offlineTimer = setTimeout(() => {
+      if (answered) return;
+      offlineGame().then(
+        (game) => !answered && switchTo(game),
+        (err) => view.error(`the saved game cannot be read: ${(err as Error).message}`),
+      );
+    }, OFFLINE_AFTER_MS);
+  };
+  cleanups.push(() => clearTimeout(offlineTimer));
+
   if (model.get("transport") === "socketio") {
     const socket = new CcvizSocket({
       url: model.get("server_url") || null,
@@ -87,20 +114,50 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
       serializer: model.get("serializer") || "msgpack",
       token: model.get("token") || null,
     });
-    makePlayer(socketSource(socket, gameId ?? "", !!model.get("token")));
-    cleanups.push(socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s)));
+    const source = new SwitchSource(socketSource(socket, gameId ?? "", !!model.get("token")));
+    makePlayer(source);
+    let socketOpen = true;
+    cleanups.push(
+      socket.onStatus((s) => {
+        if (s === "connected") answered = true;
+        if (socketOpen) view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s);
+      }),
+    );
     cleanups.push(socket.mirror(view.mirror));
     cleanups.push(() => socket.close());
+    // No server (a notebook's HTML copy): the saved game, for good (a page has no server
+    // to come back).
+    fallBack((game) => {
+      socketOpen = false;
+      socket.close();
+      view.setStatus(null);
+      source.current = game;
+      view.mirror.reopen(game.transport());
+    });
     const onCommand = (msg: CommMessage) => {
       if (msg && typeof msg === "object" && msg.type === "player") player?.command(msg);
     };
     model.on("msg:custom", onCommand);
     cleanups.push(() => model.off("msg:custom", onCommand));
   } else {
-    const source = new CommSource(model);
+    const comm = new CommSource(model);
+    const source = new SwitchSource(comm);
     makePlayer(source);
-    cleanups.push(commTransport(model, view.mirror, source, (cmd) => player?.command(cmd)));
-    cleanups.push(() => source.close());
+    const commJoin = commJoiner(model);
+    const onKernel = () => {
+      answered = true;
+      if (source.current !== comm) {
+        // The kernel is back (it was busy, or restarted): follow it again.
+        source.current = comm;
+        view.mirror.reopen(commJoin);
+      }
+    };
+    cleanups.push(commTransport(model, view.mirror, comm, commJoin, (cmd) => player?.command(cmd), onKernel));
+    cleanups.push(() => comm.close());
+    fallBack((game) => {
+      source.current = game;
+      view.mirror.reopen(game.transport());
+    });
   }
 
   const onSize = () => {
@@ -128,18 +185,32 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
   };
 }
 
+/** Joins over the widget comm: answered later by messages, so the promise carries nothing. */
+function commJoiner(model: AnyModel): Transport {
+  return {
+    join(since?: number) {
+      model.send(since === undefined ? { type: "join" } : { type: "join", since });
+      return Promise.resolve();
+    },
+  };
+}
+
 /** The widget comm: Python pushes snapshot/update/effect messages; we ask with `join`. The
  * mirror (mirror.ts) takes the answers, asks again and catches up exactly as over socket.io.
  * The player's requests (history, at, act, role) are answered by `reply` messages; `player`
- * messages are GameView.seek/play/pause/follow from Python. */
+ * messages are GameView.seek/play/pause/follow from Python. `kernel()` is told of every
+ * message the kernel sends (it is there). */
 function commTransport(
   model: AnyModel,
   mirror: Mirror,
   source: CommSource,
+  join: Transport,
   command: (cmd: PlayerCommand) => void,
+  kernel: () => void,
 ): () => void {
   const onMessage = (msg: CommMessage) => {
     if (!msg || typeof msg !== "object") return;
+    kernel();
     if (msg.type === "snapshot") {
       // The replay status first, so the snapshot is drawn as the presenter's replay.
       if (msg.replay) mirror.effect({ kind: "replay", ...msg.replay });
@@ -150,12 +221,7 @@ function commTransport(
     else if (msg.type === "player") command(msg);
   };
   model.on("msg:custom", onMessage);
-  mirror.attach({
-    join(since?: number) {
-      model.send(since === undefined ? { type: "join" } : { type: "join", since });
-      return Promise.resolve();
-    },
-  });
+  mirror.attach(join);
   mirror.connected();
   return () => {
     model.off("msg:custom", onMessage);
