@@ -1,15 +1,18 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need on a
-# fresh machine: a virtualenv with the package and its test tools, the front-end bundle
-# (npm), and for the tests Debian's chromium (browser tests drive it through Playwright).
+# fresh machine: a virtualenv with the package (the demo: its runtime only; the tests: the
+# test extra too), the front-end bundle (npm), and for the tests Debian's chromium (browser
+# tests drive it through Playwright). `make check-wheel` is the slow fresh-venv check of
+# the built wheel (tools/check_wheel.py), not part of `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 BUNDLE := ccviz_kernel/static/widget.js
 WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.json widgets/build.mjs \
   widgets/tsconfig.json ccviz_kernel/engine/town.json
 
-.PHONY: demo test lint jstest bench fuzz system clean
+.PHONY: demo test lint jstest bench fuzz system clean check-wheel
 
 # System packages the browser tests need (Debian/Ubuntu; skipped when already there).
 system:
@@ -23,14 +26,30 @@ widgets/node_modules/.package-lock.json: widgets/package-lock.json
 $(BUNDLE): widgets/node_modules/.package-lock.json $(WIDGET_SOURCES)
 	cd widgets && npm run --silent build
 
-# The bundle is order-only here: a change in widgets/ rebuilds it (below) without reinstalling.
-$(STAMP): pyproject.toml | $(BUNDLE)
+# Two installs into one virtualenv: the demo needs only the runtime (`pip install -e .`), the
+# gate needs the test extra (JupyterLab, Playwright, pandas, ...), a superset of it. The
+# bundle is order-only here: a change in widgets/ rebuilds it (below) without reinstalling.
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
 
-demo: $(STAMP) $(BUNDLE)
+# Before 0.1.0 the distribution was named `ccviz` (another project's name on the package
+# index): an editable install of this checkout under that name is removed first, so that one
+# distribution owns the package and the `ccviz` command.
+OLD_NAME = if $(PY) -m pip show ccviz 2>/dev/null | grep -qx "Editable project location: $(CURDIR)"; \
+  then $(PY) -m pip uninstall -q -y ccviz; fi
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python $(BUNDLE)
+	@$(OLD_NAME)
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python $(BUNDLE)
+	@$(OLD_NAME)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP) $(RUN_STAMP)
+
+demo: $(RUN_STAMP) $(BUNDLE)
 	$(VENV)/bin/ccviz demo
 
 # The gate checks what it claims: ruff lint and format, the TypeScript types, every node test
@@ -50,6 +69,11 @@ test: system lint jstest
 # spool, the transcript and hook-log readers, the settings merge.
 fuzz: $(STAMP)
 	CCVIZ_FUZZ_EXAMPLES=10000 $(VENV)/bin/pytest tests/fuzz
+
+# Build the wheel, install it into a fresh virtualenv with no Node on the PATH, and check that
+# `ccviz demo` serves, `jupyter lab` loads the extension and the widget renders in Chromium.
+check-wheel: system $(STAMP)
+	$(PY) tools/check_wheel.py
 
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py

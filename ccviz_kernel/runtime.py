@@ -26,6 +26,8 @@ the standard library, with ``json`` imported only where the hook never goes.
   and writes again, and notes it in the disk-full log (:func:`spool_keep`). A line is
   written whole or not at all.
 - **server lock**: one server process per data folder's store (:func:`lock_server`).
+- **locks**: one exclusive file lock for all of these (:func:`lock_fd`): ``fcntl.flock`` on
+  POSIX, ``msvcrt.locking`` on Windows, imported when first used.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
+
+#: A range locked by another process (``msvcrt.locking``): EACCES, or EDEADLOCK (36) after
+#: its own retries.
+_LOCK_HELD = (13, 36)
+
+#: Windows cannot rename a file while any handle on it is open (``os.open`` does not share
+#: delete access), so the spool is moved aside after our handle is closed there
+#: (:func:`spool_take` says why that is still safe).
+_RENAME_WHILE_OPEN = os.name != "nt"
 
 #: Disk full or over quota: the errors a hook answers by using the reserve.
 _NO_SPACE = (28, 122)  # errno.ENOSPC, errno.EDQUOT (Linux; `import errno` costs nothing, but
@@ -163,7 +174,12 @@ def write_private(path: str, data: str | bytes, mode: int = 0o600) -> None:
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
+        # Exactly this mode, whatever the umask. Not on Windows: modes there are only the
+        # read-only bit (ACLs decide who reads; the per-user folder is private), and
+        # os.fchmod exists there only from Python 3.13.
+        fchmod = getattr(os, "fchmod", None) if os.name != "nt" else None
+        if fchmod is not None:
+            fchmod(fd, mode)
         view = memoryview(data.encode() if isinstance(data, str) else data)
         while view:
             view = view[os.write(fd, view) :]
@@ -331,6 +347,141 @@ def remove_runtime(pid: int | None = None) -> None:
             pass
 
 
+# -- one portable file lock --------------------------------------------------------------
+
+#: Which lock this platform has: ``fcntl.flock`` (POSIX) or ``msvcrt.locking`` (Windows).
+#: Both implementations live here and take ``impl`` so that tests run each on any platform.
+LOCK_IMPL = "msvcrt" if os.name == "nt" else "fcntl"
+
+#: The one byte every ccviz lock covers under ``msvcrt``. Windows locks are mandatory (a
+#: locked range cannot be read or written through another handle), so the byte sits far past
+#: any data we keep (the spool is capped at 256 MiB) and a locked file stays readable: the
+#: server lock's holder pid, at offset 0, is read by the server that is refused. Below 2**31:
+#: the C runtime's ``_locking`` seeks with a 32-bit offset.
+LOCK_OFFSET = 1 << 30
+
+#: Longest pause between two tries of a waiting ``msvcrt`` lock (seconds): it has no blocking
+#: mode without a 10 s limit, so waiting is a loop of non-blocking tries with a growing pause.
+_LOCK_POLL_MAX = 0.05
+
+
+def lock_fd(fd: int, wait: bool = True, impl: str | None = None) -> bool:
+    """Lock the open file ``fd`` exclusively; ``True`` once held.
+
+    The lock belongs to this open file (not to the process: a second ``os.open`` of the same
+    path in this process is refused too, under both implementations), and ``fd``'s position
+    is left as it was. With ``wait=False``, ``False`` at once when another holds it. Other errors
+    (a file system without locks) are raised. Release with :func:`unlock_fd` (closing the fd
+    releases it too: at once under ``flock``, "soon" on Windows, hence the explicit unlock).
+    The spool's appenders and its taker, and the one-server-per-folder lock, all use this, so
+    ``ccviz hook`` and ``ccviz serve`` work the same on Windows (``impl``: for tests).
+    """
+    if (impl or LOCK_IMPL) == "fcntl":
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # EWOULDBLOCK: only with LOCK_NB
+            return False
+        return True
+    import msvcrt
+
+    pause = 0.001
+    while True:
+        if _msvcrt_at_lock_byte(fd, msvcrt.LK_NBLCK):
+            return True
+        if not wait:
+            return False
+        import time
+
+        time.sleep(pause)
+        pause = min(pause * 2, _LOCK_POLL_MAX)
+
+
+def _msvcrt_at_lock_byte(fd: int, mode: int) -> bool:
+    """``msvcrt.locking(fd, mode, 1)`` on the byte at :data:`LOCK_OFFSET` (it works from the
+    current position), the position put back after: a caller's reads and writes never land
+    a gigabyte into the file. ``False`` when another handle holds the byte."""
+    import msvcrt
+
+    at = os.lseek(fd, 0, os.SEEK_CUR)
+    os.lseek(fd, LOCK_OFFSET, os.SEEK_SET)
+    try:
+        msvcrt.locking(fd, mode, 1)
+    except OSError as exc:
+        if exc.errno not in _LOCK_HELD:
+            raise
+        return False
+    finally:
+        os.lseek(fd, at, os.SEEK_SET)
+    return True
+
+
+def unlock_fd(fd: int, impl: str | None = None) -> None:
+    """Release what :func:`lock_fd` took on ``fd`` (before closing it)."""
+    if (impl or LOCK_IMPL) == "fcntl":
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return
+    import msvcrt
+
+    if not _msvcrt_at_lock_byte(fd, msvcrt.LK_UNLCK):
+        raise OSError(13, "ccviz lock: this handle does not hold the lock")
+
+
+def _release(fd: int) -> None:
+    """Unlock (where that can fail, e.g. never locked: ignored) and close ``fd``."""
+    try:
+        unlock_fd(fd)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def server_runtime_path(pid: int | None = None, create: bool = True) -> str:
+    """The runtime record of the server in process ``pid`` (default: this one).
+
+    The runtime file says where *hooks* go, and the last server to start wins it; a kernel
+    instead needs the ccviz of *its own* Jupyter server, whichever started last, so the
+    Jupyter extension also keeps this record, named by its process (``runtime-<pid>.json``).
+    """
+    stem, ext = os.path.splitext(RUNTIME_FILE)
+    return os.path.join(data_dir_str(create), f"{stem}-{pid or os.getpid()}{ext}")
+
+
+def write_server_runtime(url: str, kind: str, **extra: Any) -> str:
+    """Record where this process serves, in its own record (:func:`server_runtime_path`)."""
+    import json
+
+    path = server_runtime_path()
+    info = {"url": url.rstrip("/") + "/", "pid": os.getpid(), "kind": kind, **extra}
+    write_private(path, json.dumps(info))
+    return path
+
+
+def read_server_runtime(pid: int) -> dict[str, Any] | None:
+    """The record of the server in process ``pid``, or ``None`` (none, or not ours)."""
+    import json
+
+    text = _read_runtime_text(server_runtime_path(pid, create=False))
+    try:
+        info = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+        return None
+    return info if info.get("pid") == pid else None
+
+
+def remove_server_runtime() -> None:
+    """Remove this process's record (:func:`server_runtime_path`)."""
+    try:
+        os.unlink(server_runtime_path(create=False))
+    except FileNotFoundError:
+        pass
+
+
 # -- the spool -------------------------------------------------------------------------
 
 
@@ -373,8 +524,6 @@ def spool_append(body: str, ts: float, key: str | None = None, folder: str | Non
     """Append one hook payload (its raw text); ``False`` if the spool is full or is not ours
     (:func:`stat_problem`). Raises ``OSError`` when it cannot be written (a full disk: see
     :func:`spool_keep`); then nothing of the line is left in the file."""
-    import fcntl
-
     line = _spool_line(body, ts, key)
     path = os.path.join(folder or data_dir_str(), SPOOL_FILE)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
@@ -384,7 +533,7 @@ def spool_append(body: str, ts: float, key: str | None = None, folder: str | Non
         except UntrustedError:
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_fd(fd)
             st = os.fstat(fd)
             try:
                 same = st.st_ino == os.stat(path).st_ino
@@ -397,7 +546,7 @@ def spool_append(body: str, ts: float, key: str | None = None, folder: str | Non
             _write_line(fd, line, st.st_size)
             return True
         finally:
-            os.close(fd)
+            _release(fd)
     return False
 
 
@@ -436,16 +585,22 @@ def spool_take(
     A spool another user could have written is not ours to ingest (it would be a way in
     without the token): it is moved aside as ``*.untrusted``, unread, and ``on_untrusted``
     told ``(new path, why)``.
-    """
-    import fcntl
 
+    On POSIX the rename happens under the lock, so an appender that waited for it finds the
+    path names another file and opens the new spool. Windows refuses to rename an open file
+    (ours too), so there the rename follows our close, and that is safe for the same reason:
+    it fails while any appender has the file open (``None`` now; the server looks again in
+    0.1 s), and an appender that opens after it creates a new spool, so nobody can be half-way
+    through a line in the file that moved.
+    """
     path = os.path.join(folder or data_dir_str(), SPOOL_FILE)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
+    work = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.work"
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock_fd(fd)
         st = os.fstat(fd)
         problem = stat_problem(st, path)
         if problem is not None:
@@ -453,11 +608,18 @@ def spool_take(
             return None
         if st.st_size == 0:
             return None
-        work = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.work"
-        os.rename(path, work)
-        return work
+        if _RENAME_WHILE_OPEN:
+            os.rename(path, work)
+            return work
     finally:
-        os.close(fd)
+        _release(fd)
+    try:
+        os.rename(path, work)
+    except PermissionError:  # an appender has it open right now
+        return None
+    except FileNotFoundError:
+        return None
+    return work
 
 
 def _quarantine(path: str, problem: str, tell: Callable[[str, str], None] | None) -> None:
@@ -717,14 +879,13 @@ _LOCKS: dict[str, list[int]] = {}
 
 def lock_server(folder: str | None = None) -> str:
     """Take the data folder's server lock, held until :func:`unlock_server` (or until the
-    process ends, however it ends: ``flock``); returns the key to unlock it with.
+    process ends, however it ends: the OS drops a dead process's locks); returns the key to
+    unlock it with.
 
     Raises :class:`ServerBusy` naming the server process that holds it: two servers on one
     folder would share the store but not their live views (each shows only the events
     posted to it).
     """
-    import fcntl
-
     key = os.path.abspath(folder or data_dir_str())
     held = _LOCKS.get(key)
     if held is not None:
@@ -733,8 +894,11 @@ def lock_server(folder: str | None = None) -> str:
     path = os.path.join(key, SERVER_LOCK_FILE)
     fd = _open_checked(path, os.O_RDWR | os.O_CREAT)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        got = lock_fd(fd, wait=False)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not got:
         holder = os.read(fd, 200).decode("ascii", errors="replace").strip() or "?"
         os.close(fd)
         info = read_runtime(create=False) or {}
@@ -743,10 +907,10 @@ def lock_server(folder: str | None = None) -> str:
             f"another ccviz server (pid {holder}{where}) already uses {key}: two servers on "
             "one data folder would share the store but not their live views. Use that one, "
             "stop it first, or give this one its own folder (CCVIZ_HOME=<another folder>)"
-        ) from None
+        )
     try:  # who holds it, for the message above (best effort: a full disk may refuse)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
     except OSError:
         pass
     _LOCKS[key] = [fd, 1]
@@ -761,4 +925,4 @@ def unlock_server(key: str) -> None:
     held[1] -= 1
     if held[1] <= 0:
         del _LOCKS[key]
-        os.close(held[0])
+        _release(held[0])

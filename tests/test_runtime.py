@@ -358,3 +358,168 @@ def test_a_second_server_process_on_the_folder_is_refused_clearly(home: Path):
     assert lock_server() == key  # servers in one process share it
     unlock_server(key)
     unlock_server(key)
+
+
+# -- the portable lock (issue 12: the hook and the server on Windows) ------------------------
+
+
+class FakeMsvcrt:
+    """``msvcrt.locking`` as Windows documents it, for running the Windows lock on POSIX.
+
+    One byte range per (file, position) and per handle: another handle's try fails with
+    EACCES, so does locking a range twice or unlocking one not held (Windows' LockFile and
+    UnlockFile); a lock is never dropped by closing here, so a missing unlock shows up.
+    """
+
+    LK_UNLCK, LK_LOCK, LK_NBLCK, LK_RLCK, LK_NBRLCK = 0, 1, 2, 3, 4
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[int, int, int, int], int] = {}
+        self.positions: list[int] = []
+
+    def locking(self, fd: int, mode: int, nbytes: int) -> None:
+        st = os.fstat(fd)
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        self.positions.append(pos)
+        key = (st.st_dev, st.st_ino, pos, nbytes)
+        owner = self.held.get(key)
+        if mode == self.LK_UNLCK:
+            if owner != fd:
+                raise OSError(errno.EACCES, "Permission denied")
+            del self.held[key]
+        elif mode == self.LK_NBLCK:
+            if owner is not None:
+                raise OSError(errno.EACCES, "Permission denied")
+            self.held[key] = fd
+        else:  # the code never uses the 10-second LK_LOCK
+            raise AssertionError(f"unexpected locking mode {mode}")
+
+
+@pytest.fixture(params=["fcntl", "msvcrt"])
+def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each lock implementation, on every platform where it can run: the real ``fcntl`` on
+    POSIX, the real ``msvcrt`` on Windows, and there :class:`FakeMsvcrt` everywhere else."""
+    if request.param == "fcntl" and os.name == "nt":
+        pytest.skip("no fcntl on Windows")
+    if request.param == "msvcrt" and os.name != "nt":
+        monkeypatch.setitem(sys.modules, "msvcrt", FakeMsvcrt())
+    return request.param
+
+
+def test_the_lock_is_the_platforms():
+    assert ("msvcrt" if os.name == "nt" else "fcntl") == runtime.LOCK_IMPL
+    # Far past any spool (mandatory locks on Windows must not cover data) and within the
+    # 32-bit offset of the C runtime's _locking.
+    assert runtime.MAX_SPOOL_BYTES < runtime.LOCK_OFFSET < 2**31
+    assert errno.EACCES in runtime._LOCK_HELD
+
+
+def test_a_held_lock_refuses_another_handle_until_released(tmp_path: Path, impl: str):
+    path = tmp_path / "f"
+    path.write_bytes(b"data")
+    a = os.open(path, os.O_RDWR)
+    b = os.open(path, os.O_RDWR)
+    try:
+        os.lseek(a, 2, os.SEEK_SET)
+        assert runtime.lock_fd(a, impl=impl)
+        assert os.lseek(a, 0, os.SEEK_CUR) == 2  # the position is the caller's
+        assert not runtime.lock_fd(b, wait=False, impl=impl)
+        assert os.read(b, 4) == b"data"  # the data stays readable while locked
+        runtime.unlock_fd(a, impl=impl)
+        assert runtime.lock_fd(b, wait=False, impl=impl)
+        assert not runtime.lock_fd(a, wait=False, impl=impl)
+        runtime.unlock_fd(b, impl=impl)
+    finally:
+        os.close(a)
+        os.close(b)
+    if impl == "msvcrt" and os.name != "nt":
+        fake = sys.modules["msvcrt"]
+        assert set(fake.positions) == {runtime.LOCK_OFFSET} and not fake.held
+
+
+def test_a_waiting_lock_waits_for_the_holder(tmp_path: Path, impl: str):
+    import threading
+
+    path = tmp_path / "f"
+    path.touch()
+    a = os.open(path, os.O_RDWR)
+    b = os.open(path, os.O_RDWR)
+    try:
+        assert runtime.lock_fd(a, impl=impl)
+        release = threading.Timer(0.2, runtime.unlock_fd, (a,), {"impl": impl})
+        started = time.monotonic()
+        release.start()
+        assert runtime.lock_fd(b, impl=impl)  # returns only once `a` let go
+        waited = time.monotonic() - started
+        release.join()
+        assert waited >= 0.15
+        runtime.unlock_fd(b, impl=impl)
+    finally:
+        os.close(a)
+        os.close(b)
+
+
+@pytest.fixture()
+def windows_rules(monkeypatch: pytest.MonkeyPatch) -> FakeMsvcrt | None:
+    """The spool and server lock as they run on Windows: msvcrt locks, no rename of an open
+    file (on POSIX with :class:`FakeMsvcrt`)."""
+    monkeypatch.setattr(runtime, "LOCK_IMPL", "msvcrt")
+    monkeypatch.setattr(runtime, "_RENAME_WHILE_OPEN", False)
+    if os.name == "nt":
+        return None
+    fake = FakeMsvcrt()
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    return fake
+
+
+def test_the_spool_round_trip_under_windows_rules(home: Path, windows_rules: FakeMsvcrt | None):
+    for n in range(3):
+        assert spool_append(payload(n), time.time(), key=f"k{n}")
+    work = runtime.spool_take()
+    assert work is not None and not (home / SPOOL_FILE).exists()
+    assert [key for key, _, _ in spool_read(work)] == ["k0", "k1", "k2"]
+    assert spool_append(payload(3), time.time(), key="k3")  # a new spool after the move
+    assert [key for key, _, _ in spool_read(str(home / SPOOL_FILE))] == ["k3"]
+    if windows_rules is not None:
+        assert not windows_rules.held  # every lock released, not left to the close
+
+
+def test_a_spool_an_appender_holds_open_is_taken_later_on_windows(
+    home: Path, windows_rules: FakeMsvcrt | None, monkeypatch: pytest.MonkeyPatch
+):
+    assert spool_append(payload(0), time.time(), key="k0")
+    real_rename = os.rename
+
+    def busy(src: str, dst: str) -> None:  # what Windows says while another handle is open
+        raise PermissionError(errno.EACCES, "The process cannot access the file")
+
+    monkeypatch.setattr(os, "rename", busy)
+    assert runtime.spool_take() is None  # nothing lost: tried again at the next look
+    monkeypatch.setattr(os, "rename", real_rename)
+    work = runtime.spool_take()
+    assert work is not None and [key for key, _, _ in spool_read(work)] == ["k0"]
+
+
+def test_the_server_lock_under_windows_rules(home: Path, windows_rules: FakeMsvcrt | None):
+    other = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:  # another server holds it and wrote its pid, as lock_server does
+        assert runtime.lock_fd(other)
+        os.write(other, b"4242\n")
+        with pytest.raises(ServerBusy, match="pid 4242"):
+            lock_server()
+        runtime.unlock_fd(other)
+    finally:
+        os.close(other)
+    key = lock_server()
+    assert (home / "server.lock").read_text() == f"{os.getpid()}\n"
+    unlock_server(key)
+    if windows_rules is not None:
+        assert not windows_rules.held
+
+
+def test_private_writes_need_no_fchmod(home: Path, monkeypatch: pytest.MonkeyPatch):
+    """Windows before Python 3.13 has no os.fchmod: the token and runtime file are still
+    written (the server would not start otherwise)."""
+    monkeypatch.delattr(os, "fchmod", raising=False)
+    write_private(str(home / "x"), "data")
+    assert (home / "x").read_text() == "data"
