@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 
 from ..hub import Hub
-from ..runtime import remove_runtime
+from ..runtime import lock_server, remove_runtime, unlock_server
 from .standalone import Standalone, start
 
 
@@ -45,7 +45,10 @@ def current() -> KernelHost | None:
 def serve(port: int = 0, *, fps: float = 30.0) -> KernelHost:
     """Start serving on 127.0.0.1 from this kernel (once); returns at once with the URL.
 
-    The server itself starts as soon as the current cell yields to the loop.
+    The server itself starts as soon as the current cell yields to the loop. Raises
+    :class:`~ccviz_kernel.errors.ServerBusy` now, not from the task later, when another
+    process's ccviz server holds the data folder (the host would fail on its lock): the
+    caller can then say so, or use that server.
     """
     global _HOST
     if _HOST is not None and (not _HOST.task.done() or _HOST.running is not None):
@@ -53,6 +56,7 @@ def serve(port: int = 0, *, fps: float = 30.0) -> KernelHost:
     loop = asyncio.get_event_loop()
     if not loop.is_running():
         raise RuntimeError("the in-kernel host needs a running event loop (a Jupyter kernel)")
+    unlock_server(lock_server())  # held by another process: ServerBusy, before any task
     port = port or _free_port()
     hub = Hub()
     task = loop.create_task(start("127.0.0.1", port, fps=fps, hub=hub, runtime_kind="kernel"))

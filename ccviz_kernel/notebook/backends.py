@@ -172,8 +172,10 @@ class RemoteBackend:
 
         Under the Jupyter extension the browser is on Jupyter's own origin, so the view joins
         there over socket.io with Jupyter's login and loads the bundle from the server (a
-        small loader instead of the bundle in every view). Elsewhere this kernel mirrors the
-        game and feeds the view through the comm.
+        small loader instead of the bundle in every view). Only a kernel that this Jupyter
+        server started gets a ``jupyter`` backend (:mod:`.discovery`): on any other page
+        that origin is not Jupyter's. Elsewhere this kernel mirrors the game and feeds the
+        view through the comm.
         """
         from urllib.parse import urlsplit
 
@@ -191,8 +193,15 @@ class RemoteBackend:
             )
         return GameView(game_id, url=self.url, transport="comm", **options)
 
-    def reachable(self) -> bool:
+    def reachable(self, timeout: float | None = None) -> bool:
+        """Whether the server answers, with our token, within ``timeout`` seconds (default
+        this backend's own): discovery asks with a short one, so a dead server costs little."""
+        saved = self.timeout
+        if timeout is not None:
+            self.timeout = timeout
         try:
             return self._call("api/games")[0] == 200
         except ServerError:
             return False
+        finally:
+            self.timeout = saved

@@ -1,8 +1,9 @@
 """``ccviz.connect()``: the notebook's way into ccviz.
 
-It finds where games live by itself: the Jupyter server extension (or any ``ccviz
-serve``) named in the runtime file, else it starts the in-kernel host. Replays always
-run in this kernel, so they need no server and play in any notebook front end.
+It finds where games live by itself (:func:`connect` says in which order): the ccviz of
+the Jupyter server that started this kernel, else a ``ccviz serve`` named in the runtime
+file, else the in-kernel host. Replays always run in this kernel, so they need no server
+and play in any notebook front end.
 """
 
 from __future__ import annotations
@@ -124,14 +125,47 @@ class Connection:
         return f"<ccviz connection: {self.kind} at {self.url or 'this kernel'}>"
 
 
-def connect(url: str | None = None, *, token: str | None = None, serve: bool = True) -> Connection:
-    """The hub this notebook should use.
+#: Seconds a server named by discovery or by the runtime file gets to answer.
+PROBE_TIMEOUT = 0.5
+#: Runtime-file kinds whose views work from any front end: the kernel mirrors their games
+#: and feeds the view through its own comm. A ``jupyter`` server's views load from its own
+#: origin, so only the kernels it started use it (:mod:`.discovery`).
+FRONT_END_NEUTRAL = ("standalone", "kernel")
 
-    ``url``: a ccviz server to use (default: the one in the runtime file, if it answers).
-    Without one, the in-kernel host is started (``serve=False``: a hub in this kernel only).
+_told: set[str] = set()
+
+
+def _tell(note: str) -> None:
+    """Say ``note`` once per kernel: connect() runs for every magic."""
+    if note not in _told:
+        _told.add(note)
+        print(f"ccviz: {note}")
+
+
+def _probe(url: str, secret: str, kind: str) -> RemoteBackend | None:
+    remote = RemoteBackend(url, secret, kind=kind)
+    return remote if remote.reachable(timeout=PROBE_TIMEOUT) else None
+
+
+def connect(url: str | None = None, *, token: str | None = None, serve: bool = True) -> Connection:
+    """The hub this notebook should use, the first of:
+
+    1. ``url``, a ccviz server to use (``token``: its ingest token, default ours);
+    2. the in-kernel host, if this kernel already runs one;
+    3. the ccviz of the Jupyter server that started this kernel (:func:`.discovery.discover`,
+       once per kernel), if it answers: its views load from the page's own origin;
+    4. a ``ccviz serve`` (or another kernel's host) named in the runtime file, if it
+       answers: views go through this kernel's comm, so they work in any front end. A
+       Jupyter server named there is never used from a kernel it did not start: its
+       views could not load on this kernel's page (VS Code, a console, another server);
+    5. the in-kernel host, started now (``serve=False``: a hub in this kernel only). When
+       another process's server holds the data folder it cannot start: this says so once
+       and gives a hub in this kernel only (replays work).
     """
+    from ..errors import CcvizError
     from ..hosts import kernel
     from ..runtime import read_or_create_token, read_runtime
+    from .discovery import discover
 
     host = kernel.current()
     if url is None and host is not None:
@@ -139,15 +173,45 @@ def connect(url: str | None = None, *, token: str | None = None, serve: bool = T
     secret = token or read_or_create_token()
     if url is not None:
         return Connection(RemoteBackend(url, secret), url=url, kind="server")
+    found = discover()
+    if found.ccviz_url is not None:
+        remote = _probe(found.ccviz_url, secret, "jupyter")
+        if remote is not None:
+            return Connection(remote, url=remote.url, kind="jupyter")
     info = read_runtime()
     if info is not None and info.get("pid") != os.getpid():
-        remote = RemoteBackend(info["url"], secret, kind=str(info.get("kind", "server")))
-        if remote.reachable():
-            return Connection(remote, url=info["url"], kind=remote.kind)
+        kind = str(info.get("kind", "server"))
+        if kind in FRONT_END_NEUTRAL or not found.in_kernel:
+            # Outside a kernel (a script) no page shows views: any server's games will do.
+            remote = _probe(info["url"], secret, kind if kind in FRONT_END_NEUTRAL else "server")
+            if remote is not None:
+                return Connection(remote, url=remote.url, kind=remote.kind)
     if serve:
         try:
             host = kernel.serve()
             return Connection(LocalBackend(host.hub), url=host.url, kind="kernel")
+        except CcvizError as exc:  # the data folder is another server's, or not ours
+            _tell(f"{_why_not_served(exc, info)} This notebook sees only the replays it runs.")
+            from ..store import EventStore
+
+            # Not the data folder's store: that one belongs to the server holding it.
+            return Connection(LocalBackend(Hub(EventStore(":memory:"))), url=None, kind="local")
         except RuntimeError:  # no running loop: not in a kernel
             pass
     return Connection(LocalBackend(Hub()), url=None, kind="local")
+
+
+def _why_not_served(error: Exception, info: dict[str, Any] | None) -> str:
+    """Why the in-kernel host cannot start, in the words that help: a foreign Jupyter
+    server owning the data folder is the common case (JupyterLab open, and a notebook in
+    VS Code or a console on the same machine)."""
+    from ..errors import ServerBusy
+
+    if isinstance(error, ServerBusy) and info is not None and info.get("kind") == "jupyter":
+        return (
+            f"the ccviz of the Jupyter server at {info['url']} (pid {info.get('pid')}) holds "
+            "this data folder, and that server did not start this kernel, so its views "
+            "cannot show here. Open this notebook in that server, or give this front end "
+            "its own data folder (CCVIZ_HOME) and point the hooks at it."
+        )
+    return str(error)

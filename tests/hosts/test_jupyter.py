@@ -477,3 +477,140 @@ async def test_a_data_folder_others_could_write_is_one_error_line_and_jupyter_ru
     status = await fetch(http_server_client, jp_base_url + "api/status", auth=None)
     assert status.code in (200, 403)  # Jupyter itself still answers
     assert read_runtime(create=False) is None  # the hook is never pointed here
+
+
+# -- which server a kernel uses (notebook/discovery.py), with real kernels -----------------
+
+#: What a cell prints: the connection's kind and URL, then why discovery decided so.
+WHERE = (
+    "import ccviz_kernel as ccviz\n"
+    "from ccviz_kernel.notebook.discovery import discover\n"
+    "c = ccviz.connect()\n"
+    "print('USES', c.kind, c.url)\n"
+    "print('WHY', discover().note)\n"
+)
+
+
+def kernel_environ(tmp_path: Path, **changes: str) -> dict[str, str]:
+    """This process's environment (the server's: CCVIZ_HOME, JUPYTER_RUNTIME_DIR), with the
+    kernel's IPython folder under ``tmp_path`` and no ccviz token from outside."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CCVIZ_TOKEN", "CCVIZ_VIEWER_TOKEN")}
+    env.update(IPYTHONDIR=str(tmp_path / "ipython"), PYDEVD_DISABLE_FILE_VALIDATION="1", **changes)
+    return env
+
+
+async def run_cell(client, code: str, timeout: float = 60) -> str:
+    """Run ``code`` in the kernel; its stdout (an error fails the test)."""
+    out: list[str] = []
+    errors: list[str] = []
+
+    def hook(msg) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            (out if content["name"] == "stdout" else errors).append(content["text"])
+        elif kind == "error":
+            errors.append("\n".join(content["traceback"]))
+
+    await client.execute_interactive(code, output_hook=hook, timeout=timeout)
+    text = "".join(errors)
+    assert "Traceback" not in text and "Error" not in text, text
+    return "".join(out)
+
+
+def uses(stdout: str) -> list[str]:
+    return next(line for line in stdout.splitlines() if line.startswith("USES ")).split()[1:]
+
+
+async def test_a_kernel_this_server_started_uses_its_ccviz(
+    started, jp_serverapp, http_server_client, tmp_path
+):
+    from jupyter_client import AsyncKernelClient
+
+    manager = jp_serverapp.kernel_manager
+    kid = await manager.start_kernel(env=kernel_environ(tmp_path))
+    client = AsyncKernelClient(connection_file=manager.get_kernel(kid).connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        out = await run_cell(
+            client,
+            WHERE + "c.inject({'hook_event_name': 'SessionStart', 'session_id': 'own'})\n"
+            "v = c.view('own')\n"
+            "print('VIEW', v.transport, v.socketio_path)\n",
+        )
+        assert uses(out) == ["jupyter", started.url], out
+        assert f"WHY it lists this kernel ({started.url.removesuffix('ccviz/')}api/kernels)" in out
+        assert f"VIEW socketio {started.socketio_path}" in out  # Jupyter's own origin
+        assert started.hub.snapshot("own") is not None
+        status = await run_cell(client, "%load_ext ccviz_kernel\n%ccviz status")
+        assert f"ccviz at {started.url}" in status and "this notebook uses: jupyter" in status
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(kid, now=True)
+
+
+async def _outside_kernel(tmp_path: Path, env: dict[str, str], connection_file: str = ""):
+    """A kernel started without the server: a plain KernelManager, as VS Code or a console
+    starts one (``connection_file``: named as a server would name it)."""
+    from jupyter_client import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name="python3", connection_file=connection_file)
+    await km.start_kernel(env=env, cwd=str(tmp_path))
+    client = km.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return km, client
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["temporary-file", "kernel-id-file"])
+async def test_a_kernel_started_elsewhere_never_takes_this_servers_ccviz(
+    started, jp_serverapp, http_server_client, jp_runtime_dir, tmp_path, named
+):
+    """runtime.json names this server, and the kernel can read it, reach it and holds the
+    token; yet its page is not this server's, so it must not use it. The server holds the
+    data folder, so neither can the in-kernel host start: the kernel says why, once.
+
+    ``named``: its connection file is ``kernel-<uuid>.json`` in the server's own runtime
+    folder, and this process (the server's) is its parent too: only the server's kernel
+    list tells it apart."""
+    import uuid
+
+    info = read_runtime()
+    assert info is not None and info["kind"] == "jupyter" and info["url"] == started.url
+    connection = str(jp_runtime_dir / f"kernel-{uuid.uuid4()}.json") if named else ""
+    km, client = await _outside_kernel(tmp_path, kernel_environ(tmp_path), connection)
+    why = "none of the 1 running Jupyter server(s)" if named else "no Jupyter server named"
+    try:
+        out = await run_cell(client, WHERE)
+        assert uses(out) == ["local", "None"], out
+        assert f"WHY {why}" in out
+        assert f"the ccviz of the Jupyter server at {started.url}" in out
+        assert "did not start this kernel" in out and "CCVIZ_HOME" in out
+        again = await run_cell(client, "c = ccviz.connect()\nprint('USES', c.kind, c.url)")
+        assert uses(again) == ["local", "None"] and "did not start" not in again  # said once
+        status = await run_cell(client, "%load_ext ccviz_kernel\n%ccviz status")
+        assert f"this kernel's Jupyter server: none ({why}" in status
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(now=True)
+
+
+async def test_a_kernel_started_elsewhere_falls_back_to_its_own_host(
+    started, jp_serverapp, http_server_client, tmp_path
+):
+    """The same kernel with a data folder of its own, whose runtime file still names this
+    Jupyter server (last writer wins): it serves from itself instead."""
+    home = tmp_path / "other-home"
+    home.mkdir(mode=0o700)
+    runtime = home / "runtime.json"
+    runtime.write_text(json.dumps(read_runtime()))
+    runtime.chmod(0o600)
+    km, client = await _outside_kernel(tmp_path, kernel_environ(tmp_path, CCVIZ_HOME=str(home)))
+    try:
+        out = await run_cell(client, WHERE)
+        kind, url = uses(out)
+        assert kind == "kernel" and url.startswith("http://127.0.0.1:") and url != started.url
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(now=True)

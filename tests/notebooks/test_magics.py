@@ -45,6 +45,8 @@ class Result:
     results: list[dict[str, Any]] = field(default_factory=list)  # execute_result data
     displays: list[dict[str, Any]] = field(default_factory=list)  # display_data data
     error: dict[str, Any] | None = None
+    #: The execute_reply's payloads (``%ccviz?`` pages its help there).
+    payload: list[dict[str, Any]] = field(default_factory=list)
 
     def check(self) -> Result:
         if self.error is not None:
@@ -106,7 +108,8 @@ class Kernel:
                 result.error = content
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        self.client.get_shell_msg(timeout=timeout)  # the execute_reply
+        reply = self.client.get_shell_msg(timeout=timeout)  # the execute_reply
+        result.payload = reply["content"].get("payload", [])
         return result
 
     def run(self, code: str, timeout: float = 60) -> Result:
@@ -214,9 +217,45 @@ def test_status_before_and_after_serve(served: Served):
 
 def test_bad_commands_print_help_not_tracebacks(served: Served):
     out = served.kernel.run("%ccviz frobnicate").check().stdout
-    assert out.startswith("%ccviz:") and "%ccviz replay PATH" in out
+    assert out.startswith("%ccviz: no command 'frobnicate'") and "%ccviz replay PATH" in out
     out = served.kernel.run("%ccviz view no-such-game").check().stdout
     assert "no game 'no-such-game'" in out
+    # A bad option: one line saying what, and that command's usage.
+    out = served.kernel.run("%ccviz replay x.jsonl --speed fast").check().stdout
+    assert out.splitlines() == [
+        "%ccviz replay: argument --speed: invalid float value: 'fast'",
+        "%ccviz replay [--speed N] PATH",
+    ]
+    out = served.kernel.run("%ccviz replay 'unclosed").check().stdout
+    assert out.startswith("%ccviz: No closing quotation")
+
+
+def test_help_and_the_question_mark(served: Served):
+    kernel = served.kernel
+    short = kernel.run("%ccviz help").check().stdout
+    assert "%ccviz replay PATH [--speed N]" in short and "%ccviz? shows every option" in short
+    assert len(short.splitlines()) < 15
+    assert kernel.run("%ccviz --help").check().stdout == short
+    one = kernel.run("%ccviz help serve").check().stdout
+    assert one.startswith("%ccviz serve [--port N]") and "--port N" in one
+    # `%ccviz?` pages the whole help, as IPython does for its own magics.
+    pages = kernel.run("%ccviz?").check().payload
+    text = "".join(p["data"]["text/plain"] for p in pages if p.get("source") == "page")
+    for usage in ("%ccviz [COMMAND] ...", "%ccviz view [GAME]", "%ccviz install-hooks [--scope"):
+        assert usage in text, text
+    assert "--per-call" in text and "--speed N" in text
+
+
+def test_install_hooks_takes_its_options_and_defaults_from_the_command_line():
+    """One definition (claude/install_options.py): whatever default it sets, the magic has."""
+    import argparse
+
+    from ccviz_kernel.claude.install_options import add_install_options
+    from ccviz_kernel.notebook import magics
+
+    cli = argparse.ArgumentParser()
+    add_install_options(cli)
+    assert vars(magics._parser("install-hooks").parse_args([])) == vars(cli.parse_args([]))
 
 
 def test_a_trailing_comment_is_ignored(served: Served):

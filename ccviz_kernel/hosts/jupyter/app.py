@@ -15,7 +15,14 @@ from traitlets import Bool, Float
 from ...config import JUPYTER_MOUNT
 from ...errors import CcvizError
 from ...hub import Hub
-from ...runtime import read_or_create_token, remove_runtime, viewer_token, write_runtime
+from ...runtime import (
+    read_or_create_token,
+    remove_runtime,
+    remove_server_runtime,
+    viewer_token,
+    write_runtime,
+    write_server_runtime,
+)
 from ...server.auth import Auth
 from ...server.core import GameServer
 from ...server.routes import SOCKETIO_PATH
@@ -60,6 +67,10 @@ class Running:
             return
         await self.server.start()
         self.url = self.locate()
+        # This server's own record, whatever `write_runtime_file` says: it is how the
+        # kernels this server started find it (notebook/discovery.py), while the runtime
+        # file only says where hooks go and names whichever server started last.
+        write_server_runtime(self.url, "jupyter")
         if self.runtime_file:
             write_runtime(self.url, "jupyter")
 
@@ -70,6 +81,7 @@ class Running:
         if self._started is not None:
             with contextlib.suppress(Exception):
                 await self._started
+        remove_server_runtime()
         if self.runtime_file:
             remove_runtime()  # only if it is still ours: hooks spool until the next server
         await self.server.stop()  # every viewer disconnected, background work ended
