@@ -49,7 +49,7 @@ RESERVE_BYTES = 1_048_576
 #: What hooks met a full disk: ``<epoch>\t<saved|lost>\t<delivery id>`` per line (an empty
 #: file when even that could not be written: its mtime is the last time); the doctor reads it.
 DISK_FULL_FILE = "disk-full.log"
-#: Held (``flock``) by the server that owns the data folder's store: a second one refuses.
+#: Held (``runtime.lock_fd``) by the server that owns the data folder's store: a second one refuses.
 SERVER_LOCK_FILE = "server.lock"
 
 # -- network defaults ------------------------------------------------------------------
