@@ -175,6 +175,9 @@ def base_env(home: Path, data: Path) -> dict[str, str]:
     mine = ("CLAUDE", "ANTHROPIC", "CCVIZ", "OTEL_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(mine)}
     env.update(HOME=str(home), CCVIZ_HOME=str(data), PYTHONDONTWRITEBYTECODE="1")
+    # project-scope hooks run `ccviz` from PATH (portable commands): this interpreter's one
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     return env
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,7 +244,16 @@ def test_http_hooks_aimed_at_the_server(ccviz, capsys, monkeypatch):
     assert code == 0, text
 
 
+def ccviz_on_path() -> Path:
+    """This install's ``ccviz`` on the test's PATH (what a project file's hooks run)."""
+    link = Path(os.environ["PATH"].split(os.pathsep)[0]) / "ccviz"
+    link.symlink_to(Path(sys.executable).with_name("ccviz"))
+    return link
+
+
 def test_http_hooks_send_the_hook_token_from_the_user_settings(ccviz, capsys):
+    ccviz_on_path()
+
     def install_now():  # the default install: http hooks, the hook token in the user env
         assert ccviz(["install-hooks", "--scope", "project"]) == 0
         capsys.readouterr()
@@ -365,3 +375,101 @@ def test_a_full_disk_met_by_hooks_is_reported(ccviz, capsys):
     note_disk_full(folder, "b" * 32, "lost")
     _, checks, _ = report(ccviz, capsys)
     assert status(checks, "disk full") == "fail" and "1 lost" in checks["disk full"][0]["detail"]
+
+
+# -- the Claude Code plugin ---------------------------------------------------------------------
+
+PLUGIN = Path(__file__).resolve().parents[1] / "plugin"
+
+
+def record_plugin(
+    install_path: Path = PLUGIN,
+    *,
+    enabled: bool | None = True,
+    scope: str = "user",
+    project: Path | None = None,
+    plugin_id: str = "ccviz@ccviz",
+) -> None:
+    """Record the plugin as Claude Code 2.1.332 does: installed_plugins.json (v2) in the
+    config folder, ``enabledPlugins`` in the settings of the scope it went to."""
+    config = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    entry = {"scope": scope, "installPath": str(install_path), "version": "0.1.0"}
+    if project is not None:
+        entry["projectPath"] = str(project)
+    (config / "plugins").mkdir(parents=True, exist_ok=True)
+    (config / "plugins" / "installed_plugins.json").write_text(
+        json.dumps({"version": 2, "plugins": {plugin_id: [entry]}})
+    )
+    if enabled is not None:
+        where = (
+            Path(claude_settings.settings_path(scope, str(project)))
+            if project
+            else config / "settings.json"
+        )
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(json.dumps({"enabledPlugins": {plugin_id: enabled}}))
+
+
+def test_the_plugin_counts_as_installed_hooks(ccviz, capsys):
+    ccviz_on_path()
+    record_plugin()
+    code, checks, text = with_server(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "ok", text
+    detail = checks["hooks (plugin)"][0]["detail"]
+    assert "ccviz@ccviz 0.1.0 (user scope): lean, 27/27 events" in detail
+    assert f"runs `{os.environ['PATH']}{os.sep}ccviz hook`" in detail
+    assert "hooks" not in checks  # no "not installed in any scope"
+    assert status(checks, "token") == "ok"  # `ccviz hook` sends the ingest token
+    assert code == 0, text
+
+
+def test_a_plugin_that_finds_no_ccviz_fails(ccviz, capsys):
+    """``make clean``: the launcher exits 0 and delivers nothing; only the doctor can tell."""
+    record_plugin()
+    code, checks, text = report(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "fail"
+    assert "find no ccviz on this PATH" in checks["hooks (plugin)"][0]["detail"]
+    assert "hooks" not in checks and code == 1
+
+
+def test_a_disabled_or_foreign_plugin_is_no_hook(ccviz, capsys, tmp_path):
+    ccviz_on_path()
+    record_plugin(enabled=False)
+    code, checks, text = report(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "info" and "disabled" in text
+    assert status(checks, "hooks") == "fail" and "claude plugin install" in text
+    # a plugin named ccviz that is not ours (no launcher) is not taken for it
+    other = tmp_path / "other-plugin"
+    (other / "hooks").mkdir(parents=True)
+    (other / "hooks" / "hooks.json").write_text('{"hooks": {}}')
+    record_plugin(other)
+    code, checks, text = report(ccviz, capsys)
+    assert "none recorded" in checks["hooks (plugin)"][0]["detail"]
+    assert status(checks, "hooks") == "fail"
+
+
+def test_a_project_plugin_counts_only_in_its_project(ccviz, capsys, tmp_path):
+    ccviz_on_path()
+    record_plugin(scope="project", project=tmp_path / "elsewhere")
+    code, checks, text = report(ccviz, capsys)
+    assert status(checks, "hooks") == "fail"  # the cwd is another project
+    record_plugin(scope="project", project=Path.cwd())
+    code, checks, text = report(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "ok" and "project scope" in text
+
+
+def test_an_older_plugin_and_settings_hooks_beside_it_warn(ccviz, capsys, tmp_path):
+    ccviz_on_path()
+    old = tmp_path / "old-plugin"
+    (old / "hooks").mkdir(parents=True)
+    (old / "hooks" / "ccviz-hook").write_text((PLUGIN / "hooks" / "ccviz-hook").read_text())
+    hooks_json = json.loads((PLUGIN / "hooks" / "hooks.json").read_text())
+    del hooks_json["hooks"]["PreCompact"]
+    (old / "hooks" / "hooks.json").write_text(json.dumps(hooks_json))
+    record_plugin(old)
+    assert ccviz(["install-hooks"]) == 0
+    assert "the ccviz plugin (ccviz@ccviz, user scope) is enabled too" in capsys.readouterr().out
+    code, checks, text = report(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "warn"
+    assert "26/27 events" in text and "claude plugin update ccviz@ccviz" in text
+    assert status(checks, "hooks (both)") == "warn" and "sent twice" in text

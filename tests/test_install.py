@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def ours_by_event(settings: dict) -> dict[str, list[dict]]:
 
 
 def test_install_into_a_missing_file_creates_it(tmp_path, ccviz, capsys):
-    path = tmp_path / "proj" / ".claude" / "settings.json"
+    path = tmp_path / "mine" / "settings.json"  # not a project file: an absolute command
     assert ccviz(["install-hooks", "--command", "--settings", str(path)]) == 0
     text = path.read_text()
     assert text.endswith("}\n") and text.startswith('{\n  "hooks": {\n    "')
@@ -460,7 +461,8 @@ def test_the_default_install_posts_over_http_and_keeps_the_token_out_of_the_proj
         (handler,) = handlers
         if event not in claude_settings.HTTP_EVENTS:  # rare, and not in the transcript
             assert handler["type"] == "command"
-            assert handler["command"].endswith(" hook # ccviz install-hooks")
+            # a committed file names no path of this machine: ccviz from PATH, else nothing
+            assert handler["command"] == "ccviz hook || true # ccviz install-hooks"
             assert handler["async"] is False  # in its place among the (awaited) http events
         else:
             assert handler["type"] == "http", event
@@ -633,28 +635,29 @@ def test_install_mode_tells_the_three_apart(tmp_path, ccviz):
     assert claude_settings.events_for(per_call=True) == hooks.INSTALLED_EVENTS
 
 
-def test_the_magic_takes_the_same_options_and_defaults():
-    from ccviz_kernel.errors import UsageError
-    from ccviz_kernel.notebook.magics import _parser
+def test_the_magic_and_the_command_line_share_one_default_scope(tmp_path, monkeypatch, capsys):
+    """``%ccviz install-hooks`` and ``ccviz install-hooks`` parse with the same options
+    (claude/install_options.py), so with no ``--scope`` both write the user settings; through
+    the magic's public entry point, whatever parser the magic builds around them."""
+    from ccviz_kernel.claude.install_options import DEFAULT_SCOPE, add_install_options
+    from ccviz_kernel.notebook.magics import ccviz_magic
 
-    ns = _parser().parse_args(["install-hooks"])
-    assert ns.command == "install-hooks"  # the subcommand survives the options' dests
-    assert (ns.scope, ns.per_call, ns.all_command, ns.dry_run) == ("user", False, False, False)
-    ns = _parser().parse_args(["install-hooks", "--per-call", "--scope", "project", "--dry-run"])
-    assert (ns.scope, ns.per_call, ns.dry_run) == ("project", True, True)
-    assert _parser().parse_args(["install-hooks", "--command"]).all_command is True
-    with pytest.raises(UsageError):
-        _parser().parse_args(["install-hooks", "--http", "--command"])
-
-
-def test_the_magic_installs_lean_into_the_user_settings(capsys):
-    from ccviz_kernel.notebook.magics import _parser, _run
-
-    _run(_parser().parse_args(["install-hooks"]), display=print)
+    parser = argparse.ArgumentParser()
+    add_install_options(parser)
+    ns = parser.parse_args([])
+    assert DEFAULT_SCOPE == "user" and ns.scope == DEFAULT_SCOPE
+    assert (ns.per_call, ns.all_command, ns.dry_run) == (False, False, False)
+    project = tmp_path / "proj"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    ccviz_magic("install-hooks --per-call --dry-run --scope project")
+    assert "dry run" in capsys.readouterr().out and not (project / ".claude").exists()
+    ccviz_magic("install-hooks")
     settings = json.loads(Path(claude_settings.settings_path("user")).read_text())
     assert claude_settings.install_mode(settings) == "lean"
     assert "CCVIZ_HOOK_TOKEN" in settings["env"]
     assert "installed ccviz hooks" in capsys.readouterr().out
+    assert not (project / ".claude").exists()  # not the project: one default everywhere
 
 
 # -- issue 11, point 5: only ours, every value kept, odd files refused ------------------------
@@ -957,3 +960,179 @@ def shlex_split(text: str) -> list[str]:
     import shlex
 
     return shlex.split(text)
+
+
+# -- the Claude Code plugin (plugin/, .claude-plugin/marketplace.json) -------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN = REPO / "plugin"
+LAUNCHER = PLUGIN / "hooks" / "ccviz-hook"
+
+
+def test_the_plugin_hooks_the_lean_events_with_the_launcher():
+    """hooks/hooks.json is what plugin.hooks_json() makes from claude/hooks.py (one list of
+    events): regenerate it with
+    ``python -c "import json; from ccviz_kernel.claude.plugin import hooks_json;
+    print(json.dumps(hooks_json(), indent=2))" > plugin/hooks/hooks.json``."""
+    from ccviz_kernel.claude import plugin
+
+    on_disk = json.loads((PLUGIN / "hooks" / "hooks.json").read_text())
+    assert on_disk == plugin.hooks_json()
+    assert list(on_disk["hooks"]) == list(claude_settings.events_for(per_call=False))
+    assert not hooks.PER_CALL_EVENTS & set(on_disk["hooks"])  # nothing per tool call
+    for event, groups in on_disk["hooks"].items():
+        (group,) = groups
+        assert group.get("matcher") == hooks.MATCHERS.get(event)
+        (handler,) = group["hooks"]
+        assert handler == {
+            "type": "command",
+            "command": 'sh "${CLAUDE_PLUGIN_ROOT}/hooks/ccviz-hook"',
+            "async": False,
+            "timeout": 10,
+        }
+    assert plugin.hooked_events(str(PLUGIN)) == frozenset(on_disk["hooks"])
+    assert plugin.source_root() == str(PLUGIN)
+
+
+def test_the_manifests_name_the_plugin_folder_and_this_version():
+    from ccviz_kernel._version import __version__
+
+    manifest = json.loads((PLUGIN / ".claude-plugin" / "plugin.json").read_text())
+    assert manifest["name"] == "ccviz" and manifest["version"] == __version__
+    market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
+    (entry,) = market["plugins"]
+    # a subfolder: Claude Code copies the plugin's whole folder into its cache
+    assert (entry["name"], entry["source"], entry["version"]) == ("ccviz", "./plugin", __version__)
+    assert os.access(LAUNCHER, os.X_OK)
+
+
+def fake_program(folder: Path, name: str, body: str, log: Path) -> Path:
+    """A program that logs its arguments and stdin (absolute paths: PATH is only ``folder``)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(
+        f'#!/bin/sh\n{body}\nprintf "%s\\n" "$*" >> {log}\n/bin/cat >> {log}\n'
+        f'echo "noise on stdout"\necho "noise on stderr" >&2\nexit 3\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+def launch(path_dirs: list[Path], *args: str, env: dict | None = None, stdin: str = "{}"):
+    return subprocess.run(
+        ["/bin/sh", str(LAUNCHER), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.pathsep.join(map(str, path_dirs)), **(env or {})},
+        timeout=30,
+    )
+
+
+def test_the_launcher_runs_ccviz_hook_from_path_quietly(tmp_path):
+    log = tmp_path / "log"
+    fake_program(tmp_path / "bin", "ccviz", "# from ccviz_kernel.cli import main", log)
+    done = launch([tmp_path / "bin"], stdin='{"hook_event_name": "Stop"}')
+    assert (done.returncode, done.stdout, done.stderr) == (0, "noise on stdout\n", "")
+    assert log.read_text() == 'hook\n{"hook_event_name": "Stop"}'
+    which = launch([tmp_path / "bin"], "--which")
+    assert (which.returncode, which.stdout) == (0, f"{tmp_path / 'bin' / 'ccviz'} hook\n")
+
+
+def test_the_launcher_skips_another_projects_ccviz(tmp_path):
+    """``ccviz`` on the package index is another project: its script does not import
+    ccviz_kernel, so the launcher passes it by and tries python3."""
+    log, py_log = tmp_path / "log", tmp_path / "py-log"
+    fake_program(tmp_path / "bin", "ccviz", "# someone else's", log)
+    fake_program(tmp_path / "bin", "python3", "", py_log)
+    done = launch([tmp_path / "bin"], stdin="payload")
+    assert done.returncode == 0 and done.stderr == ""
+    assert not log.exists()
+    assert py_log.read_text() == "-m ccviz_kernel.cli hook\npayload"
+
+
+def test_the_launcher_with_no_ccviz_exits_0_at_once(tmp_path):
+    """After ``make clean`` (the venv gone) Claude Code must not notice anything."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    started = time.monotonic()
+    done = launch([empty], stdin='{"hook_event_name": "SessionStart"}')
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert time.monotonic() - started < 5
+    which = launch([empty], "--which")
+    assert (which.returncode, which.stdout) == (1, "")
+    # a python3 that has no ccviz_kernel: still nothing, still 0
+    done = launch([Path(sys.executable).parent.parent / "missing", "/usr/bin", "/bin"])
+    assert done.returncode == 0 and done.stdout == ""
+
+
+def test_the_launcher_prefers_ccviz_hook_bin(tmp_path):
+    log, other = tmp_path / "log", tmp_path / "other"
+    chosen = fake_program(tmp_path / "venv", "ccviz", "", log)
+    fake_program(tmp_path / "bin", "ccviz", "# ccviz_kernel", other)
+    done = launch([tmp_path / "bin"], env={"CCVIZ_HOOK_BIN": str(chosen)}, stdin="x")
+    assert done.returncode == 0 and log.read_text() == "hook\nx" and not other.exists()
+
+
+def test_the_launcher_runs_the_real_ccviz(tmp_path):
+    """This install's console script is taken for ccviz's, and ``ccviz hook`` spools."""
+    done = launch(
+        [Path(sys.executable).parent, "/usr/bin", "/bin"],
+        env={"CCVIZ_HOME": os.environ["CCVIZ_HOME"]},
+        stdin=json.dumps({"hook_event_name": "Notification", "session_id": "s1"}),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    spooled = list(Path(os.environ["CCVIZ_HOME"]).glob("spool*"))
+    assert spooled and "s1" in spooled[0].read_text()
+
+
+# -- project scope: a committed file names no path of this machine -----------------------------
+
+
+def test_a_project_install_writes_portable_commands(tmp_path, ccviz, capsys, monkeypatch):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    project = tmp_path / "proj"
+    assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "this shell's PATH has none" in out
+    text = (project / ".claude" / "settings.json").read_text()
+    assert sys.prefix not in text and str(REPO) not in text
+    commands = {
+        h["command"]
+        for handlers in ours_by_event(json.loads(text)).values()
+        for h in handlers
+        if h["type"] == "command"
+    }
+    assert commands == {"ccviz hook || true # ccviz install-hooks"}
+    # a teammate without ccviz: the hook exits 0, with nothing on stdout
+    (command,) = commands
+    done = subprocess.run(
+        ["/bin/sh", "-c", command], input="{}", capture_output=True, text=True, timeout=10
+    )
+    assert (done.returncode, done.stdout) == (0, "")
+    # the user and local scopes are this machine's own: the absolute path stays
+    assert ccviz(["install-hooks", "--scope", "local", "--project-dir", str(project)]) == 0
+    local = json.loads((project / ".claude" / "settings.local.json").read_text())
+    programs = {
+        h["command"].split(" hook # ")[0]
+        for handlers in ours_by_event(local).values()
+        for h in handlers
+        if h["type"] == "command"
+    }
+    assert len(programs) == 1 and os.path.isabs(programs.pop())
+    assert claude_settings.is_portable_target(str(project / ".claude" / "settings.json"))
+    assert not claude_settings.is_portable_target(claude_settings.settings_path("user"))
+
+
+def test_install_hooks_warns_when_the_plugin_is_enabled_too(tmp_path, ccviz, capsys):
+    config = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    write(
+        config / "plugins" / "installed_plugins.json",
+        {"version": 2, "plugins": {"ccviz@ccviz": [{"scope": "user", "installPath": str(PLUGIN)}]}},
+    )
+    write(config / "settings.json", {"enabledPlugins": {"ccviz@ccviz": True}})
+    assert ccviz(["install-hooks"]) == 0
+    out = capsys.readouterr().out
+    assert "the ccviz plugin (ccviz@ccviz, user scope) is enabled too" in out

@@ -1,7 +1,7 @@
 """``install-hooks``' options, shared by ``ccviz install-hooks`` and ``%ccviz install-hooks``.
 
-One parser definition and one set of defaults (lean, user scope), so the magic and the
-command line cannot drift apart; the work itself is :mod:`.settings`.
+One parser definition and one set of defaults (lean, user scope: :data:`DEFAULT_SCOPE`), so
+the magic and the command line cannot drift apart; the work itself is :mod:`.settings`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,19 @@ from typing import Any
 
 from .settings import SCOPES, install, settings_path, uninstall
 
-__all__ = ["add_install_options", "add_where_options", "cmd_install", "cmd_uninstall", "target"]
+__all__ = [
+    "DEFAULT_SCOPE",
+    "add_install_options",
+    "add_where_options",
+    "cmd_install",
+    "cmd_uninstall",
+    "target",
+]
+
+#: The scope ``ccviz install-hooks`` and ``%ccviz install-hooks`` write to when not told:
+#: the user's own settings, private to them and never committed (the hook token's home too).
+#: One value for both, so a notebook and a terminal never install to different files.
+DEFAULT_SCOPE = "user"
 
 
 def add_install_options(parser: Any) -> None:
@@ -50,9 +62,10 @@ def add_where_options(p: Any) -> None:
     p.add_argument(
         "--scope",
         choices=SCOPES,
-        default="user",
-        help="user: ~/.claude/settings.json (default); project: .claude/settings.json; "
-        "local: .claude/settings.local.json",
+        default=DEFAULT_SCOPE,
+        help="user: ~/.claude/settings.json (the default, here and in the %%ccviz magic); "
+        "project: .claude/settings.json, committed, so its hooks run `ccviz` from PATH "
+        "instead of this machine's path; local: .claude/settings.local.json",
     )
     p.add_argument(
         "--project-dir",
@@ -73,12 +86,36 @@ def target(ns: Any) -> str:
 
 
 def cmd_install(ns: Any) -> int:
-    return install(
-        target(ns),
+    """Install as the options say; then warn when the ccviz plugin is enabled too."""
+    path = target(ns)
+    code = install(
+        path,
         http=not ns.all_command,
         per_call=getattr(ns, "per_call", False),
         dry_run=getattr(ns, "dry_run", False),
     )
+    note_plugin(path)
+    return code
+
+
+def note_plugin(path: str, out: Any = None) -> None:
+    """Warn when the ccviz plugin is enabled where ``path``'s hooks run: both would send
+    every event (docs/claude-code.md §2.8)."""
+    import sys
+
+    from .plugin import active
+
+    out = out or sys.stdout
+    if os.path.realpath(path) == os.path.realpath(settings_path("user")):
+        project = os.getcwd()
+    else:  # <project>/.claude/settings*.json
+        project = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    for plugin in active(project):
+        out.write(
+            f"warning: the ccviz plugin ({plugin.id}, {plugin.scope} scope) is enabled too, "
+            "so each event would be sent twice: keep one (`claude plugin disable "
+            f"{plugin.id}`, or `ccviz uninstall-hooks`)\n"
+        )
 
 
 def cmd_uninstall(ns: Any) -> int:

@@ -99,8 +99,29 @@ def settings_path(scope: str, project_dir: str | None = None) -> str:
 # -- our handlers ----------------------------------------------------------------------
 
 
-def hook_command() -> str:
-    """The shell command Claude Code runs: an absolute path, so it works whatever PATH it has.
+#: The command a *project* settings file gets (``--scope project``): that file is committed
+#: and shared, so it names no path of this machine (a path into this checkout's ``.venv``
+#: breaks for every teammate, and for everyone after ``make clean``). ``ccviz`` comes from
+#: the PATH Claude Code runs with; ``|| true``: where there is none (a teammate without
+#: ccviz), the hook does nothing and exits 0 instead of a hook error on every event
+#: (``ccviz hook`` itself always exits 0, so ``||`` only ever catches "not found").
+PORTABLE_COMMAND = "ccviz hook || true"
+
+
+def is_portable_target(path: str) -> bool:
+    """Whether ``path`` is a project's committed settings file (``<dir>/.claude/settings.json``
+    other than the user's own): such a file gets :data:`PORTABLE_COMMAND`."""
+    if os.path.basename(path) != "settings.json":
+        return False
+    if os.path.basename(os.path.dirname(os.path.abspath(path))) != ".claude":
+        return False
+    return os.path.realpath(path) != os.path.realpath(settings_path("user"))
+
+
+def hook_command(portable: bool = False) -> str:
+    """The shell command Claude Code runs. By default an absolute path, so it works whatever
+    PATH Claude Code has (user and local settings are this machine's own files);
+    ``portable``: :data:`PORTABLE_COMMAND`, for a file teams commit.
 
     The ``ccviz`` beside the running interpreter comes first: it is this very install,
     whereas the one on PATH may be another, older one.
@@ -108,6 +129,8 @@ def hook_command() -> str:
     import shlex
     import shutil
 
+    if portable:
+        return PORTABLE_COMMAND
     sibling = os.path.join(os.path.dirname(sys.executable), "ccviz")
     if os.path.isfile(sibling) and os.access(sibling, os.X_OK):
         return f"{shlex.quote(sibling)} hook"
@@ -821,6 +844,7 @@ def install(
     http: bool = True,
     per_call: bool = False,
     dry_run: bool = False,
+    portable: bool | None = None,
     out: Any = None,
 ) -> int:
     """Install our handlers in the settings file at ``path`` and say what changed on ``out``.
@@ -832,12 +856,17 @@ def install(
     the user settings' ``env`` (``~/.claude/settings.json``, private to the user), whatever
     file the hooks go to. ``http=False``: ``ccviz hook`` on every event, per-call included.
     Used by ``ccviz install-hooks`` and by the ``%ccviz install-hooks`` magic alike.
+    ``portable`` (default: whether ``path`` is a project's committed settings file): the
+    command handlers run ``ccviz`` from PATH (:data:`PORTABLE_COMMAND`), not this machine's
+    absolute path.
     """
     out = out or sys.stdout
     per_call = per_call or not http
     settings, old = read_settings(path)
     url = hook_url() if http else None
-    command = hook_command()
+    if portable is None:
+        portable = is_portable_target(path)
+    command = hook_command(portable)
     with _naming(path):
         merge_hooks(settings, http=http, command=command, url=url, per_call=per_call)
     user_path = settings_path("user")
@@ -914,7 +943,27 @@ def install(
         out.write(f'warning: {path} sets "disableAllHooks": true, so no hook runs\n')
     if "-m ccviz_kernel.cli" in command:
         out.write(f"note: no `ccviz` executable found; the hook runs {sys.executable} directly\n")
+    if portable:
+        _note_portable(out)
     return 0
+
+
+def _note_portable(out: Any) -> None:
+    """Say what the portable command finds on this PATH, when that is not this install."""
+    import shlex
+    import shutil
+
+    found = shutil.which("ccviz")
+    mine = shlex.split(hook_command())[0]
+    if found is None:
+        out.write(
+            "note: these hooks run `ccviz` from the PATH Claude Code has (the file is meant to "
+            "be committed, so it names no path of this machine) and this shell's PATH has "
+            f"none: until it does (pipx/uv tool install, or activate the venv of {mine} before "
+            "`claude`) they do nothing and exit 0; `ccviz doctor` checks\n"
+        )
+    elif os.path.realpath(found) != os.path.realpath(mine):
+        out.write(f"note: these hooks run `ccviz` from PATH: here {found}, not {mine}\n")
 
 
 @contextmanager

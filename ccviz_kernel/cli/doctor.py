@@ -118,24 +118,108 @@ def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
                 "follows (`ccviz install-hooks --per-call` hooks them too)"
             )
         if missing:
-            detail += f"; the hook command points at a missing program: {', '.join(missing)}"
-            detail += " (run `ccviz install-hooks` again)"
+            on_path = [m for m in missing if os.sep not in m]
+            gone = [m for m in missing if os.sep in m]
+            if gone:  # e.g. the venv it named was removed (`make clean`)
+                detail += f"; the hook command points at a missing program: {', '.join(gone)}"
+                detail += " (run `ccviz install-hooks` again)"
+            if on_path:  # the portable command of a project file: ccviz from PATH
+                detail += (
+                    f"; the hooks run `{on_path[0]}` from PATH and this PATH has none, so they "
+                    "do nothing (they exit 0): put ccviz on PATH (pipx/uv tool install, or "
+                    "activate its venv before `claude`)"
+                )
             checks.append(Check(name, "fail", detail, essential=True))
         elif covered < len(events):
             detail += "; some events missing (run `ccviz install-hooks` again)"
             checks.append(Check(name, "warn", detail))
         else:
             checks.append(Check(name, "ok", detail, essential=True))
-    if not installed:
+    plugin_checks, plugin_active = _check_plugin(cwd)
+    checks += plugin_checks
+    if plugin_active and installed:
+        checks.append(
+            Check(
+                "hooks (both)",
+                "warn",
+                f"the ccviz plugin and install-hooks' handlers ({', '.join(installed)} scope) "
+                "both run, so each event is sent twice: keep one (`ccviz uninstall-hooks "
+                "--scope …`, or `claude plugin disable ccviz@…`)",
+            )
+        )
+    if not installed and not plugin_active:
         checks.append(
             Check(
                 "hooks",
                 "fail",
-                "not installed in any scope seen from here: run `ccviz install-hooks`",
+                "not installed in any scope seen from here: run `claude plugin install "
+                "ccviz@ccviz` (docs/claude-code.md §2.8) or `ccviz install-hooks`",
                 essential=True,
             )
         )
     return checks, everything
+
+
+def _check_plugin(cwd: str) -> tuple[list[Check], bool]:
+    """The ccviz Claude Code plugin, where Claude Code recorded it installed; whether one
+    is enabled (then no settings hooks are needed).
+
+    Its hooks run the launcher, which finds ``ccviz`` on PATH and exits 0 quietly when
+    there is none (a removed venv, ``make clean``): the one failure nobody would notice,
+    so it is asked what it would run, under this shell's PATH (Claude Code's, usually).
+    """
+    from ..claude.hooks import PER_CALL_EVENTS
+    from ..claude.plugin import installed, launcher_target, plugin_events, plugins_file
+
+    checks: list[Check] = []
+    any_active = False
+    expected = frozenset(plugin_events())
+    for plugin in installed(cwd):
+        where = f"{plugin.id} {plugin.version or '?'} ({plugin.scope} scope"
+        where += f", {plugin.project})" if plugin.project else ")"
+        if not plugin.enabled:
+            state = "disabled" if plugin.enabled is False else "not enabled in any settings"
+            checks.append(
+                Check(
+                    "hooks (plugin)",
+                    "info",
+                    f"{where} installed but {state}: `claude plugin enable {plugin.id}`",
+                )
+            )
+            continue
+        any_active = True
+        target = launcher_target(plugin.path)
+        launcher = f"{plugin.path}/hooks/ccviz-hook"
+        if target is None:
+            checks.append(
+                Check(
+                    "hooks (plugin)",
+                    "fail",
+                    f"{where}: its hooks find no ccviz on this PATH (nor a python3 that "
+                    f"imports ccviz_kernel), so they deliver nothing and exit 0 quietly "
+                    f"({launcher}): put ccviz on PATH (pipx/uv tool install, or activate "
+                    "its venv before `claude`), or set CCVIZ_HOOK_BIN to it in the "
+                    'settings "env"',
+                    essential=True,
+                )
+            )
+            continue
+        detail = (
+            f"{where}: lean, {len(plugin.events & expected)}/{len(expected)} events via "
+            f"{launcher}, which runs `{target}`; {', '.join(sorted(PER_CALL_EVENTS))} come "
+            "from the transcript the server follows"
+        )
+        if plugin.events != expected:
+            detail += (
+                f"; this plugin version hooks other events than ccviz expects: `claude plugin "
+                f"update {plugin.id}`"
+            )
+            checks.append(Check("hooks (plugin)", "warn", detail))
+        else:
+            checks.append(Check("hooks (plugin)", "ok", detail, essential=True))
+    if not checks:
+        checks.append(Check("hooks (plugin)", "info", f"none recorded in {plugins_file()}"))
+    return checks, any_active
 
 
 def _missing_program(handler: dict[str, Any]) -> str | None:
