@@ -6,7 +6,8 @@
    through apply alone, over copies of the bundled long sample (each copy its own game);
 2. time to load a 10,000-event transcript (main file plus subagent files, built from the
    long sample with fresh ids and shifted times) and replay it to its final state;
-3. redaction: ``redact_payload`` per event of each bundled sample, a 1 MB Write, and
+3. redaction: ``redact_payload`` per event of each bundled sample, a 1 MB Write of the
+   long sample and one of this repo's own Python (keyword-dense texts), and
    ``Hub.ingest`` (in-memory store) redacted vs ``keep_raw=True`` as a ratio, interleaved
    rounds and medians (with the load average: the machine is shared).
 """
@@ -164,14 +165,25 @@ def redaction(rounds: int = 7) -> dict[str, object]:
     texts = {n: samples.path(n, "hooks").read_text().splitlines() for n in samples.NAMES}
     dicts = {n: [json.loads(line) for line in lines] for n, lines in texts.items()}
     body = (samples.path("long", "hooks").read_text() * 2)[:1_000_000]
-    write = {
-        "hook_event_name": "PreToolUse",
-        "session_id": "bench",
-        "tool_name": "Write",
-        "tool_input": {"file_path": "/tmp/big.jsonl", "content": body},
-    }
+    root = Path(__file__).resolve().parents[1]
+    code = "".join(
+        path.read_text()
+        for folder in ("ccviz_kernel", "tests", "bench")
+        for path in sorted((root / folder).rglob("*.py"))
+    )
+    code = (code * (1_000_000 // len(code) + 1))[:1_000_000]
+    write, source_write = (
+        {
+            "hook_event_name": "PreToolUse",
+            "session_id": "bench",
+            "tool_name": "Write",
+            "tool_input": {"file_path": path, "content": content},
+        }
+        for path, content in (("/tmp/big.jsonl", body), ("/tmp/big.py", code))
+    )
     per_event: dict[str, list[float]] = {n: [] for n in dicts}
     big: list[float] = []
+    big_source: list[float] = []
     rates: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(rounds):
         for name, payloads in dicts.items():
@@ -184,6 +196,10 @@ def redaction(rounds: int = 7) -> dict[str, object]:
         start = time.perf_counter()
         redact_payload(write)
         big.append(time.perf_counter() - start)
+        clear_memo()
+        start = time.perf_counter()
+        redact_payload(source_write)
+        big_source.append(time.perf_counter() - start)
         for keep_raw in (True, False):  # interleaved: drift hits both alike
             clear_memo()
             hub = Hub(EventStore(":memory:"), keep_raw=keep_raw)
@@ -199,6 +215,7 @@ def redaction(rounds: int = 7) -> dict[str, object]:
             for n, v in per_event.items()
         },
         "redact_payload_1mb_write_ms": statistics.median(big) * 1e3,
+        "redact_payload_1mb_source_write_ms": statistics.median(big_source) * 1e3,
         "hub_ingest_keep_raw_per_s": raw,
         "hub_ingest_redacted_per_s": redacted,
         "hub_ingest_redacted_ratio": redacted / raw,
@@ -236,6 +253,7 @@ def main() -> int:
         us = results[f"redact_payload_us_per_event_{name}"]
         print(f"  redact_payload, {name:<9}: {us:>10.1f} µs/event")
     print(f"  redact_payload, 1 MB Write: {results['redact_payload_1mb_write_ms']:>8.1f} ms")
+    print(f"  redact_payload, 1 MB .py  : {results['redact_payload_1mb_source_write_ms']:>8.1f} ms")
     print(
         f"  Hub.ingest redacted/raw : {results['hub_ingest_redacted_ratio']:>10.2f} "
         f"({results['hub_ingest_redacted_per_s']:,.0f} vs "

@@ -344,3 +344,177 @@ def test_importing_stays_cheap():
     code = "import sys, ccviz_kernel.cli.hook; print('ccviz_kernel.redact' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- windows: long texts try each rule only where a match can start -------------------------
+
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ccviz_kernel import samples  # noqa: E402
+
+
+@contextmanager
+def windowed(gated: bool):
+    """Every text redacted with windows, however short: with the hint scan first
+    (``gated``, as texts from 128 characters are) or without it (as from 16,384)."""
+    saved = redact_module._WINDOWED_MIN, redact_module._UNHINTED_MIN
+    redact_module._WINDOWED_MIN = 0
+    redact_module._UNHINTED_MIN = 10**12 if gated else 0
+    try:
+        yield
+    finally:
+        redact_module._WINDOWED_MIN, redact_module._UNHINTED_MIN = saved
+
+
+def every_finder():
+    keyword, token, _, _ = redact_module._rules or redact_module._build()
+    return keyword.finders + token.finders
+
+
+def assert_windows_exact(text: str) -> None:
+    """Each rule's windowed spans are its whole-text spans, in order (with the rules that
+    start with a literal windowed too, as in a long text); the redacted text is the
+    reference, in both windowed modes."""
+    expected = unguarded(text)
+    saved = redact_module._UNHINTED_MIN
+    redact_module._UNHINTED_MIN = 0  # a "long" hay: every rule uses its anchors
+    try:
+        hay = redact_module._Hay(text)
+    finally:
+        redact_module._UNHINTED_MIN = saved
+    for find in every_finder():
+        assert list(find.windowed(text, hay)) == list(find(text)), find.pattern.pattern
+    assert list(redact_module._aws_secret_windowed(text)) == list(redact_module._aws_secret(text))
+    for gated in (True, False):
+        with windowed(gated):
+            assert redact_module._redact(text) == expected, (gated, text)
+
+
+#: Pieces that stress windows: anchors that overlap themselves (``xoxox``, ``sshpasshpass``,
+#: dash runs before BEGIN or a flag), names longer than the first look back (64), the
+#: characters re folds unlike str.lower, dense anchors (the whole-text fallback), quotes
+#: and separators of the name rules, and Unicode digits and word characters.
+_WINDOW_PIECES = st.one_of(
+    _PIECES,
+    st.sampled_from(
+        [
+            "xoxox",
+            "xoxoxb-12-ab34",
+            "sshpasshpass -p 'pw123x'",
+            "-------BEGIN RSA PRIVATE KEY-----\nMIIab\n-----END RSA PRIVATE KEY-----",
+            "------",
+            "---api-key=abcdef12",
+            "a" * 70 + "_password=Hunter2x",
+            "x." * 40 + "token: 'Tr0ub4dor3'",
+            "key" * 30,
+            "AKCAKC",
+            "APAP9",
+            "ghghp_",
+            "glglpat-",
+            "sk-sk-",
+            "k_k_live_",
+            "::",
+            "https://",
+            "'cloudant_api_key': '" + "a" * 24 + "'",
+            '["ibm_cloud_iam_api_key"] = ' + "A1-_" * 11,
+            "cos_hmac_secret_access_key=" + "ab12" * 12,
+            "softlayer_api_key  ::  " + "a1" * 32,
+            "ſecret_KEY=İıK1234",
+            "K",
+            "İ",
+            "١٢٣٤٥٦٧٨٩:" + "A" * 35,
+            "Mxxxxxxxxxxxxxxxxxxxxxxxxx.xxxxxx." + "x" * 27,
+            "abcdefghij0123456789abcdefghij01-us12",
+            "Zz9" * 13 + "Q",
+            "+/" * 20,
+            "\u00e9" * 3,
+        ]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.lists(_WINDOW_PIECES, max_size=40), st.data())
+def test_windows_equal_every_rule_on_random_texts(pieces, data):
+    """Seeded: on random texts up to a few thousand characters, cut anywhere (a window
+    at the edge of the text, an anchor at its very start or end, half a secret), every
+    rule windowed finds exactly its whole-text spans, and both windowed modes of
+    :func:`redact` give what running every rule gives."""
+    text = "".join(pieces)
+    if text and data.draw(st.booleans()):
+        cut = data.draw(st.integers(0, len(text)))
+        text = text[cut:] if data.draw(st.booleans()) else text[:cut]
+    assert_windows_exact(text)
+
+
+def test_windows_at_the_edges_of_the_text():
+    """Each corpus snippet and value alone, at the very start, at the very end, with one
+    character of context, and glued to itself (overlapping and adjacent matches)."""
+    for secret in secrets():
+        for body in (secret.snippet, secret.value):
+            for text in (body, body + " x", "x " + body, "=" + body + '"', body + body):
+                assert_windows_exact(text)
+
+
+def test_windows_on_long_texts():
+    """Texts of the sizes that take the windowed paths unforced: the long sample, twice
+    over as one 1 MB Write; this repo's own Python; each with corpus secrets planted at
+    the start, the end and all through."""
+    sample = samples.path("long", "hooks").read_text()
+    root = Path(redact_module.__file__).parents[1]
+    source = "".join(p.read_text() for p in sorted((root / "ccviz_kernel").rglob("*.py")))
+    snippets = [s.snippet for s in secrets()]
+    planted = sample[:150_000]
+    step = len(planted) // len(snippets)
+    planted = snippets[0] + "".join(
+        planted[i * step : (i + 1) * step] + snippet for i, snippet in enumerate(snippets)
+    )
+    for text in ((sample * 2)[:1_000_000], source[:300_000], planted, planted[:5000]):
+        expected = unguarded(text)
+        assert redact_module._redact(text) == expected
+        for gated in (True, False):
+            with windowed(gated):
+                assert redact_module._redact(text) == expected
+    assert MASK in redact_module._redact(planted)
+
+
+def test_dense_anchors_fall_back_to_the_whole_text():
+    """A text made of anchors is scanned whole (no faster windowed), with the same result."""
+    text = "key " * 5000 + " password=Hunter2x"
+    hay = redact_module._Hay(text)
+    name_rules = [f for f in every_finder() if f.anchors and any(t for _, _, t in f.anchors)]
+    assert name_rules and hay.starts(name_rules[0].anchors) is None
+    assert_windows_exact(text)
+
+
+def test_every_window_belongs_to_a_pattern():
+    """Each anchored source is a pattern of the rule set (a typo would leave the pattern
+    scanning the whole text, silently); what still scans whole in long texts is a short
+    list of patterns that start with a rare literal."""
+    sources = {
+        pattern.pattern
+        for plugin in redact_module._scanner_plugins()
+        for pattern in redact_module._denylist(plugin)
+    }
+    assert set(redact_module._WINDOWS) <= sources
+    own = {source for _, source in redact_module._OWN_TOKENS}
+    assert set(redact_module._OWN_WINDOWS) <= own
+    whole = sorted(
+        f.pattern.pattern[:24]
+        for f in every_finder()
+        if f.anchors is None and not isinstance(f, redact_module._Pairs)  # (keywords)
+    )
+    assert whole == sorted(
+        [
+            "eyJ[A-Za-z0-9-_=]+\\.[A-Z",  # JWT
+            "GR1348941[A-Za-z0-9_\\-]{",  # GitLab runner
+            "\\/\\/.+\\/:_authToken=\\s*(",  # .npmrc
+            "sq0csp-[0-9A-Za-z\\\\\\-_]{",  # Square
+            "PuTTY-User-Key-File-\\d+:",
+            "whsec_[0-9A-Za-z]{24,}",
+            "xapp-\\d-[A-Za-z0-9\\-]{10",
+            "do[por]_v1_[0-9a-f]{40,}",
+            "hv[sb]\\.[A-Za-z0-9_\\-]{2",
+        ]
+    )
