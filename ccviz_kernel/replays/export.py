@@ -155,9 +155,9 @@ def export_html(history: GameHistory, *, title: str | None = None) -> str:
 
 def write_export(history: GameHistory, out: str | os.PathLike[str], **options: Any) -> int:
     """Write :func:`export_html` to ``out`` (atomically); returns its size in bytes."""
+    from ..runtime import write_private
+
     data = export_html(history, **options).encode()
-    target = Path(out)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    # a file to send: readable as any file the user makes (0644), written atomically
+    write_private(os.fspath(out), data, mode=0o644)
     return len(data)
