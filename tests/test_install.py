@@ -328,6 +328,7 @@ def test_scopes_resolve_to_claude_code_files(tmp_path, monkeypatch, ccviz):
         tmp_path / "home" / ".claude" / "settings.json"
     )
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     assert claude_settings.settings_path("project", str(project)) == str(
         project / ".claude" / "settings.json"
     )
@@ -448,6 +449,7 @@ def test_the_default_install_posts_over_http_and_keeps_the_token_out_of_the_proj
     tmp_path, ccviz, capsys
 ):
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
     out = capsys.readouterr().out
     text = (project / ".claude" / "settings.json").read_text()
@@ -484,6 +486,7 @@ def test_the_token_joins_the_users_env_without_touching_the_rest(tmp_path, ccviz
     user_path = Path(claude_settings.settings_path("user"))
     write(user_path, REALISTIC)
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
     user = json.loads(user_path.read_text())
     token = (Path(os.environ["CCVIZ_HOME"]) / "hook-token").read_text().strip()
@@ -521,6 +524,7 @@ def test_dry_run_shows_the_token_change_but_never_the_token(tmp_path, ccviz, cap
 
     token = hook_token()
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     args = ["install-hooks", "--scope", "project", "--project-dir", str(project), "--dry-run"]
     assert ccviz(args) == 0
     out = capsys.readouterr().out
@@ -555,6 +559,7 @@ def test_a_broken_user_settings_file_stops_a_project_install_before_any_write(tm
     user_path.parent.mkdir(parents=True)
     user_path.write_text("{oops")
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     args = ["install-hooks", "--scope", "project", "--project-dir", str(project)]
     assert ccviz(args) == 1  # the token has nowhere to go: refuse, write nothing
     assert not (project / ".claude" / "settings.json").exists()
@@ -902,6 +907,7 @@ def test_a_read_only_user_file_stops_a_project_install_before_any_write(tmp_path
     user_path = write(Path(claude_settings.settings_path("user")), {"model": "opus"})
     user_path.chmod(0o444)
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     args = ["install-hooks", "--scope", "project", "--project-dir", str(project)]
     assert ccviz(args) == 1  # the token cannot go in: nothing written anywhere
     assert f"{user_path} is read-only" in capsys.readouterr().err
@@ -1094,6 +1100,7 @@ def test_a_project_install_writes_portable_commands(tmp_path, ccviz, capsys, mon
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     project = tmp_path / "proj"
+    project.mkdir()  # --project-dir must exist
     assert ccviz(["install-hooks", "--scope", "project", "--project-dir", str(project)]) == 0
     out = capsys.readouterr().out
     assert "this shell's PATH has none" in out

@@ -17,6 +17,7 @@ __all__ = [
     "add_where_options",
     "cmd_install",
     "cmd_uninstall",
+    "existing_dir",
     "target",
 ]
 
@@ -70,12 +71,26 @@ def add_where_options(p: Any) -> None:
     p.add_argument(
         "--project-dir",
         metavar="DIR",
+        type=existing_dir,
         default=None,
-        help="the project for --scope project/local (default: the current directory)",
+        help="the project for --scope project/local, a folder that exists (default: the "
+        "current directory)",
     )
     p.add_argument(
         "--settings", metavar="FILE", default=None, help="edit this settings file instead"
     )
+
+
+def existing_dir(text: str) -> str:
+    """``--project-dir``: a folder that exists. The settings go in its ``.claude`` folder,
+    which is made if needed; a mistyped project must not become a new directory tree."""
+    import argparse
+
+    path = os.path.abspath(os.path.expanduser(text))
+    if not os.path.isdir(path):
+        what = "is not a folder" if os.path.exists(path) else "does not exist"
+        raise argparse.ArgumentTypeError(f"the project folder {text} {what}")
+    return path
 
 
 def target(ns: Any) -> str:

@@ -20,8 +20,11 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; its exit status (a bad argument exits 2 through argparse)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["hook"]:  # the hot path: no argparse, standard library only
+    if args[:1] == ["hook"] and not _asks_help(args[1:]):
+        # The hot path, what Claude Code runs on every event: no argparse, standard library
+        # only, and any other argument is ignored (the hook must never fail Claude Code).
         from .hook import main as hook_main
 
         return hook_main()
@@ -42,12 +45,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _asks_help(args: list[str]) -> bool:
+    """``ccviz hook -h``/``--help``: the one way off the hook's hot path (a list scan)."""
+    return "-h" in args or "--help" in args
+
+
+HOOK_HELP = """\
+What Claude Code runs on each hook event (`ccviz install-hooks` writes it into Claude
+Code's settings). It reads one hook payload (JSON) from stdin and posts it to the running
+ccviz server (the one the runtime file names) within 60 ms; when no server answers, it
+keeps the event in the spool, which the next server ingests in order. It prints nothing
+and always exits 0, whatever happens, so it can never break or slow Claude Code; other
+arguments are ignored. `ccviz doctor` says whether events are getting through."""
+
+
 def _parser():
     import argparse
+    from typing import NoReturn
 
     from .._version import __version__
+    from . import checks
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):
+        """argparse, with a bad argument reported as one line (and the way to the help)."""
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+    parser = Parser(
         prog="ccviz", description="Claude Code sessions as a live game you can watch and replay."
     )
     parser.add_argument("--version", action="version", version=f"ccviz {__version__}")
@@ -70,15 +95,22 @@ def _parser():
     serve.add_argument(
         "--json", action="store_true", help="JSON serializer for plain socket.io clients"
     )
-    serve.add_argument("--fps", type=float, default=30.0, help="max updates per second per game")
+    serve.add_argument(
+        "--fps",
+        type=checks.fps,
+        default=30.0,
+        help=f"max updates per second per game (default 30, at most {checks.MAX_FPS:g})",
+    )
     serve.add_argument(
         "--viewer-token",
+        type=checks.token,
         default=None,
         help="token viewers need off loopback (or set CCVIZ_VIEWER_TOKEN)",
     )
     serve.add_argument(
         "--cors-origin",
         action="append",
+        type=checks.origin,
         default=[],
         metavar="ORIGIN",
         help="allow this browser origin (repeatable)",
@@ -86,6 +118,7 @@ def _parser():
     serve.add_argument(
         "--public-name",
         action="append",
+        type=checks.public_name,
         default=[],
         metavar="NAME",
         help="a host name this server answers to besides localhost and --host, e.g. the "
@@ -102,8 +135,15 @@ def _parser():
         "demo", help="serve the viewer with a bundled session replaying in a loop"
     )
     _add_address(demo)
-    demo.add_argument("--sample", default="long", help="bundled sample: short, subagents or long")
-    demo.add_argument("--speed", type=float, default=4.0, help="replay speed (default 4x)")
+    demo.add_argument(
+        "--sample", type=_sample, default="long", help="bundled sample: short, subagents or long"
+    )
+    demo.add_argument(
+        "--speed",
+        type=checks.speed,
+        default=4.0,
+        help="replay speed, times real time (default 4)",
+    )
     demo.add_argument("--open", action="store_true", help="open the page in a browser")
     demo.set_defaults(handler=_cmd_demo)
 
@@ -119,8 +159,13 @@ def _parser():
     view.add_argument("--open", action="store_true", help="open the page in a browser")
     view.set_defaults(handler=_cmd_view)
 
-    hook = sub.add_parser("hook", help="(run by Claude Code) forward one hook payload from stdin")
-    hook.set_defaults(handler=lambda ns: 0)
+    hook = sub.add_parser(
+        "hook",
+        help="(run by Claude Code) forward one hook payload from stdin",
+        description=HOOK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hook.set_defaults(handler=_cmd_hook)
 
     games = sub.add_parser("games", help="list the games in the event store")
     games.add_argument("--json", action="store_true", help="print them as JSON")
@@ -176,11 +221,16 @@ def _cmd_replay(ns) -> int:
     return 0
 
 
+def _cmd_hook(ns) -> int:
+    """Only reached through argparse (``main`` sends ``ccviz hook`` straight to the hook)."""
+    from .hook import main as hook_main
+
+    return hook_main()
+
+
 def _cmd_serve(ns) -> int:
     from ..hosts.standalone import serve
 
-    if ns.fps <= 0:
-        raise CcvizError("--fps must be positive")
     options = {}
     if ns.keep_raw:  # else the host makes its own hub, which redacts before the store
         from ..hub import Hub
@@ -204,30 +254,32 @@ def _cmd_serve(ns) -> int:
 
 
 def _add_address(parser, when: str = "") -> None:
-    """``--host`` and ``--port`` of the commands that serve (one port check for all)."""
+    """``--host`` and ``--port`` of the commands that serve (one check of each for all)."""
     from ..config import DEFAULT_HOST, DEFAULT_PORT
+    from .checks import host, port
 
     parser.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"interface{when} (default {DEFAULT_HOST})"
+        "--host", type=host, default=DEFAULT_HOST, help=f"interface{when} (default {DEFAULT_HOST})"
     )
     parser.add_argument(
         "--port",
-        type=_port,
+        type=port,
         default=DEFAULT_PORT,
         help=f"port{when} (default {DEFAULT_PORT}; 0 picks one)",
     )
 
 
-def _port(text: str) -> int:
+def _sample(name: str) -> str:
+    """A bundled sample's name, checked while parsing (before the demo serves anything)."""
     import argparse
 
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
-    return port
+    from .. import samples
+
+    if name not in samples.NAMES:
+        raise argparse.ArgumentTypeError(
+            f"no sample {name!r}; choose one of: {', '.join(samples.NAMES)}"
+        )
+    return name
 
 
 def _cmd_view(ns) -> int:
@@ -240,11 +292,8 @@ def _cmd_view(ns) -> int:
 
 
 def _cmd_demo(ns) -> int:
-    from .. import samples
     from .demo import run_demo
 
-    if ns.sample not in samples.NAMES:
-        raise CcvizError(f"unknown sample {ns.sample!r}; choose one of: {', '.join(samples.NAMES)}")
     try:
         return run_demo(ns.host, ns.port, sample=ns.sample, speed=ns.speed, open_browser=ns.open)
     except ValueError as exc:

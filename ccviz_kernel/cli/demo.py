@@ -1,4 +1,8 @@
-"""``ccviz demo``: the standalone server with a bundled session replaying in a loop."""
+"""``ccviz demo``: the standalone server with a bundled session replaying in a loop.
+
+The command line checks its arguments before this runs; whatever still fails once the
+server is up closes it again, so no runtime file is left naming a server that is gone.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,11 @@ def run_demo(
 
     async def main() -> None:
         running = await start(host, port)
-        running.hub.open_replay(replay.events, game_id=game_id, speed=speed, loop=True)
+        try:
+            running.hub.open_replay(replay.events, game_id=game_id, speed=speed, loop=True)
+        except BaseException:
+            await running.close()  # the runtime file goes with it
+            raise
         url = f"{running.url}view/{game_id}"
         print(
             f"ccviz demo: replaying the '{sample}' sample ({len(replay.events)} events) "

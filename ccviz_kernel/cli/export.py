@@ -20,8 +20,14 @@ def add_parser(sub: Any) -> None:
         "replay in any browser without Python, a server or a network.",
     )
     export.add_argument("target", metavar="PATH|GAME_ID", help="a file, or the id of a stored game")
+    from .checks import output_file
+
     export.add_argument(
-        "-o", "--output", default=None, help="the file to write (default: <game id>.html)"
+        "-o",
+        "--output",
+        type=output_file,
+        default=None,
+        help="the file to write, in a folder that exists (default: <game id>.html)",
     )
     export.add_argument("--title", default=None, help="the page's title (default: the game's)")
     export.set_defaults(handler=_cmd_export)

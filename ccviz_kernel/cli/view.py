@@ -83,15 +83,19 @@ def _serve(game_id: str, replay, host: str, port: int, open_browser: bool) -> in
 
     async def main() -> None:
         running = await start(host, port)
-        if replay is not None:
-            answer = running.server.uploads.open(game_id, replay.events)
-            link = f"{running.url}view/{game_id}{FROM_THE_START}"
-            _report(replay, answer["events"], link)
-        else:
-            link = f"{running.url}view/{game_id}" + _deep_link(
-                running.hub.snapshot(game_id), game_id
-            )
-            print(f"ccviz view: {link}", flush=True)
+        try:
+            if replay is not None:
+                answer = running.server.uploads.open(game_id, replay.events)
+                link = f"{running.url}view/{game_id}{FROM_THE_START}"
+                _report(replay, answer["events"], link)
+            else:
+                link = f"{running.url}view/{game_id}" + _deep_link(
+                    running.hub.snapshot(game_id), game_id
+                )
+                print(f"ccviz view: {link}", flush=True)
+        except BaseException:  # e.g. no such game: close, so no stale runtime file stays
+            await running.close()
+            raise
         print(f"  all games: {running.url}   (Ctrl-C to stop)", flush=True)
         if open_browser:
             webbrowser.open(link)
