@@ -12,7 +12,7 @@ BUNDLE := ccviz_kernel/static/widget.js
 WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.json widgets/build.mjs \
   widgets/tsconfig.json ccviz_kernel/engine/town.json
 
-.PHONY: demo test lint jstest bench fuzz system clean check-wheel
+.PHONY: demo test lint jstest bench fuzz system clean check-wheel docs
 
 # System packages the browser tests need (Debian/Ubuntu; skipped when already there).
 system:
@@ -74,6 +74,14 @@ fuzz: $(STAMP)
 # `ccviz demo` serves, `jupyter lab` loads the extension and the widget renders in Chromium.
 check-wheel: system $(STAMP)
 	$(PY) tools/check_wheel.py
+
+# The API reference: pdoc renders these modules' docstrings as HTML in build/api/ (open
+# build/api/index.html), warnings as errors; tests/test_api_reference.py builds the same list.
+API_MODULES := ccviz_kernel ccviz_kernel.notebook ccviz_kernel.notebook.handles ccviz_kernel.errors
+
+docs: $(STAMP)
+	rm -rf build/api
+	$(PY) -W error -m pdoc -o build/api $(API_MODULES)
 
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py

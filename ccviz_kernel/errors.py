@@ -69,6 +69,9 @@ def json_type(value: object) -> str:
 
     One wording for every reader of JSON (hook payloads, transcript lines, settings files),
     so a person sees the same words whichever file was wrong.
+
+    >>> json_type([]), json_type(" "), json_type(None), json_type(True)
+    ('an array', 'an empty string', 'null', 'a boolean')
     """
     if value is None:
         return "null"
@@ -90,6 +93,12 @@ EXIT_CODES: dict[type[CcvizError], int] = {UsageError: 2, CcvizError: 1}
 
 
 def exit_code(error: CcvizError) -> int:
+    """The ``ccviz`` command's exit code for ``error``: the nearest class in
+    :data:`EXIT_CODES` along its method resolution order.
+
+    >>> exit_code(UsageError("--port must be 1-65535")), exit_code(SourceError("no file"))
+    (2, 1)
+    """
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]

@@ -37,7 +37,13 @@ class HookEvent:
     """A validated hook payload plus the time it happened (epoch seconds, if known).
 
     Treat it as read-only; it is not frozen only because frozen dataclasses are slow to
-    build, and one is built per event on the hot path.
+    build, and one is built per event on the hot path. Make one with :func:`parse_event`:
+
+    >>> event = parse_event(
+    ...     {"hook_event_name": "PreToolUse", "session_id": "s1", "tool_name": "Read"}, ts=1.5
+    ... )
+    >>> event.name, event.session_id, event.tool_name, event.ts
+    ('PreToolUse', 's1', 'Read', 1.5)
     """
 
     name: str
@@ -53,16 +59,32 @@ class HookEvent:
 
     @property
     def known(self) -> bool:
+        """Whether the game has rules for this event: a Claude Code hook ccviz knows, or
+        one of our own ``ccviz.*`` control events. Unknown events are kept, not refused.
+
+        >>> parse_event({"hook_event_name": "NewHook2030", "session_id": "s1"}).known
+        False
+        """
         return self.name in HOOK_EVENTS or self.name in CONTROL_EVENTS
 
     def get(self, key: str, default: Any = None) -> Any:
+        """A field of the raw payload, ``default`` when it is absent (``dict.get``).
+
+        >>> event = parse_event({"hook_event_name": "Stop", "session_id": "s1", "x": 1})
+        >>> event.get("x"), event.get("missing", "-")
+        (1, '-')
+        """
         return self.payload.get(key, default)
 
     def to_json(self) -> str:
         """The payload as the store logs it; a :class:`PayloadError` for one beyond the
         limits every entry point shares (:mod:`.untrusted`: nested too deep, a string too
         long) or that JSON cannot hold again, rather than a crash wherever it is first
-        written. Every live event passes here before it is logged or applied."""
+        written. Every live event passes here before it is logged or applied.
+
+        >>> parse_event({"hook_event_name": "Stop", "session_id": "s1"}).to_json()
+        '{"hook_event_name":"Stop","session_id":"s1"}'
+        """
         if self.text is None:
             try:
                 self.text = orjson.dumps(self.payload).decode()
@@ -91,7 +113,19 @@ def parse_event(
     session_id: str | None = None,
 ) -> HookEvent:
     """Validate one payload. ``ts`` wins over a ``timestamp`` field in the payload;
-    ``session_id`` fills in for payloads that lack one (agent actions on a known game)."""
+    ``session_id`` fills in for payloads that lack one (agent actions on a known game).
+
+    ``data`` is a dict or its JSON text (bytes or str). Unknown fields are kept in
+    ``payload`` and ignored; a field the game needs that is missing or of the wrong type
+    raises :class:`PayloadError` naming it.
+
+    >>> parse_event('{"hook_event_name": "UserPromptSubmit", "session_id": "s1"}').name
+    'UserPromptSubmit'
+    >>> parse_event({"hook_event_name": "Stop"})
+    Traceback (most recent call last):
+    ...
+    ccviz_kernel.errors.PayloadError: field 'session_id' is missing: expected a non-empty string
+    """
     if isinstance(data, dict):
         payload = data
     else:
@@ -169,6 +203,11 @@ def hook_event_key(payload: Mapping[str, Any]) -> str | None:
     Claude Code fires each tool event once per call: (session, agent, event, tool_use_id)
     names one firing. Whoever ingests the same firing again (the transcript gap fill, for
     an http hook that failed or timed out) passes this as the key, and the store keeps one.
+
+    >>> hook_event_key({"session_id": "s1", "hook_event_name": "PreToolUse", "tool_use_id": "t1"})
+    'hook:s1::PreToolUse:t1'
+    >>> hook_event_key({"session_id": "s1", "hook_event_name": "Stop"}) is None
+    True
     """
     names = ("session_id", "hook_event_name", "tool_use_id")
     values = [payload.get(n) for n in names]

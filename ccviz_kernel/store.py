@@ -74,7 +74,14 @@ _SCHEMA = (
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """One event as it sits in the log; ``payload`` is returned byte-for-byte as appended."""
+    """One event as it sits in the log; ``payload`` is returned byte-for-byte as appended.
+
+    >>> store = EventStore(":memory:")
+    >>> store.append("s1", '{"a": 1}', ts=2.5)
+    1
+    >>> next(store.events("s1"))
+    StoredEvent(seq=1, ts=2.5, payload='{"a": 1}')
+    """
 
     seq: int
     ts: float | None
@@ -83,7 +90,14 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class GameRow:
-    """Summary of one game; ``first_ts``/``last_ts`` are the min/max of the non-null ``ts``."""
+    """Summary of one game; ``first_ts``/``last_ts`` are the min/max of the non-null ``ts``.
+
+    >>> store = EventStore(":memory:")
+    >>> store.append_many("s1", [("{}", 3.0), ("{}", None), ("{}", 1.0)])
+    [1, 2, 3]
+    >>> store.games()
+    [GameRow(game_id='s1', events=3, first_ts=1.0, last_ts=3.0)]
+    """
 
     game_id: str
     events: int
@@ -96,7 +110,14 @@ class EventStore:
 
     One instance holds one connection guarded by a lock, so an asyncio server may call it from
     worker threads; each process (or thread, if it prefers) may also open its own instance on
-    the same file. Every write is its own short transaction.
+    the same file. Every write is its own short transaction. ``path=None`` opens the data
+    folder's database (``CCVIZ_HOME``); ``":memory:"`` a private one.
+
+    >>> with EventStore(":memory:") as store:
+    ...     store.append("s1", '{"hook_event_name":"Stop","session_id":"s1"}', ts=1.0)
+    ...     [(e.seq, e.ts) for e in store.events("s1")], store.last_seq("s1")
+    1
+    ([(1, 1.0)], 1)
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -140,11 +161,21 @@ class EventStore:
 
     @property
     def path(self) -> str:
-        """The database file (or ``":memory:"``), for messages and for opening siblings."""
+        """The database file (or ``":memory:"``), for messages and for opening siblings.
+
+        >>> EventStore(":memory:").path
+        ':memory:'
+        """
         return self._path
 
     def close(self) -> None:
-        """Release the connection; the last closer also checkpoints and trims the WAL."""
+        """Release the connection; the last closer also checkpoints and trims the WAL.
+        Closing twice is fine; ``with EventStore(...) as store:`` closes on leaving.
+
+        >>> store = EventStore(":memory:")
+        >>> store.close(); store
+        <EventStore ':memory:' closed>
+        """
         with self._lock:
             if self._conn is not None:
                 try:
@@ -177,6 +208,10 @@ class EventStore:
         With a ``key`` (a delivery id, as spooled hook events carry), an event whose key was
         appended before is dropped and ``None`` returned: the key is recorded in the same
         transaction as the event, so a crash between the two cannot deliver it twice.
+
+        >>> store = EventStore(":memory:")
+        >>> store.append("s1", "{}", key="d1"), store.append("s1", "{}", key="d1")
+        (1, None)
         """
         _check_game_id(game_id)
         row = _check_item(game_id, payload, ts)
@@ -200,6 +235,9 @@ class EventStore:
 
         Items are read and validated before the transaction starts, so a bad item (or an
         iterator that raises) appends nothing and never holds the write lock.
+
+        >>> EventStore(":memory:").append_many("s1", [("{}", 1.0), ("{}", None)])
+        [1, 2]
         """
         _check_game_id(game_id)
         rows: list[tuple[str, float | None]] = []
@@ -234,6 +272,12 @@ class EventStore:
         Each chunk is its own short read, so a slow consumer never pins an old WAL snapshot
         or blocks other threads using this instance; events appended while iterating are
         picked up too. Arguments are checked now, not at the first ``next()``.
+
+        >>> store = EventStore(":memory:")
+        >>> store.append_many("s1", [('{"n":1}', 1.0), ('{"n":2}', 2.0)])
+        [1, 2]
+        >>> [event.payload for event in store.events("s1", since=1)]
+        ['{"n":2}']
         """
         _check_game_id(game_id)
         if not isinstance(since, int) or isinstance(since, bool):
@@ -241,7 +285,11 @@ class EventStore:
         return self._iter_events(game_id, since)
 
     def last_seq(self, game_id: str) -> int:
-        """The game's newest seq, 0 for a game never seen; one primary-key lookup."""
+        """The game's newest seq, 0 for a game never seen; one primary-key lookup.
+
+        >>> EventStore(":memory:").last_seq("never-seen")
+        0
+        """
         _check_game_id(game_id)
         with self._read() as conn:
             row = conn.execute("SELECT events FROM games WHERE game_id = ?", (game_id,)).fetchone()
@@ -249,7 +297,14 @@ class EventStore:
 
     def games(self) -> list[GameRow]:
         """All games, most recently active (largest ``last_ts``) first; games without any
-        timestamp last; ties broken by ``game_id`` so the order is stable."""
+        timestamp last; ties broken by ``game_id`` so the order is stable.
+
+        >>> store = EventStore(":memory:")
+        >>> store.append("old", "{}", ts=1.0), store.append("new", "{}", ts=2.0)
+        (1, 1)
+        >>> [row.game_id for row in store.games()]
+        ['new', 'old']
+        """
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT game_id, events, first_ts, last_ts FROM games "

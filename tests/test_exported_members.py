@@ -49,3 +49,35 @@ def test_unknown_names_raise_attribute_error():
         assert "no_such_name" in str(exc)
     else:
         raise AssertionError("no AttributeError")
+
+
+def test_dir_is_the_public_api():
+    names = dir(ccviz_kernel)
+    assert set(ccviz_kernel.__all__) <= set(names)
+    extra = {n for n in names if not (n.startswith("__") and n.endswith("__"))}
+    assert extra == set(ccviz_kernel.__all__) - {"__version__"}, extra
+    assert "TYPE_CHECKING" not in names and "annotations" not in names
+    assert names == sorted(names)
+
+
+def test_help_shows_the_api_and_an_example():
+    import pydoc
+    import warnings
+
+    with warnings.catch_warnings():  # ipywidgets' own deprecated class attributes (GameView's base)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        text = pydoc.render_doc(ccviz_kernel, renderer=pydoc.plaintext)
+    assert "import ccviz_kernel as ccviz" in text and "conn = ccviz.connect()" in text
+    for name in set(ccviz_kernel.__all__) - {"__version__"}:
+        assert name in text, name
+    assert "TYPE_CHECKING" not in text
+    assert len(text.splitlines()) > 50
+
+
+def test_importing_the_package_loads_nothing_else():
+    import subprocess
+    import sys
+
+    code = "import sys, ccviz_kernel; print(sorted(m for m in sys.modules if 'ccviz' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["['ccviz_kernel',", "'ccviz_kernel._version']"], out.stdout

@@ -38,6 +38,16 @@ __all__ = ["MAIN", "WAITING_NOTIFICATIONS", "Applied", "Game"]
 
 
 class Applied(NamedTuple):
+    """What :meth:`Game.apply` did: the game's new ``seq``, the ``deltas`` that turn the
+    previous snapshot into the new one (:func:`~ccviz_kernel.apply_deltas`), and the
+    transient ``effects`` for views (speech bubbles, flashes), each stamped with ``seq``.
+
+    >>> from ccviz_kernel import parse_event
+    >>> applied = Game("s1").apply(parse_event({"hook_event_name": "Stop", "session_id": "s1"}))
+    >>> applied.seq, applied.deltas[0], applied.reset
+    (1, ['set', ['seq'], 1], False)
+    """
+
     seq: int
     deltas: list[Delta]
     effects: list[dict[str, Any]]
@@ -46,8 +56,26 @@ class Applied(NamedTuple):
     reset: bool = False
 
 
+# The generated ``__new__`` names no module: pdoc (the API reference, make docs) then cannot
+# resolve its annotations (``list[Delta]``) and warns. This module is where they resolve.
+Applied.__new__.__module__ = __name__
+
+
 class Game(SessionRules, ToolRules, ControlRules):
-    """One Claude Code session. Not thread-safe: one owner applies events in order."""
+    """One Claude Code session. Not thread-safe: one owner applies events in order.
+
+    Feed it parsed events; read its state with :meth:`snapshot` (a copy) or :meth:`peek`:
+
+    >>> from ccviz_kernel import parse_event
+    >>> game = Game("s1")
+    >>> game.apply(parse_event(
+    ...     {"hook_event_name": "PreToolUse", "session_id": "s1", "tool_name": "Read",
+    ...      "tool_input": {"file_path": "a.py"}, "tool_use_id": "t1"}, ts=1700000000.0
+    ... )).effects
+    [{'kind': 'say', 'agentId': 'main', 'text': 'Reading a.py', 'seq': 1}]
+    >>> game.peek("agents", "main", "place"), game.seq
+    ('library', 1)
+    """
 
     def __init__(self, game_id: str) -> None:
         self.game_id = game_id
@@ -89,10 +117,20 @@ class Game(SessionRules, ToolRules, ControlRules):
 
     @property
     def seq(self) -> int:
+        """How many events the game has applied (``0``: none yet); deltas carry it too.
+
+        >>> Game("s1").seq
+        0
+        """
         return self._state["seq"]
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain JSON-able data (a copy: safe to keep and change)."""
+        """The whole state as plain JSON-able data (a copy: safe to keep and change).
+
+        >>> state = Game("s1").snapshot()
+        >>> state["gameId"], state["status"], list(state["agents"])
+        ('s1', 'idle', [])
+        """
         return clone(self._state)
 
     def reset_deltas(self) -> Applied:
@@ -100,14 +138,26 @@ class Game(SessionRules, ToolRules, ControlRules):
         return Applied(self.seq, [["set", [k], v] for k, v in self.snapshot().items()], [], True)
 
     def peek(self, *path: str) -> Any:
-        """Read part of the live state without copying it (callers must not change it)."""
+        """Read part of the live state without copying it (callers must not change it).
+
+        >>> Game("s1").peek("stats", "prompts")
+        0
+        """
         value: Any = self._state
         for key in path:
             value = value[key]
         return value
 
     def apply(self, event: HookEvent) -> Applied:
-        """Advance the game by one event. Never raises for a parsed event."""
+        """Advance the game by one event. Never raises for a parsed event.
+
+        >>> from ccviz_kernel import apply_deltas, parse_event
+        >>> game = Game("s1")
+        >>> before = game.snapshot()
+        >>> applied = game.apply(parse_event({"hook_event_name": "Stop", "session_id": "s1"}))
+        >>> apply_deltas(before, applied.deltas) == game.snapshot()
+        True
+        """
         self._deltas = deltas = []
         self._effects = effects = []
         state = self._state

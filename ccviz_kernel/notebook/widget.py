@@ -101,7 +101,21 @@ def bundle_holder() -> BundleHolder:
 
 
 class GameView(anywidget.AnyWidget):
-    """The Phaser town for one game. ``GameView(game_id, hub=...)`` or ``(game_id, url=...)``."""
+    """The Phaser town for one game. ``GameView(game_id, hub=...)`` or ``(game_id, url=...)``.
+
+    With a ``hub`` (a game in this kernel) the view talks to it over the widget's comm; with
+    a server ``url`` it follows the game over socket.io (``transport="auto"`` picks). A
+    handle makes one for you, and Python drives its player bar::
+
+        view = conn.game(game_id).view()    # or GameView(game_id, url="http://127.0.0.1:8765")
+        view.seek(120)                      # this view's own playhead: the game goes on
+        view.play(speed=4); view.pause()
+        view.follow("live")                 # back to the game as it happens
+        view.freeze()                       # save the game as it is now with the notebook
+
+    ``offline=True`` (the default) keeps the game's compact log and the bundle in the
+    notebook, so a saved notebook shows the view without a kernel.
+    """
 
     _esm = traitlets.Unicode(_LOADER % "null").tag(sync=True)
     _feed: _Feed | None = None
@@ -249,6 +263,12 @@ class GameView(anywidget.AnyWidget):
         self.send({"type": "player", "action": "follow", "target": target})
 
     def close(self) -> None:
+        """Stop following the game and close the widget (its output area shows nothing).
+        The game is not touched; closing twice is fine::
+
+            view = game.view()
+            view.close()
+        """
         if self._feed is not None:  # (a class default: close() also runs after a failed init)
             self._feed.close()
             self._feed = None
