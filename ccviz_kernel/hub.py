@@ -120,7 +120,10 @@ class Hub:
             event.ts = self.clock()
         gid = game_id or event.session_id
         if gid in self.replays:
-            raise PayloadError(f"game {gid!r} is a replay; it takes no new events")
+            raise PayloadError(
+                f"game {gid!r} is a replay; it takes no new events (fork it for a live copy "
+                "that does: replay.fork() or game.fork() in Python)"
+            )
         event.to_json()  # a payload the log cannot hold is refused here, never later
         if not self.keep_raw:
             clean = redact_payload(event.payload)
@@ -225,6 +228,7 @@ class Hub:
         return live.game if live is not None else None
 
     def snapshot(self, game_id: str) -> dict[str, Any] | None:
+        """The game's whole state now (docs/protocol.md), or ``None`` if never seen."""
         game = self.game(game_id)
         return game.snapshot() if game is not None else None
 
@@ -344,6 +348,7 @@ class Hub:
         return cached[1]
 
     def live_ids(self) -> list[str]:
+        """Ids of the games in memory now: the logged ones, then the replays."""
         return [*self._live, *self.replays]
 
     # -- replays -------------------------------------------------------------------------
@@ -385,7 +390,46 @@ class Hub:
             clock.play()
         return clock
 
+    def fork(self, game_id: str, *, new_id: str | None = None) -> str:
+        """A new live game that starts as ``game_id`` is now; returns its id.
+
+        Why: a replay takes no new events (its log is the recording), yet a learner wants to
+        ask "what if?" of it. The fork's log starts with the events the game has applied so
+        far (a replay's up to its position), each ingested like any hook payload, so the
+        engine builds the same state and the fork is a game like any other: it takes
+        ``say``, ``move``, ``rules``, hooks. The original is never changed. The id is
+        ``<game_id>~fork-N`` (the first N free) unless ``new_id`` names one.
+
+        >>> hub = Hub(EventStore(":memory:"))
+        >>> _ = hub.ingest({"hook_event_name": "SessionStart", "session_id": "s1"})
+        >>> hub.fork("s1")
+        's1~fork-1'
+        >>> hub.game("s1~fork-1").seq
+        1
+        """
+        events = self.events(game_id)
+        if events is None:
+            if self.game(game_id) is None:
+                raise PayloadError(f"no game {game_id!r} to fork")
+            events = []
+        if new_id is None:
+            n = 1
+            while self._taken(f"{game_id}~fork-{n}"):
+                n += 1
+            new_id = f"{game_id}~fork-{n}"
+        elif self._taken(new_id):
+            raise PayloadError(f"game {new_id!r} already exists; pick another id")
+        for event in events:
+            self.ingest(event.payload, ts=event.ts, game_id=new_id)
+        if not events:  # forked at the start: an empty live game, there to take events
+            self._live_game(new_id, create=True)
+        return new_id
+
+    def _taken(self, game_id: str) -> bool:
+        return game_id in self.replays or game_id in self._live or self.store.last_seq(game_id) > 0
+
     def close_replay(self, game_id: str) -> None:
+        """Stop a replay and forget its game (its forks are games of their own and stay)."""
         clock = self.replays.pop(game_id, None)
         if clock is not None:
             clock.stop()

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..hub import Hub
-from .backends import Backend, LocalBackend, RemoteBackend
+from .backends import Backend, LocalBackend, LoopThread, RemoteBackend, loop_running
 from .handles import GameHandle, GameNotFound, ReplayController, _cells, load_with_progress
 
 
@@ -55,41 +55,104 @@ class Games(Mapping[str, GameHandle]):
         return f"<ccviz games: {', '.join(self) or 'none'}>"
 
 
+#: The hub for replays in this kernel when the games live on a server in another process:
+#: one per kernel, so every ``connect()`` (each magic makes one) sees the same replays.
+_kernel_replays: Hub | None = None
+
+NO_GAMES = (
+    "no games yet: run Claude Code with the hooks installed (`ccviz install-hooks`, or "
+    "`%ccviz install-hooks` in a notebook), or replay a session: "
+    'conn.replay(ccviz_kernel.samples.path("short")) plays a bundled one'
+)
+
+
 class Connection:
     """What :func:`connect` gives: the games on the server this kernel uses, plus replays
-    running in this kernel. (The server side's game registry is :class:`ccviz_kernel.hub.Hub`.)"""
+    running in this kernel. (The server side's game registry is :class:`ccviz_kernel.hub.Hub`.)
 
-    def __init__(self, backend: Backend, *, url: str | None, kind: str) -> None:
+    The same calls work everywhere. On a running loop (a notebook cell) the hub in this
+    process lives on that loop, as it always did; with none (a plain ``python``), the
+    connection runs a loop of its own in a daemon thread (started on first need, stopped by
+    :meth:`close` or at exit) and every call goes there, so replays play in the background
+    while the script goes on.
+
+    >>> conn = ccviz.connect()  # doctest: +SKIP
+    >>> r = conn.replay(ccviz_kernel.samples.path("short"))  # doctest: +SKIP
+    >>> conn.latest()  # doctest: +SKIP
+    <ccviz game 'replay-…'>
+    """
+
+    def __init__(
+        self, backend: Backend, *, url: str | None, kind: str, runner: LoopThread | None = None
+    ) -> None:
         self.backend = backend
         self.url = url
-        self.kind = kind  # "jupyter", "standalone", "kernel"
-        self._local_hub: Hub | None = backend.hub if isinstance(backend, LocalBackend) else None
+        self.kind = kind  # "jupyter", "standalone", "kernel", "server", "local"
+        if runner is None and not loop_running():
+            runner = LoopThread()
+        #: The loop thread that owns this process's hub in a script (``None`` on a loop).
+        self.runner = runner
+        if isinstance(backend, LocalBackend):
+            if backend.runner is None and runner is not None:
+                backend.runner = runner
+            self._local_hub: Hub | None = backend.hub
+        else:
+            self._local_hub = _kernel_replays if runner is None else None
 
     @property
     def local(self) -> LocalBackend:
-        """The hub in this kernel (replays); made on first use."""
+        """The hub in this process (replays, forks); made on first use."""
+        if isinstance(self.backend, LocalBackend):
+            return self.backend
         if self._local_hub is None:
             from ..store import EventStore
 
             self._local_hub = Hub(EventStore(":memory:"))
-        return LocalBackend(self._local_hub)
+            if self.runner is None:  # on the kernel's loop: shared by every connect()
+                global _kernel_replays
+                if _kernel_replays is None:
+                    _kernel_replays = self._local_hub
+                self._local_hub = _kernel_replays
+        return LocalBackend(self._local_hub, runner=self.runner)
 
     @property
     def games(self) -> Games:
+        """The games right now, by id (a live mapping: each access asks again).
+        ``list(conn.games)``"""
         return Games(self)
 
     def summaries(self) -> list[dict[str, Any]]:
+        """Lobby rows of every game this connection reaches (the server's and this
+        kernel's replays and forks), newest first. ``conn.summaries()[0]["gameId"]``"""
         rows = self.backend.summaries()
         if self._local_hub is not None and not isinstance(self.backend, LocalBackend):
-            rows = [*self._local_hub.summaries(), *rows]
+            rows = [*self.local.summaries(), *rows]
+            rows.sort(key=lambda r: (r.get("lastEventAt") is None, -(r.get("lastEventAt") or 0)))
         return rows
 
-    def game(self, game_id: str) -> GameHandle:
-        if self._local_hub is not None and self._local_hub.game(game_id) is not None:
+    def game(self, game_id: str | None = None) -> GameHandle:
+        """The game ``game_id``, or with none the newest (:meth:`latest`); a
+        :class:`~ccviz_kernel.errors.GameNotFound` that lists the games if there is no
+        such game. ``conn.game("3f1c…")``, ``conn.game()``"""
+        if game_id is None:
+            return self.latest()
+        if self._local_hub is not None and self.local.has(game_id):
             return GameHandle(self.local, game_id, hub=self)
         if self.backend.snapshot(game_id) is None:
             raise GameNotFound(f"no game {game_id!r}; games: {', '.join(self.games) or 'none'}")
         return GameHandle(self.backend, game_id, hub=self)
+
+    def latest(self) -> GameHandle:
+        """The newest game (the one whose last event came last; a replay or fork counts),
+        or a :class:`~ccviz_kernel.errors.GameNotFound` that says how to get one.
+
+        >>> game = conn.latest()  # doctest: +SKIP
+        >>> game.stats()["events"]  # doctest: +SKIP
+        """
+        rows = self.summaries()
+        if not rows:
+            raise GameNotFound(NO_GAMES)
+        return self.game(rows[0]["gameId"])
 
     def replay(
         self,
@@ -99,27 +162,55 @@ class Connection:
         game_id: str | None = None,
         loop: bool = False,
         play: bool = True,
-    ) -> ReplayController:
-        """Replay a transcript or hook log in this kernel; returns its controller."""
+        steer: bool = False,
+        at: int | None = None,
+    ) -> Any:
+        """Replay a transcript or hook log in this process; returns its
+        :class:`~ccviz_kernel.notebook.handles.ReplayController` (playing unless
+        ``play=False``; in a script it plays on the connection's own loop).
+
+        ``steer=True`` returns a live sandbox instead: a fork
+        (:meth:`ReplayController.fork`) of the replay at event ``at`` (default: the end),
+        that takes rule changes, speech and injected events; the recording stays as it was.
+
+        >>> r = conn.replay(ccviz_kernel.samples.path("long"), speed=16)  # doctest: +SKIP
+        >>> short = ccviz_kernel.samples.path("short")
+        >>> sandbox = conn.replay(short, steer=True, at=5)  # doctest: +SKIP
+        """
         replay = load_with_progress(path)
         gid = game_id or f"replay-{replay.game_id}"
         local = self.local
-        clock = local.hub.open_replay(
-            replay.events, game_id=gid, speed=speed, loop=loop, play=False
+        clock = local.call(
+            local.hub.open_replay, replay.events, game_id=gid, speed=speed, loop=loop, play=False
         )
+        controller = ReplayController(clock, GameHandle(local, gid, hub=self))
+        if steer:
+            controller.seek(controller.total if at is None else at)
+            return controller.fork()
         if play:
-            try:
-                clock.play()
-            except RuntimeError:  # no running loop (a plain script): step it by hand
-                pass
-        return ReplayController(clock, GameHandle(local, gid, hub=self))
+            controller.resume()
+        return controller
 
-    def view(self, game_id: str, **options: Any) -> Any:
+    def view(self, game_id: str | None = None, **options: Any) -> Any:
+        """The game inline (the newest with no id). ``conn.view()``"""
         return self.game(game_id).view(**options)
 
     def inject(self, payload: dict[str, Any]) -> tuple[str, int | None]:
-        """Send a hook payload as Claude Code would (it starts a game if new)."""
+        """Send a hook payload as Claude Code would (it starts a game if new).
+        ``conn.inject({"hook_event_name": "SessionStart", "session_id": "demo"})``"""
         return self.backend.ingest(payload)
+
+    def close(self) -> None:
+        """Stop this connection's own loop thread, if it runs one (a script); replays on
+        it stop. Also at exit, so scripts need not call it. ``conn.close()``"""
+        if self.runner is not None:
+            self.runner.stop()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<ccviz connection: {self.kind} at {self.url or 'this kernel'}>"

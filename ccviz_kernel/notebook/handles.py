@@ -42,12 +42,17 @@ class AgentHandle:
         return self._game._act("move", agent=self.id, place=place)
 
     def say(self, text: str) -> int:
+        """A speech bubble over this agent; returns the new seq.
+        ``game.agents["main"].say("hi")``"""
         return self._game._act("say", agent=self.id, text=text)
 
     def rename(self, name: str) -> int:
+        """Give this agent another name on screen. ``game.agents["main"].rename("Claude")``"""
         return self._game._act("rename", agent=self.id, name=name)
 
     def annotate(self, text: str) -> int:
+        """A note pinned to this agent (kept in the log, shown in the ticker).
+        ``game.agents["main"].annotate("look here")``"""
         return self._game._act("annotate", agent=self.id, text=text)
 
     def __repr__(self) -> str:
@@ -59,6 +64,8 @@ class AgentHandle:
 
 
 class Agents(Mapping[str, AgentHandle]):
+    """A game's characters by id, read afresh on each access. ``game.agents["main"]``"""
+
     def __init__(self, game: GameHandle) -> None:
         self._game = game
 
@@ -110,9 +117,12 @@ class Rules(Mapping[str, str]):
         return self._game._act("rules", prefixes={prefix: place})
 
     def default(self, place: str) -> int:
+        """Where tools no rule names go. ``game.rules.default("townsquare")``"""
         return self._game._act("rules", default=place)
 
     def place_for(self, tool: str) -> str:
+        """Where ``tool`` goes under the rules now (table, then prefixes, then the default).
+        ``game.rules.place_for("Read")``"""
         from ..engine.town import place_for
 
         return place_for(self._game.snapshot()["rules"], tool)
@@ -146,6 +156,7 @@ class GameHandle:
     # -- reading ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
+        """The whole state now, as viewers get it (docs/protocol.md). ``game.snapshot()["seq"]``"""
         snap = self._backend.snapshot(self.id)
         if snap is None:
             raise GameNotFound(f"no game {self.id!r}")
@@ -153,20 +164,25 @@ class GameHandle:
 
     @property
     def agents(self) -> Agents:
+        """The characters, by id (``"main"``, subagents' ids). ``game.agents["main"].place``"""
         return Agents(self)
 
     @property
     def rules(self) -> Rules:
+        """The tool → place table; assign to change it. ``game.rules["Read"] = "observatory"``"""
         return Rules(self)
 
     @property
     def events(self) -> EventList:
+        """Every event so far as rows; ``.frame()`` makes a DataFrame. ``game.events[-1]``"""
         rows = self._backend.event_rows(self.id)
         if rows is None:
             raise GameNotFound(f"no game {self.id!r}")
         return EventList(rows)
 
     def stats(self) -> dict[str, Any]:
+        """Counts at a glance: events, prompts, tool calls by tool and place, failures,
+        subagents, tokens, duration. ``game.stats()["tool_calls"]``"""
         snap = self.snapshot()
         stats = snap["stats"]
         start, last = snap["startedAt"], snap["lastEventAt"]
@@ -185,7 +201,8 @@ class GameHandle:
         }
 
     def timeline(self, ax: Any = None) -> Any:
-        """A matplotlib figure: one lane per agent, a mark per tool call, by place."""
+        """A matplotlib figure: one lane per agent, a mark per tool call, by place (red
+        crosses: failures); on ``ax`` if given. ``game.timeline()``"""
         try:
             import matplotlib.pyplot as plt
         except ImportError:
@@ -226,7 +243,10 @@ class GameHandle:
         ax.set_xlabel("seconds since the session started")
         ax.set_title(snap.get("title") or self.id, loc="left", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        if places or fails:  # an empty game has nothing to name (matplotlib would warn)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no tool calls yet", ha="center", va="center", transform=ax.transAxes)
         fig.tight_layout()
         if created:  # shown once, as the cell's result (not again by the inline backend)
             plt.close(fig)
@@ -238,24 +258,53 @@ class GameHandle:
         return self._backend.act(self.id, {"type": kind, **fields})
 
     def inject(self, payload: dict[str, Any]) -> int:
-        """Feed a Claude Code hook payload into this game, as if the hook had sent it."""
+        """Feed a Claude Code hook payload into this game, as if the hook had sent it;
+        returns the new seq. A replay takes none: :meth:`fork` it first.
+
+        >>> game.inject({"hook_event_name": "PreToolUse", "tool_name": "Read",  # doctest: +SKIP
+        ...              "tool_input": {"file_path": "a.py"}, "tool_use_id": "t1"})
+        """
         return self._act("hook", payload=payload)
 
     def say(self, agent: str, text: str) -> int:
+        """A speech bubble over ``agent``; returns the new seq. ``game.say("main", "hi")``"""
         return self._act("say", agent=agent, text=text)
 
     def move(self, agent: str, place: str) -> int:
+        """Send ``agent`` to ``place`` (``game.agents[agent].move(place)`` does the same).
+        ``game.move("main", "observatory")``"""
         return self._act("move", agent=agent, place=place)
 
+    #: The same as :meth:`move` (the name some examples use).
+    move_to = move
+
     def rename(self, name: str, agent: str | None = None) -> int:
-        """Rename the game (or an agent, with ``agent=``)."""
+        """Rename the game (or an agent, with ``agent=``). ``game.rename("demo")``"""
         return self._act("rename", name=name, **({"agent": agent} if agent else {}))
 
     def annotate(self, agent: str, text: str) -> int:
+        """A note pinned to ``agent``. ``game.annotate("main", "look here")``"""
         return self._act("annotate", agent=agent, text=text)
 
     def add_place(self, place_id: str, label: str, x: float, y: float) -> int:
+        """A new place on the map at ``x, y`` (map units); rules can then send tools there.
+        ``game.add_place("lab", "Lab", 300, 200); game.rules["Bash"] = "lab"``"""
         return self._act("rules", places={place_id: {"label": label, "x": x, "y": y}})
+
+    def fork(self, game_id: str | None = None) -> GameHandle:
+        """A live copy of this game as it is now (``<id>~fork-N``, or ``game_id``), to
+        change without touching the original: the way to steer a replay.
+
+        >>> sandbox = game.fork()  # doctest: +SKIP
+        >>> sandbox.rules["Read"] = "observatory"  # doctest: +SKIP
+        """
+        fork = getattr(self._backend, "fork", None)
+        if fork is None:
+            raise GameNotFound(
+                f"game {self.id!r} is on a server; only games in this kernel (replays, the "
+                "in-kernel host) can be forked: replay its transcript and fork that"
+            )
+        return GameHandle(self._backend, fork(self.id, game_id), hub=self._hub)
 
     # -- showing ---------------------------------------------------------------------------
 
@@ -320,51 +369,165 @@ def _place_label(snap: dict[str, Any], place: str) -> str:
 
 
 class ReplayController:
-    """A replay running in this kernel: ``pause()``, ``resume()``, ``step()``, ``seek(seq)``,
-    ``speed``; ``game`` is its live handle and ``view()`` shows it."""
+    """A replay running in this kernel (or, in a script, on the connection's own loop).
+
+    ``pause()``, ``resume()``, ``step()``, ``seek(seq)``, ``speed``, ``markers()``;
+    ``game`` is its live handle, ``view()`` shows it and ``fork()`` takes it over: a live
+    copy at the current position that takes rule changes, speech and injected events,
+    while the recording stays as it was.
+
+    >>> import ccviz_kernel as ccviz
+    >>> from ccviz_kernel import samples
+    >>> r = ccviz.connect(serve=False).replay(samples.path("short"), play=False)  # doctest: +SKIP
+    >>> r.seek(5)  # doctest: +SKIP
+    5
+    >>> sandbox = r.fork()  # doctest: +SKIP
+    >>> sandbox.say("main", "what if?")  # doctest: +SKIP
+    6
+    """
 
     def __init__(self, clock: Any, game: GameHandle) -> None:
         self._clock = clock
         self.game = game
 
+    @property
+    def _local(self) -> LocalBackend:
+        backend = self.game._backend
+        assert isinstance(backend, LocalBackend)  # replays always run in this process
+        return backend
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        return self._local.call(fn, *args)
+
     def pause(self) -> None:
-        self._clock.pause()
+        """Stop where it is (``resume()`` goes on). ``r.pause(); r.position``"""
+        self._call(self._clock.pause)
 
     def resume(self) -> None:
-        self._clock.play()
+        """Play on from the current position, at :attr:`speed`. ``r.resume()``
+
+        In a script the connection's own loop plays it while the script goes on.
+        """
+        self._call(self._clock.play)
+
+    play = resume
 
     def step(self) -> bool:
-        return self._clock.step()
+        """Apply the next event now; ``False`` at the end. ``while r.step(): ...``"""
+        return self._call(self._clock.step)
 
-    def seek(self, seq: int) -> None:
-        self._clock.seek(seq)
+    def seek(self, seq: int | dict[str, Any]) -> int:
+        """Jump to just after event ``seq`` (0 = the start, or a marker from
+        :meth:`markers`); returns the position reached.
+
+        A ``seq`` beyond the recording is clamped to ``0 … total``, with a printed note and a
+        ``UserWarning`` that say where it landed, so a mistyped number is never silently a
+        different moment.
+
+        >>> r.seek(r.markers("failure")[0])  # doctest: +SKIP
+        41
+        """
+        import operator
+
+        raw = seq.get("seq") if isinstance(seq, dict) else seq
+        try:  # any integer: a numpy one from a DataFrame's index too
+            target = operator.index(raw) if not isinstance(raw, bool) else None
+        except TypeError:
+            target = None
+        if target is None:
+            raise TypeError(f"seek() needs an event number or a marker, got {seq!r}")
+        reached = self._call(self._clock.seek, target)
+        if reached != target:
+            import warnings
+
+            note = f"seek({target}): the replay has events 0 … {self.total}; it is at {reached}"
+            # A note too: detect-secrets (imported for redaction) routes warnings to a logger.
+            print(f"ccviz: {note}")
+            warnings.warn(note, stacklevel=2)
+        return reached
+
+    def markers(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The recording's markers (the player bar's ``[``/``]`` stops), in order: dicts
+        with ``seq``, ``kind`` (``prompt``, ``failure``, ``wait``, ``subagent``,
+        ``compact``, ``todo``…), ``agentId`` and ``text``; only those of ``kind`` if given.
+
+        >>> [m["kind"] for m in r.markers()][:2]  # doctest: +SKIP
+        ['prompt', 'subagent']
+        >>> r.seek(r.markers("failure")[0])  # doctest: +SKIP
+        """
+        history = self._call(self._local.hub.history, self.game.id)
+        found = history.summary()["markers"] if history is not None else []
+        return [m for m in found if kind is None or m["kind"] == kind]
+
+    def fork(self, game_id: str | None = None) -> GameHandle:
+        """Take the replay over: a new live game (``<replay id>~fork-N``, or ``game_id``)
+        that starts as the replay is now and takes ``say``, ``move``, ``rename``,
+        ``rules``, ``add_place`` and ``inject``. The recording is never changed: show both
+        views side by side and compare.
+
+        >>> sandbox = r.fork()  # doctest: +SKIP
+        >>> sandbox.rules["Read"] = "observatory"  # doctest: +SKIP
+        >>> sandbox.view(), r.view()  # doctest: +SKIP
+        """
+        new_id = self._local.fork(self.game.id, game_id)
+        return GameHandle(self._local, new_id, hub=self.game._hub)
 
     @property
     def speed(self) -> float:
+        """Playback speed (1 = as recorded; long pauses are capped). ``r.speed = 16``"""
         return self._clock.speed
 
     @speed.setter
     def speed(self, value: float) -> None:
-        self._clock.set_speed(value)
+        self._call(self._clock.set_speed, value)
 
     @property
     def position(self) -> int:
-        return self._clock.position
+        """Events applied so far (``0 … total``)."""
+        return self._call(lambda: self._clock.position)
 
     @property
     def total(self) -> int:
+        """Events in the recording."""
         return self._clock.total
 
     @property
     def playing(self) -> bool:
+        """Whether the clock plays now (``False`` when paused or at the end)."""
         return self._clock.playing
 
     async def finished(self) -> None:
-        """``await replay.finished()`` in a cell: returns when the replay stops playing (at
-        its end, or at once if it is paused)."""
-        await self._clock.finished()
+        """``await r.finished()`` in a cell: returns when the replay stops playing (at its
+        end, or at once if it is paused). In a script, :meth:`wait` is the plain form."""
+        runner = self._local.runner
+        if runner is None:
+            await self._clock.finished()
+        else:  # the replay plays on the connection's loop, not on this one
+            import asyncio
+
+            await asyncio.wrap_future(runner.submit(self._clock.finished()))
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the replay stops playing (a script's form of ``await
+        r.finished()``); returns the position. ``r.resume(); r.wait()``
+
+        Not on a running loop (a notebook cell): blocking there would stop the very loop
+        that plays the replay, so it raises and says to ``await r.finished()``.
+        """
+        runner = self._local.runner
+        if runner is None:
+            raise RuntimeError(
+                "r.wait() would block the loop this replay plays on: use `await r.finished()`"
+            )
+        runner.submit(self._clock.finished()).result(timeout)
+        return self.position
+
+    def close(self) -> None:
+        """Stop the replay and forget its game (its forks stay). ``r.close()``"""
+        self._call(self._local.hub.close_replay, self.game.id)
 
     def view(self, **options: Any) -> Any:
+        """The replay inline (a GameView; ``width=``, ``height=`` …). ``r.view()``"""
         return self.game.view(**options)
 
     def __repr__(self) -> str:
@@ -404,4 +567,5 @@ def load_with_progress(path: str | os.PathLike[str]) -> Any:
 
 
 def local_backend(hub: Any) -> LocalBackend:
+    """A :class:`LocalBackend` on ``hub`` (for code that has a hub and wants handles)."""
     return LocalBackend(hub)

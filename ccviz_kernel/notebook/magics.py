@@ -35,6 +35,32 @@ USAGE = SUMMARY
 _Command = Callable[..., Any]
 
 
+def _port(text: str) -> int:
+    """``--port``: checked while parsing, so a bad one is the usual one-line usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    """``--speed``: within the replay clock's own bounds, checked before anything loads."""
+    from ..engine.town import MAX_SPEED, MIN_SPEED
+
+    try:
+        value = float(text)
+    except ValueError:  # argparse's own words for it, as with ``type=float``
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not MIN_SPEED <= value <= MAX_SPEED:  # NaN fails this too
+        raise argparse.ArgumentTypeError(
+            f"a speed is from {MIN_SPEED:g} to {MAX_SPEED:g} (times real time), not {text!r}"
+        )
+    return value
+
+
 def _named(name: str) -> Callable[[_Command], _Command]:
     """Name a parser ``ccviz <name>`` (magic_arguments takes the function's name), so its
     usage reads ``%ccviz <name> ...``. Goes below ``@magic_arguments()``."""
@@ -55,7 +81,7 @@ def _status_args() -> None:
 
 @magic_arguments()
 @argument(
-    "--port", type=int, default=0, metavar="N", help="the port on 127.0.0.1 (default: a free one)"
+    "--port", type=_port, default=0, metavar="N", help="the port on 127.0.0.1 (default: a free one)"
 )
 @_named("serve")
 def _serve_args() -> None:
@@ -82,7 +108,7 @@ def _view_args() -> None:
     metavar="PATH",
     help="a Claude Code transcript (.jsonl) or a hook log (one payload a line)",
 )
-@argument("--speed", type=float, default=4.0, metavar="N", help="times real time (default: 4)")
+@argument("--speed", type=_speed, default=4.0, metavar="N", help="times real time (default: 4)")
 @_named("replay")
 def _replay_args() -> None:
     """Replay a recorded session in this kernel and show it; the controller is the cell's
@@ -187,12 +213,23 @@ def ccviz_magic(line: str) -> Any:
     try:
         return _run(ns, display)
     except (CcvizError, KeyError, ValueError, OSError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"%ccviz: {message}")
+        print(f"%ccviz {top.command}: {_one_line(exc)}")
         return None
 
 
 ccviz_magic.__doc__ = _full_help()
+
+
+def _one_line(error: Exception) -> str:
+    """A failed command's message as one line: a KeyError's text without its quotes, an
+    OSError's reason and file, whatever line breaks the message had folded."""
+    if isinstance(error, KeyError) and not isinstance(error, CcvizError) and error.args:
+        text = str(error.args[0])
+    elif isinstance(error, OSError) and not isinstance(error, CcvizError) and error.strerror:
+        text = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
 
 
 def _plain(error: Exception) -> str:
@@ -210,7 +247,10 @@ def _run(ns: argparse.Namespace, display: Any) -> Any:
     if ns.command == "serve":
         from ..hosts import kernel
 
-        host = kernel.serve(ns.port)
+        try:
+            host = kernel.serve(ns.port)
+        except RuntimeError as exc:  # no running event loop: not in a kernel
+            raise MagicError(str(exc)) from None
         print(f"ccviz serving from this kernel at {host.url} (hooks will reach it)")
         return None
     if ns.command == "install-hooks":

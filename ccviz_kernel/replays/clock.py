@@ -67,8 +67,21 @@ class ReplayClock:
         }
 
     def play(self) -> None:
+        """Play from the current position, on the running asyncio loop.
+
+        Why a loop: the clock waits between events without blocking anyone. With none
+        running (a plain script) this raises a :class:`RuntimeError` that says what to use
+        instead: ``ccviz.connect().replay(...)`` runs a loop of its own for scripts.
+        """
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "a replay plays on a running asyncio loop and none runs here; "
+                    "ccviz.connect().replay(...) runs one for scripts, or use step()/seek()"
+                ) from None
+            self._task = loop.create_task(self._run())
         if not self.playing:
             self.playing = True
             self._wake.set()
@@ -92,8 +105,13 @@ class ReplayClock:
         self._publish(self.game.apply(self.events[self.position]))
         return True
 
-    def seek(self, seq: int) -> None:
-        """Jump to just after event ``seq`` (0 = the start)."""
+    def seek(self, seq: int) -> int:
+        """Jump to just after event ``seq`` (0 = the start); returns the position reached.
+
+        A ``seq`` outside ``0 … total`` is clamped to it (a viewer's scrub bar may overshoot);
+        the returned position says where it landed, so callers that must tell the user
+        (:meth:`ccviz_kernel.notebook.handles.ReplayController.seek` warns) can compare.
+        """
         seq = max(0, min(int(seq), self.total))
         if seq < self.position:
             self.game = Game(self.game_id)
@@ -105,6 +123,7 @@ class ReplayClock:
                 self._publish(self.game.apply(self.events[self.position]))
         self._wake.set()
         self._changed()
+        return self.position
 
     def set_speed(self, speed: float) -> None:
         self.speed = _check_speed(speed)

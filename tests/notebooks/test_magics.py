@@ -369,3 +369,29 @@ def test_install_hooks_magic_writes_project_settings(served: Served):
     user = json.loads((served.kernel.root / "home" / ".claude" / "settings.json").read_text())
     assert set(user) == {"env"} and set(user["env"]) == {"CCVIZ_HOOK_TOKEN"}
     assert user["env"]["CCVIZ_HOOK_TOKEN"] not in settings.read_text()
+
+
+def test_every_failing_command_is_one_line_never_a_traceback(served: Served):
+    """A command that fails (missing file, unknown game, bad path) prints one line naming
+    the command; a bad option value is the usual line plus that command's usage."""
+    kernel = served.kernel
+    for line, says in [
+        ("%ccviz replay /nonexistent.jsonl", "/nonexistent.jsonl: no such file or directory"),
+        ("%ccviz view nope", "no game 'nope'"),
+    ]:
+        out = kernel.run(line).check().stdout
+        command = line.split()[1]
+        assert len(out.splitlines()) == 1 and out.startswith(f"%ccviz {command}: "), out
+        assert says in out, out
+    for line, says in [
+        ("%ccviz serve --port 99999", "a port is a number from 0 to 65535, not '99999'"),
+        ("%ccviz replay x.jsonl --speed -1", "a speed is from 0.05 to 1000"),
+    ]:
+        lines = kernel.run(line).check().stdout.splitlines()
+        command = line.split()[1]
+        assert len(lines) == 2 and lines[0].startswith(f"%ccviz {command}: argument "), lines
+        assert says in lines[0] and lines[1].startswith(f"%ccviz {command} "), lines
+    typo = served.kernel.root / "no" / "such" / "project"
+    out = kernel.run(f"%ccviz install-hooks --scope project --project-dir {typo}").check()
+    assert f"the project folder {typo} does not exist" in out.stdout.splitlines()[0]
+    assert not (served.kernel.root / "no").exists()
