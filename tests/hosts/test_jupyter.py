@@ -614,3 +614,26 @@ async def test_a_kernel_started_elsewhere_falls_back_to_its_own_host(
     finally:
         client.stop_channels()
         await km.shutdown_kernel(now=True)
+
+
+async def test_the_readme_snippet_in_a_kernel_this_server_started(
+    started, jp_serverapp, http_server_client, tmp_path
+):
+    """Issue 13: the README's Python snippet, verbatim, under the Jupyter extension: the same
+    results as in a plain script and an nbclient kernel (tests/test_readme_snippet.py)."""
+    from jupyter_client import AsyncKernelClient
+    from test_readme_snippet import CHECK, check, readme_snippet, result_of
+
+    manager = jp_serverapp.kernel_manager
+    kid = await manager.start_kernel(env=kernel_environ(tmp_path))
+    client = AsyncKernelClient(connection_file=manager.get_kernel(kid).connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        out = await run_cell(client, readme_snippet() + "print('KIND', conn.kind)\n" + CHECK, 120)
+        assert "KIND jupyter" in out, out  # the extension of the server that started it
+        check(result_of(out))
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(kid, now=True)
