@@ -7,14 +7,17 @@
 2. time to load a 10,000-event transcript (main file plus subagent files, built from the
    long sample with fresh ids and shifted times) and replay it to its final state;
 3. redaction: ``redact_payload`` per event of each bundled sample, a 1 MB Write of the
-   long sample and one of this repo's own Python (keyword-dense texts), and
-   ``Hub.ingest`` (in-memory store) redacted vs ``keep_raw=True`` as a ratio, interleaved
-   rounds and medians (with the load average: the machine is shared).
+   long sample and one of this repo's own Python (keyword-dense texts), the slowest of
+   a few pathological 1 MB texts (:data:`PATHOLOGICAL`: runs that once made the rules
+   backtrack in quadratic time), and ``Hub.ingest`` (in-memory store) redacted vs
+   ``keep_raw=True`` as a ratio, interleaved rounds and medians (with the load average:
+   the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import shutil
@@ -151,12 +154,134 @@ def transcript_replay(target: int) -> dict[str, float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
+
+
+class _Pauses:
+    """Python's collections while it is active: each one's duration (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.full = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.times.append(time.perf_counter() - self._start)
+            self.full += info["generation"] == 2
+
+    def __enter__(self) -> _Pauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self, prefix: str, latencies: list[float], unit: str) -> dict[str, float]:
+        return {
+            f"{prefix}_collections": len(self.times),
+            f"{prefix}_full_collections": self.full,
+            f"{prefix}_pause_p99_ms": _quantile(self.times, 0.99) * 1e3,
+            f"{prefix}_pause_max_ms": max(self.times, default=0.0) * 1e3,
+            f"{prefix}_pause_total_ms": sum(self.times) * 1e3,
+            f"{prefix}_{unit}_p99_us": _quantile(latencies, 0.99) * 1e6,
+            f"{prefix}_{unit}_max_us": max(latencies, default=0.0) * 1e6,
+        }
+
+
+def gc_pauses(engine_events: int = 200_000, hub_copies: int = 30) -> dict[str, object]:
+    """Python's GC pauses (every collection timed with ``gc.callbacks``) and the p99 of
+    one event: through parse + apply (the engine rates' loop), then through ``Hub.ingest``
+    of the long sample with the server's modules loaded, as the server runs it: by default,
+    then with the start-up heap frozen (what ``GameServer.start`` does: ``gc.freeze()``)."""
+    import ccviz_kernel.server.core  # noqa: F401  (the server's start-up heap)
+
+    lines = samples.path("long", "hooks").read_text().splitlines()
+    clock = time.perf_counter
+    results: dict[str, object] = {}
+    latencies: list[float] = []
+    with _Pauses() as pauses:
+        for k in range(engine_events // len(lines) + 1):
+            game = Game(f"g{k}")
+            for line in lines:
+                start = clock()
+                game.apply(parse_event(line))
+                latencies.append(clock() - start)
+    results.update(pauses.summary("gc_engine", latencies, "event"))
+    for mode in ("default", "frozen"):
+        gc.collect()
+        if mode == "frozen":
+            gc.freeze()
+        latencies = []
+        try:
+            with _Pauses() as pauses:
+                for k in range(hub_copies):
+                    hub = Hub(EventStore(":memory:"))
+                    for line in lines:
+                        line = line.replace("c0bac55f", f"{k:08x}", 1)  # a session each
+                        start = clock()
+                        hub.ingest(line)
+                        latencies.append(clock() - start)
+        finally:
+            gc.unfreeze()
+        results.update(pauses.summary(f"gc_hub_{mode}", latencies, "ingest"))
+    results["gc_threshold"] = list(gc.get_threshold())
+    results["gc_loadavg"] = _loadavg()
+    return results
+
+
 def _loadavg() -> str:
     """The 1, 5 and 15 minute load averages (timings on a shared machine drift with it)."""
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+#: Units repeated to 1 MB (with what ends the text): each made some rule's scan quadratic
+#: before its parts were bounded (names, values, lazy runs, token widening).
+PATHOLOGICAL = [
+    ("api_key", ":"),
+    ("secret-", "=v"),
+    ("--key", " abc"),
+    ("--keyxxxx", "=v"),
+    ("keyboard=", ""),
+    ("aws_key=", ""),
+    ("key=[REDACTED]", ""),
+    ("eyJa.", ""),
+    ("xoxb-1-", ""),
+    ("AKIA", ""),
+    ("curl ", ""),
+    ("sk-", ""),
+    ("//a/:_authToken=", ""),
+]
+
+
+def redaction_worst(size: int = 1_000_000, rounds: int = 3) -> dict[str, object]:
+    """The slowest pathological text (median of ``rounds``, memo cleared), and which."""
+    from ccviz_kernel.redact import redact
+
+    redact("warm up: api_key=abcdef123")
+    times: dict[str, float] = {}
+    for unit, tail in PATHOLOGICAL:
+        text = (unit * (size // len(unit) + 1))[:size] + tail
+        runs = []
+        for _ in range(rounds):
+            clear_memo()
+            start = time.perf_counter()
+            redact(text)
+            runs.append(time.perf_counter() - start)
+        times[f"{unit!r}*n+{tail!r}"] = statistics.median(runs)
+    worst = max(times, key=times.__getitem__)
+    return {
+        "redact_worst_1mb_ms": times[worst] * 1e3,
+        "redact_worst_1mb_text": worst,
+        "redact_pathological_1mb_ms": {k: round(v * 1e3, 1) for k, v in times.items()},
+    }
 
 
 def redaction(rounds: int = 7) -> dict[str, object]:
@@ -219,6 +344,7 @@ def redaction(rounds: int = 7) -> dict[str, object]:
         "hub_ingest_keep_raw_per_s": raw,
         "hub_ingest_redacted_per_s": redacted,
         "hub_ingest_redacted_ratio": redacted / raw,
+        **redaction_worst(),
         "redaction_loadavg": _loadavg(),
     }
 
@@ -234,6 +360,7 @@ def main() -> int:
         **engine_rates(ns.events),
         **transcript_replay(ns.transcript_events),
         **redaction(),
+        **gc_pauses(),
     }
     print(f"events through the engine ({results['events']:,} = copies of the long sample):")
     print(f"  parse JSON text + apply : {results['parse_json_and_apply_per_s']:>10,.0f} events/s")
@@ -255,10 +382,28 @@ def main() -> int:
     print(f"  redact_payload, 1 MB Write: {results['redact_payload_1mb_write_ms']:>8.1f} ms")
     print(f"  redact_payload, 1 MB .py  : {results['redact_payload_1mb_source_write_ms']:>8.1f} ms")
     print(
+        f"  redact, worst 1 MB       : {results['redact_worst_1mb_ms']:>8.1f} ms "
+        f"({results['redact_worst_1mb_text']})"
+    )
+    print(
         f"  Hub.ingest redacted/raw : {results['hub_ingest_redacted_ratio']:>10.2f} "
         f"({results['hub_ingest_redacted_per_s']:,.0f} vs "
         f"{results['hub_ingest_keep_raw_per_s']:,.0f} events/s)"
     )
+    print(f"GC pauses (threshold {results['gc_threshold']}, load {results['gc_loadavg']}):")
+    for prefix, what, unit in (
+        ("gc_engine", "parse + apply        ", "event"),
+        ("gc_hub_default", "Hub.ingest          ", "ingest"),
+        ("gc_hub_frozen", "Hub.ingest, frozen  ", "ingest"),
+    ):
+        print(
+            f"  {what}: {results[f'{prefix}_collections']:>5} collections "
+            f"({results[f'{prefix}_full_collections']} full), pause p99 "
+            f"{results[f'{prefix}_pause_p99_ms']:.2f} ms, max "
+            f"{results[f'{prefix}_pause_max_ms']:.2f} ms, total "
+            f"{results[f'{prefix}_pause_total_ms']:.1f} ms; one {unit} p99 "
+            f"{results[f'{prefix}_{unit}_p99_us']:.0f} µs"
+        )
     if ns.json:
         ns.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -71,6 +71,17 @@ hint scan is skipped too. A 1 MB keyword-dense Write went from ~0.5 s to ~35 ms;
 whose pattern starts with a rare literal still scan the whole text (``re`` finds a
 literal as fast), and so does a rule whose anchors are denser than one in eight
 characters. tests/test_redact.py checks each rule windowed against its whole-text scan.
+
+**No text costs more than linear time** (redaction runs on the server's event loop: a
+quadratic rule is a denial of service). The pair rules are bounded per start: a name is
+recognised only if a keyword starts within its first 128 characters and it is at most 256
+long (``"a" * 130 + "_password=x"`` is not masked), and a bare value is read to its end
+only when masked (:class:`_Pairs`); a command-line rule, a JWT or an OpenAI key that fails
+at one start skips the starts that would fail the same way (:class:`_Skipping`); widening
+adjacent token matches walks a run once (:func:`_widen`). ``"api_key" * 2000 + ":"`` cost
+~0.5 s, ``"--key" * 800`` ~8 s, a megabyte of either minutes; a megabyte of any of the
+texts of tests/test_redact.py's ``PATHOLOGICAL`` now costs well under a second (measured
+in bench/engine_bench.py, ``redact_worst_1mb_ms``).
 """
 
 from __future__ import annotations
@@ -112,18 +123,37 @@ _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 _EDGE = frozenset(" \t\r\n\"'`=:@")
 
 
-def _widen(text: str, start: int, end: int, back: bool) -> tuple[int, int]:
+def _widen(
+    text: str, start: int, end: int, back: bool, seen: dict[Any, tuple[int, int]] | None = None
+) -> tuple[int, int]:
+    """The token around a match. With ``seen`` (one dict per text, matches given in
+    order), a run of widening characters already walked is not walked again: a text of
+    10,000 adjacent ``AKIA…`` or ``xoxb-1-`` matches, each widened to the end of the same
+    run, would cost quadratic time."""
     while start < end and text[start] in _EDGE:
         start += 1
     while end > start and text[end - 1] in _EDGE:
         end -= 1
-    extra = {c for c in "./+=" if c in text[start:end]}
+    extra = frozenset(c for c in "./+=" if c in text[start:end])
     n = len(text)
-    while end < n and (text[end] in _WORD or text[end] in extra):
-        end += 1
+    walked = seen.get((extra, True)) if seen is not None else None
+    if walked is not None and walked[0] <= end <= walked[1]:
+        end = walked[1]  # (every character between is a widening one)
+    else:
+        first = end
+        while end < n and (text[end] in _WORD or text[end] in extra):
+            end += 1
+        if seen is not None:
+            seen[extra, True] = (first, end)
     if back:
-        while start > 0 and (text[start - 1] in _WORD or text[start - 1] in extra):
+        walked = seen.get((extra, False)) if seen is not None else None
+        last, stop = start, -1 if walked is None or walked[1] > start else walked[1]
+        while start > 0 and start > stop and (text[start - 1] in _WORD or text[start - 1] in extra):
             start -= 1
+        if start == stop:  # into the run walked last time: it goes on to where that one did
+            start = min(start, walked[0])
+        if seen is not None:
+            seen[extra, False] = (start, last)
     return start, end
 
 
@@ -192,17 +222,18 @@ def _pattern_spans(pattern: re.Pattern[str]) -> _Finder:
     groups = pattern.groups
 
     def spans(text: str, matches: Iterator[re.Match[str]]) -> Iterator[_Span]:
+        seen: dict[Any, tuple[int, int]] = {}
         for m in matches:
             first = next((i for i in range(1, groups + 1) if m.group(i)), 0)
             if first:
-                yield _widen(text, m.start(first), m.end(), back=False)
+                yield _widen(text, m.start(first), m.end(), False, seen)
             elif m.end() > m.start():
                 start = m.start()
                 label = _LABEL.match(text, start, m.end())  # AccountKey=…: keep the name
                 if label is not None:
-                    yield _widen(text, label.end(), m.end(), back=False)
+                    yield _widen(text, label.end(), m.end(), False, seen)
                 else:
-                    yield _widen(text, start, m.end(), back=True)
+                    yield _widen(text, start, m.end(), True, seen)
 
     return _Finder(pattern, spans)
 
@@ -378,8 +409,10 @@ _URL = _At("://")
 #: one of a new release) scans the whole text: slower, never leakier.
 _WINDOWS: dict[str, tuple[_At, ...]] = {
     "(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}": (_A,),
+    # the quote before its 40 characters: 5 (aws, pw) to 51 (aws, 20, password, 20) after
+    # its start ("aws" itself is in every other word of some texts: each try cost ~300 steps)
     "aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?[\\'\\\"]([0-9a-zA-Z/+]{40})[\\'\\\"]": (
-        _At("aws", lowered=True),
+        _At("['\"](?=[0-9a-zA-Z/+]{40}['\"])", tuple(range(5, 52)), regex=True),
     ),
     '(?:\\s|=|:|"|^)AKC[a-zA-Z0-9]{10,}(?:\\s|"|$)': (_A_EDGE,),
     '(?:\\s|=|:|"|^)AP[\\dABCDEF][a-zA-Z0-9]{8,}(?:\\s|"|$)': (_A_EDGE,),
@@ -617,6 +650,8 @@ def _scanner_rules() -> _Groups:
             continue
         for pattern in _denylist(plugin):
             find = _pattern_spans(pattern)
+            if pattern.pattern in _SKIPS:
+                find = _Skipping(find, *_SKIPS[pattern.pattern])
             if pattern.pattern in _WINDOWS:
                 find.window(_WINDOWS[pattern.pattern])
             if pattern.pattern in _TOKEN_HINTS:
@@ -733,16 +768,33 @@ _URL_PASSWORD = _Source(r"://[^\s:/@]+:([^\s@/]+)@")
 #: ``name = value`` / ``"name": "value"``, tried only at the start of a word.
 #: Only names holding one of :data:`_NAME_WORDS` are candidates (most ``x = y`` in code
 #: are not: cheaper than checking each one); :func:`_secret_named` decides.
+#:
+#: Every part is bounded per start, so that a scan costs linear time whatever the text
+#: (the hub runs it on its event loop): the name is the whole run of name characters
+#: after the start, at most :data:`_NAME_MAX` of them, with a keyword starting in its
+#: first :data:`_KEYWORD_REACH` (a longer name is not recognised: ``a`` * 300 +
+#: ``_password=x`` stays); the value's first :data:`_VALUE_HEAD` characters, when bare,
+#: which :class:`_Pairs` extends to the whole value only for a pair it masks (a value
+#: that is itself scanned again for pairs, ``keyboard=keyboard=…``, is never read to its
+#: end more than once). Unbounded, ``"api_key" * 2000 + ":"`` cost ~0.5 s (prefix ×
+#: suffix backtracking), a megabyte minutes.
+_NAME_MAX = 256
+_KEYWORD_REACH = 128
+_VALUE_HEAD = 16
+_KEYWORDS = "(?:key|secret|token|pass|pw|auth|cred|cookie|contras)"
 _ASSIGNMENT = _Source(
-    r"(?i)(?<![\w.\-])([\w.\-]*?(?:key|secret|token|pass|pw|auth|cred|cookie|contras)[\w.\-]*)"
-    r"([\"']?\s*[:=]\s*)(\"[^\"\n]{3,}\"|'[^'\n]{3,}'|[^\s\"',;&|]{3,})"
+    rf"(?i)(?<![\w.\-])((?=[\w.\-]{{0,{_KEYWORD_REACH}}}?{_KEYWORDS})[\w.\-]{{2,{_NAME_MAX}}})"
+    rf"([\"']?\s*[:=]\s*)(\"[^\"\n]{{3,}}\"|'[^'\n]{{3,}}'|[^\s\"',;&|]{{3,{_VALUE_HEAD}}})"
 )
-#: ``--name value``: the literal first (fast to find); the start of a word checked after.
+#: ``--name value``: the literal first (fast to find), then the start of a word (no
+#: letter, digit, ``_``, ``.`` or ``-`` before the dashes), bounded as :data:`_ASSIGNMENT`.
 _FLAG = _Source(
-    r"(?i)(--[\w\-]*?(?:key|secret|token|pass|pw|auth|cred|cookie|contras)[\w\-]*)([ =])"
-    r"(\"[^\"\n]{3,}\"|'[^'\n]{3,}'|[^\s\"']{3,})"
+    rf"(?i)(--(?<![A-Za-z0-9_.\-]--)(?=[\w\-]{{0,{_KEYWORD_REACH}}}?{_KEYWORDS})"
+    rf"[\w\-]{{2,{_NAME_MAX}}})([ =])(\"[^\"\n]{{3,}}\"|'[^'\n]{{3,}}'|[^\s\"']{{3,{_VALUE_HEAD}}})"
 )
-_WORDISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+#: The rest of a bare value (of a pair or of a flag) after its head.
+_VALUE_REST = _Source(r"[^\s\"',;&|]*")
+_FLAG_VALUE_REST = _Source(r"[^\s\"']*")
 _CAMEL = _Source(r"([a-z0-9])([A-Z])")
 _NOT_SECRETS = frozenset({"bearer", "basic", "token", "true", "false", "null", "none"})
 _NAME_WORDS = ("key", "secret", "token", "pass", "pwd", "pw", "auth", "cred", "cookie", "contras")
@@ -766,10 +818,20 @@ def _name_pattern() -> re.Pattern[str]:
     return _secret_name
 
 
+#: What :func:`_secret_named` said, by name (a text of thousands of pairs, ``keyboard=`` *
+#: 100,000, repeats its names). Emptied when full.
+_named: dict[str, bool] = {}
+
+
 def _secret_named(name: str) -> bool:
     """Whether a variable, key or flag name says secret (``PGPASSWORD``, ``apiKey``)."""
-    normal = _P.camel.sub(r"\1_\2", name).lower().replace("-", "_").replace(".", "_")
-    return _name_pattern().search(normal.lstrip("_")) is not None
+    said = _named.get(name)
+    if said is None:
+        if len(_named) >= 4096:
+            _named.clear()
+        normal = _P.camel.sub(r"\1_\2", name).lower().replace("-", "_").replace(".", "_")
+        said = _named[name] = _name_pattern().search(normal.lstrip("_")) is not None
+    return said
 
 
 def _secret_value(value: str) -> bool:
@@ -778,35 +840,32 @@ def _secret_value(value: str) -> bool:
     return value.lower() not in _NOT_SECRETS and not value.startswith(MASK)
 
 
+#: From a keyword on: the rest of its run of name characters; then what must follow the
+#: run in a pair (``=`` or ``:``, after an optional quote and spaces).
+_NAME_TAIL = _Source(r"[\w.\-]*")
+_NAME_SEPARATOR = _Source(r"[\"']?\s*[:=]")
 #: Where the name of a pair starts: the run of name characters that ends at the keyword
-#: found (searched back from it, the text cut there).
+#: found (searched back from it, the text cut there, at most a keyword's reach away).
 _NAME_RUN = _Source(r"(?<![\w.\-])[\w.\-]*\Z")
-_FLAG_RUN = _Source(r"(?<![\w\-])[\w\-]*\Z")
-#: What follows the keyword in any pair (the rest of the name, then ``=`` or ``:``) or flag.
-_NAME_AFTER = _Source(
-    r"(?i)(?:key|secret|token|pass|pw|auth|cred|cookie|contras)[\w.\-]*[\"']?\s*[:=]"
-)
-_FLAG_AFTER = _Source(r"(?i)(?:key|secret|token|pass|pw|auth|cred|cookie|contras)[\w\-]*[ =]")
 
 
-def _run_start(run: re.Pattern[str], text: str, end: int) -> int:
-    width = 64
-    while True:  # at 0 the look-behind holds: found at the latest there
-        m = run.search(text, max(0, end - width), end)
-        if m is not None:
-            return m.start()
-        width *= 8
+#: A pair rule scans the whole text when its keywords are denser than one in this many
+#: characters (each costs a few µs of bookkeeping; a whole-text scan ~0.1 µs a character).
+_PAIRS_DENSE = 64
 
 
 class _Pairs(_Finder):
     """``name = value`` (``flag=False``) or ``--name value`` pairs. The pattern is searched
     again from inside a match (its value may be a pair itself: "fix it: PGPASSWORD=…"), so
-    matches are found one search at a time. Windowed, a search tries only the places where
-    a name holding a keyword starts: for a pair, the start of the run of name characters
-    around the keyword (the look-behind says no name character comes before it); for a
-    flag, each ``--`` in the run of ``[\\w-]`` before the keyword."""
+    matches are found one search at a time. Windowed, a pair search tries only the places
+    where a name holding a keyword starts: the start of the run of name characters around
+    the keyword (the look-behind says no name character comes before it), when it is
+    within the keyword's reach; a keyword inside a run already looked at (``api_key_key``)
+    adds nothing: a run is read once, however many keywords it holds. Keywords denser than
+    one in :data:`_PAIRS_DENSE` characters, and flags always (their literal ``--`` first
+    and their look-behind make the whole-text scan ~0.5 ms a MB), scan the whole text."""
 
-    __slots__ = ("after", "flag", "keywords")
+    __slots__ = ("flag", "keywords", "rest")
 
     def __init__(self, pattern: re.Pattern[str], flag: bool) -> None:
         super().__init__(pattern, _no_spans)
@@ -814,31 +873,35 @@ class _Pairs(_Finder):
         self.keywords = _anchors(
             tuple(_At(w, lowered=True) for w in _NAME_WORDS if w != "pwd"), pattern
         )
-        #: what follows a keyword in any match: the rest of the name, then = or :
-        self.after = _P.flag_after if flag else _P.name_after
+        #: the rest of a bare value after its head
+        self.rest = _P.flag_value_rest if flag else _P.value_rest
 
     def __call__(self, text: str) -> Iterator[_Span]:
         return self._pairs(text, lambda pos: self.pattern.search(text, pos))
 
     def windowed(self, text: str, hay: _Hay) -> Iterator[_Span]:
-        starts: set[int] = set()
+        if self.flag:  # its literal first and its look-behind: a whole-text scan is cheaper
+            return self(text)
+        places: list[int] = []
+        limit = len(text) // _PAIRS_DENSE
         for scan, _, _ in self.keywords:
             found = hay.places(scan)
-            if found is None or len(found) + len(starts) > hay.limit:
+            if found is None or len(found) + len(places) > limit:
                 return self(text)
-            after = self.after.match
-            if self.flag:
-                for end in found:
-                    if after(text, end) is not None:
-                        dash = text.find("--", _run_start(_P.flag_run, text, end), end)
-                        while dash >= 0:
-                            starts.add(dash)
-                            dash = text.find("--", dash + 1, end)
-            else:
-                run = _P.name_run
-                starts.update(
-                    _run_start(run, text, end) for end in found if after(text, end) is not None
-                )
+            places.extend(found)
+        places.sort()
+        starts: set[int] = set()
+        tail, separator, run = _P.name_tail.match, _P.name_separator.match, _P.name_run.search
+        reach = _KEYWORD_REACH
+        run_end = -1  # the end of the run of the last keyword looked at
+        for place in places:
+            if place < run_end:
+                continue  # a later keyword of the same run: the same start
+            run_end = tail(text, place).end()  # a new run: read to its end, once
+            if separator(text, run_end) is not None:  # its one start: the first keyword's
+                m = run(text, max(0, place - reach), place)
+                if m is not None and run_end - m.start() <= _NAME_MAX:
+                    starts.add(m.start())
         return self._pairs(text, _searcher(self.pattern, text, sorted(starts)))
 
     def _pairs(self, text: str, search: Callable[[int], re.Match[str] | None]) -> Iterator[_Span]:
@@ -846,16 +909,16 @@ class _Pairs(_Finder):
             return
         pos = 0
         while (m := search(pos)) is not None:
-            if self.flag and m.start() and text[m.start() - 1] in _WORDISH:
-                pos = m.start() + 2  # inside a word: not a flag
-                continue
             name, value = m.group(1), m.group(3)
             quote = value[0] if value[0] in "\"'" else ""
             bare = value[1:-1] if quote else value
             if _secret_named(name) and _secret_value(bare):
                 start = m.start(3) + len(quote)
-                yield start, start + len(bare)
-                pos = m.end()
+                end = m.end() - len(quote)
+                if not quote and len(bare) == _VALUE_HEAD:  # its head: read it to the end
+                    end = self.rest.match(text, end).end()
+                yield start, end
+                pos = end + len(quote)
             else:  # the value may itself be a pair ("fix it: PGPASSWORD=…")
                 pos = m.start(3)
 
@@ -890,6 +953,63 @@ _PROSE = _Source(
     r"(?i)\b(?:(password|passwd|passphrase|passcode|pin)|secret|(?:api|access|secret) key"
     r"|token)\s+(?:is|was)\s*:?\s*[\"'`]?([^\s\"'`]{4,})"
 )
+
+
+class _Skipping(_Finder):
+    """A rule tried at each place where ``word`` (what every match starts with) is found,
+    and, where it fails, not again until the end of what ``skip`` matches there: a
+    stretch in which every later start fails too. Exactly ``finditer``'s matches, in
+    linear time. A command line (``\\bcurl\\b[^\\n]*?\\s-u…``) skips the rest of its line
+    (its lazy run reads to the line's end whatever the start: ``"curl " * 200_000`` tried
+    each start to the end); a JWT (``eyJ[…]+\\.``) the run of its characters."""
+
+    __slots__ = ("head", "skip", "word")
+
+    def __init__(
+        self, find: _Finder, word: str, skip: str = r"[^\n]*\n?", head: str | None = None
+    ) -> None:
+        super().__init__(find.pattern, find.spans)
+        self.anchors = find.anchors
+        self.word = re.compile(word, find.pattern.flags)
+        self.skip = re.compile(skip, find.pattern.flags)
+        #: what must hold at a start for a failure there to skip (``\\bcurl\\b``: "curl"
+        #: inside "xcurl" fails for want of its boundary, and says nothing of what follows)
+        self.head = re.compile(head, find.pattern.flags) if head is not None else None
+
+    def __call__(self, text: str) -> Iterator[_Span]:
+        return self.spans(text, self._matches(text))
+
+    def windowed(self, text: str, hay: _Hay) -> Iterator[_Span]:
+        return self(text)
+
+    def _matches(self, text: str) -> Iterator[re.Match[str]]:
+        pos, match, skip = 0, self.pattern.match, self.skip.match
+        for w in self.word.finditer(text):
+            start = w.start()
+            if start < pos:
+                continue
+            m = match(text, start)
+            if m is not None:
+                yield m
+                pos = m.end()
+            elif self.head is None or self.head.match(text, start) is not None:
+                pos = skip(text, start).end()
+
+
+def _lines(find: _Finder) -> _Skipping:
+    """A command-line rule, skipping the rest of the line where it fails."""
+    source = find.pattern.pattern  # \bcurl\b[^\n]*?…: found by "curl\b" (a literal scan)
+    head = source[: source.index("[^\\n]*?")]
+    return _Skipping(find, head[2:], head=head)
+
+
+#: detect-secrets patterns whose failed tries would each read to the end of a run or a
+#: line: (what a match starts with, what a later start on which fails too).
+_SKIPS: dict[str, tuple[str, str]] = {
+    r"eyJ[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.?[A-Za-z0-9-_.+/=]*?": ("eyJ", r"eyJ[A-Za-z0-9-_=]*"),
+    r"\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*": ("//", r"[^\n]*\n?"),
+    r"sk-[A-Za-z0-9-_]*[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}": ("sk-", r"sk-[A-Za-z0-9-_]*"),
+}
 
 
 def _prose(text: str, matches: Iterator[re.Match[str]]) -> Iterator[_Span]:
@@ -1051,11 +1171,11 @@ def _build() -> _Ruleset:
     keyword, token, plain = _scanner_rules()
     schemes = _Finder(_P.schemes, _scheme_spans)
     schemes.window(tuple(_At(w, lowered=True) for w in ("bearer", "basic", "token")))
-    mysql = _simple(_P.mysql, 1)
+    mysql = _lines(_simple(_P.mysql, 1))
     mysql.window((_At("mysql"), _At("mariadb")))
-    sshpass = _any_group(_P.sshpass)
+    sshpass = _lines(_any_group(_P.sshpass))
     sshpass.window((_At("sshpass"),))
-    curl = _simple(_P.curl_user, 1)
+    curl = _lines(_simple(_P.curl_user, 1))
     curl.window((_At("curl"),))
     prose = _Finder(_P.prose, _prose, guard=_P.is_was)  # what every match holds, cheaper
     prose.window(  # "api key", "access key", "secret key": 4 or 7 before "key"

@@ -518,3 +518,68 @@ def test_every_window_belongs_to_a_pattern():
             "hv[sb]\\.[A-Za-z0-9_\\-]{2",
         ]
     )
+
+
+#: Texts that once cost quadratic (or worse) time: a name rule backtracking prefix ×
+#: suffix over a run of keywords, a flag rule tried at every ``--`` of a run, a value
+#: scanned again for pairs to its end at every pair, a lazy command-line run read to the
+#: line's end from every ``curl``, a JWT or OpenAI key tried from every ``eyJ``/``sk-`` of
+#: a run, adjacent token matches each widened to the end of the same run. Their timings
+#: are in bench/engine_bench.py (``redact_worst_1mb_ms``); here, their results.
+PATHOLOGICAL = [
+    ("api_key", ":"),
+    ("secret-", "=v"),
+    ("--key", " abc"),
+    ("--keyxxxx", "=v"),
+    ("api_keyxx", "="),
+    ("keyboard=", ""),
+    ("aws_key=", " x"),
+    ("key=[REDACTED]", ""),
+    ("pwpw", ":"),
+    ("eyJa.", ""),
+    ("eyJ", ""),
+    ("xoxb-1-", ""),
+    ("AKIA", ""),
+    ("curl ", "-u a:b"),
+    ("mysql ", ""),
+    ("sshpass ", ""),
+    ("sk-", ""),
+    ("sk-ant-", ""),
+    ("//a/:_authToken=", ""),
+    ("key ", "= 'value'"),
+]
+
+
+@pytest.mark.parametrize(("unit", "tail"), PATHOLOGICAL)
+def test_pathological_runs_equal_every_rule(unit, tail):
+    for size in (200, 14_000, 20_000):  # windowed with hints, and without
+        text = (unit * (size // len(unit) + 1))[:size] + tail
+        expected = unguarded(text)
+        redact_module.clear_memo()
+        assert redact(text) == expected, (unit, size)
+        for mixed in (text + " password=Hunter2x", "api_key=Tr0ub4dor3 " + text):
+            assert redact_module._redact(mixed) == unguarded(mixed)
+    assert_windows_exact((unit * (3000 // len(unit) + 1))[:3000] + tail)
+
+
+def test_names_are_bounded():
+    """A keyword within 128 characters of the name's start, a name of at most 256: longer
+    ones are not recognised (every part of a pair rule is bounded, for linear time)."""
+    assert redact("a" * 120 + "_password=Hunter2x") == "a" * 120 + "_password=" + MASK
+    assert redact("a" * 130 + "_password=Hunter2x") == "a" * 130 + "_password=Hunter2x"
+    assert redact("--" + "a" * 120 + "-password Hunter2x") == "--" + "a" * 120 + "-password " + MASK
+    long_value = "Zz9" * 50
+    assert redact(f"password={long_value} ok") == f"password={MASK} ok"
+    assert redact(f"x --token {long_value} ok") == f"x --token {MASK} ok"
+
+
+def test_command_rules_skip_only_lines_that_fail():
+    """A command word inside a word (``xcurl``) fails for want of its boundary: the line
+    is still searched on."""
+    for text in (
+        "xcurl -u a:b curl -u c:dddd",
+        "mysqlx mysql -u r -psecretpw",
+        "curl x\ncurl -u a:bbb",
+    ):
+        assert redact(text) == unguarded(text) and MASK in redact(text)
+        assert_windows_exact(text)
