@@ -87,7 +87,9 @@ in bench/engine_bench.py, ``redact_worst_1mb_ms``).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 MASK = "[REDACTED]"
@@ -802,11 +804,24 @@ _NAME_WORDS = ("key", "secret", "token", "pass", "pwd", "pw", "auth", "cred", "c
 _secret_name: re.Pattern[str] | None = None
 
 
+@contextmanager
+def _warnings_kept() -> Iterator[None]:
+    """Import detect-secrets without its side effect on warnings: its loggers call
+    ``logging.captureWarnings(True)`` at import, which sends every warning of the process
+    to the logging module (where nobody sees one: a clamped seek's warning vanished)."""
+    showwarning = warnings.showwarning
+    try:
+        yield
+    finally:
+        warnings.showwarning = showwarning
+
+
 def _name_pattern() -> re.Pattern[str]:
     """Names that say secret: detect-secrets' keyword list, and ccviz's additions."""
     global _secret_name
     if _secret_name is None:
-        from detect_secrets.plugins.keyword import DENYLIST
+        with _warnings_kept():
+            from detect_secrets.plugins.keyword import DENYLIST
 
         words = "|".join(DENYLIST)  # substrings, as detect-secrets matches them
         own = (
@@ -1168,7 +1183,8 @@ def _build() -> _Ruleset:
     for name, value in list(globals().items()):
         if isinstance(value, _Source):  # _TOKEN_RUN → _P.token_run
             setattr(_P, name[1:].lower(), re.compile(value))
-    keyword, token, plain = _scanner_rules()
+    with _warnings_kept():
+        keyword, token, plain = _scanner_rules()
     schemes = _Finder(_P.schemes, _scheme_spans)
     schemes.window(tuple(_At(w, lowered=True) for w in ("bearer", "basic", "token")))
     mysql = _lines(_simple(_P.mysql, 1))

@@ -583,3 +583,19 @@ def test_command_rules_skip_only_lines_that_fail():
     ):
         assert redact(text) == unguarded(text) and MASK in redact(text)
         assert_windows_exact(text)
+
+
+def test_loading_the_rule_set_leaves_warnings_alone():
+    """detect-secrets' loggers call logging.captureWarnings(True) when imported, which hid
+    every warning of the process (a clamped seek's among them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, ccviz_kernel.redact as r\n"
+        "r.redact('password=hunter2 x')\n"
+        "r._name_pattern()\n"
+        "warnings.warn('still here')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "UserWarning: still here" in out.stderr, out.stderr
