@@ -208,12 +208,14 @@ def _page(server: GameServer, request: Request) -> HttpAnswer:
 
 def _static(server: GameServer, request: Request) -> HttpAnswer:
     try:
-        body, content_type = static_file(request.params["name"])
+        found = static_file(request.params["name"], request.headers)
     except KeyError:
         return HttpAnswer(404, "not found\n")
     except FrontEndMissing as exc:
         return HttpAnswer(503, f"{exc}\n")
-    return HttpAnswer(200, body, content_type, {"Cache-Control": "no-cache"})
+    return HttpAnswer(
+        304 if found.not_modified else 200, found.body, found.content_type, found.headers
+    )
 
 
 _PARAM = re.compile(r"\{(\w+)\}")

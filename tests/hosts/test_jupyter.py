@@ -637,3 +637,37 @@ async def test_the_readme_snippet_in_a_kernel_this_server_started(
     finally:
         client.stop_channels()
         await manager.shutdown_kernel(kid, now=True)
+
+
+@pytest.mark.skipif(
+    not (REPO / "ccviz_kernel" / "static" / "manifest.json").exists(),
+    reason="the front end is not built (npm run build)",
+)
+@pytest.mark.parametrize("jp_server_config", [config(tornado_settings={"compress_response": True})])
+async def test_the_hashed_bundle_goes_out_precompressed_and_is_not_compressed_again(
+    started, http_server_client, jp_base_url, jp_token
+):
+    import gzip
+    import re
+
+    static = REPO / "ccviz_kernel" / "static"
+    good = f"token {jp_token}"
+    html = (await fetch(http_server_client, jp_base_url + "ccviz/view/g", auth=good)).body
+    src = re.search(rb'<script type="module" src="([^"]+)"', html).group(1).decode()
+    name = src.rsplit("/", 1)[1]
+    assert src == f"{jp_base_url}ccviz/static/{name}" and name != "page.js"
+    for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
+        r = await fetch(
+            http_server_client,
+            src,
+            auth=good,
+            headers={"Accept-Encoding": coding},
+            decompress_response=False,
+        )
+        # tornado's compress_response gzips only what has no Content-Encoding yet
+        assert (r.code, r.headers["Content-Encoding"]) == (200, coding)
+        assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert "Accept-Encoding" in r.headers["Vary"]
+        assert r.body == (static / (name + suffix)).read_bytes()
+    plain = (static / "page.js").read_bytes()
+    assert gzip.decompress((static / f"{name}.gz").read_bytes()) == plain
