@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .claude.hooks import HOOK_EVENTS, TOOL_EVENTS
-from .claude.timestamps import parse_time
+from .claude.timestamps import parse_micros, parse_time
 from .config import MAX_PAYLOAD_BYTES
 from .errors import PayloadError, json_type
 from .untrusted import within_limits
@@ -126,31 +126,30 @@ def parse_event(
     ...
     ccviz_kernel.errors.PayloadError: field 'session_id' is missing: expected a non-empty string
     """
-    if isinstance(data, dict):
-        payload = data
-    else:
-        payload = _decode(data)
-    name = payload.get("hook_event_name")
+    payload = data if isinstance(data, dict) else _decode(data)
+    get = payload.get
+    name = get("hook_event_name")
     if type(name) is not str or not name or len(name) > _MAX_NAME or name.isspace():
         raise PayloadError(_bad(name, "hook_event_name", "a non-empty string"))
-    sid = payload.get("session_id")
+    sid = get("session_id")
     if sid is None:
         sid = session_id
     if type(sid) is not str or not sid or len(sid) > _MAX_NAME or sid.isspace():
         raise PayloadError(_bad(sid, "session_id", "a non-empty string"))
-    get = payload.get
     agent_id = get("agent_id")
     agent_type = get("agent_type")
     tool_name = get("tool_name")
     tool_use_id = get("tool_use_id")
-    for key, value in (
-        ("agent_id", agent_id),
-        ("agent_type", agent_type),
-        ("tool_name", tool_name),
-        ("tool_use_id", tool_use_id),
-    ):
-        if value is not None and (type(value) is not str or len(value) > _MAX_NAME):
-            raise PayloadError(_bad(value, key, "a string"))
+    # The four names, checked in this order (the first bad one is the one named); the
+    # common case (absent, or a short string) costs one test each.
+    if agent_id is not None and (type(agent_id) is not str or len(agent_id) > _MAX_NAME):
+        raise PayloadError(_bad(agent_id, "agent_id", "a string"))
+    if agent_type is not None and (type(agent_type) is not str or len(agent_type) > _MAX_NAME):
+        raise PayloadError(_bad(agent_type, "agent_type", "a string"))
+    if tool_name is not None and (type(tool_name) is not str or len(tool_name) > _MAX_NAME):
+        raise PayloadError(_bad(tool_name, "tool_name", "a string"))
+    if tool_use_id is not None and (type(tool_use_id) is not str or len(tool_use_id) > _MAX_NAME):
+        raise PayloadError(_bad(tool_use_id, "tool_use_id", "a string"))
     if not tool_name and name in TOOL_EVENTS:
         raise PayloadError(f"{name}: field 'tool_name' is required (a non-empty string)")
     tool_input = get("tool_input")
@@ -159,7 +158,11 @@ def parse_event(
     if ts is None:
         stamp = get("timestamp")
         if stamp is not None:
-            ts = parse_time(stamp)
+            if type(stamp) is str:  # parse_time of text, without its type tests
+                micros = parse_micros(stamp)
+                ts = None if micros is None else micros / 1_000_000
+            else:
+                ts = parse_time(stamp)
     if ts is not None and not (type(ts) in (float, int) and 0.0 <= ts < MAX_EVENT_TIME):
         ts = None  # an impossible time (1e300, NaN, before 1970) is no time: the clock's
     return HookEvent(name, sid, payload, ts, agent_id or None, agent_type, tool_name, tool_use_id)
@@ -178,11 +181,13 @@ def _decode(data: bytes | bytearray | str) -> dict[str, Any]:
         raise PayloadError(
             f"payload too large ({len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES})"
         )
-    if not data or not (data.strip() if isinstance(data, str) else bytes(data).strip()):
-        raise PayloadError("empty payload: expected a JSON object")
     try:
         payload = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        # Only text that is not JSON can be empty (checked here, not on every payload:
+        # stripping copies the whole text).
+        if not data or not (data.strip() if isinstance(data, str) else bytes(data).strip()):
+            raise PayloadError("empty payload: expected a JSON object") from None
         raise PayloadError(
             f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None

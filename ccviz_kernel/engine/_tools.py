@@ -20,6 +20,9 @@ from ._todos import TodoRules
 from .speech import mcp_server, shorten, tool_texts
 from .town import HOME, WAITING_PLACE, place_for
 
+#: The tools whose result changes the quest board (``_take_todo_result``).
+_TODO_TOOLS = frozenset({"TodoWrite", "TaskCreate", "TaskUpdate"})
+
 
 class ToolRules(AgentRules, TodoRules):
     """The tool-call hooks, from the call to its result or failure."""
@@ -31,7 +34,9 @@ class ToolRules(AgentRules, TodoRules):
             place = rules["default"] if rules["default"] in self._state["places"] else HOME
         return place
 
-    def _count_call(self, agent_id: str, tool: str, use_id: str | None) -> bool:
+    def _count_call(
+        self, agent_id: str, tool: str, use_id: str | None, place: str | None = None
+    ) -> bool:
         """Count a call the first time any event names it; False if it was counted before.
 
         Most calls are first named by their ``PreToolUse``; a call that Claude Code refused
@@ -43,19 +48,32 @@ class ToolRules(AgentRules, TodoRules):
             if use_id in seen:
                 return False
             seen.add(use_id)
-        self._inc(("stats", "toolCalls", tool))
-        self._inc(("stats", "placeCalls", self._place_of(tool)))
-        self._inc(("agents", agent_id, "calls"))
+        if place is None:
+            place = self._place_of(tool)
+        # Three ``_inc``s, inlined (every call passes here): the same deltas, the same state.
+        state = self._state
+        stats = state["stats"]
+        agent = state["agents"][agent_id]
+        self._deltas += (
+            ["inc", ["stats", "toolCalls", tool], 1],
+            ["inc", ["stats", "placeCalls", place], 1],
+            ["inc", ["agents", agent_id, "calls"], 1],
+        )
+        counts = stats["toolCalls"]
+        counts[tool] = counts.get(tool, 0) + 1
+        counts = stats["placeCalls"]
+        counts[place] = counts.get(place, 0) + 1
+        agent["calls"] = agent.get("calls", 0) + 1
         return True
 
     def _on_pre_tool(self, event: HookEvent) -> None:
         agent_id = self._agent_for(event)
         tool = event.tool_name or "unknown"
-        if not self._count_call(agent_id, tool, event.tool_use_id):
+        place = self._place_of(tool)
+        if not self._count_call(agent_id, tool, event.tool_use_id, place):
             return  # named before: its result came first, or the same call twice
         p = event.payload
         tool_input = p.get("tool_input") or {}
-        place = self._place_of(tool)
         summary, doing = tool_texts(tool, tool_input, self._state["cwd"])
         call: dict[str, Any] = {"name": tool, "useId": event.tool_use_id, "summary": summary}
         server = mcp_server(tool)
@@ -135,7 +153,7 @@ class ToolRules(AgentRules, TodoRules):
         p = event.payload
         if event.tool_name in SPAWN_TOOLS:
             self._link_spawn_result(agent_id, event.tool_use_id, p.get("tool_response"))
-        else:
+        elif event.tool_name in _TODO_TOOLS:
             # The quest board changes when the call succeeded: a call refused by validation
             # (its transcript result is an error) changes nothing.
             self._take_todo_result(event.tool_name, p.get("tool_input"), p.get("tool_response"))

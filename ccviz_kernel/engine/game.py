@@ -56,6 +56,10 @@ class Applied(NamedTuple):
     reset: bool = False
 
 
+#: ``Applied(seq, deltas, effects)`` without the generated ``__new__``'s Python frame (the
+#: same tuple: one is made per event).
+_new_applied = tuple.__new__
+
 # The generated ``__new__`` names no module: pdoc (the API reference, make docs) then cannot
 # resolve its annotations (``list[Delta]``) and warns. This module is where they resolve.
 Applied.__new__.__module__ = __name__
@@ -164,25 +168,27 @@ class Game(SessionRules, ToolRules, ControlRules):
         seq = state["seq"] + 1
         deltas.append(["set", ["seq"], seq])
         state["seq"] = seq
-        if event.ts is not None:
-            self._advance_clock(event.ts)
+        ts = event.ts
+        if ts is not None:
+            self._advance_clock(ts)
         if MAIN not in state["agents"]:
             self._add_main()
         payload = event.payload
         if "usage" in payload or "model" in payload or "context_tokens" in payload:
             self._take_usage(event)
-        handler = _HANDLERS.get(event.name)
+        name = event.name
+        handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, event)
-        elif event.name not in _SILENT:
-            self._effect("event", self._agent_for(event), shorten(event.name))
+        elif name not in _SILENT:
+            self._effect("event", self._agent_for(event), shorten(name))
         if self._moved:
             self._moved = False
             self._update_status()
         for effect in effects:
             effect["seq"] = seq
         self._deltas, self._effects = [], []
-        return Applied(seq, deltas, effects)
+        return _new_applied(Applied, (seq, deltas, effects, False))
 
     def validate(self, event: HookEvent) -> None:
         """Refuse a control event that could not do anything, before it is logged."""

@@ -15,11 +15,31 @@ MAX_TEXT = 80
 MAX_CAPTION = 120
 
 
+#: Results of :func:`shorten` by limit, then by the text's first ``limit * 4`` characters
+#: (all the result depends on): the engine says the same things again and again (tool
+#: summaries, names, captions). Bounded: a full table is emptied.
+_SHORT: dict[int, dict[str, str]] = {}
+_SHORT_KEPT = 2048
+
+
 def shorten(text: str, limit: int = MAX_TEXT) -> str:
     """One line of at most ``limit`` characters, redacted."""
     if not isinstance(text, str):
         text = str(text)
-    text = text[: limit * 4].strip()  # never copy a whole file's worth of text below
+    cut = text[: limit * 4]  # never copy a whole file's worth of text below
+    memo = _SHORT.get(limit)
+    if memo is None:
+        memo = _SHORT[limit] = {}
+    line = memo.get(cut)
+    if line is None:
+        if len(memo) >= _SHORT_KEPT:
+            memo.clear()
+        line = memo[cut] = _shorten(cut, limit)
+    return line
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = text.strip()
     line, newline, _ = text.partition("\n")
     if newline and len(line) < limit:
         line += " …"
