@@ -50,18 +50,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CCVIZ_CHROMIUM", "/usr/bin/chromium")
-#: The flags the browser tests use (tests/common.py): headless, WebGL through SwiftShader.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(REPO / "tests"))
+from common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one copy of the browser's flags)
+
 #: Seconds: a server up, a page drawn, a notebook run.
 START_S = 60.0
 DRAW_MS = 60_000
