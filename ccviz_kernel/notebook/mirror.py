@@ -40,8 +40,9 @@ class GameMirror:
         self.rejoins = 0
         self.on_update: list[Callable[[GameMirror], None]] = []
         #: ``callback(kind, data)`` for what arrives as it arrives: ``"snapshot"`` (after a
-        #: join), ``"update"`` (a game-state-update applied) and ``"effect"``; a relay (the
-        #: notebook widget's comm) passes these on untouched.
+        #: join), ``"update"`` (a game-state-update applied, its ``effects`` inside it) and
+        #: ``"effect"`` (a ``visualization-event``: replay status); a relay (the notebook
+        #: widget's comm) passes these on untouched.
         self.on_raw: list[Callable[[str, dict[str, Any]], None]] = []
         self._changed = asyncio.Event()
         self._joining = False
@@ -136,19 +137,16 @@ class GameMirror:
     async def _on_update(self, data: dict[str, Any]) -> None:
         if data.get("gameId") != self.game_id or self.snapshot is None or self._joining:
             return
-        if data.get("reset"):  # the game was rebuilt (a replay seeking back): take it whole
-            apply_in_place(self.snapshot, data["deltas"])
-            self.updates += 1
-            self._relay("update", data)
-            self._notify()
-            return
-        if data["seq"] <= self.seq:
-            return  # already have it (sent before our snapshot was taken)
-        if data["from"] != self.seq + 1:
-            await self._rejoin()
-            return
+        if not data.get("reset"):  # reset: the game was rebuilt (a replay seeking back)
+            if data["seq"] <= self.seq:
+                return  # already have it (sent before our snapshot was taken)
+            if data["from"] != self.seq + 1:
+                await self._rejoin()
+                return
         apply_in_place(self.snapshot, data["deltas"])
         self.updates += 1
+        # the update's effects (protocol §4): kept once, with the update that brought them
+        self._keep_effects({"gameId": self.game_id, **e} for e in data.get("effects", ()))
         self._relay("update", data)
         self._notify()
 
@@ -162,9 +160,12 @@ class GameMirror:
                 self.replay = {
                     k: data[k] for k in ("playing", "speed", "position", "total", "loop")
                 }
-            self.effects.append(data)
-            del self.effects[:-500]
+            self._keep_effects((data,))
             self._relay("effect", data)
+
+    def _keep_effects(self, effects: Any) -> None:
+        self.effects.extend(effects)
+        del self.effects[:-500]
 
     def _relay(self, kind: str, data: dict[str, Any]) -> None:
         for callback in list(self.on_raw):

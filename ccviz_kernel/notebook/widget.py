@@ -405,10 +405,8 @@ class _HubFeed(_Feed):
         )
 
     def _emit(self, event: str, data: Any, _game_id: str) -> None:
-        if event == "game-state-update":
+        if event == "game-state-update":  # its effects inside it (protocol §4)
             self.view.send({"type": "update", "update": data})
-        elif event == "visualization-event":
-            self.view.send({"type": "effect", "effect": data})
 
     def close(self) -> None:
         self._closed = True

@@ -1,8 +1,14 @@
 """Leading-edge frame coalescing: at most one ``game-state-update`` per room per frame.
 
-An update goes out at once when the room has had none in the last frame (a quiet game has
-near-zero latency); otherwise the deltas wait for the next frame boundary and go out
-together (a burst costs at most one frame). Effects ride along in the same flush.
+An update goes out as soon as the caller is done (the next loop turn) when the room has had
+none in the last frame (a quiet game has near-zero latency); otherwise the deltas wait for
+the next frame boundary and go out together (a burst costs at most one frame). The effects
+of those events ride inside the same update (``effects``, docs/protocol.md §4), so a viewer
+gets at most one message per room per frame whatever the event rate.
+
+Never inside :meth:`Broadcaster.push`: the hub pushes while a hook POST is being answered,
+and a fan-out to a thousand viewers there would keep that answer waiting (ingest is never
+queued behind fan-out).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from ..engine.game import Applied
 
-#: Transient effects sent per room per frame at most; older ones in a burst are dropped.
+#: Effects one update carries at most; the oldest of a burst are dropped.
 MAX_EFFECTS_PER_FRAME = 24
 
 Emit = Callable[[str, Any, str], Awaitable[None] | None]
@@ -79,12 +85,9 @@ class Broadcaster:
             del room.effects[:-MAX_EFFECTS_PER_FRAME]
         if room.timer is not None:
             return
-        wait = room.last_sent + self.frame - self._clock()
-        if wait <= 0:
-            self._flush(game_id)
-        else:
-            call_later = self._call_later or asyncio.get_running_loop().call_later
-            room.timer = call_later(wait, self._flush, game_id)
+        wait = max(0.0, room.last_sent + self.frame - self._clock())
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        room.timer = call_later(wait, self._flush, game_id)
 
     def forget(self, game_id: str) -> None:
         room = self._rooms.pop(game_id, None)
@@ -110,13 +113,12 @@ class Broadcaster:
         if room.reset:
             update["reset"] = True
             room.reset = False
-        effects = room.effects
+        if room.effects:
+            update["effects"] = room.effects
         room.deltas, room.effects = [], []
         room.last_sent = self._clock()
         self.updates_sent += 1
         self._send("game-state-update", update, game_id)
-        for effect in effects:
-            self._send("visualization-event", {"gameId": game_id, **effect}, game_id)
 
     def _send(self, event: str, data: Any, game_id: str) -> None:
         result = self._emit(event, data, game_id)

@@ -213,3 +213,46 @@ def test_the_lobby_lists_games_and_updates_live(server, open_page):
     # Newest first.
     assert page.locator(".game").first.get_attribute("data-game") == fresh
     watched.assert_clean()
+
+
+def test_effects_ride_inside_updates_and_reach_the_page_and_the_mirror_once(server, open_page):
+    from ccviz_kernel.engine.game import Game
+    from ccviz_kernel.events import parse_event
+    from ccviz_kernel.notebook.mirror import GameMirror
+
+    game = new_game_id()
+    page = open_game(open_page, server, game).page
+    wire = "default" if server.json_mode else "msgpack"
+    mirror = server.run(GameMirror(server.url, game, serializer=wire).connect())
+    seen: dict[str, int] = {}
+
+    async def count(data):  # every message the mirror's connection is sent, by event
+        seen["visualization-event"] = seen.get("visualization-event", 0) + 1
+
+    mirror.sio.on("visualization-event", count)
+    posts = [hook(game, "SessionStart", source="startup")]
+    posts.append(hook(game, "UserPromptSubmit", prompt="Make the jump higher."))
+    posts += [tool(game, "Bash", f"toolu_{n}", command=f"echo step {n}") for n in range(12)]
+    for payload in posts:  # back to back: several events share a frame's update
+        server.post(payload)
+    wait_seq(page, len(posts))
+    server.run(mirror.wait_seq(len(posts)))
+    stored = server.call(lambda: list(server.host.hub.store.events(game)))
+    engine = Game(game)
+    expected = [
+        (e["seq"], e["kind"], e.get("text"))
+        for record in stored
+        for e in engine.apply(parse_event(record.payload, ts=record.ts)).effects
+    ]
+    assert len(expected) >= len(posts)
+
+    def keys(effects):
+        return [(e["seq"], e["kind"], e.get("text")) for e in effects if e["kind"] != "replay"]
+
+    wait_until(page, f"window.__ccviz.effects().length >= {len(expected)}")
+    page.wait_for_timeout(300)  # anything sent twice would have arrived by now
+    assert keys(page.evaluate("window.__ccviz.effects()")) == expected
+    assert keys(mirror.effects) == expected
+    assert all(e["gameId"] == game for e in mirror.effects)
+    assert seen == {}  # no effect came as a message of its own
+    server.run(mirror.close())

@@ -87,6 +87,15 @@ class Viewer:
     def text(self, *events: str) -> str:
         return json.dumps([d for e, d in self.received if e in events], default=str)
 
+    def effects(self) -> str:
+        """Every effect: inside updates (protocol §4), and replay status events."""
+        inside = [
+            e for ev, d in self.received if ev == "game-state-update" for e in d.get("effects", ())
+        ]
+        return json.dumps(
+            [*inside, *(d for ev, d in self.received if ev == "visualization-event")], default=str
+        )
+
 
 async def read_everything(host, formats, *, replay: str | None = None) -> dict[str, str]:
     """Post the corpus, and gather what every viewer channel shows."""
@@ -140,7 +149,7 @@ async def read_everything(host, formats, *, replay: str | None = None) -> dict[s
     return {
         "join snapshot": json.dumps(joins, default=str),
         "deltas": viewer.text("game-state-update"),
-        "effects": viewer.text("visualization-event"),
+        "effects": viewer.effects(),
         "lobby": json.dumps(lobby, default=str) + viewer.text("games"),
         "http api": "\n".join(api),
     }

@@ -81,9 +81,11 @@ def delta(n: int) -> list:
     return [["set", ["n"], n]]
 
 
-def test_a_quiet_room_gets_its_update_at_once(time_):
+def test_a_quiet_room_gets_its_update_on_the_next_loop_turn_never_inside_push(time_):
     b, sent = make(time_)
     b.push("g", Applied(1, delta(1), []))
+    assert sent.sent == []  # the hook POST that pushed it is answered first
+    time_.advance(0)
     assert sent.updates() == [
         (1000.0, {"gameId": "g", "from": 1, "seq": 1, "deltas": delta(1)}),
     ]
@@ -91,6 +93,7 @@ def test_a_quiet_room_gets_its_update_at_once(time_):
     # a frame later the room is quiet again: the leading edge once more, no waiting
     time_.advance(b.frame)
     b.push("g", Applied(2, delta(2), []))
+    time_.advance(0)
     assert [u["seq"] for _, u in sent.updates()] == [1, 2]
 
 
@@ -140,45 +143,49 @@ def test_at_most_one_update_per_frame_per_room_and_no_event_lost(time_, fps):
 def test_rooms_do_not_wait_for_each_other(time_):
     b, sent = make(time_)
     b.push("a", Applied(1, delta(1), []))
+    time_.advance(0)
     b.push("a", Applied(2, delta(2), []))  # a waits for its next frame
-    b.push("b", Applied(1, delta(1), []))  # b is quiet: out at once
+    b.push("b", Applied(1, delta(1), []))  # b is quiet: out on the next turn
+    time_.advance(0)
     assert [(g, d["seq"]) for _, e, d, g in sent.sent] == [("a", 1), ("b", 1)]
 
 
-def test_effects_go_out_in_the_same_flush_after_their_update(time_):
+def test_effects_ride_inside_their_update_and_nothing_else_is_sent(time_):
     b, sent = make(time_)
-    b.push("g", Applied(1, delta(1), [{"kind": "say", "text": "one"}]))
+    b.push("g", Applied(1, delta(1), [{"seq": 1, "kind": "say", "text": "one"}]))
     time_.advance(0.001)
-    b.push("g", Applied(2, delta(2), [{"kind": "say", "text": "two"}]))
-    b.push("g", Applied(3, delta(3), [{"kind": "spark"}, {"kind": "say", "text": "three"}]))
+    b.push("g", Applied(2, delta(2), [{"seq": 2, "kind": "say", "text": "two"}]))
+    b.push("g", Applied(3, delta(3), [{"seq": 3, "kind": "spark"}, {"seq": 3, "kind": "x"}]))
     time_.advance(1.0)
-    rows = [(t, e, d) for t, e, d, _ in sent.sent]
-    assert [(e, d.get("seq", d.get("text", d.get("kind")))) for _, e, d in rows] == [
-        ("game-state-update", 1),
-        ("visualization-event", "one"),
-        ("game-state-update", 3),
-        ("visualization-event", "two"),
-        ("visualization-event", "spark"),
-        ("visualization-event", "three"),
+    assert {e for _, e, _, _ in sent.sent} == {"game-state-update"}  # one message per frame
+    (_, first), (_, second) = sent.updates()
+    assert first["effects"] == [{"seq": 1, "kind": "say", "text": "one"}]
+    assert [(e["seq"], e["kind"]) for e in second["effects"]] == [
+        (2, "say"),
+        (3, "spark"),
+        (3, "x"),
     ]
-    assert rows[1][2] == {"gameId": "g", "kind": "say", "text": "one"}
-    assert {t for t, _, _ in rows[2:]} == {rows[2][0]}  # one flush, one instant
+    b.push("g", Applied(4, delta(4), []))
+    time_.advance(1.0)
+    assert "effects" not in sent.updates()[-1][1]  # none: the key is left out
 
 
 def test_a_burst_keeps_only_the_newest_effects(time_):
     b, sent = make(time_)
     b.push("g", Applied(1, delta(1), []))
+    time_.advance(0)
     for seq in range(2, 102):
         b.push("g", Applied(seq, delta(seq), [{"kind": "say", "n": seq}]))
     time_.advance(1.0)
-    effects = [d["n"] for _, e, d, _ in sent.sent if e == "visualization-event"]
-    assert effects == list(range(102 - MAX_EFFECTS_PER_FRAME, 102))
-    assert sent.updates()[-1][1]["deltas"] == [d for seq in range(2, 102) for d in delta(seq)]
+    (_, last) = sent.updates()[-1]
+    assert [e["n"] for e in last["effects"]] == list(range(102 - MAX_EFFECTS_PER_FRAME, 102))
+    assert last["deltas"] == [d for seq in range(2, 102) for d in delta(seq)]
 
 
 def test_a_reset_drops_what_was_pending_and_says_so(time_):
     b, sent = make(time_)
     b.push("g", Applied(1, delta(1), [{"kind": "say"}]))
+    time_.advance(0)
     b.push("g", Applied(2, delta(2), [{"kind": "lost"}]))  # pending when the reset comes
     assert len(time_.pending()) == 1
     time_.advance(0.001)
@@ -192,7 +199,8 @@ def test_a_reset_drops_what_was_pending_and_says_so(time_):
         "deltas": [["set", ["all"], 0]],
         "reset": True,
     }
-    assert [d.get("kind") for _, e, d, _ in sent.sent if e == "visualization-event"] == ["say"]
+    kinds = [e["kind"] for _, u in sent.updates() for e in u.get("effects", [])]
+    assert kinds == ["say"]
     b.push("g", Applied(6, delta(6), []))
     time_.advance(1.0)
     assert "reset" not in sent.updates()[-1][1]
@@ -201,6 +209,7 @@ def test_a_reset_drops_what_was_pending_and_says_so(time_):
 def test_flush_sends_now_and_forget_cancels(time_):
     b, sent = make(time_)
     b.push("g", Applied(1, delta(1), []))
+    time_.advance(0)
     b.push("g", Applied(2, delta(2), []))
     (timer,) = time_.pending()
     b.flush("g")  # a viewer joins: what is pending goes out before its snapshot

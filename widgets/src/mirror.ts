@@ -3,7 +3,8 @@
 // (socket.ts), the widget comm (widget.ts) and the node client the Python tests drive
 // (tests/js/client.mjs) all feed this class. It holds the snapshot, applies
 // `game-state-update`s in order, ignores what it already has, re-joins with `since` on a gap
-// in seq and on reconnect, takes reset updates whole, and forwards `visualization-event`s.
+// in seq and on reconnect, takes reset updates whole, and passes on the effects an update
+// carries (once, after its deltas) and `visualization-event`s (replay status).
 //
 // A join is answered in one of two ways, and both end in the same two paths:
 //   socket.io    the ack: {snapshot} → takeSnapshot, {from, seq, deltas} → advance
@@ -135,6 +136,7 @@ export class Mirror {
       if (!this.apply(data, "reset")) return;
       this.updates++;
       this.listener.state(this.snapshot, true, data.deltas);
+      this.effects(data);
       return;
     }
     this.advance(data, false);
@@ -172,6 +174,14 @@ export class Mirror {
     if (!fromAck) this.updates++;
     if (answers) this.answered("deltas");
     this.listener.state(snapshot, false, data.deltas);
+    this.effects(data);
+  }
+
+  /** The effects an applied update carries, each once, after its state. */
+  private effects(data: Update): void {
+    if (!Array.isArray(data.effects)) return;
+    const gameId = data.gameId;
+    for (const e of data.effects) if (e && typeof e === "object") this.listener.effect({ ...e, gameId });
   }
 
   /** Apply `data` to the snapshot; when it does not fit, start again from a fresh one. */

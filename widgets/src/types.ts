@@ -99,6 +99,8 @@ export interface Update {
   deltas: Delta[];
   /** The game was rebuilt (a replay seeking back): apply whole, seq may go back. */
   reset?: boolean;
+  /** The effects of these events (without `gameId`), shown once the deltas are applied. */
+  effects?: Effect[];
 }
 
 export interface Effect {
@@ -160,7 +162,7 @@ export type HistoryAck =
 /** `game-at {gameId, seq, count?}` (any viewer): the state after event `at` and the
  * deltas/effects of events at+1 … at+deltas.length. The server may send fewer than
  * `count` (the end of the history, or to keep the answer under 1 MiB): rely on
- * `deltas.length`. `effects[k]` are `visualization-event` payloads without `gameId`. */
+ * `deltas.length`. `effects[k]` are the effects of event at+1+k (protocol §6), without `gameId`. */
 export type GameAtAck =
   | {
       ok: true;

@@ -43,9 +43,12 @@ export interface DebugHandle {
   readonly drawnSeq: number;
   /** A deep copy of the snapshot drawn (or null). */
   drawn(): Snapshot | null;
+  /** The newest effects this view was given (at most 200), in order, as received. */
+  effects(): Effect[];
 }
 
 const MAX_ERRORS = 50;
+const MAX_EFFECTS_KEPT = 200;
 
 export class TownView {
   readonly root: HTMLDivElement;
@@ -53,6 +56,7 @@ export class TownView {
   readonly scene: TownScene;
   readonly game: Phaser.Game;
   readonly errors: string[] = [];
+  private effectLog: Effect[] = [];
   ready = false;
   private observer: ResizeObserver | null = null;
   private status: HTMLDivElement;
@@ -112,6 +116,8 @@ export class TownView {
         for (const f of this.stateListeners) f(snap);
       },
       effect: (e) => {
+        this.effectLog.push(e);
+        if (this.effectLog.length > MAX_EFFECTS_KEPT) this.effectLog.shift();
         if (e.kind === "replay") this.setReplay(readReplay(e));
         else {
           if (!this.own) scene.addEffect(e);
@@ -284,6 +290,7 @@ export class TownView {
         return view.scene.snapshot ? view.scene.snapshot.seq : 0;
       },
       drawn: () => (view.scene.snapshot ? structuredClone(view.scene.snapshot) : null),
+      effects: () => structuredClone(view.effectLog),
     };
   }
 

@@ -204,6 +204,25 @@ test("an update that does not fit the snapshot starts again from a fresh one", a
   mirror.close();
 });
 
+test("effects inside an update are passed on once, after its state, and only if applied", async () => {
+  const { mirror, seen } = setup([{ ok: true, gameId: "g", seq: 1, snapshot: snap(1) }]);
+  mirror.connected();
+  await tick();
+  const say = (seq, text) => ({ seq, kind: "say", agentId: "main", text });
+  mirror.update({ ...upd(2, 3), effects: [say(2, "two"), say(3, "three")] });
+  mirror.update({ ...upd(2, 3), effects: [say(2, "again")] }); // already held: nothing again
+  mirror.update({ ...upd(5, 5), effects: [say(5, "gap")] }); // a gap: not applied, not shown
+  assert.deepEqual(
+    seen.effects.map((e) => [e.gameId, e.seq, e.text]),
+    [
+      ["g", 2, "two"],
+      ["g", 3, "three"],
+    ],
+  );
+  assert.equal(mirror.seq, 3);
+  mirror.close();
+});
+
 test("effects of this game are forwarded", async () => {
   const { mirror, seen } = setup([{ ok: true, gameId: "g", seq: 1, snapshot: snap(1) }]);
   mirror.connected();
