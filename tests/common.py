@@ -67,3 +67,190 @@ def start_server(port: int) -> subprocess.Popen:
 def snapshot(port: int, game: str) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/games/{game}", timeout=5) as r:
         return json.loads(r.read())
+
+
+class StalledViewer:
+    """A socket.io viewer (msgpack) on a bare socket that can stop reading: a slow viewer.
+
+    Speaks Engine.IO v4 over a websocket by hand, so that nothing buffers for it: with its
+    receive buffer kept small (``SO_RCVBUF``) and :meth:`stall` called, the server's writes
+    to it back up within a few tens of KB. :meth:`catch_up` reads what came meanwhile,
+    answering pings; :meth:`join` asks for a game (no ``since``: a snapshot).
+    """
+
+    def __init__(self, port: int, path: str, *, headers: dict[str, str] | None = None) -> None:
+        self.port, self.path, self.headers = port, path.strip("/"), headers or {}
+        self.updates: list[dict] = []
+        self.acks: dict[int, list] = {}
+        self._ids = 0
+
+    async def connect(self, auth: dict | None = None) -> StalledViewer:
+        import asyncio
+        import base64
+
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+        self.reader, self.writer = await asyncio.open_connection(sock=sock, limit=4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET /{self.path}/?EIO=4&transport=websocket HTTP/1.1",
+            f"Host: 127.0.0.1:{self.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+            *(f"{k}: {v}" for k, v in self.headers.items()),
+        ]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        opened = await self._frame()
+        assert isinstance(opened, str) and opened.startswith("0"), opened
+        self._send(self._packet(0, auth or {}))  # socket.io CONNECT
+        while True:
+            message = await self._frame()
+            if isinstance(message, bytes):
+                kind = self._decode(message)
+                assert kind["type"] == 0, kind  # CONNECT accepted
+                return self
+
+    async def join(self, game_id: str, **fields) -> dict:
+        self._ids += 1
+        ident = self._ids
+        self._send(self._packet(2, ["join-game", {"gameId": game_id, **fields}], ident))
+        while ident not in self.acks:
+            await self._read_one()
+        return self.acks.pop(ident)[0]
+
+    def stall(self) -> None:
+        """Stop reading: from now on nothing is taken off the socket until catch_up."""
+
+    async def catch_up(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
+        """Read everything that came (answering pings) until nothing more for ``quiet`` s."""
+        import asyncio
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                await asyncio.wait_for(self._read_one(), quiet)
+            except asyncio.TimeoutError:
+                return
+        raise AssertionError("the server kept sending for the whole timeout")
+
+    def gaps(self, start: int) -> list[tuple[int, int]]:
+        """(expected from, got from) wherever an update did not follow the one before."""
+        out, seq = [], start
+        for update in self.updates:
+            if update["from"] != seq + 1:
+                out.append((seq + 1, update["from"]))
+            seq = update["seq"]
+        return out
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # -- Engine.IO and socket.io framing ---------------------------------------------------
+
+    async def _read_one(self) -> None:
+        message = await self._frame()
+        if message == "2":
+            self._send("3", text=True)  # Engine.IO pong
+        elif isinstance(message, bytes):
+            pkt = self._decode(message)
+            if pkt["type"] == 3:  # ACK
+                self.acks[pkt["id"]] = pkt["data"]
+            elif pkt["type"] == 2 and pkt["data"][0] == "game-state-update":
+                self.updates.append(pkt["data"][1])
+
+    async def _frame(self) -> str | bytes:
+        head = await self.reader.readexactly(2)
+        n = head[1] & 0x7F
+        if n == 126:
+            n = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(await self.reader.readexactly(8), "big")
+        payload = await self.reader.readexactly(n)
+        return payload.decode() if head[0] & 0x0F == 1 else payload
+
+    def _send(self, payload: str | bytes, text: bool = False) -> None:
+        data = payload.encode() if isinstance(payload, str) else payload
+        mask = os.urandom(4)
+        n = len(data)
+        size = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.writer.write(bytes([0x81 if text else 0x82]) + size + mask + body)
+
+    @staticmethod
+    def _packet(kind: int, data, ident: int | None = None) -> bytes:
+        import msgpack
+
+        pkt = {"type": kind, "nsp": "/", "data": data}
+        if ident is not None:
+            pkt["id"] = ident
+        return msgpack.packb(pkt)
+
+    @staticmethod
+    def _decode(message: bytes) -> dict:
+        import msgpack
+
+        return msgpack.unpackb(message, strict_map_key=False)
+
+
+def busy_game(game_id: str, count: int) -> list[dict]:
+    """A SessionStart then ``count`` Bash calls: hook payloads that make full-sized updates."""
+    base = {"session_id": game_id, "cwd": "/home/dev/pixel-quest"}
+    events = [{**base, "hook_event_name": "SessionStart", "source": "startup"}]
+    for n in range(count):
+        command = f"echo step {n} && " + "make -C build all " * 4
+        call = {"tool_name": "Bash", "tool_use_id": f"toolu_{n}"}
+        events.append(
+            {**base, "hook_event_name": "PreToolUse", **call, "tool_input": {"command": command}}
+        )
+    return events
+
+
+async def slow_viewer_is_skipped_and_recovers(server, port: int, path: str, fast, **headers):
+    """On a live host: ``fast`` (a joined GameMirror) gets every update on the fast path
+    while a viewer that stops reading is skipped, never queued without bound, and a re-join
+    brings it back with a snapshot equal to the server's. Returns the manager's counters."""
+    import asyncio
+
+    manager, hub, game = server.manager, server.hub, fast.game_id
+    manager.slow_bytes, manager.slow_queue = 16_384, 8
+    slow = await StalledViewer(port, path, headers=headers).connect()
+    joined = await slow.join(game)
+    assert joined["ok"], joined
+    start = joined["snapshot"]["seq"]
+    fast_sid = fast.sio.eio.sid
+    (slow_sid,) = [sid for sid in server.sio.eio.sockets if sid != fast_sid]
+    connection = manager.frame_writer.ready(server.sio.eio.sockets[slow_sid])
+    assert connection is not None, "the slow viewer's connection is not on the fast path"
+    raw = connection.get_extra_info("socket") if hasattr(connection, "get_extra_info") else None
+    (raw or connection.socket).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow.stall()
+    direct, skipped = manager.direct, manager.skipped
+    events = busy_game(game, 3000)[1:]
+    for n, event in enumerate(events):  # bounded: at most 3000 events
+        hub.ingest(event)
+        if n % 40 == 39:
+            await asyncio.sleep(0.01)  # a frame goes out now and then
+            if manager.skipped > skipped and n > 400:
+                break
+    final = hub.game(game).seq
+    await fast.wait_seq(final, timeout=30)
+    assert fast.snapshot == hub.snapshot(game) and fast.rejoins == 0
+    assert manager.skipped > skipped, "the stalled viewer was never skipped"
+    assert manager.direct - direct >= fast.updates // 2, "the fast viewer missed the fast path"
+    for queue in (s.queue for s in server.sio.eio.sockets.values()):
+        assert queue.qsize() <= manager.slow_queue  # never queued without bound
+    await slow.catch_up()
+    hub.ingest(busy_game(game, 3001)[-1])  # the next update shows the gap
+    await slow.catch_up()
+    assert slow.updates[-1]["seq"] == hub.game(game).seq
+    assert slow.gaps(start), "a skipped viewer sees a gap in seq"
+    again = await slow.join(game)  # what a client does on a gap: re-join
+    assert again["ok"] and again["snapshot"] == hub.snapshot(game)
+    slow.close()
+    return {"direct": manager.direct, "queued": manager.queued, "skipped": manager.skipped}

@@ -10,6 +10,11 @@ instead of an unbounded queue. Measured with 1000 viewers at 30 events/s: about 
 server CPU per 1000 deliveries, against 18 for Node's socket.io 4.8 and 54 for the queue
 alone (bench/fanout_bench.py).
 
+A fan-out to more than :data:`CHUNK` viewers is written :data:`CHUNK` at a time, one batch
+per loop turn, so that a hook POST arriving meanwhile is answered between two batches
+instead of after the whole room (the recipients are the room as it was when the fan-out
+began; later fan-outs wait their turn behind it, so each viewer's order holds).
+
 "Ready" is the host's business, behind one small interface, :class:`FrameWriter`: the
 aiohttp hosts (standalone, in-kernel) supply one in ``hosts/_aiohttp.py``, the Jupyter host
 one for tornado in ``hosts/_tornado.py``; a server made without one (``frame_writer=None``)
@@ -29,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, Protocol
 
 import socketio
@@ -40,6 +47,9 @@ from socketio import packet as sio_packet
 SLOW_QUEUE = 64
 #: Bytes waiting in one viewer's socket buffer before it counts as slow and is skipped.
 SLOW_BYTES = 1 << 20
+#: Viewers one fan-out writes to per loop turn: about 1-2 ms of work (bench/fanout_bench.py),
+#: the longest a hook POST waits behind fan-out.
+CHUNK = 200
 
 
 def _ws_frame(payload: bytes | str) -> bytes:
@@ -134,17 +144,42 @@ def use_websocket_class(eio: Any, factory: Callable[..., Any]) -> None:
     eio._async = {**eio._async, "websocket": factory}
 
 
+class _Fanout:
+    """One fan-out under way: its frames and the recipients still to go."""
+
+    __slots__ = ("frames", "wire", "recipients", "skip")
+
+    def __init__(self, frames: list[Any], wire: bytes | None, recipients: Iterator, skip):
+        self.frames, self.wire, self.recipients, self.skip = frames, wire, recipients, skip
+
+
 class FanoutManager(socketio.AsyncManager):
-    """python-socketio's client manager, with room broadcasts fanned out as one frame."""
+    """python-socketio's client manager, with room broadcasts fanned out as one frame.
+
+    Counters (for metrics and tests): :attr:`direct` deliveries written straight to a
+    connection (the host's fast path), :attr:`queued` put on Engine.IO's queue,
+    :attr:`skipped` left out because the viewer was slow.
+    """
 
     def __init__(
-        self, frame_writer: FrameWriter | None = None, *, slow_queue: int = SLOW_QUEUE
+        self,
+        frame_writer: FrameWriter | None = None,
+        *,
+        slow_queue: int = SLOW_QUEUE,
+        slow_bytes: int = SLOW_BYTES,
+        chunk: int = CHUNK,
     ) -> None:
         super().__init__()
         #: The host's fast path; ``None``: every delivery goes through Engine.IO's queue.
         self.frame_writer = frame_writer
         self.slow_queue = slow_queue
-        self.skipped = 0  # deliveries skipped because the viewer was slow (for metrics)
+        self.slow_bytes = slow_bytes
+        self.chunk = chunk
+        self.direct = 0
+        self.queued = 0
+        self.skipped = 0
+        self._backlog: deque[_Fanout] = deque()
+        self._draining: asyncio.Handle | None = None
 
     async def emit(
         self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kwargs
@@ -157,7 +192,11 @@ class FanoutManager(socketio.AsyncManager):
         self.fanout(event, data, namespace, room, skip_sid)
 
     def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any = None) -> int:
-        """Send one encoded packet to every ready participant; returns how many got it."""
+        """Send one encoded packet to every ready participant of ``room`` as it is now.
+
+        Returns how many got it in this call; when the room is bigger than :attr:`chunk`
+        (or an earlier fan-out is still under way) the rest follow on the next loop turns.
+        """
         if namespace not in self.rooms:
             return 0
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
@@ -167,35 +206,85 @@ class FanoutManager(socketio.AsyncManager):
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
+        wire = None
+        if self.frame_writer is not None:
+            wire = b"".join(_ws_frame(f.encode()) for f in frames)
+        skip = skip_sid if isinstance(skip_sid, (list, set, tuple)) else (skip_sid,)
+        # get_participants copies the room first: the recipients are fixed now
+        job = _Fanout(frames, wire, self.get_participants(namespace, room), skip)
+        if self._backlog:
+            self._backlog.append(job)  # after the one under way: order per viewer holds
+            return 0
+        try:
+            asyncio.get_running_loop()
+            limit: int | None = self.chunk
+        except RuntimeError:  # no loop to come back on (a script, a test): all of it now
+            limit = None
+        sent = self._deliver(job, limit)
+        if job.recipients is not None:
+            self._backlog.append(job)
+            self._schedule()
+        return sent
+
+    def _schedule(self) -> None:
+        if self._draining is not None:
+            return
+        self._draining = asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """One loop turn's share of the backlog: :attr:`chunk` recipients."""
+        self._draining = None
+        budget = self.chunk
+        while self._backlog and budget > 0:
+            job = self._backlog[0]
+            budget -= self._deliver(job, budget, counted=True)
+            if job.recipients is None:
+                self._backlog.popleft()
+        if self._backlog:
+            self._schedule()
+
+    def _deliver(self, job: _Fanout, limit: int | None, counted: bool = False) -> int:
+        """Up to ``limit`` recipients of ``job`` (all if ``None``); ``job.recipients`` is set
+        to ``None`` once it has none left. Returns how many got it, or with ``counted`` how
+        many recipients were looked at (the loop turn's budget)."""
+        recipients = job.recipients if limit is None else islice(job.recipients, limit)
+        frames, wire, skip = job.frames, job.wire, job.skip
         writer = self.frame_writer
         if writer is not None:
-            wire = b"".join(_ws_frame(f.encode()) for f in frames)
             ready, buffered, write = writer.ready, writer.buffered, writer.write
-        counted = _COUNTED  # queue_idle(), inlined: this loop runs once per recipient
-        skip = skip_sid if isinstance(skip_sid, (list, set, tuple)) else (skip_sid,)
+        idle_counted = _COUNTED  # queue_idle(), inlined: this loop runs once per recipient
         sockets = self.server.eio.sockets
-        sent = 0
-        for sid, eio_sid in self.get_participants(namespace, room):
+        slow_queue, slow_bytes = self.slow_queue, self.slow_bytes
+        seen = direct = queued = skipped = 0
+        for sid, eio_sid in recipients:
+            seen += 1
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed or sock.closing:
                 continue
             queue = sock.queue
-            if writer is not None and (queue._unfinished_tasks == 0 if counted else queue.empty()):
+            if wire is not None and (
+                queue._unfinished_tasks == 0 if idle_counted else queue.empty()
+            ):
                 transport = ready(sock)
                 if transport is not None:
                     # nothing on its way before it: the pre-built frame goes straight out
-                    if buffered(transport) > SLOW_BYTES:
-                        self.skipped += 1
+                    if buffered(transport) > slow_bytes:
+                        skipped += 1
                         continue
                     write(transport, wire)
-                    sent += 1
+                    direct += 1
                     continue
-            if queue.qsize() >= self.slow_queue:
-                self.skipped += 1  # it will see a gap in seq and re-join
+            if queue.qsize() >= slow_queue:
+                skipped += 1  # it will see a gap in seq and re-join
                 continue
             for frame in frames:
                 queue.put_nowait(frame)
-            sent += 1
-        return sent
+            queued += 1
+        if limit is None or seen < limit:
+            job.recipients = None
+        self.direct += direct
+        self.queued += queued
+        self.skipped += skipped
+        return seen if counted else direct + queued

@@ -11,6 +11,7 @@ its pin in pyproject.toml (tornado: ``TESTED_TORNADO`` in hosts/_tornado.py).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import struct
 from importlib.metadata import version
@@ -290,6 +291,33 @@ def test_one_prebuilt_frame_goes_to_every_ready_viewer(harness):
     assert decode(payload) == ["game-state-update", data]
     assert all(v.queued(name) == [] for name in "abc")
     assert v.wires["elsewhere"].written == [] and v.manager.skipped == 0
+
+
+def test_a_big_room_is_written_a_chunk_per_loop_turn_and_order_holds():
+    """Hook POSTs are answered between two chunks; a later fan-out waits its turn."""
+    v = Viewers(FakeHarness())
+    v.manager.chunk = 2
+    names = "abcde"
+    for name in names:
+        v.add(name)
+
+    async def scenario():
+        assert v.manager.fanout("e", 1, "/", ROOM) == 2  # the first chunk now
+        assert v.manager.fanout("e", 2, "/", ROOM) == 0  # behind the first, all of it
+        got = [sum(bool(v.wires[n].written) for n in names)]
+        for _ in range(6):
+            await asyncio.sleep(0)
+            got.append(sum(len(v.wires[n].written) for n in names))
+        return got
+
+    got = asyncio.run(scenario())
+    assert got[0] == 2 and got[-1] == 10  # 2 viewers at first, then 2 more per loop turn
+    assert all(b - a <= 2 for a, b in itertools.pairwise(got))
+    for name in names:
+        assert [decode(p)[1] for p in v.wires[name].frames()] == [1, 2]
+    assert (v.manager.direct, v.manager.queued, v.manager.skipped) == (10, 0, 0)
+    # without a running loop there is nothing to come back on: all at once
+    assert v.manager.fanout("e", 3, "/", ROOM) == 5
 
 
 @EACH
