@@ -20,10 +20,8 @@ from ._transcript_lines import (
     Agent,
     Line,
     Problems,
-    blocks,
     nonblank,
     text_of,
-    user_kind,
 )
 from ._transcript_payloads import base_payload, pre_tool_fields, result_fields, result_name
 from ._transcript_read import SessionLines
@@ -41,12 +39,16 @@ class _Lane:
     last_event: dict[str, Any] | None = None
 
     def unreported(self) -> dict[str, int] | None:
-        """The usage counted since the last event that carried some, or None."""
-        delta = {k: v - self.reported[k] for k, v in self.totals.usage.items()}
-        if not any(v > 0 for v in delta.values()):
+        """The usage counted since the last event that carried some, or None (asked on
+        every event emitted: one comprehension, not three; the counts are integers)."""
+        usage, reported = self.totals.usage, self.reported
+        if usage == reported:  # nothing new: most events (one dict comparison, in C)
             return None
-        self.reported = dict(self.totals.usage)
-        return {k: v for k, v in delta.items() if v > 0}
+        counted = {k: v - reported[k] for k, v in usage.items() if v > reported[k]}
+        if not counted:
+            return None
+        self.reported = dict(usage)
+        return counted
 
 
 def emit_events(
@@ -137,15 +139,19 @@ class _Emitter:
         self._emit(payload, None, usage=False)
 
     def _base(self, name: str, line: Line, agent: Agent | None) -> dict[str, Any]:
+        if agent is None:
+            return base_payload(
+                name, self.session_id, self.transcript_path, self.cwd, self.prompt_id, line.stamp
+            )
         return base_payload(
             name,
-            session_id=self.session_id,
-            transcript_path=self.transcript_path,
-            cwd=self.cwd,
-            prompt_id=self.prompt_id,
-            stamp=line.stamp,
-            agent_id=agent.agent_id if agent is not None else None,
-            agent_type=agent.agent_type if agent is not None else None,
+            self.session_id,
+            self.transcript_path,
+            self.cwd,
+            self.prompt_id,
+            line.stamp,
+            agent.agent_id,
+            agent.agent_type,
         )
 
     def _emit(self, payload: dict[str, Any], agent: Agent | None, usage: bool = True) -> None:
@@ -198,7 +204,7 @@ class _Emitter:
             return
         lane = self._lane(agent)
         self.counter.take(obj, agent.agent_id if agent is not None else None)
-        for block in blocks(message["content"]):
+        for block in line.content_blocks():
             kind = block.get("type")
             if kind == "text" and nonblank(block.get("text")):
                 lane.last_text = block["text"]
@@ -228,7 +234,7 @@ class _Emitter:
 
     def _on_user(self, line: Line, agent: Agent | None) -> None:
         obj = line.obj
-        kind = user_kind(obj)
+        kind = line.kind_of_user()
         if kind == "tool_result":
             self._post_tools(line, agent)
         elif kind == "broken":
@@ -254,9 +260,7 @@ class _Emitter:
 
     def _post_tools(self, line: Line, agent: Agent | None) -> None:
         obj = line.obj
-        results = [
-            b for b in blocks(obj["message"].get("content")) if b.get("type") == "tool_result"
-        ]
+        results = [b for b in line.content_blocks() if b.get("type") == "tool_result"]
         emitted = 0
         unknown: str | None = None
         for block in results:

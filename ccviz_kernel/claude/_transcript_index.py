@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._transcript_lines import Line, ToolUse, blocks, text_of
+from ._transcript_lines import Line, ToolUse, text_of
 from .hooks import SPAWN_TOOLS
 
 _TASK_ID = re.compile(r"<task-id>\s*([^<\s]+)\s*</task-id>")
@@ -48,7 +48,7 @@ def index_lines(lines: list[Line]) -> Index:
                 if line.lane is None and index.model is None:
                     index.model = model
                 fallback_model = fallback_model or model
-            for block in blocks(message.get("content")):
+            for block in line.content_blocks():
                 if block.get("type") == "tool_use":
                     _index_tool_use(index, block, line)
         elif kind == "user" and isinstance(message, dict):
@@ -78,7 +78,7 @@ def _index_user(
     open_boundaries: dict[str | None, int],
 ) -> None:
     content = message.get("content")
-    results = [b for b in blocks(content) if b.get("type") == "tool_result"]
+    results = [b for b in line.content_blocks() if b.get("type") == "tool_result"]
     outcome = obj.get("toolUseResult")
     use_id = results[0].get("tool_use_id") if len(results) == 1 else None
     spawn = index.tool_uses.get(use_id) if isinstance(use_id, str) else None

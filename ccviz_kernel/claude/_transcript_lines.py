@@ -16,9 +16,12 @@ from .prompts import prompt_kind
 DEFAULT_AGENT_TYPE = "general-purpose"
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
-    """One timed line of any of the session's files; ``pos`` is its place in time order."""
+    """One timed line of any of the session's files; ``pos`` is its place in time order.
+
+    One is made per line read (slots: quicker to make and to read; ``where`` is only
+    spelled out for a problem), on the path a replay's load time is measured on."""
 
     when: int
     stamp: str
@@ -26,8 +29,34 @@ class Line:
     number: int
     obj: dict[str, Any]
     lane: str | None
-    where: str
+    #: The file's part of ``where``: ``""`` for the main file, else its name and a space.
+    label: str
     pos: int = -1
+    _blocks: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _user_kind: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        """The line as problems name it: ``agent-x.jsonl line 12``."""
+        return f"{self.label}line {self.number}"
+
+    def content_blocks(self) -> list[dict[str, Any]]:
+        """:func:`blocks` of the line's message content (``[]`` without a message), made
+        once: the index, the stops and the emitter all read them (callers must not change
+        the list)."""
+        got = self._blocks
+        if got is None:
+            message = self.obj.get("message")
+            got = blocks(message.get("content")) if isinstance(message, dict) else []
+            self._blocks = got
+        return got
+
+    def kind_of_user(self) -> str:
+        """:func:`user_kind` of the line, worked out once (the stops and the emitter ask)."""
+        got = self._user_kind
+        if got is None:
+            got = self._user_kind = user_kind(self.obj)
+        return got
 
 
 @dataclass

@@ -19,7 +19,6 @@ from .results import unwrap_error
 
 def base_payload(
     name: str,
-    *,
     session_id: str,
     transcript_path: str,
     cwd: str | None,
@@ -28,7 +27,8 @@ def base_payload(
     agent_id: str | None = None,
     agent_type: str | None = None,
 ) -> dict[str, Any]:
-    """What every hook payload carries, in the order Claude Code writes it."""
+    """What every hook payload carries, in the order Claude Code writes it (positional
+    arguments allowed: the transcript replay makes one per event it emits)."""
     payload: dict[str, Any] = {"session_id": session_id, "transcript_path": transcript_path}
     if cwd is not None:
         payload["cwd"] = cwd

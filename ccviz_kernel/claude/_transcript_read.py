@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,12 @@ class _FileReader:
         self.session_id = self._pick_session_id()
         for index, (file, agent_id) in enumerate(self._subagent_files(), start=1):
             self._read_agent_file(file, index, agent_id)
-        self.lines.sort(key=lambda line: (line.when, line.file, line.number))
+        self.lines.sort(key=attrgetter("when", "file", "number"))
         for pos, line in enumerate(self.lines):
             line.pos = pos
+        by_pos = attrgetter("pos")
         for agent in self.agents.values():
-            agent.lines.sort(key=lambda line: line.pos)
+            agent.lines.sort(key=by_pos)
         return SessionLines(
             self.transcript_path,
             self.session_id,
@@ -99,7 +101,7 @@ class _FileReader:
         seen = transcript_like = hook_like = 0
         for number, obj, problem in iter_lines(self.main):
             seen += 1
-            if obj is not None:
+            if obj is not None and not transcript_like:  # one transcript line settles it
                 if looks_like_transcript_line(obj):
                     transcript_like += 1
                 elif looks_like_hook_payload(obj):
@@ -137,14 +139,13 @@ class _FileReader:
         agent_id: str | None,
     ) -> None:
         result = self.result
-        where = f"{label}line {number}"
         if obj is None:
-            self.problems.add(file, number, where, problem or "unreadable")
+            self.problems.add(file, number, f"{label}line {number}", problem or "unreadable")
             return
         kind = obj.get("type")
         if not isinstance(kind, str):
             hint = " (a hook payload?)" if looks_like_hook_payload(obj) else ""
-            self.problems.add(file, number, where, f"no 'type' field{hint}")
+            self.problems.add(file, number, f"{label}line {number}", f"no 'type' field{hint}")
             return
         if file == 0:
             self.last_main_type = kind
@@ -164,7 +165,8 @@ class _FileReader:
                 self._note_title(kind, obj)
             result.ignored += 1
             return
-        when = parse_micros(obj.get("timestamp"))
+        stamp = obj.get("timestamp")
+        when = parse_micros(stamp)
         if when is None:
             if kind in _CHAIN_TYPES:
                 stamp = obj.get("timestamp")
@@ -175,12 +177,12 @@ class _FileReader:
                         f"{kind} line with a bad timestamp ({_shown(stamp)}: not a time"
                         " between 1970 and 9999 with an offset under 24 hours)"
                     )
-                self.problems.add(file, number, where, problem)
+                self.problems.add(file, number, f"{label}line {number}", problem)
             else:
                 result.ignored += 1  # bookkeeping: only ever metadata
             return
         lane = agent_id
-        line = Line(when, obj["timestamp"], file, number, obj, lane, where)
+        line = Line(when, stamp, file, number, obj, lane, label)
         self.lines.append(line)
         if file == 0 and obj.get("isSidechain") is True:
             self.inline.append(line)  # its lane is settled once the whole file is read

@@ -8,7 +8,7 @@ prompt, task notification or the end of the file; a turn the user interrupted ge
 
 from __future__ import annotations
 
-from ._transcript_lines import Line, blocks, nonblank, user_kind
+from ._transcript_lines import Line, nonblank
 
 
 def find_stops(lines: list[Line]) -> dict[int, bool]:
@@ -21,14 +21,14 @@ def find_stops(lines: list[Line]) -> dict[int, bool]:
         obj = line.obj
         kind = obj.get("type")
         if kind == "user":
-            kind_of_user = user_kind(obj)
+            kind_of_user = line.kind_of_user()
             if kind_of_user in ("prompt", "notification"):
                 _mark_stop(stops, candidate)
                 candidate = None
             elif kind_of_user == "interrupt":
                 candidate = None
         elif kind == "assistant" and isinstance(obj.get("message"), dict):
-            for block in blocks(obj["message"].get("content")):
+            for block in line.content_blocks():
                 if block.get("type") == "tool_use":
                     candidate = None
                 elif block.get("type") == "text" and nonblank(block.get("text")):

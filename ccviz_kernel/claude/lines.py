@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from .. import config
 from ..config import MAX_DEPTH
 from ..errors import SourceError, json_type
 from ..untrusted import within_limits
@@ -123,11 +124,14 @@ def _parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | No
             if cut:
                 return None, "truncated JSON (cut off mid-write?)" if last else "truncated JSON"
             return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return None, f"not a JSON object ({json_type(value)})"
-    problem = within_limits(value, raw)
-    if problem is not None:
-        return None, problem
+    # within_limits' own shortcut first (the text is too short to hold a long string and
+    # has too few brackets to nest too deep): every line of a replay passes here.
+    if len(raw) > config.MAX_STRING or raw.count(b"{") + raw.count(b"[") > config.MAX_DEPTH:
+        problem = within_limits(value, raw)
+        if problem is not None:
+            return None, problem
     return value, None
 
 

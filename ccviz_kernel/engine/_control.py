@@ -85,6 +85,7 @@ class ControlRules(AgentRules):
             _check_rules(p, self._state["places"])
         except PayloadError:
             return
+        self._tool_places.clear()  # the places tools lead to are worked out again
         for pid, spec in (p.get("places") or {}).items():
             self._set(
                 ("places", pid),

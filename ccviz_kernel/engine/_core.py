@@ -2,12 +2,16 @@
 
 Every change goes through :meth:`GameCore._set` / ``_inc`` / ``_del`` / ``_agent_set``, which
 record a delta and apply it with the same function the views use, so the deltas cannot
-drift from the state; effects go through ``_effect``. The bookkeeping every rule needs
-(the event clock, how many agents are in each state and so the game status, the calls still
-open) lives here too. Every part (``_agents``, ``_tools``, ``_todos``, ``_session``,
-``_control``) is a mixin built on :class:`GameCore`; one that needs another's rules inherits
-that part (``ToolRules`` builds on ``AgentRules`` and ``TodoRules``), so the dependencies
-between parts are visible in the class statements.
+drift from the state; effects go through ``_effect``. The few paths every event or tool call
+takes (``Game.apply``'s clock and status, ``_count_call``, ``_caption``, and the common cases
+of ``ToolRules._on_pre_tool`` and ``_finish_use``) record the same deltas and make the same
+changes by hand, for the engine's throughput budget (docs/design.md §8);
+tests/test_engine_fastpaths.py checks that every event's deltas rebuild the state and
+that no delta shares an object with it. The bookkeeping every rule needs (how many agents
+are in each state, the calls still open) lives here too. Every part (``_agents``,
+``_tools``, ``_todos``, ``_session``, ``_control``) is a mixin built on :class:`GameCore`;
+one that needs another's rules inherits that part (``ToolRules`` builds on ``AgentRules``
+and ``TodoRules``), so the dependencies between parts are visible in the class statements.
 """
 
 from __future__ import annotations
@@ -51,8 +55,16 @@ class Scratch:
     token_keys: set[str] = field(default_factory=set)
 
 
-#: How many recent caption sentences a game remembers (they repeat: names × phrases).
-CAPTIONS_KEPT = 256
+#: Recent caption sentences, by their parts (``(name, doing)``; ``_on_pre_tool``'s are
+#: ``(name, "is ", doing)``) → their redacted, cut text (``shorten(raw, MAX_CAPTION)``, a
+#: pure function of the sentence), shared by every game: they repeat within a session
+#: (names × phrases) and across sessions ("Claude is thinking about what to do next"), and
+#: a game's own table started empty in every new game. Emptied when full.
+CAPTIONS: dict[tuple[str | None, ...], str] = {}
+#: How many caption sentences :data:`CAPTIONS` holds at most (some 250 bytes each): the
+#: 10,000-event replay of bench/engine_bench.py has 2,704 different ones, and a replay
+#: clock seeking back rebuilds its game from the start, saying them all again.
+CAPTIONS_KEPT = 4096
 
 
 class GameCore:
@@ -65,15 +77,17 @@ class GameCore:
     _effects: list[dict[str, Any]]  # of the event being applied
     _moved: bool  # an agent's state changed: the game status may follow
     _states: dict[str, int]  # how many agents are in each state
-    _captions: dict[str, str]  # recent caption sentences → their redacted, cut text
+    _captions: dict[tuple[str | None, ...], str]  # CAPTIONS: a sentence's parts → its text
+    _tool_places: dict[str, str]  # tool → its place under the current rules and places
 
     # -- the one way to change state ------------------------------------------------------
 
     def _set(self, path: tuple[Any, ...], value: Any) -> None:
         self._deltas.append(["set", list(path), value])
         target = self._state
-        for key in path[:-1]:
-            target = target[key]
+        if len(path) > 1:
+            for key in path[:-1]:
+                target = target[key]
         target[path[-1]] = clone(value) if isinstance(value, (dict, list)) else value
 
     def _inc(self, path: tuple[Any, ...], amount: int = 1) -> None:
@@ -90,16 +104,29 @@ class GameCore:
         apply_in_place(self._state, [delta])
 
     def _agent_set(self, agent_id: str, **changes: Any) -> None:
-        """One ``merge`` delta with the keys that really change."""
+        """One ``merge`` delta with the keys that really change.
+
+        Asked on most tool events: ``_count_state`` is inlined and the values are copied
+        in with one ``update`` (only dicts need a copy of their own), one of the changes
+        that took parse + apply of the long session from 99k towards its 150k lines/s
+        budget (bench/engine_bench.py). ``_on_pre_tool`` and ``_finish_use`` write their
+        own common cases out."""
         agent = self._state["agents"][agent_id]
         changed = {k: v for k, v in changes.items() if agent[k] != v}
         if changed:
             new_state = changed.get("state")
             if new_state is not None:
-                self._count_state(agent["state"], new_state)
+                states = self._states
+                old = agent["state"]
+                if old is not None:
+                    states[old] -= 1
+                states[new_state] = states.get(new_state, 0) + 1
+                self._moved = True
             self._deltas.append(["merge", ["agents", agent_id], changed])
+            agent.update(changed)
             for key, value in changed.items():
-                agent[key] = clone(value) if isinstance(value, dict) else value
+                if isinstance(value, dict):
+                    agent[key] = clone(value)
 
     def _caption(self, agent_id: str | None, doing: str) -> None:
         """Say in plain words what is happening now: "Explore #2 is searching the code…".
@@ -109,17 +136,22 @@ class GameCore:
         """
         agents = self._state["agents"]
         name = agents[agent_id]["name"] if agent_id in agents else None
-        raw = f"{name} {doing}" if name else doing
         # The hot path: "… is thinking about what to do next" after every tool result, for
-        # a handful of agents in turn: remember the redacted sentences of recent ones.
+        # a handful of agents in turn: remember the redacted sentences of recent ones, by
+        # their parts (strings the game holds already: their hashes are known).
         known = self._captions
-        text = known.get(raw)
+        key = (name, doing)
+        text = known.get(key)
         if text is None:
             if len(known) > CAPTIONS_KEPT:
                 known.clear()
-            text = known[raw] = shorten(raw, MAX_CAPTION)
-        if text != self._state.get("caption"):
-            self._set(("caption",), text)
+            raw = f"{name} {doing}" if name else doing
+            text = known[key] = shorten(raw, MAX_CAPTION)
+        state = self._state
+        if text != state["caption"]:
+            # ``_set(("caption",), text)``, inlined: a caption changes on most tool events.
+            self._deltas.append(["set", ["caption"], text])
+            state["caption"] = text
 
     def _effect(self, kind: str, agent_id: str | None, text: str | None = None) -> None:
         effect: dict[str, Any] = {"kind": kind, "agentId": agent_id}
@@ -129,36 +161,12 @@ class GameCore:
 
     # -- bookkeeping ----------------------------------------------------------------------
 
-    def _advance_clock(self, ts: float) -> None:
-        ms = int(ts * 1000)
-        state = self._state
-        if state["startedAt"] is None:
-            self._set(("startedAt",), ms)
-        last = state["lastEventAt"]
-        if last is None or ms > last:
-            self._deltas.append(["set", ["lastEventAt"], ms])
-            state["lastEventAt"] = ms
-
     def _count_state(self, old: str | None, new: str) -> None:
         states = self._states
         if old is not None:
             states[old] -= 1
         states[new] = states.get(new, 0) + 1
         self._moved = True
-
-    def _update_status(self) -> None:
-        state = self._state
-        if state["status"] == "ended":
-            return
-        states = self._states
-        if states.get("waiting"):
-            status = "waiting"
-        elif states.get("working") or states.get("thinking") or states.get("spawning"):
-            status = "active"
-        else:
-            status = "idle"
-        if status != state["status"]:
-            self._set(("status",), status)
 
     def _close_calls(self, agent_id: str) -> None:
         calls = self._scratch.open_calls

@@ -92,16 +92,26 @@ class TodoRules(GameCore):
         if not isinstance(items, list):
             return
         todos = []
+        statuses = _TODO_STATUSES
+        # ``_str_or_none`` and ``as_key`` written out: every TodoWrite result lists the
+        # whole board again (its cost was a tenth of all PostToolUse time in the long
+        # session, on the path of the 150k lines/s budget; bench/engine_bench.py).
         for item in items[:200]:
             if not isinstance(item, dict):
                 continue
-            content = item.get("content") or item.get("subject") or ""
-            status = item.get("status")
+            get = item.get
+            content = get("content") or get("subject") or ""
+            status = get("status")
+            ident = get("id")
+            if ident is not None:
+                ident = _str_or_none(ident)
             todos.append(
                 {
-                    "id": _str_or_none(item.get("id")),
-                    "content": shorten(str(content)),
-                    "status": status if as_key(status) in _TODO_STATUSES else "pending",
+                    "id": ident,
+                    "content": shorten(content if type(content) is str else str(content)),
+                    "status": status
+                    if isinstance(status, str) and status in statuses
+                    else "pending",
                 }
             )
         if todos != self._state["todos"]:

@@ -52,8 +52,10 @@ def _shorten(text: str, limit: int) -> str:
 def relpath(path: Any, cwd: str | None) -> str:
     if not isinstance(path, str) or not path:
         return "a file"
-    if cwd and path.startswith(cwd.rstrip("/") + "/"):
-        return path[len(cwd.rstrip("/")) + 1 :]
+    if cwd:
+        root = cwd.rstrip("/") + "/"
+        if path.startswith(root):
+            return path[len(root) :]
     return path
 
 
@@ -67,6 +69,30 @@ def tool_doing(tool: str, tool_input: dict[str, Any] | None, cwd: str | None = N
     return shorten(tool_texts(tool, tool_input, cwd)[1], MAX_CAPTION)
 
 
+#: The tools about one file: the input field naming it, the bubble's and the phrase's start.
+_FILE_TOOLS: dict[str, tuple[str, str, str]] = {
+    "Read": ("file_path", "Reading ", "reading "),
+    "Write": ("file_path", "Writing ", "writing "),
+    "Edit": ("file_path", "Editing ", "editing "),
+    "MultiEdit": ("file_path", "Editing ", "editing "),
+    "NotebookEdit": ("notebook_path", "Editing notebook ", "editing the notebook "),
+}
+
+
+#: The tools whose texts depend on one input field (and the cwd) alone: what
+#: :func:`tool_texts` remembers them by.
+_KEYED_TOOLS: dict[str, str] = {
+    **{tool: spec[0] for tool, spec in _FILE_TOOLS.items()},
+    "Bash": "command",
+    "PowerShell": "command",
+    "Grep": "pattern",
+    "Glob": "pattern",
+}
+#: (tool, that field's text, cwd) → the texts; bounded: a full table is emptied.
+_TEXTS: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+_TEXTS_KEPT = 2048
+
+
 def tool_texts(
     tool: str, tool_input: dict[str, Any] | None, cwd: str | None = None
 ) -> tuple[str, str]:
@@ -75,21 +101,35 @@ def tool_texts(
     The bubble is short and terse (it hangs over a character); the phrase finishes "Explore
     #2 is …" in the caption line. The bubble comes redacted and cut to one line; the phrase
     only cut, since the engine redacts the whole caption sentence once.
+
+    Every ``PreToolUse`` asks, and most calls are the same few tools on the same files and
+    commands again: the texts of the tools in :data:`_KEYED_TOOLS` are remembered by the
+    one field they read (a sixth of a ``PreToolUse``'s cost, on the path of the 150k
+    lines/s budget; bench/engine_bench.py).
     """
+    field = _KEYED_TOOLS.get(tool)
+    if field is not None and tool_input:
+        value = tool_input.get(field)
+        if type(value) is str:
+            key = (tool, value, cwd)
+            texts = _TEXTS.get(key)
+            if texts is None:
+                if len(_TEXTS) >= _TEXTS_KEPT:
+                    _TEXTS.clear()
+                texts = _TEXTS[key] = _tool_texts(tool, tool_input, cwd)
+            return texts
+    return _tool_texts(tool, tool_input, cwd)
+
+
+def _tool_texts(tool: str, tool_input: dict[str, Any] | None, cwd: str | None) -> tuple[str, str]:
     args = tool_input or {}
     get = args.get
-    if tool == "Read":
-        where = relpath(get("file_path"), cwd)
-        text, doing = f"Reading {where}", f"reading {where}"
-    elif tool in ("Write",):
-        where = relpath(get("file_path"), cwd)
-        text, doing = f"Writing {where}", f"writing {where}"
-    elif tool in ("Edit", "MultiEdit"):
-        where = relpath(get("file_path"), cwd)
-        text, doing = f"Editing {where}", f"editing {where}"
-    elif tool == "NotebookEdit":
-        where = relpath(get("notebook_path"), cwd)
-        text, doing = f"Editing notebook {where}", f"editing the notebook {where}"
+    # The file tools (most calls) from one table lookup, before the chain of names below.
+    file_tool = _FILE_TOOLS.get(tool)
+    if file_tool is not None:
+        key, bubble, phrase = file_tool
+        where = relpath(get(key), cwd)
+        text, doing = bubble + where, phrase + where
     elif tool in ("Bash", "PowerShell"):
         command = get("command") or ""
         text, doing = f"$ {command}", f"running `{command}`"

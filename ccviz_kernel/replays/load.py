@@ -6,8 +6,10 @@ same thing wherever it is watched.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +40,45 @@ class Replay:
             yield event, game.apply(event), game
 
     def game(self) -> Game:
+        """The finished game: every event applied to a fresh one (see :func:`_paused_gc`)."""
         game = Game(self.game_id)
-        for event in self.events:
-            game.apply(event)
+        apply = game.apply
+        with _paused_gc():
+            for event in self.events:
+                apply(event)
         return game
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Python's cycle collector held off while a whole file is read and replayed.
+
+    Reading a transcript keeps every parsed line alive until the replay is built (a
+    10,000-event session is some 18 MB of JSON: hundreds of thousands of dicts and lists)
+    and every allocation counts towards the next collection, so collections came often and
+    the full ones walked all of it again: about a fifth of the time to load such a session
+    and replay it to its final state (0.37 s, the budget 0.25 s; bench/engine_bench.py).
+    Nothing in it makes garbage that only the collector could free. A caller that already
+    paused the collector (or another thread, meanwhile) keeps it paused: it is turned
+    back on only by whoever turned it off.
+
+    Turned back on, the collector's first young-generation pass would still walk all
+    those objects once (7-10 ms here). Unless the process froze objects of its own (the
+    server freezes its start-up heap), they are moved straight to the oldest generation
+    instead (``gc.freeze()`` + ``gc.unfreeze()``: two list splices, no walk), where the
+    next full collection sees them like any other long-lived objects.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
 
 
 def load_replay(
@@ -75,8 +112,9 @@ def _load(
 ) -> list[Replay]:
     from ..claude.sources import load
 
-    result = load(path)
-    events, bad, problems = parse_all(result.events, result.session_id, progress)
+    with _paused_gc():
+        result = load(path)
+        events, bad, problems = parse_all(result.events, result.session_id, progress)
     sessions = list(dict.fromkeys(e.session_id for e in events))
     if len(sessions) <= 1:
         return [_replay(path, game_id, result, events, bad, problems)]
