@@ -15,6 +15,10 @@ aiohttp range and checked by name in tests/server/test_fanout.py:
 
 If one of them is missing, :meth:`AiohttpFrameWriter.ready` answers ``None`` and every
 delivery takes Engine.IO's queue: slower, never wrong.
+
+Per idle viewer (issue 14) the websocket runs :func:`._engineio.serve` (the reader in
+aiohttp's own request task, the writer only while packets wait, pings on one server-wide
+timer) and keeps a slim environ (:func:`._engineio.slim_environ`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from ..server.fanout import Connections, engineio_socket, use_websocket_class
+from ._engineio import serve, slim_environ, use_lean_engineio
 
 
 class AiohttpFrameWriter(Connections):
@@ -75,12 +80,12 @@ class PlainWebSocket(eio_aiohttp.WebSocket):
             max_msg_size=self.server.max_http_buffer_size, compress=False
         )
         await self._sock.prepare(request)
-        self.environ = environ
+        slim_environ(environ)  # python-socketio keeps it: not the cookies, nor the token
         sid = engineio_socket(self).sid
         if self.frames is not None:
             self.frames.attach(sid, self)
         try:
-            await self.handler(self)
+            await serve(self, self.handler)
         finally:
             if self.frames is not None:
                 self.frames.detach(sid, self)
@@ -95,5 +100,7 @@ class PlainWebSocket(eio_aiohttp.WebSocket):
 
 
 def use_plain_websockets(eio: Any, frames: AiohttpFrameWriter | None) -> None:
-    """Make Engine.IO server ``eio`` (aiohttp mode) open :class:`PlainWebSocket`\\ s."""
+    """Make Engine.IO server ``eio`` (aiohttp mode) open :class:`PlainWebSocket`\\ s, with
+    the lighter queue, pings and transport loop of :mod:`._engineio`."""
+    use_lean_engineio(eio)
     use_websocket_class(eio, partial(PlainWebSocket, frames=frames))

@@ -31,6 +31,7 @@ from ..server.auth import Auth, HostRule, is_loopback
 from ..server.core import GameServer
 from ..server.routes import HttpAnswer, Request, Route
 from ._aiohttp import AiohttpFrameWriter, use_plain_websockets
+from ._engineio import stop_pinger
 
 __all__ = [
     "DEFAULT_HOST",
@@ -58,6 +59,7 @@ class Standalone:
     async def close(self) -> None:
         await self.server.stop()
         await self.runner.cleanup()
+        stop_pinger(self.server.sio.eio)
         self.hub.store.close()
         if self.runtime:
             remove_runtime()
@@ -77,22 +79,29 @@ def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application
     for route in routes.ROUTES:
         app.router.add_route(route.method, "/" + route.path, _handler(server, auth, allowed, route))
     app.middlewares.append(_host_guard(server.host_rule))
-    app.middlewares.append(_too_large)
     return app
 
 
 def _host_guard(rule: HostRule) -> Any:
     """The middleware that refuses a ``Host`` this server does not answer to (403), on
-    every route and on the socket.io handshake."""
+    every route and on the socket.io handshake.
+
+    Not a coroutine function: it hands back the handler's own awaitable, so no frame of
+    its own stays suspended under every open websocket (aiohttp awaits what a middleware
+    returns)."""
 
     @web.middleware
-    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    def guard(request: web.Request, handler: _Handler) -> Awaitable[web.StreamResponse]:
         host = request.headers.get("Host")
         if not rule.host_ok(host):
-            return _response(HttpAnswer(403, rule.refusal(host)), request, set())
-        return await handler(request)
+            return _ready(_response(HttpAnswer(403, rule.refusal(host)), request, set()))
+        return handler(request)
 
     return guard
+
+
+async def _ready(response: web.StreamResponse) -> web.StreamResponse:
+    return response
 
 
 def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _Handler:
@@ -102,8 +111,10 @@ def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _H
         body = b""
         if request.can_read_body:
             try:
-                # over client_max_size: 413 (see _too_large); a body trickled in: 408
+                # over client_max_size: 413; a body trickled in: 408
                 body = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+            except web.HTTPRequestEntityTooLarge:
+                return _response(routes.too_large(), request, set())
             except (ConnectionError, asyncio.IncompleteReadError):
                 return _response(routes.incomplete_body(), request, cors)
             except asyncio.TimeoutError:
@@ -140,14 +151,6 @@ def _response(
     if close:  # the rest of the body is unread: the connection cannot carry another request
         response.force_close()
     return response
-
-
-@web.middleware
-async def _too_large(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return _response(routes.too_large(), request, set())
 
 
 class _ClientFaults(logging.Filter):

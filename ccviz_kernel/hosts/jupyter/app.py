@@ -26,6 +26,7 @@ from ...runtime import (
 from ...server.auth import Auth
 from ...server.core import GameServer
 from ...server.routes import SOCKETIO_PATH
+from .._engineio import stop_pinger
 from .._tornado import TornadoFrameWriter, use_tornado_websockets
 from .handlers import rules
 from .socket import role_check
@@ -85,6 +86,7 @@ class Running:
         if self.runtime_file:
             remove_runtime()  # only if it is still ours: hooks spool until the next server
         await self.server.stop()  # every viewer disconnected, background work ended
+        stop_pinger(self.server.sio.eio)
         self.hub.store.close()
 
 

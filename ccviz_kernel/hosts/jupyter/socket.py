@@ -5,7 +5,9 @@ and Origin checks, and the socket.io role of each connection (see the package do
 module level: it finds its Engine.IO server through the running extension instead of a
 closure, and gives Engine.IO's tornado driver what it asks of a handler (``open`` starts
 Engine.IO on the connection, ``get_next_message`` hands it each message in turn; the
-driver's websocket wraps ``write_message`` and ``close``).
+driver's websocket wraps ``write_message`` and ``close``). Once Engine.IO's transport has
+the connection (hosts/_tornado.py) each message goes straight to it
+(``ccviz_transport.feed``); before that they wait in a list, not in an ``asyncio.Queue``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
+from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketHandler
 
@@ -53,11 +56,16 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
     ccviz_role: str | None = None
     ccviz_accepted = False
     _deadline: object | None = None
+    #: Messages not yet taken by Engine.IO (``None`` once closed), and the future it waits
+    #: on while there are none: no ``asyncio.Queue`` (three deques and an Event) per socket.
+    _inbox: list[str | bytes | None] | None = None
+    _waiter: asyncio.Future[str | bytes | None] | None = None
+    #: The Engine.IO transport fed with each message once open (hosts/_tornado.py).
+    ccviz_transport: Any = None
 
     def initialize(self, running: Mount) -> None:
         self.ccviz = running
         self.eio = running.server.sio.eio
-        self.receive_queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
 
     def set_default_headers(self) -> None:
         """No page headers (CSP and the like) on a websocket upgrade."""
@@ -65,6 +73,21 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
     async def prepare(self) -> None:  # type: ignore[override]
         # Jupyter's identity and Host check; never a login redirect for a websocket.
         await JupyterHandler.prepare(self, _redirect_to_login=False)
+        if self.request.method == "GET":
+            await self._upgrade_allowed()
+
+    async def _upgrade_allowed(self) -> None:
+        """The checks of a websocket upgrade before tornado's own (done here, not in a
+        ``get`` of ours: that coroutine would stay suspended under every open websocket)."""
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise web.HTTPError(400, "websocket transport only")
+        user = self.current_user
+        if user:
+            allowed = self.authorizer.is_authorized
+            if not await ensure_async(allowed(self, user, "read", AUTH_RESOURCE)):
+                raise web.HTTPError(403)
+            write = await ensure_async(allowed(self, user, "write", AUTH_RESOURCE))
+            self.ccviz_role = "controller" if write else "viewer"
 
     def check_origin(self, origin: str | None = None) -> bool:
         # The Origin rule every ccviz host shares (server/auth.py: no Origin, the page's own
@@ -105,18 +128,9 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
     def options(self, *args: Any, **kwargs: Any) -> None:
         raise web.HTTPError(400, "websocket transport only")
 
-    @allow_unauthenticated  # see the package docstring: the ingest token comes later
-    async def get(self, *args: Any, **kwargs: Any) -> None:
-        if self.request.headers.get("Upgrade", "").lower() != "websocket":
-            raise web.HTTPError(400, "websocket transport only")
-        user = self.current_user
-        if user:
-            allowed = self.authorizer.is_authorized
-            if not await ensure_async(allowed(self, user, "read", AUTH_RESOURCE)):
-                raise web.HTTPError(403)
-            write = await ensure_async(allowed(self, user, "write", AUTH_RESOURCE))
-            self.ccviz_role = "controller" if write else "viewer"
-        await super().get(*args, **kwargs)
+    # tornado's own upgrade, once prepare() let it through (see the package docstring: the
+    # ingest token may come later, in the socket.io CONNECT)
+    get = allow_unauthenticated(WebSocketHandler.get)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         if self.ccviz_role is None:
@@ -124,12 +138,55 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
         # Engine.IO takes the connection from here (its tornado driver's websocket)
         asyncio.ensure_future(self.eio.handle_request(self))
 
-    async def on_message(self, message: str | bytes) -> None:
-        await self.receive_queue.put(message)
+    def on_message(self, message: str | bytes) -> None:
+        transport = self.ccviz_transport
+        if transport is not None:
+            transport.feed(message)
+        else:
+            self._deliver(message)
+
+    def ccviz_opened(self) -> None:
+        """Engine.IO has the connection (its environ is made): drop what only the handshake
+        needed and tornado would keep for the connection's lifetime: the parsed cookies
+        (parsed again from the request's headers if ever asked), the 101 answer's headers
+        and its cookies (writing is off for a websocket once accepted). The request's
+        headers themselves stay: tornado's ``WebSocketHandler.get`` holds them while the
+        connection lives. Tornado members, checked in tests/server/test_memory_members.py."""
+        self.request.__dict__.pop("_cookies", None)
+        self._headers = HTTPHeaders()
+        self.__dict__.pop("_new_cookie", None)
+
+    def ccviz_take_inbox(self) -> list[str | bytes | None]:
+        """What arrived before the transport took over (it is fed the rest directly)."""
+        inbox, self._inbox = self._inbox or [], None
+        return inbox
+
+    def _deliver(self, message: str | bytes | None) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and not self._inbox:
+            self._waiter = None
+            waiter.set_result(message)
+        elif self._inbox is None:
+            self._inbox = [message]
+        else:
+            self._inbox.append(message)
 
     async def get_next_message(self) -> str | bytes | None:
         """What Engine.IO's tornado driver waits on: the next message, ``None`` at close."""
-        return await self.receive_queue.get()
+        inbox = self._inbox
+        if inbox:
+            message = inbox.pop(0)
+            if not inbox:
+                self._inbox = None
+            if message is None:  # closed: every later call hears it too
+                self._inbox = [None]
+            return message
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
 
     def ccviz_accept(self) -> None:
         self.ccviz_accepted = True
@@ -146,7 +203,11 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
         if self._deadline is not None:
             IOLoop.current().remove_timeout(self._deadline)
             self._deadline = None
-        self.receive_queue.put_nowait(None)
+        transport = self.ccviz_transport
+        if transport is not None:
+            transport.feed(None)
+        else:
+            self._deliver(None)
 
 
 def role_check(auth: Auth) -> RoleCheck:
