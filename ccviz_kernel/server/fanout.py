@@ -24,7 +24,8 @@ its way (:func:`queue_idle`) and the host's own writer holds nothing back.
 
 Engine.IO internals this relies on, all here (tests/server/test_fanout.py checks each one
 by name against the installed python-engineio): ``AsyncServer.sockets``, a socket's
-``queue`` (an ``asyncio.Queue``; ``_unfinished_tasks`` read by :func:`queue_idle`),
+``queue`` (an ``asyncio.Queue``, or on ccviz's hosts the ``LeanQueue`` of hosts/_engineio.py;
+``_unfinished_tasks`` read by :func:`queue_idle`),
 ``closed`` and ``closing``; ``AsyncServer._async["websocket"]`` (the websocket class a host
 replaces, :func:`use_websocket_class`), constructed as ``cls(socket._websocket_handler,
 server)`` (:func:`engineio_socket`).
