@@ -1,17 +1,23 @@
 // The reference point for bench/fanout_bench.py: a plain Node socket.io 4.8 server doing
 // what ccviz's server does on the hot path, and nothing smarter.
 //
-//   node ref-server.mjs --port P --token T --updates FILE [--fps F]
+//   node ref-server.mjs --port P --token T --updates FILE [--fps F] [--effects inline|events]
 //
 // - socket.io 4.8, msgpack parser, websocket transport only, perMessageDeflate off;
-// - POST /api/hooks (Bearer token): parses the hook JSON, gives it the next seq and emits
-//   `game-state-update` {gameId, from, seq, deltas} to room "game-<session_id>", then the
-//   event's `visualization-event`s; answers 204. The deltas and effects are the ones ccviz's
-//   engine produces for the same payload sequence, precomputed by the bench (FILE holds
-//   {snapshot, updates: [{deltas, effects}, ...]} for seq 1, 2, ...), so the messages have
-//   the same shape and size as ccviz's;
+// - POST /api/hooks (Bearer token): parses the hook JSON, gives it the next seq, answers
+//   204, and emits `game-state-update` {gameId, from, seq, deltas, effects?} to room
+//   "game-<session_id>". With --effects inline (the default: the protocol since effects
+//   moved into the update) the pending effects ride inside the update (`effects`, at most
+//   24, the oldest dropped; absent when there are none); with --effects events (the protocol
+//   before) each one follows the update as its own `visualization-event` {gameId, ...effect}.
+//   The bench picks whichever the ccviz under test does. The deltas and effects are the ones
+//   ccviz's engine produces for the same payload sequence, precomputed by the bench (FILE
+//   holds {snapshot, updates: [{deltas, effects}, ...]} for seq 1, 2, ..., cycled after its
+//   end), so the messages have the same shape and size as ccviz's;
 // - with --fps F > 0, the same leading-edge coalescing as ccviz (ccviz_kernel/server/broadcast.py):
-//   at most one update per room per 1/F s, a burst waits for the next frame;
+//   at most one update per room per 1/F s (the frame starts when a flush starts), a burst
+//   waits for the next frame; the update is sent on the next loop turn at the earliest
+//   (after the POST is answered), never inside its handler;
 // - join-game answers {ok, gameId, seq, snapshot}; GET /api/games/<id> answers {seq}.
 // Prints "listening <port>" once ready.
 import { readFileSync } from "node:fs";
@@ -20,13 +26,15 @@ import { Server } from "socket.io";
 import msgpackParser from "socket.io-msgpack-parser";
 
 const args = process.argv.slice(2);
-const opt = { port: 0, token: "", updates: null, fps: 0 };
+const opt = { port: 0, token: "", updates: null, fps: 0, effects: "inline" };
 for (let i = 0; i < args.length; i++) {
   const key = args[i].replace(/^--/, "");
   if (!(key in opt)) throw new Error(`unknown option ${args[i]}`);
   opt[key] = args[++i];
 }
 const { snapshot, updates } = JSON.parse(readFileSync(opt.updates, "utf8"));
+if (!["inline", "events"].includes(opt.effects)) throw new Error("--effects inline|events");
+const inline = opt.effects === "inline";
 const frame = Number(opt.fps) > 0 ? 1000 / Number(opt.fps) : 0;
 const MAX_EFFECTS_PER_FRAME = 24;
 const MAX_BODY = 1 << 20;
@@ -43,11 +51,14 @@ function flush(id) {
   g.timer = null;
   if (!g.deltas.length) return;
   const room = io.to(`game-${id}`);
-  room.emit("game-state-update", { gameId: id, from: g.start, seq: g.seq, deltas: g.deltas });
-  for (const effect of g.effects) room.emit("visualization-event", { gameId: id, ...effect });
+  const update = { gameId: id, from: g.start, seq: g.seq, deltas: g.deltas };
+  const effects = g.effects;
+  if (inline && effects.length) update.effects = effects;
   g.deltas = [];
   g.effects = [];
-  g.lastSent = performance.now();
+  g.lastSent = performance.now(); // as ccviz: the frame starts when the flush does
+  room.emit("game-state-update", update);
+  if (!inline) for (const effect of effects) room.emit("visualization-event", { gameId: id, ...effect });
 }
 
 function ingest(id) {
@@ -59,9 +70,15 @@ function ingest(id) {
   for (const e of u.effects) g.effects.push({ ...e, seq: g.seq });
   if (g.effects.length > MAX_EFFECTS_PER_FRAME) g.effects.splice(0, g.effects.length - MAX_EFFECTS_PER_FRAME);
   if (g.timer) return;
+  // as ccviz (server/broadcast.py): never inside the POST's handler, at the earliest on the
+  // next loop turn (after this answer is written), else at the next frame boundary
   const wait = g.lastSent + frame - performance.now();
-  if (wait <= 0) flush(id);
-  else g.timer = setTimeout(flush, wait, id);
+  g.timer = wait <= 0 ? setImmediate(flush, id) : setTimeout(flush, wait, id);
+}
+
+function cancel(timer) {
+  clearTimeout(timer);
+  clearImmediate(timer);
 }
 
 const httpServer = http.createServer((req, res) => {
@@ -124,7 +141,7 @@ io.on("connection", (socket) => {
     }
     socket.join(`game-${id}`);
     if (games.get(id) && games.get(id).timer) {
-      clearTimeout(games.get(id).timer);
+      cancel(games.get(id).timer);
       flush(id);
     }
     const seq = games.get(id) ? games.get(id).seq : 0;
