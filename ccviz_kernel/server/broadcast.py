@@ -37,6 +37,8 @@ class _Pending:
     deltas: list[Any] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
     last_sent: float = float("-inf")
+    #: When the pending flush is due (``clock`` time): the frame it belongs to.
+    due: float = 0.0
     reset: bool = False
     timer: asyncio.TimerHandle | None = None
 
@@ -85,9 +87,11 @@ class Broadcaster:
             del room.effects[:-MAX_EFFECTS_PER_FRAME]
         if room.timer is not None:
             return
-        wait = max(0.0, room.last_sent + self.frame - self._clock())
+        now = self._clock()
+        wait = max(0.0, room.last_sent + self.frame - now)
         call_later = self._call_later or asyncio.get_running_loop().call_later
         room.timer = call_later(wait, self._flush, game_id)
+        room.due = now + wait
 
     def forget(self, game_id: str) -> None:
         room = self._rooms.pop(game_id, None)
@@ -116,7 +120,11 @@ class Broadcaster:
         if room.effects:
             update["effects"] = room.effects
         room.deltas, room.effects = [], []
-        room.last_sent = self._clock()
+        # The frame starts when it was due, not when the loop got to it: a timer that fires
+        # a little late must not push every later frame back (at an event rate near the fps,
+        # that lateness added up to a whole frame of latency).
+        room.last_sent = room.due if room.due else self._clock()
+        room.due = 0.0
         self.updates_sent += 1
         self._send("game-state-update", update, game_id)
 
