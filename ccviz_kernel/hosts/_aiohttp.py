@@ -11,7 +11,10 @@ aiohttp range and checked by name in tests/server/test_fanout.py:
 
 * ``WebSocketResponse._writer``: its ``WebSocketWriter`` (``None`` before ``prepare()``);
 * ``WebSocketWriter.transport`` and ``WebSocketWriter.protocol``;
-* ``BaseProtocol._paused``: the transport asked the writer to stop (``pause_writing``).
+* ``BaseProtocol._paused``: the transport asked the writer to stop (``pause_writing``);
+* asyncio's socket transport's ``_sock`` and ``_buffer`` (CPython 3.10-3.13): a frame goes
+  to the socket directly only while the transport's buffer is empty, as its own ``write``
+  does (:meth:`AiohttpFrameWriter.push`); a transport without them takes ``write``.
 
 If one of them is missing, :meth:`AiohttpFrameWriter.ready` answers ``None`` and every
 delivery takes Engine.IO's queue: slower, never wrong.
@@ -24,18 +27,79 @@ timer) and keeps a slim environ (:func:`._engineio.slim_environ`).
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
-from ..server.fanout import Connections, engineio_socket, use_websocket_class
+from ..server.fanout import (
+    NOT_READY,
+    SLOW,
+    WRITTEN,
+    Connections,
+    engineio_socket,
+    use_websocket_class,
+)
 from ._engineio import serve, slim_environ, use_lean_engineio
 
 
 class AiohttpFrameWriter(Connections):
     """Pre-built frames straight to aiohttp websockets (a ``FrameWriter``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: sid → (websocket, its response, the response's writer, transport, protocol,
+        #: socket send or None), taken once at attach.
+        self._fast: dict[str, tuple[Any, Any, Any, Any, Any, Any]] = {}
+
+    def attach(self, sid: str, connection: Any) -> None:
+        super().attach(sid, connection)
+        try:
+            response = connection._sock
+            writer = response._writer
+            transport, protocol = writer.transport, writer.protocol
+            protocol._paused  # noqa: B018 - push() reads it: it must be there
+        except AttributeError:  # an aiohttp without these members: push() says not ready
+            return
+        send = _raw_send(transport)
+        self._fast[sid] = (connection, response, writer, transport, protocol, send)
+
+    def detach(self, sid: str, connection: Any) -> None:
+        super().detach(sid, connection)
+        entry = self._fast.get(sid)
+        if entry is not None and entry[0] is connection:
+            del self._fast[sid]
+
+    def push(self, socket: Any, frame: bytes, slow_bytes: int) -> int:
+        """:meth:`ready`, :meth:`buffered` and :meth:`write` in one call, with what they
+        look up taken once at attach (it runs once per recipient). On a plain TCP
+        transport whose buffer is empty the frame goes to the socket here, as the
+        transport's own ``write`` would send it."""
+        entry = self._fast.get(socket.sid)
+        if entry is None:
+            return NOT_READY
+        ws, response, writer, transport, protocol, send = entry
+        if ws.sending or response._writer is not writer or protocol._paused:
+            return NOT_READY
+        if transport.is_closing():
+            return NOT_READY
+        if send is not None and not transport._buffer:
+            try:
+                sent = send(frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # the connection broke: its reader ends it
+                return WRITTEN
+            if sent == len(frame):
+                return WRITTEN
+            frame = frame[sent:]  # the rest through the transport, behind nothing
+        elif transport.get_write_buffer_size() > slow_bytes:
+            return SLOW
+        transport.write(frame)
+        return WRITTEN
 
     def ready(self, socket: Any) -> asyncio.Transport | None:
         ws = self._by_sid.get(socket.sid)  # once per recipient: no more calls than needed
@@ -57,6 +121,18 @@ class AiohttpFrameWriter(Connections):
 
     def buffered(self, transport: asyncio.Transport) -> int:
         return transport.get_write_buffer_size()
+
+
+def _raw_send(transport: Any) -> Callable[[bytes], int] | None:
+    """The socket's ``send`` under a plain (not TLS) asyncio socket transport that keeps its
+    unsent bytes in ``_buffer``; ``None`` for any other transport (it takes ``write``)."""
+    extra = getattr(transport, "get_extra_info", None)
+    if extra is None or extra("sslcontext") is not None:
+        return None
+    raw, buffer = getattr(transport, "_sock", None), getattr(transport, "_buffer", None)
+    if not isinstance(raw, socket.socket) or not hasattr(buffer, "__len__"):
+        return None
+    return raw.send
 
 
 class PlainWebSocket(eio_aiohttp.WebSocket):

@@ -43,9 +43,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engineio.async_drivers import tornado as eio_tornado
+from engineio.exceptions import EngineIOError
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
+from tornado.websocket import WebSocketClosedError
 
-from ..server.fanout import SLOW_BYTES, Connections, engineio_socket, use_websocket_class
+from ..server.fanout import (
+    NOT_READY,
+    SLOW,
+    SLOW_BYTES,
+    WRITTEN,
+    Connections,
+    engineio_socket,
+    use_websocket_class,
+)
 from ._engineio import PushedTransport, serve, slim_environ, use_lean_engineio
 
 #: The tornado releases whose members above were checked (first included, last excluded):
@@ -91,6 +101,22 @@ class TornadoFrameWriter(Connections):
         pending = getattr(transport, "_write_buffer", None)
         return SLOW_BYTES + 1 if pending is None else len(pending)
 
+    def push(self, socket: Any, frame: bytes, slow_bytes: int) -> int:
+        """:meth:`ready`, :meth:`buffered` and :meth:`write` in one call (it runs once per
+        recipient)."""
+        try:
+            connection = self._by_sid[socket.sid].ws_connection
+            if connection is None or connection.is_closing():
+                return NOT_READY
+            stream = connection.stream
+            pending = stream._write_buffer
+        except (KeyError, AttributeError):  # not attached, or a tornado without these
+            return NOT_READY
+        if len(pending) > slow_bytes:
+            return SLOW
+        self.write(stream, frame)
+        return WRITTEN
+
 
 class TornadoWebSocket(PushedTransport, eio_tornado.WebSocket):
     """Engine.IO's tornado websocket, attached to a frame writer while open, driven by the
@@ -100,6 +126,16 @@ class TornadoWebSocket(PushedTransport, eio_tornado.WebSocket):
     def __init__(self, handler: Any, server: Any, frames: TornadoFrameWriter | None = None) -> None:
         super().__init__(handler, server)
         self.frames = frames
+
+    async def send(self, message: Any) -> None:
+        """Engine.IO's, with the write's outcome taken: a write that fails because the
+        viewer just went away is not an error to log ("Task exception was never
+        retrieved" once per closing viewer, as Engine.IO's own driver leaves it)."""
+        try:
+            done = self.tornado_handler.write_message(message, binary=isinstance(message, bytes))
+        except WebSocketClosedError:
+            raise EngineIOError() from None
+        done.add_done_callback(_taken)
 
     async def __call__(self, environ: dict[str, Any]) -> None:
         handler = self.tornado_handler = environ["tornado.handler"]
@@ -181,6 +217,12 @@ def translate_request(handler: Any) -> dict[str, Any]:
     environ["PATH_INFO"] = urlsplit(request.path).path
     environ["SCRIPT_NAME"] = ""
     return environ
+
+
+def _taken(future: Any) -> None:
+    """Take a finished write's exception (a closed stream), so nothing logs it."""
+    if not future.cancelled():
+        future.exception()
 
 
 def use_tornado_websockets(eio: Any, frames: TornadoFrameWriter | None) -> None:

@@ -73,7 +73,9 @@ class FrameWriter(Protocol):
     """How a host writes one pre-built websocket frame straight to a viewer's connection.
 
     The manager calls :meth:`ready` once per recipient and, when it gives a transport,
-    :meth:`buffered` and :meth:`write` on it, all synchronously on the event loop; the
+    :meth:`buffered` and :meth:`write` on it, all synchronously on the event loop (or a
+    writer's own ``push(socket, frame, slow_bytes)``, the three in one call, answering
+    :data:`WRITTEN`, :data:`NOT_READY` or :data:`SLOW`: see :func:`composed_push`); the
     transport is whatever the host's connection is (an asyncio transport for aiohttp, a
     tornado ``IOStream``). None of them may raise for a connection that went away.
     """
@@ -91,6 +93,30 @@ class FrameWriter(Protocol):
     def buffered(self, transport: Any) -> int:
         """Bytes written to ``transport`` that the kernel has not taken yet."""
         ...
+
+
+#: What a writer's optional ``push(socket, frame, slow_bytes)`` answers: the frame went out
+#: (or the connection is going away and the frame with it), the connection is not ready (it
+#: goes on Engine.IO's queue), or the viewer is slow (skipped).
+WRITTEN, NOT_READY, SLOW = 1, 0, -1
+
+
+def composed_push(writer: FrameWriter) -> Callable[[Any, bytes, int], int]:
+    """``push`` made of a writer's :meth:`~FrameWriter.ready`, :meth:`~FrameWriter.buffered`
+    and :meth:`~FrameWriter.write`, for a writer without a ``push`` of its own (a host's
+    own does the same in one call: it runs once per recipient)."""
+    ready, buffered, write = writer.ready, writer.buffered, writer.write
+
+    def push(socket: Any, frame: bytes, slow_bytes: int) -> int:
+        transport = ready(socket)
+        if transport is None:
+            return NOT_READY
+        if buffered(transport) > slow_bytes:
+            return SLOW
+        write(transport, frame)
+        return WRITTEN
+
+    return push
 
 
 class Connections:
@@ -252,7 +278,7 @@ class FanoutManager(socketio.AsyncManager):
         frames, wire, skip = job.frames, job.wire, job.skip
         writer = self.frame_writer
         if writer is not None:
-            ready, buffered, write = writer.ready, writer.buffered, writer.write
+            push = getattr(writer, "push", None) or composed_push(writer)
         idle_counted = _COUNTED  # queue_idle(), inlined: this loop runs once per recipient
         sockets = self.server.eio.sockets
         slow_queue, slow_bytes = self.slow_queue, self.slow_bytes
@@ -268,14 +294,13 @@ class FanoutManager(socketio.AsyncManager):
             if wire is not None and (
                 queue._unfinished_tasks == 0 if idle_counted else queue.empty()
             ):
-                transport = ready(sock)
-                if transport is not None:
-                    # nothing on its way before it: the pre-built frame goes straight out
-                    if buffered(transport) > slow_bytes:
-                        skipped += 1
-                        continue
-                    write(transport, wire)
+                # nothing on its way before it: the pre-built frame goes straight out
+                pushed = push(sock, wire, slow_bytes)
+                if pushed == WRITTEN:
                     direct += 1
+                    continue
+                if pushed == SLOW:
+                    skipped += 1
                     continue
             if queue.qsize() >= slow_queue:
                 skipped += 1  # it will see a gap in seq and re-join
