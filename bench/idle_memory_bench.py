@@ -11,8 +11,8 @@ viewers, on CPU 1), each with its own temporary ``CCVIZ_HOME``:
    ``VmRSS`` (``/proc/PID/status``) is the *before*. Then ``--viewers`` (5,000) viewers
    connect in batches of ``--batch`` and each joins the game; they stay idle (answering
    Engine.IO pings ``2`` -> ``3``) for ``--settle`` seconds (30: one ping round of 25 s, so
-   every socket has been pinged and has its next ping scheduled) and ``VmRSS`` is read again: (after - before) / viewers
-   is the KB per idle viewer.
+   every socket has been pinged and has its next ping scheduled) and ``VmRSS`` is read
+   again: (after - before) / viewers is the KB per idle viewer.
 2. **tracemalloc**: the same again; at *before* and *after* the bench sends ``SIGUSR2`` and
    the child runs ``gc.collect()``; at *before* it starts ``tracemalloc`` (6 frames), so
    only what is allocated from then on is traced (starting it at start-up, ``-X
