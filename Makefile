@@ -1,8 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need on a
 # fresh machine: a virtualenv with the package (the demo: its runtime only; the tests: the
 # test extra too), the front-end bundle (npm), and for the tests Debian's chromium (browser
-# tests drive it through Playwright). `make check-wheel` is the slow fresh-venv check of
-# the built wheel (tools/check_wheel.py), not part of `make test`.
+# tests drive it through Playwright) and redis-server. `make check-wheel` is the slow
+# fresh-venv check of the built wheel (tools/check_wheel.py), not part of `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,11 +14,17 @@ WIDGET_SOURCES := $(shell find widgets/src -type f 2>/dev/null) widgets/package.
 
 .PHONY: demo test lint jstest bench fuzz system clean check-wheel docs
 
-# System packages the browser tests need (Debian/Ubuntu; skipped when already there).
+# System packages the tests need (Debian/Ubuntu; each skipped when already there): chromium
+# for the browser tests, redis-server for the Redis event store's tests (never started as a
+# service: the tests run their own on a free loopback port).
 system:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@MISSING=; \
+	command -v chromium >/dev/null 2>&1 || MISSING="$$MISSING chromium"; \
+	command -v redis-server >/dev/null 2>&1 || MISSING="$$MISSING redis-server"; \
+	if [ -n "$$MISSING" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING >/dev/null; \
+	fi
 
 widgets/node_modules/.package-lock.json: widgets/package-lock.json
 	cd widgets && npm ci --no-audit --no-fund --loglevel=error

@@ -26,6 +26,8 @@ ENV_TOKEN = "CCVIZ_TOKEN"
 ENV_HOOK_TOKEN = "CCVIZ_HOOK_TOKEN"
 #: The token viewers off loopback need; overrides the viewer-token file.
 ENV_VIEWER_TOKEN = "CCVIZ_VIEWER_TOKEN"
+#: A Redis URL (``redis://``, ``rediss://``, ``unix://``): the shared event log, instead of SQLite.
+ENV_REDIS_URL = "CCVIZ_REDIS_URL"
 #: Claude Code's own config folder (its user settings live there), default ``~/.claude``.
 ENV_CLAUDE_CONFIG = "CLAUDE_CONFIG_DIR"
 

@@ -18,21 +18,33 @@ transaction as the events, so it can never disagree with them.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from ._store_common import (
+    Closable,
+    GameRow,
+    StoredEvent,
+    check_game_id,
+    check_item,
+    check_items,
+    check_since,
+)
 from .errors import StoreError
 
-__all__ = ["EventStore", "GameRow", "StoreError", "StoredEvent"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .redis_store import RedisEventStore
+
+__all__ = ["EventStore", "GameRow", "StoreError", "StoredEvent", "open_store"]
+
+#: Locations :func:`open_store` hands to the Redis store instead of treating as a file path.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: Written into the file header so another program's SQLite file is never mistaken for ours.
 APPLICATION_ID = 0x63637A76  # b"ccvz"
@@ -72,40 +84,7 @@ _SCHEMA = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One event as it sits in the log; ``payload`` is returned byte-for-byte as appended.
-
-    >>> store = EventStore(":memory:")
-    >>> store.append("s1", '{"a": 1}', ts=2.5)
-    1
-    >>> next(store.events("s1"))
-    StoredEvent(seq=1, ts=2.5, payload='{"a": 1}')
-    """
-
-    seq: int
-    ts: float | None
-    payload: str
-
-
-@dataclass(frozen=True, slots=True)
-class GameRow:
-    """Summary of one game; ``first_ts``/``last_ts`` are the min/max of the non-null ``ts``.
-
-    >>> store = EventStore(":memory:")
-    >>> store.append_many("s1", [("{}", 3.0), ("{}", None), ("{}", 1.0)])
-    [1, 2, 3]
-    >>> store.games()
-    [GameRow(game_id='s1', events=3, first_ts=1.0, last_ts=3.0)]
-    """
-
-    game_id: str
-    events: int
-    first_ts: float | None
-    last_ts: float | None
-
-
-class EventStore:
+class EventStore(Closable):
     """Append-only per-game event log on one SQLite file, safe to share between processes.
 
     One instance holds one connection guarded by a lock, so an asyncio server may call it from
@@ -183,20 +162,8 @@ class EventStore:
                 finally:
                     self._conn = None
 
-    def __enter__(self) -> EventStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._conn is None else "open"
-        return f"<EventStore {self._path!r} {state}>"
+    def _is_closed(self) -> bool:
+        return self._conn is None
 
     # ------------------------------------------------------------------ writes
 
@@ -213,8 +180,8 @@ class EventStore:
         >>> store.append("s1", "{}", key="d1"), store.append("s1", "{}", key="d1")
         (1, None)
         """
-        _check_game_id(game_id)
-        row = _check_item(game_id, payload, ts)
+        check_game_id(game_id)
+        row = check_item(game_id, payload, ts)
         with self._write() as conn:
             if key is not None:
                 seen = conn.execute("INSERT OR IGNORE INTO delivered (key) VALUES (?)", (key,))
@@ -239,16 +206,8 @@ class EventStore:
         >>> EventStore(":memory:").append_many("s1", [("{}", 1.0), ("{}", None)])
         [1, 2]
         """
-        _check_game_id(game_id)
-        rows: list[tuple[str, float | None]] = []
-        for item in items:
-            try:
-                payload, ts = item
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"append_many items must be (payload, ts) pairs, got {item!r:.80}"
-                ) from None
-            rows.append(_check_item(game_id, payload, ts))
+        check_game_id(game_id)
+        rows = check_items(game_id, items)
         if not rows:
             return []
         with self._write() as conn:
@@ -279,9 +238,8 @@ class EventStore:
         >>> [event.payload for event in store.events("s1", since=1)]
         ['{"n":2}']
         """
-        _check_game_id(game_id)
-        if not isinstance(since, int) or isinstance(since, bool):
-            raise TypeError(f"since must be an int, got {type(since).__name__}")
+        check_game_id(game_id)
+        check_since(since)
         return self._iter_events(game_id, since)
 
     def last_seq(self, game_id: str) -> int:
@@ -290,7 +248,7 @@ class EventStore:
         >>> EventStore(":memory:").last_seq("never-seen")
         0
         """
-        _check_game_id(game_id)
+        check_game_id(game_id)
         with self._read() as conn:
             row = conn.execute("SELECT events FROM games WHERE game_id = ?", (game_id,)).fetchone()
         return 0 if row is None else int(row[0])
@@ -462,32 +420,24 @@ def _create_private(path: str) -> None:
     os.close(fd)
 
 
-def _check_game_id(game_id: str) -> None:
-    if not isinstance(game_id, str) or not game_id:
-        raise TypeError(f"game_id must be a non-empty str, got {game_id!r:.80}")
-
-
-def _check_item(game_id: str, payload: str, ts: float | None) -> tuple[str, float | None]:
-    """Reject what would poison a replay later: non-text, non-JSON, or non-finite times."""
-    if not isinstance(payload, str):
-        raise TypeError(f"payload must be JSON text (str), got {type(payload).__name__}")
-    try:
-        json.loads(payload)
-    except ValueError as e:
-        raise ValueError(f"payload for game {game_id!r} is not valid JSON: {e}") from None
-    if ts is None:
-        return payload, None
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
-        raise TypeError(f"ts must be epoch seconds (float) or None, got {type(ts).__name__}")
-    ts = float(ts)
-    if not math.isfinite(ts):
-        raise ValueError(f"ts must be finite, got {ts}")
-    return payload, ts
-
-
 def _widen(
     first: float | None, last: float | None, ts: float | None
 ) -> tuple[float | None, float | None]:
     if ts is None:
         return first, last
     return (ts if first is None else min(first, ts)), (ts if last is None else max(last, ts))
+
+
+def open_store(location: str | os.PathLike[str] | None = None) -> EventStore | RedisEventStore:
+    """The event store at ``location``: a ``redis://``, ``rediss://`` or ``unix://`` URL opens
+    the shared Redis log (:class:`~ccviz_kernel.redis_store.RedisEventStore`, needs the
+    ``redis`` extra), anything else the SQLite file there (``None``: the data folder's).
+
+    >>> open_store(":memory:")
+    <EventStore ':memory:' open>
+    """
+    if isinstance(location, str) and location.startswith(REDIS_SCHEMES):
+        from .redis_store import RedisEventStore
+
+        return RedisEventStore(location)
+    return EventStore(location)

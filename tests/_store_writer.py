@@ -3,6 +3,7 @@
 Usage:
   _store_writer.py loop  DB GAME MAX_SECONDS   append forever-ish (bounded) until killed
   _store_writer.py count DB GAME N TAG         wait for "go" on stdin, then append N events
+                                               (DB may be a redis:// URL)
 
 Prints "ready" once it can write, so the test knows when to start the clock.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccviz_kernel.store import EventStore  # noqa: E402
+from ccviz_kernel.store import EventStore, open_store  # noqa: E402
 
 MAX_ITERATIONS = 200_000
 
@@ -49,7 +50,7 @@ def loop(db: str, game: str, max_seconds: float) -> None:
 
 
 def count(db: str, game: str, n: int, tag: str) -> None:
-    with EventStore(db) as store:
+    with open_store(db) as store:  # a file, or a redis:// URL
         print("ready", flush=True)
         sys.stdin.readline()
         for i in range(n):

@@ -254,3 +254,105 @@ async def slow_viewer_is_skipped_and_recovers(server, port: int, path: str, fast
     assert again["ok"] and again["snapshot"] == hub.snapshot(game)
     slow.close()
     return {"direct": manager.direct, "queued": manager.queued, "skipped": manager.skipped}
+
+
+class RedisServer:
+    """A real ``redis-server`` (Debian's package) on a loopback port, its data in ``folder``
+    (append-only file on, no snapshots): :meth:`stop` shuts it down cleanly (SHUTDOWN writes
+    the AOF), :meth:`start` brings it back on the same folder and port."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder, self.port = Path(folder), port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        import shutil
+
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed (make system installs it)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "yes", "--dir", str(self.folder)]
+        args += ["--logfile", str(self.folder / "redis.log"), "--daemonize", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if self.command("PING") == b"+PONG\r\n":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.02)
+        self.kill()
+        log = self.folder / "redis.log"
+        raise RuntimeError(f"redis-server did not start: {log.read_text() if log.exists() else ''}")
+
+    def command(self, *words: str) -> bytes:
+        """Send one command (RESP) and return the raw first reply; b"" if the server closed."""
+        parts = [f"*{len(words)}\r\n"] + [f"${len(w.encode())}\r\n{w}\r\n" for w in words]
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall("".join(parts).encode())
+            return s.recv(65536)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SHUTDOWN (the AOF is flushed and fsynced), then wait for the process to end."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.command("SHUTDOWN")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def redis_server(folder: Path):
+    """``with redis_server(tmp) as server:`` a started :class:`RedisServer`, killed at the end."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def running():
+        server = RedisServer(folder).start()
+        try:
+            yield server
+        finally:
+            server.kill()
+
+    return running()
+
+
+def run_together(commands: list[list[str]], timeout: float = 30.0) -> None:
+    """Start every command, wait until each prints "ready", send them all "go" at once (so
+    their work really interleaves), and require that each exits 0 within ``timeout``."""
+    procs = [
+        subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        for cmd in commands
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            assert p.wait(timeout=timeout) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"claude"},
     {"events"},
     {"engine"},
-    {"store"},
+    {"store", "redis_store", "_store_common"},
     {"replays"},
     {"hub"},
     {"server"},

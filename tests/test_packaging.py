@@ -152,16 +152,24 @@ def test_the_metadata_says_what_it_is(built: dict[str, Path]):
 def test_the_extras_match_their_use(built: dict[str, Path]):
     with zipfile.ZipFile(built["wheel"]) as wheel:
         meta = metadata(wheel.read(f"{STEM}.dist-info/METADATA").decode())
-    assert set(meta.get_all("Provides-Extra") or []) == {"jupyter", "analysis", "test"}
+    assert set(meta.get_all("Provides-Extra") or []) == {"jupyter", "analysis", "redis", "test"}
     needs = requirements(meta)
     names = {extra: {dist_name(r) for r in reqs} for extra, reqs in needs.items()}
     # `jupyter lab` in a fresh virtualenv: JupyterLab, a kernel, the extension's server.
     assert {"jupyterlab", "ipykernel", "jupyter-server", "tornado"} <= names["jupyter"]
     assert names["analysis"] == {"pandas", "matplotlib"}
+    assert names["redis"] == {"redis"}  # the shared event log (redis_store.py)
     # The runtime stays small: no Jupyter application, no test tools, no data frames.
-    assert not names[""] & {"jupyterlab", "jupyter-server", "pandas", "pytest", "playwright"}
+    assert not names[""] & {
+        "jupyterlab",
+        "jupyter-server",
+        "pandas",
+        "pytest",
+        "playwright",
+        "redis",
+    }
     # The test extra is a superset of every other, pin for pin (one install runs everything).
-    assert needs["jupyter"] | needs["analysis"] <= needs["test"]
+    assert needs["jupyter"] | needs["analysis"] | needs["redis"] <= needs["test"]
 
 
 # -- the sdist -------------------------------------------------------------------------------

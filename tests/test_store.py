@@ -1,4 +1,6 @@
-"""Tests for the append-only SQLite event log (ccviz_kernel.store)."""
+"""Tests for the append-only event log: the interface tests run against both stores, the
+SQLite one (ccviz_kernel.store) and the Redis one (ccviz_kernel.redis_store, on a real
+redis-server started for the session); the file's own tests are SQLite-only."""
 
 from __future__ import annotations
 
@@ -11,17 +13,22 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # Let the tests run straight from a checkout, without installing the package first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccviz_kernel import store as store_mod  # noqa: E402
-from ccviz_kernel.store import EventStore, GameRow, StoredEvent, StoreError  # noqa: E402
+from common import RedisServer, free_port, redis_server, run_together  # noqa: E402
+
+from ccviz_kernel.redis_store import RedisEventStore  # noqa: E402
+from ccviz_kernel.store import EventStore, GameRow, StoredEvent, StoreError, open_store  # noqa: E402
 
 WRITER = Path(__file__).with_name("_store_writer.py")
 REPO = Path(__file__).resolve().parents[1]
@@ -36,8 +43,46 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "events.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory):
+    """One redis-server for the session; each test keeps to its own key prefix."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@dataclass
+class Backend:
+    """How a test opens stores: ``open()`` another instance on the test's log, ``fresh()``
+    an instance on a new empty log, ``location`` what open_store and the writer take."""
+
+    kind: str
+    open: Callable[[], EventStore | RedisEventStore]
+    fresh: Callable[[], EventStore | RedisEventStore]
+    location: str
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, db: Path) -> Backend:
+    if request.param == "sqlite":
+        return Backend("sqlite", lambda: EventStore(db), lambda: EventStore(":memory:"), str(db))
+    server: RedisServer = request.getfixturevalue("redis")
+    prefix = f"t-{uuid.uuid4().hex}:"
+    return Backend(
+        "redis",
+        lambda: RedisEventStore(server.url, prefix=prefix),
+        lambda: RedisEventStore(server.url, prefix=f"t-{uuid.uuid4().hex}:"),
+        server.url,
+    )
+
+
 @pytest.fixture
-def store(db: Path):
+def store(backend: Backend):
+    with backend.open() as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(db: Path):
     with EventStore(db) as s:
         yield s
 
@@ -70,7 +115,7 @@ def test_events_roundtrip_and_since(store: EventStore) -> None:
 
 
 def test_events_streams_in_chunks(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_mod, "FETCH_CHUNK", 7)
+    monkeypatch.setattr(sys.modules[type(store).__module__], "FETCH_CHUNK", 7)
     store.append_many("g", [(ev(i), None) for i in range(50)])
     it = store.events("g", since=2)
     first = next(it)
@@ -148,7 +193,8 @@ def test_append_many_is_all_or_nothing(store: EventStore) -> None:
     assert [e.seq for e in store.events("g")] == [1, 2]
 
 
-def test_failure_inside_transaction_rolls_back(store: EventStore, db: Path) -> None:
+def test_failure_inside_transaction_rolls_back(sqlite_store: EventStore, db: Path) -> None:
+    store = sqlite_store
     store.append("g", ev(1), 1.0)
     # Sabotage the summary write so the transaction fails after the events were inserted.
     raw = sqlite3.connect(db)
@@ -169,11 +215,11 @@ def test_failure_inside_transaction_rolls_back(store: EventStore, db: Path) -> N
 # ---------------------------------------------------------------- the file
 
 
-def test_reopen_keeps_everything(db: Path) -> None:
-    with EventStore(db) as s:
+def test_reopen_keeps_everything(backend: Backend) -> None:
+    with backend.open() as s:
         s.append("a", ev(1), 1.0)
         s.append_many("b", [(ev(i), 2.0 + i) for i in range(3)])
-    with EventStore(str(db)) as s:
+    with backend.open() as s:
         assert s.last_seq("a") == 1
         assert s.last_seq("b") == 3
         assert [g.game_id for g in s.games()] == ["b", "a"]
@@ -181,8 +227,8 @@ def test_reopen_keeps_everything(db: Path) -> None:
         assert [e.payload for e in s.events("b")] == [ev(i) for i in range(3)]
 
 
-def test_wal_and_private_permissions(store: EventStore, db: Path) -> None:
-    store.append("g", '{"secret": "hunter2"}')
+def test_wal_and_private_permissions(sqlite_store: EventStore, db: Path) -> None:
+    sqlite_store.append("g", '{"secret": "hunter2"}')
     mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
@@ -236,8 +282,9 @@ def test_default_path_honours_ccviz_home(tmp_path: Path, monkeypatch: pytest.Mon
         assert s.last_seq("g") == 1
 
 
-def test_close_and_context_manager(db: Path) -> None:
-    s = EventStore(db)
+def test_close_and_context_manager(backend: Backend) -> None:
+    s = backend.open()
+    assert repr(s).endswith(" open>")
     with s as same:
         assert same is s
         s.append("g", "{}")
@@ -245,7 +292,10 @@ def test_close_and_context_manager(db: Path) -> None:
         s.append("g", "{}")
     with pytest.raises(StoreError, match="closed"):
         s.last_seq("g")
+    with pytest.raises(StoreError, match="closed"):
+        list(s.events("g"))
     s.close()  # idempotent
+    assert repr(s).endswith(" closed>")
 
 
 def test_memory_store() -> None:
@@ -257,15 +307,15 @@ def test_memory_store() -> None:
 # ---------------------------------------------------------------- concurrency
 
 
-def test_threads_with_separate_instances_never_gap_or_duplicate(db: Path) -> None:
-    EventStore(db).close()
+def test_threads_with_separate_instances_never_gap_or_duplicate(backend: Backend) -> None:
+    backend.open().close()
     n_threads, per_thread = 4, 100
     errors: list[BaseException] = []
     barrier = threading.Barrier(n_threads)
 
     def work(tag: int) -> None:
         try:
-            with EventStore(db) as s:
+            with backend.open() as s:
                 barrier.wait(timeout=5)
                 for i in range(per_thread):
                     if i % 10 == 0:
@@ -281,7 +331,9 @@ def test_threads_with_separate_instances_never_gap_or_duplicate(db: Path) -> Non
     for t in threads:
         t.join(timeout=20)
     assert not errors
-    _assert_each_writer_complete(db, "g", n_threads * per_thread, key="t", per_writer=per_thread)
+    _assert_each_writer_complete(
+        backend.open, "g", n_threads * per_thread, key="t", per_writer=per_thread
+    )
 
 
 def test_shared_instance_across_threads(store: EventStore) -> None:
@@ -298,38 +350,21 @@ def test_shared_instance_across_threads(store: EventStore) -> None:
     assert [e.seq for e in store.events("g1")] == list(range(1, 201))
 
 
-def test_processes_appending_to_one_game(db: Path) -> None:
-    EventStore(db).close()
-    n_procs, per_proc = 3, 200
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WRITER), "count", str(db), "g", str(per_proc), str(k)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        for k in range(n_procs)
-    ]
-    try:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:  # release them together so the appends really interleave
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        for p in procs:
-            assert p.wait(timeout=20) == 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=5)
-    _assert_each_writer_complete(db, "g", n_procs * per_proc, key="w", per_writer=per_proc)
+def test_processes_appending_to_one_game(backend: Backend) -> None:
+    """Writers in other processes, each with its own store: the Redis one 2 × 500 (several
+    servers on one Redis), SQLite 3 × 200 (several processes on one file)."""
+    n_procs, per_proc = (2, 500) if backend.kind == "redis" else (3, 200)
+    game = f"g-{uuid.uuid4().hex}"  # the writers use the default prefix: a game of its own
+    open_store(backend.location).close()
+    writer = [sys.executable, str(WRITER), "count", backend.location, game, str(per_proc)]
+    run_together([[*writer, str(k)] for k in range(n_procs)], timeout=60)
+    _assert_each_writer_complete(
+        lambda: open_store(backend.location), game, n_procs * per_proc, key="w", per_writer=per_proc
+    )
 
 
-def _assert_each_writer_complete(db: Path, game: str, total: int, key: str, per_writer: int):
-    with EventStore(db) as s:
+def _assert_each_writer_complete(opener, game: str, total: int, key: str, per_writer: int):
+    with opener() as s:
         got = list(s.events(game))
         assert [e.seq for e in got] == list(range(1, total + 1))
         assert s.last_seq(game) == total
@@ -403,11 +438,15 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None)
-@given(_ops)
-def test_matches_simple_model(ops: list[tuple[str, list[tuple[int, float | None]]]]) -> None:
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_ops)
+def test_matches_simple_model(
+    backend: Backend, ops: list[tuple[str, list[tuple[int, float | None]]]]
+) -> None:
     model: dict[str, list[tuple[str, float | None]]] = {}
-    with EventStore(":memory:") as s:
+    with backend.fresh() as s:
         for game, items in ops:
             rows = [(ev(v), ts) for v, ts in items]
             single = len(rows) == 1
@@ -427,9 +466,34 @@ def test_matches_simple_model(ops: list[tuple[str, list[tuple[int, float | None]
             assert by_id[game].last_ts == (max(tss) if tss else None)
 
 
-def test_append_with_a_delivery_key_is_exactly_once(tmp_path):
-    with EventStore(tmp_path / "k.sqlite3") as store:
+def test_append_with_a_delivery_key_is_exactly_once(backend: Backend):
+    with backend.open() as store:
         assert store.append("g", '{"a": 1}', 1.0, key="spool-1") == 1
         assert store.append("g", '{"a": 1}', 1.0, key="spool-1") is None
         assert store.append("g", '{"a": 2}', 2.0, key="spool-2") == 2
         assert store.last_seq("g") == 2
+        assert [e.payload for e in store.events("g")] == ['{"a": 1}', '{"a": 2}']
+
+
+def test_payload_text_round_trips_exactly(store: EventStore) -> None:
+    payloads = [r'{"emoji": "🎮", "escaped": "\u0000\ud83c\udfae"}', '"caf\u00e9"']
+    payloads += [" { } ", "1e400", json.dumps({"s": "\u2028 ünïcode \t"}, ensure_ascii=False)]
+    times = [0.1 + 0.2, 1e-300, 1.7e9 + 0.123456789, 5e-324, None]
+    assert store.append_many("g", list(zip(payloads, times, strict=True))) == [1, 2, 3, 4, 5]
+    got = list(store.events("g"))
+    assert [e.payload for e in got] == payloads
+    assert [e.ts for e in got] == times
+    assert store.games() == [GameRow("g", 5, 5e-324, 1.7e9 + 0.123456789)]
+
+
+def test_open_store_picks_the_implementation(db: Path, redis: RedisServer) -> None:
+    with open_store(str(db)) as s:
+        assert isinstance(s, EventStore) and s.path == str(db)
+    with open_store(db) as s:  # a Path is a file too
+        assert isinstance(s, EventStore)
+    with open_store(None) as s:
+        assert isinstance(s, EventStore) and s.path.endswith("events.sqlite3")
+    with open_store(redis.url) as s:
+        assert isinstance(s, RedisEventStore) and s.path == redis.url
+    with pytest.raises(StoreError, match="Connection refused|connecting"):
+        open_store(f"redis://127.0.0.1:{free_port()}/0")  # a URL is never taken for a file
