@@ -45,6 +45,7 @@ from .auth import Auth, HostRule, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
+from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
@@ -175,6 +176,8 @@ class GameServer:
         self._server_lock: str | None = None
         self._unsubscribe = hub.subscribe(self._on_applied)
         hub.subscribe_status(self._on_replay_status)
+        #: ``GET metrics`` (server/metrics.py).
+        self.metrics = ServerMetrics(self)
         self._register()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -268,6 +271,9 @@ class GameServer:
     def handle_hook(self, hook: HookRequest) -> HttpAnswer:
         """``POST api/hooks`` (parsed by :func:`.routes.parse_hook`): 204 at once, or a
         clear 4xx. Never raises."""
+        return self.metrics.timed(lambda: self._handle_hook(hook))
+
+    def _handle_hook(self, hook: HookRequest) -> HttpAnswer:
         if hook.token is None:
             return HttpAnswer(401, "missing bearer token\n")
         if not self.auth.can_hook(hook.token):

@@ -201,6 +201,11 @@ def _health(server: GameServer, request: Request) -> HttpAnswer:
     return server.health()
 
 
+def _metrics(server: GameServer, request: Request) -> HttpAnswer:
+    body, content_type = server.metrics.render()
+    return HttpAnswer(200, body, content_type, {"Cache-Control": "no-store"})
+
+
 def _page(server: GameServer, request: Request) -> HttpAnswer:
     html = shell(request.base, serializer=server.serializer, game_id=request.params.get("game_id"))
     return HttpAnswer(200, html, "text/html; charset=utf-8")
@@ -230,7 +235,8 @@ class Route:
     path: str
     role: str
     handle: Callable[[GameServer, Request], HttpAnswer]
-    #: A JSON API for programs (Jupyter serves these with its ``APIHandler``).
+    #: An API for programs, JSON but for ``metrics`` (Jupyter serves these with its
+    #: ``APIHandler``: 403, never a login page).
     json: bool = False
 
     @property
@@ -255,6 +261,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "api/games/{game_id}/actions", CONTROLLER, _actions, json=True),
     Route("POST", "api/replays", CONTROLLER, _replays, json=True),
     Route("GET", "healthz", USER, _health, json=True),
+    Route("GET", "metrics", VIEWER, _metrics, json=True),  # for programs, Prometheus text
     Route("GET", "", PAGE, _page),
     Route("GET", "view/{game_id}", PAGE, _page),
     Route("GET", "static/{name}", USER, _static),

@@ -60,6 +60,7 @@ def test_the_table():
         ("POST", "api/games/{game_id}/actions"),
         ("POST", "api/replays"),
         ("GET", "healthz"),
+        ("GET", "metrics"),
         ("GET", ""),
         ("GET", "view/{game_id}"),
         ("GET", "static/{name}"),
@@ -68,6 +69,7 @@ def test_the_table():
     assert paths[("POST", "api/hooks")].role == routes.INGEST
     assert paths[("POST", "api/games/{game_id}/actions")].role == routes.CONTROLLER
     assert paths[("POST", "api/replays")].role == routes.CONTROLLER
+    assert paths[("GET", "metrics")].role == routes.VIEWER
     route = paths[("GET", "api/games/{game_id}/events")]
     assert route.params == ("game_id",)
     assert route.regex() == r"api/games/([^/]+)/events"
