@@ -173,7 +173,14 @@ def asset_url(base: str, name: str) -> str:
 
 
 def shell(base: str, *, serializer: str = "msgpack", game_id: str | None = None) -> str:
-    """The page for ``base`` (``/`` standalone, ``{base_url}ccviz/`` in Jupyter)."""
+    """The page mounted at ``base`` (``/`` standalone, ``{base_url}ccviz/`` in Jupyter).
+
+    Every address in it is relative to the page (``./`` for the lobby at the mount, ``../``
+    for ``view/<id>``): behind a reverse proxy that serves the mount under a prefix of its
+    own (``/team/``, jupyter-server-proxy's ``/user/x/proxy/8765/``) the page still finds its
+    bundle and socket.io, which an absolute ``/static/…`` would miss. The page resolves its
+    base the same way (``new URL(base, location.href)``)."""
+    base = "../" if game_id else "./"
     game = f'\n<meta name="ccviz-game" content="{escape(game_id)}">' if game_id else ""
     title = f"ccviz · {escape(game_id)}" if game_id else "ccviz · games"
     css = (

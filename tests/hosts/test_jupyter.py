@@ -121,7 +121,7 @@ async def test_every_route_but_hooks_needs_jupyter_auth(
     page = await fetch(client, base + f"view/{GAME}", auth=good)
     assert page.code == 200 and page.headers["Content-Type"].startswith("text/html")
     html = page.body.decode()
-    assert f'<meta name="ccviz-base" content="{base}">' in html
+    assert '<meta name="ccviz-base" content="../">' in html  # relative: view/<id> → the mount
     assert f'<meta name="ccviz-game" content="{GAME}">' in html
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert '<meta name="ccviz-game"' not in (await fetch(client, base, auth=good)).body.decode()
@@ -655,7 +655,8 @@ async def test_the_hashed_bundle_goes_out_precompressed_and_is_not_compressed_ag
     html = (await fetch(http_server_client, jp_base_url + "ccviz/view/g", auth=good)).body
     src = re.search(rb'<script type="module" src="([^"]+)"', html).group(1).decode()
     name = src.rsplit("/", 1)[1]
-    assert src == f"{jp_base_url}ccviz/static/{name}" and name != "page.js"
+    assert src == f"../static/{name}" and name != "page.js"  # relative to view/g
+    src = f"{jp_base_url}ccviz/static/{name}"
     for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
         r = await fetch(
             http_server_client,

@@ -64,9 +64,11 @@ async def _get(path: str, **headers: str) -> tuple[int, Mapping[str, str], bytes
 
 
 def test_the_shell_names_the_hashed_bundles(static: Path):
-    html = pages.shell("/base/", game_id="g")
-    assert f'<script type="module" src="/base/static/{HASHED_JS}"></script>' in html
-    assert f'<link rel="stylesheet" href="/base/static/{HASHED_CSS}">' in html
+    html = pages.shell("/base/", game_id="g")  # view/g: every address relative to it
+    assert f'<script type="module" src="../static/{HASHED_JS}"></script>' in html
+    assert f'<link rel="stylesheet" href="../static/{HASHED_CSS}">' in html
+    assert '<meta name="ccviz-base" content="../">' in html
+    assert f'src="./static/{HASHED_JS}"' in pages.shell("/base/")  # the lobby, at the mount
     assert "static/page.js" not in html and "static/page.css" not in html
 
 
@@ -122,18 +124,18 @@ def test_nothing_else_in_the_folder_is_served(static: Path):
 def test_without_the_hashed_copies_the_page_works_as_before(static: Path):
     (static / HASHED_JS).unlink()  # the manifest names a file that is gone: that entry is off
     html = pages.shell("/")
-    assert '<script type="module" src="/static/page.js"></script>' in html
-    assert f"/static/{HASHED_CSS}" in html
+    assert '<script type="module" src="./static/page.js"></script>' in html
+    assert f"./static/{HASHED_CSS}" in html
     assert (get(f"static/{HASHED_JS}"))[0] == 404
 
     (static / "manifest.json").unlink()  # a checkout built before the hashed copies existed
     html = pages.shell("/")
-    assert 'src="/static/page.js"' in html and 'href="/static/page.css"' in html
+    assert 'src="./static/page.js"' in html and 'href="./static/page.css"' in html
     status, headers, body = get("static/page.js")
     assert (status, body, headers["Cache-Control"]) == (200, JS, "no-cache")
 
     (static / "manifest.json").write_text("not json")
-    assert 'src="/static/page.js"' in pages.shell("/")
+    assert 'src="./static/page.js"' in pages.shell("/")
 
     shutil.rmtree(static)  # no build at all: the 503 that says how to build
     status, _, body = get("static/page.js")

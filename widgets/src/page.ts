@@ -1,6 +1,6 @@
 // The standalone page: a live lobby of games at the base path, one game full-window at
 // `view/<gameId>`. The server describes itself in meta tags (see README.md):
-//   <meta name="ccviz-base" content="/">              where the page and socket.io live
+//   <meta name="ccviz-base" content="./">             where the page and socket.io live (relative)
 //   <meta name="ccviz-serializer" content="msgpack">  or "json"
 //   <meta name="ccviz-game" content="<id>">           optional: show this game
 //   <meta name="ccviz-server" content="http://…">     optional: socket.io on another origin (dev)
@@ -27,7 +27,9 @@ function start(): void {
   const offline = document.getElementById("ccviz-offline");
   if (offline) return void offlinePage(offline.textContent ?? "");
   const metaBase = meta("ccviz-base");
-  const base = metaBase ? normalizeBase(metaBase) : inferBase(location.pathname);
+  // The shell's base is relative to the page (./ or ../): resolved here, it is the mount
+  // under whatever prefix a reverse proxy added.
+  const base = metaBase ? normalizeBase(new URL(metaBase, location.href).pathname) : inferBase(location.pathname);
   const params = new URLSearchParams(location.search);
   const token = params.get("token");
   const socket = new CcvizSocket({
