@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .engine.deltas import Delta
 from .engine.game import Applied, Game
@@ -22,7 +22,7 @@ from .engine.speech import shorten
 from .events import PayloadError, parse_event
 from .redact import redact_payload
 from .replays.history import GameHistory, HistoryCache
-from .store import EventStore
+from .store import EventStore, GameRow, StoredEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,6 +44,38 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+class Store(Protocol):
+    """What the hub needs of an event log: :class:`~.store.EventStore` (SQLite, the
+    default) and :class:`~.redis_store.RedisEventStore` (shared by several processes)."""
+
+    @property
+    def path(self) -> str:
+        """Where the log is, for messages (a Redis URL with its password redacted)."""
+        ...
+
+    def append(
+        self, game_id: str, payload: str, ts: float | None = None, *, key: str | None = None
+    ) -> int | None:
+        """Append one event; its seq, or ``None`` when ``key`` was delivered before."""
+        ...
+
+    def events(self, game_id: str, since: int = 0) -> Iterator[StoredEvent]:
+        """The game's events with ``seq > since``, in order."""
+        ...
+
+    def last_seq(self, game_id: str) -> int:
+        """The game's newest seq (0 for none)."""
+        ...
+
+    def games(self) -> list[GameRow]:
+        """Every game's summary, most recently active first."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the file or connection."""
+        ...
+
+
 @dataclass
 class _Live:
     game: Game
@@ -56,14 +88,14 @@ class Hub:
 
     def __init__(
         self,
-        store: EventStore | None = None,
+        store: Store | None = None,
         *,
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.time,
         reorder_window: float = 0.0,
         keep_raw: bool = False,
     ) -> None:
-        self.store = store if store is not None else EventStore()
+        self.store: Store = store if store is not None else EventStore()
         #: Log payloads as they came (opt-in: ``ccviz serve --keep-raw``). By default every
         #: string of a payload is redacted before it is logged and applied, so the store
         #: holds what a viewer could see, and the live game and the game rebuilt from the
@@ -212,6 +244,52 @@ class Hub:
         live.touched = self.clock()
         for listener in list(self._listeners):
             listener(game_id, applied)
+
+    def follow(self, game_id: str, rows: Iterable[StoredEvent]) -> int:
+        """Apply events another process appended to a shared log (server/follow.py hands
+        them over as read, in order); returns how many were applied.
+
+        Rows at or below the game's seq were applied already (this process appended them,
+        or an earlier call did) and are skipped; a row past the next seq means some were
+        not handed over, and the game catches up from the log instead. So an event is
+        never applied twice nor skipped, and listeners (the broadcast) see each once, in
+        order. A game not in memory starts empty and takes every row from seq 1, so the
+        viewers already waiting for it see all of it. Replays are not logged: never here.
+        """
+        if game_id in self.replays:
+            return 0
+        live = self._live.get(game_id)
+        if live is None:
+            live = self._live[game_id] = _Live(Game(game_id), touched=self.clock())
+        before = live.game.seq
+        for row in rows:
+            if row.seq <= live.game.seq:
+                continue
+            if row.seq != live.game.seq + 1:
+                self._catch_up(game_id, live)
+                break
+            self._apply(game_id, live, parse_event(row.payload, ts=row.ts, session_id=game_id))
+        if self.reorder.window > 0:  # a held hook's cause may have come from another process
+            self._release_ready(game_id, live)
+        return live.game.seq - before
+
+    def watch(self, game_id: str) -> None:
+        """Keep a game some viewer waits for (it joined before the game existed) in memory.
+
+        On a shared log another process may append a game's first events before this one
+        hears of them; a game loaded from the log then would skip its listeners for those
+        events, and the waiting viewers would see a gap. Held in memory, everything that
+        comes for it goes through :meth:`follow` or the catch-up, listeners included.
+        """
+        if game_id not in self._live and game_id not in self.replays:
+            # Empty even if the log has events by now: the viewers hold seq 0 (their join
+            # found no game), so every event must reach them through the listeners.
+            self._live[game_id] = _Live(Game(game_id), touched=self.clock())
+
+    def live_seq(self, game_id: str) -> int:
+        """The seq of the game in memory, 0 when it is not (no log read)."""
+        live = self._live.get(game_id)
+        return live.game.seq if live is not None else 0
 
     def _catch_up(self, game_id: str, live: _Live) -> None:
         for row in self.store.events(game_id, since=live.game.seq):

@@ -129,6 +129,15 @@ def _parser():
         action="store_true",
         help="store hook payloads unredacted (viewers still see them redacted)",
     )
+    serve.add_argument(
+        "--redis",
+        type=checks.redis_url,
+        default=None,
+        metavar="URL",
+        help="keep the event log in this Redis (redis://host:port/db) instead of the data "
+        "folder's SQLite file; several servers on one Redis serve every game "
+        "(or set CCVIZ_REDIS_URL)",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser(
@@ -232,10 +241,13 @@ def _cmd_serve(ns) -> int:
     from ..hosts.standalone import serve
 
     options = {}
-    if ns.keep_raw:  # else the host makes its own hub, which redacts before the store
+    url = _redis_url(ns)
+    if ns.keep_raw or url:  # else the host makes its own hub, which redacts before the store
         from ..hub import Hub
+        from ..store import open_store
 
-        options["hub"] = Hub(keep_raw=True)
+        store = open_store(url) if url else None  # a StoreError names it, password redacted
+        options["hub"] = Hub(store, keep_raw=ns.keep_raw)
     try:
         return serve(
             ns.host,
@@ -251,6 +263,26 @@ def _cmd_serve(ns) -> int:
         raise CcvizError(str(exc)) from None
     except OSError as exc:
         raise CcvizError(f"cannot serve on {ns.host}:{ns.port}: {exc.strerror or exc}") from None
+
+
+def _redis_url(ns) -> str | None:
+    """``--redis``, else ``$CCVIZ_REDIS_URL`` (checked like the option), else None."""
+    import argparse
+    import os
+
+    from ..config import ENV_REDIS_URL
+    from ..errors import UsageError
+    from . import checks
+
+    if ns.redis:
+        return ns.redis
+    text = os.environ.get(ENV_REDIS_URL, "").strip()
+    if not text:
+        return None
+    try:
+        return checks.redis_url(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{ENV_REDIS_URL}: {exc}") from None
 
 
 def _add_address(parser, when: str = "") -> None:

@@ -104,6 +104,19 @@ def token(text: str) -> str:
     return text
 
 
+#: What a ``--redis`` URL starts with (redis-py's schemes).
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redis_url(text: str) -> str:
+    """A Redis URL for the shared event log. Never echoed: it may carry a password."""
+    if not text.startswith(REDIS_SCHEMES) or len(text) <= len(text.partition("//")[0]) + 2:
+        raise argparse.ArgumentTypeError(
+            "a Redis URL starts with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0"
+        )
+    return text
+
+
 def output_file(text: str) -> str:
     """A file to write: its folder must exist already (a typo must not make a new tree)."""
     path = os.path.expanduser(text)

@@ -30,6 +30,7 @@ from ..server import routes
 from ..server.auth import Auth, HostRule, is_loopback
 from ..server.core import GameServer
 from ..server.routes import HttpAnswer, Request, Route
+from ..store import EventStore
 from ._aiohttp import AiohttpFrameWriter, use_plain_websockets
 from ._engineio import stop_pinger
 
@@ -247,7 +248,10 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) ->
 
     async def main() -> None:
         running = await start(host, port, **options)
-        print(f"ccviz serving on {running.url}  (Ctrl-C to stop)", flush=True)
+        store = running.hub.store
+        # Only the store's path (a Redis URL's password redacted), never the URL itself.
+        shared = "" if isinstance(store, EventStore) else f", event log {store.path}"
+        print(f"ccviz serving on {running.url}{shared}  (Ctrl-C to stop)", flush=True)
         await until_stopped(running)
 
     asyncio.run(main())

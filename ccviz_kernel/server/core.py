@@ -27,6 +27,7 @@ from ..engine.game import Applied, Game
 from ..errors import StoreError
 from ..events import PayloadError, hook_event_key, parse_event
 from ..hub import Hub
+from ..redis_store import RedisEventStore
 from ..runtime import (
     UntrustedError,
     check_folder,
@@ -44,6 +45,7 @@ from ..runtime import (
 from .auth import Auth, HostRule, RateLimiter
 from .broadcast import Broadcaster
 from .fanout import FanoutManager, FrameWriter
+from .follow import LogFollower
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
 from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
@@ -174,6 +176,8 @@ class GameServer:
         self._spool_stuck: str | None = None
         self._spool_last = 0.0
         self._server_lock: str | None = None
+        #: Tails a shared Redis log (follow.py); None on SQLite.
+        self._follower: LogFollower | None = None
         self._unsubscribe = hub.subscribe(self._on_applied)
         hub.subscribe_status(self._on_replay_status)
         #: ``GET metrics`` (server/metrics.py).
@@ -198,7 +202,10 @@ class GameServer:
         spool instead of posting (cli/hook.py), so the next pass ingests both in order.
         """
         folder = check_folder()
-        store = getattr(self.hub.store, "_path", None)
+        # A shared Redis log is never the data folder's: several servers use it by design
+        # (each keeps its own spool and runtime file), and each tails what the others append.
+        shared = isinstance(self.hub.store, RedisEventStore)
+        store = None if shared else getattr(self.hub.store, "_path", None)
         if isinstance(store, str) and os.path.dirname(os.path.abspath(store)) == os.path.abspath(
             folder
         ):
@@ -215,6 +222,9 @@ class GameServer:
                 )
         self.drain_spool()
         self.transcripts.start()  # catch up unended games from their transcripts
+        if shared:
+            self._follower = LogFollower(self.hub, self._watched_games, self._mark_lobby)
+            self._follower.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(SPOOL_POLL, self._spool_tick)),
@@ -242,6 +252,9 @@ class GameServer:
                     ),
                     2.0,
                 )
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
         self._flush_held(float("inf"))  # nothing held is lost on a clean stop
         await self.transcripts.stop()
         for task in self._tasks:
@@ -257,6 +270,19 @@ class GameServer:
         if self._server_lock is not None:
             unlock_server(self._server_lock)
             self._server_lock = None
+
+    def _watched_games(self) -> list[str]:
+        """Games some viewer of this process has joined (the follower tails them)."""
+        rooms = self.manager.rooms.get("/", {})
+        prefix = room("")
+        return [
+            r[len(prefix) :]
+            for r, who in rooms.items()
+            if who and isinstance(r, str) and r.startswith(prefix)
+        ]
+
+    def _mark_lobby(self) -> None:
+        self._lobby_dirty = True
 
     async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
         while True:
