@@ -138,6 +138,18 @@ def _parser():
         "folder's SQLite file; several servers on one Redis serve every game "
         "(or set CCVIZ_REDIS_URL)",
     )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="what the server logs on stderr (info: one line per request; default warning)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text or as JSON objects, one per line",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser(
@@ -239,7 +251,15 @@ def _cmd_hook(ns) -> int:
 
 def _cmd_serve(ns) -> int:
     from ..hosts.standalone import serve
+    from ..runtime import read_or_create_token, viewer_token
+    from . import logs
 
+    # the tokens this server will hold: scrubbed from every log line, whatever writes it
+    logs.setup(
+        ns.log_level,
+        ns.log_format,
+        (read_or_create_token(), ns.viewer_token or viewer_token()),
+    )
     options = {}
     url = _redis_url(ns)
     if ns.keep_raw or url:  # else the host makes its own hub, which redacts before the store
