@@ -419,24 +419,10 @@ class PushedTransport:
     async def _read(self) -> None:
         sock = self._sock
         limit = sock.server.max_http_buffer_size
-        Packet = eio_packet.Packet
         try:
             while self._inbox:
-                data = self._inbox.pop(0)
-                if data is None or (data and len(data) > limit):
+                if not await _take(sock.receive, self._inbox.pop(0), limit):
                     break
-                try:
-                    pkt = Packet(encoded_packet=data)
-                except Exception:  # noqa: BLE001 -- Engine.IO's handler ends on it
-                    break
-                try:
-                    await sock.receive(pkt)
-                except eio_exceptions.UnknownPacketError:
-                    pass
-                except eio_exceptions.SocketIsClosedError:
-                    break
-                except Exception:  # noqa: BLE001 -- as Engine.IO: log and keep the connection
-                    log.exception("engine.io: unknown receive error")
             else:
                 return  # all handled: the next message starts a new reader
             await self._end()
@@ -459,6 +445,27 @@ class PushedTransport:
         """The connection is over (the host detaches it)."""
 
 
+async def _take(receive: Any, data: Any, limit: int) -> bool:
+    """One websocket message into Engine.IO's socket (``receive``), as its own handler takes
+    it; ``False`` when the connection must end: closed (``None``), over ``limit``, an
+    unreadable packet, or a socket already closed."""
+    if data is None or (data and len(data) > limit):
+        return False
+    try:
+        pkt = eio_packet.Packet(encoded_packet=data)
+    except Exception:  # noqa: BLE001 -- Engine.IO's handler ends on an unreadable packet
+        return False
+    try:
+        await receive(pkt)
+    except eio_exceptions.UnknownPacketError:
+        pass
+    except eio_exceptions.SocketIsClosedError:
+        return False
+    except Exception:  # noqa: BLE001 -- as Engine.IO: log and keep the connection
+        log.exception("engine.io: unknown receive error")
+    return True
+
+
 async def serve(ws: Any, handler: Any) -> None:
     """Run Engine.IO's websocket transport on host websocket ``ws`` for the socket whose
     ``_websocket_handler`` is ``handler`` (what ``handler(ws)`` does, lighter)."""
@@ -474,7 +481,6 @@ async def serve(ws: Any, handler: Any) -> None:
     limit = server.max_http_buffer_size
     timeout = server.ping_interval + server.ping_timeout
     receive = sock.receive
-    Packet = eio_packet.Packet
     try:
         while True:
             try:
@@ -485,20 +491,8 @@ async def serve(ws: Any, handler: Any) -> None:
                         data = await ws.wait()
             except BaseException:  # noqa: BLE001 -- Engine.IO's reader: closed, timed out, cancelled
                 break
-            if data is None or (data and len(data) > limit):
+            if not await _take(receive, data, limit):
                 break
-            try:
-                pkt = Packet(encoded_packet=data)
-            except Exception:  # noqa: BLE001 -- Engine.IO's handler ends on an unreadable packet
-                break
-            try:
-                await receive(pkt)
-            except eio_exceptions.UnknownPacketError:
-                pass
-            except eio_exceptions.SocketIsClosedError:
-                break
-            except Exception:  # noqa: BLE001 -- as Engine.IO: log and keep the connection
-                log.exception("engine.io: unknown receive error")
     finally:
         await queue.finish()  # what is queued goes out, then the websocket closes
         await sock.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
