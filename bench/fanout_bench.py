@@ -225,6 +225,15 @@ async def stop_process(proc: asyncio.subprocess.Process | None, grace: float = 1
         await asyncio.wait_for(proc.wait(), 10)
 
 
+async def shut_down(poster: Poster | None, clients: list, server: Host) -> None:
+    """The end of every run: the load generator's connection, the viewers, the server."""
+    if poster is not None:
+        await poster.close()
+    for c in clients:
+        await stop_process(c)
+    await server.stop()
+
+
 async def read_json_line(proc: asyncio.subprocess.Process, timeout: float) -> dict:
     raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
     if not raw:
@@ -825,11 +834,7 @@ async def run_one(server: Host, viewers: int, rate: float, ns, tmp: Path) -> dic
         result["post_read_p99_ms"] = post_waits(sends, read)["post_answer_p99_ms"]
         reports = await ask(clients, {"cmd": "report", "first": first, "send": sends}, 60)
     finally:
-        if poster is not None:
-            await poster.close()
-        for c in clients:
-            await stop_process(c)
-        await server.stop()
+        await shut_down(poster, clients, server)
 
     counts = {k: after[k] - before[k] for k in COUNTERS}  # in the timed window, like the CPU
     # per event, its slowest delivery: do slow deliveries come as whole slow events
@@ -892,11 +897,7 @@ async def effects_mode(ns, tmp: Path) -> str:
         await drained(clients, len(bodies), 10)
         seen = await status(clients)
     finally:
-        if poster is not None:
-            await poster.close()
-        for c in clients:
-            await stop_process(c)
-        await server.stop()
+        await shut_down(poster, clients, server)
     if seen["effects_inline"] and seen["effect_events"]:
         print(f"  effects came both ways: {seen}", file=sys.stderr)
     if not seen["effects_inline"] and not seen["effect_events"]:
@@ -1068,11 +1069,7 @@ async def ramp(server: Host, ns, tmp: Path) -> dict:
         with contextlib.suppress(Exception):
             await ask(clients, {"cmd": "report", "first": 1, "send": [0.0]}, 30)
     finally:
-        if poster is not None:
-            await poster.close()
-        for c in clients:
-            await stop_process(c)
-        await server.stop()
+        await shut_down(poster, clients, server)
     out["loadavg_after"] = loadavg()
     return out
 

@@ -154,6 +154,35 @@ const EVENT = 2;
 const ACK = 3;
 const CONNECT_ERROR = 4;
 
+// A bare viewer's binary messages (socket.io packets, msgpack), whichever transport carries
+// them: CONNECT → join-game → its ack, then every event counted. `joined` tells the caller's
+// close handler whether a disconnect counts.
+function binaryMessages(onUpdate, send, done) {
+  const state = { joined: false };
+  state.take = (data) => {
+    if (state.joined) {
+      stats.messages += 1;
+      const event = peekEvent(data);
+      if (event === null) return;
+      const [name, info] = event;
+      if (name === "game-state-update") onUpdate(info);
+      else if (name === "visualization-event") onEffect();
+      return;
+    }
+    const packet = notepack.decode(data);
+    if (packet.type === CONNECT) send({ type: EVENT, nsp: "/", data: ["join-game", { gameId: opt.game }], id: 1 });
+    else if (packet.type === CONNECT_ERROR) done(false, `connect_error: ${JSON.stringify(packet.data)}`);
+    else if (packet.type === ACK && packet.id === 1) {
+      const ack = packet.data && packet.data[0];
+      if (!ack || !ack.ok) return done(false, `join: ${JSON.stringify(ack)}`);
+      state.joined = true;
+      onUpdate.joined(ack.seq);
+      done(true);
+    }
+  };
+  return state;
+}
+
 function rawViewer(k) {
   return new Promise((resolve) => {
     const url = `${opt.url.replace(/^http/, "ws").replace(/\/+$/, "")}${path}?EIO=4&transport=websocket`;
@@ -161,7 +190,7 @@ function rawViewer(k) {
     closers.push(() => ws.terminate());
     const onUpdate = makeOnUpdate(k);
     let settled = false;
-    let joined = false;
+    const binary = binaryMessages(onUpdate, (packet) => send(packet), (ok, why) => done(ok, why));
     const done = (ok, why) => {
       if (settled) return;
       settled = true;
@@ -176,7 +205,7 @@ function rawViewer(k) {
     const send = (packet) => ws.send(notepack.encode(packet));
     ws.on("error", (e) => done(false, `websocket: ${e.message}`));
     ws.on("close", () => {
-      if (joined) stats.disconnects += 1;
+      if (binary.joined) stats.disconnects += 1;
       done(false, "closed");
     });
     ws.on("message", (data, isBinary) => {
@@ -187,25 +216,7 @@ function rawViewer(k) {
         else if (text[0] === "1") ws.terminate();
         return;
       }
-      if (joined) {
-        stats.messages += 1;
-        const event = peekEvent(data);
-        if (event === null) return;
-        const [name, info] = event;
-        if (name === "game-state-update") onUpdate(info);
-        else if (name === "visualization-event") onEffect();
-        return;
-      }
-      const packet = notepack.decode(data);
-      if (packet.type === CONNECT) send({ type: EVENT, nsp: "/", data: ["join-game", { gameId: opt.game }], id: 1 });
-      else if (packet.type === CONNECT_ERROR) done(false, `connect_error: ${JSON.stringify(packet.data)}`);
-      else if (packet.type === ACK && packet.id === 1) {
-        const ack = packet.data && packet.data[0];
-        if (!ack || !ack.ok) return done(false, `join: ${JSON.stringify(ack)}`);
-        joined = true;
-        onUpdate.joined(ack.seq);
-        done(true);
-      }
+      binary.take(data);
     });
   });
 }
@@ -325,7 +336,7 @@ function netViewer(k) {
     closers.push(() => socket.destroy());
     const onUpdate = makeOnUpdate(k);
     let settled = false;
-    let joined = false;
+    const binary = binaryMessages(onUpdate, (packet) => send(packet), (ok, why) => done(ok, why));
     let upgraded = false;
     let buf = Buffer.alloc(0);
     const done = (ok, why) => {
@@ -352,25 +363,7 @@ function netViewer(k) {
       else if (text[0] === "1") socket.destroy();
     };
     const onBinary = (data) => {
-      if (joined) {
-        stats.messages += 1;
-        const event = peekEvent(data);
-        if (event === null) return;
-        const [name, info] = event;
-        if (name === "game-state-update") onUpdate(info);
-        else if (name === "visualization-event") onEffect();
-        return;
-      }
-      const packet = notepack.decode(data);
-      if (packet.type === CONNECT) send({ type: EVENT, nsp: "/", data: ["join-game", { gameId: opt.game }], id: 1 });
-      else if (packet.type === CONNECT_ERROR) done(false, `connect_error: ${JSON.stringify(packet.data)}`);
-      else if (packet.type === ACK && packet.id === 1) {
-        const ack = packet.data && packet.data[0];
-        if (!ack || !ack.ok) return done(false, `join: ${JSON.stringify(ack)}`);
-        joined = true;
-        onUpdate.joined(ack.seq);
-        done(true);
-      }
+      binary.take(data);
     };
     socket.on("connect", () => {
       const key = Buffer.from(Array.from({ length: 16 }, () => Math.floor(Math.random() * 256))).toString("base64");
@@ -387,7 +380,7 @@ function netViewer(k) {
     });
     socket.on("error", (e) => done(false, `socket: ${e.message}`));
     socket.on("close", () => {
-      if (joined) stats.disconnects += 1;
+      if (binary.joined) stats.disconnects += 1;
       done(false, "closed");
     });
     socket.on("data", (chunk) => {
