@@ -356,3 +356,51 @@ def run_together(commands: list[list[str]], timeout: float = 30.0) -> None:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=5)
+
+
+#: Environment a `ccviz serve` process must not inherit from the test run.
+SERVE_SCRUBBED = ("CCVIZ_TOKEN", "CCVIZ_VIEWER_TOKEN", "CCVIZ_REDIS_URL", "CCVIZ_URL")
+
+
+class ServeProcess:
+    """A real ``ccviz serve`` process on a free loopback port with its own data folder
+    ``home`` (created), started with ``args``, ready once ``{base}healthz`` answers."""
+
+    def __init__(self, home: Path, *args: str, base: str = "/") -> None:
+        self.home = Path(home)
+        self.port = free_port()
+        self.home.mkdir(mode=0o700)
+        env = {k: v for k, v in os.environ.items() if k not in SERVE_SCRUBBED}
+        env["CCVIZ_HOME"] = str(self.home)
+        self.env = env
+        self.log_path = self.home.parent / f"{self.home.name}.log"
+        self.output = open(self.log_path, "wb")  # noqa: SIM115 - closed in kill()
+        self.proc = subprocess.Popen(
+            [*CCVIZ, "serve", "--port", str(self.port), *args],
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self.url = f"http://127.0.0.1:{self.port}{base}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                urllib.request.urlopen(self.url + "healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            self.kill()
+            raise RuntimeError(f"server did not start: {self.log()}")
+        self.token = (self.home / "token").read_text().strip()
+
+    def log(self) -> str:
+        if not self.output.closed:
+            self.output.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.output.close()

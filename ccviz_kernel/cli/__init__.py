@@ -139,6 +139,14 @@ def _parser():
         "(or set CCVIZ_REDIS_URL)",
     )
     serve.add_argument(
+        "--base-url",
+        type=checks.base_url,
+        default="/",
+        metavar="PATH",
+        help="serve everything under this path prefix, e.g. /team/ behind a reverse proxy "
+        "that forwards that prefix unchanged (default /)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="warning",
@@ -277,6 +285,7 @@ def _cmd_serve(ns) -> int:
             viewer_token=ns.viewer_token,
             cors=ns.cors_origin,
             public_names=ns.public_name,
+            base_url=ns.base_url,
             **options,
         )
     except ValueError as exc:

@@ -16,6 +16,8 @@ import re
 
 #: One label of a host name (RFC 1123): letters, digits and inner hyphens, 1–63 long.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+#: One segment of a ``--base-url`` path: URL-safe characters only (no escapes to get wrong).
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]{1,100}")
 #: Updates per second a game may send a viewer: more is not smoother, just busier.
 MAX_FPS = 240.0
 
@@ -115,6 +117,17 @@ def redis_url(text: str) -> str:
             "a Redis URL starts with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0"
         )
     return text
+
+
+def base_url(text: str) -> str:
+    """A path prefix such as ``/team/`` (what a reverse proxy puts in front): ``/``-separated
+    segments of letters, digits and ``-._~``; returned with one leading and one trailing ``/``."""
+    parts = [p for p in text.strip().split("/") if p]
+    if not all(_SEGMENT.fullmatch(p) and p not in (".", "..") for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"a base URL is a path such as /team/ (letters, digits, - . _ ~), not {text!r}"
+        )
+    return "/" + "".join(p + "/" for p in parts)
 
 
 def output_file(text: str) -> str:

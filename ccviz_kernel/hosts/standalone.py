@@ -59,6 +59,11 @@ class Standalone:
     runtime: bool
 
     async def close(self) -> None:
+        """Drain and stop: accept no new connection (a balancer in front sends new viewers
+        and hooks to another server at once), let the server flush and close its viewers
+        with a reconnect hint, then end the requests still in flight and close the port."""
+        for site in list(self.runner.sites):
+            await site.stop()
         await self.server.stop()
         await self.runner.cleanup()
         stop_pinger(self.server.sio.eio)
@@ -67,21 +72,37 @@ class Standalone:
             remove_runtime()
 
 
-def make_app(server: GameServer, auth: Auth, cors: list[str]) -> web.Application:
-    """The aiohttp application: socket.io and the route table of :mod:`..server.routes`.
+def make_app(
+    server: GameServer, auth: Auth, cors: list[str], base_url: str = "/"
+) -> web.Application:
+    """The aiohttp application: socket.io and the route table of :mod:`..server.routes`,
+    all under ``base_url`` (``/`` or a prefix such as ``/team/``, as ``checks.base_url``
+    gives it; a reverse proxy forwards that prefix unchanged). Outside it, ``/`` and the
+    prefix without its slash redirect to it, and everything else is a 404.
 
     For the fast fan-out path ``server`` is made with an :class:`AiohttpFrameWriter`
     (``frame_writer=``); its websockets then attach to it. Without one, Engine.IO's queue.
     """
     app = web.Application(client_max_size=routes.MAX_BODY_BYTES)
-    server.sio.attach(app, socketio_path=routes.SOCKETIO_PATH)
+    server.sio.attach(app, socketio_path=base_url + routes.SOCKETIO_PATH)
     frames = server.manager.frame_writer
     use_plain_websockets(server.sio.eio, frames if isinstance(frames, AiohttpFrameWriter) else None)
     allowed = set(cors)
     for route in routes.ROUTES:
-        app.router.add_route(route.method, "/" + route.path, _handler(server, auth, allowed, route))
+        handler = _handler(server, auth, allowed, route, base_url)
+        app.router.add_route(route.method, base_url + route.path, handler)
+    if base_url != "/":
+        for path in ("/", base_url.rstrip("/")):
+            app.router.add_get(path, _redirect(base_url))
     app.middlewares.append(_host_guard(server.host_rule))
     return app
+
+
+def _redirect(to: str) -> _Handler:
+    async def handle(request: web.Request) -> web.Response:
+        raise web.HTTPFound(to)
+
+    return handle
 
 
 def _host_guard(rule: HostRule) -> Any:
@@ -106,7 +127,9 @@ async def _ready(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
-def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _Handler:
+def _handler(
+    server: GameServer, auth: Auth, cors: set[str], route: Route, base: str = "/"
+) -> _Handler:
     """The aiohttp handler of one route: parse, check the caller's token, answer."""
 
     async def handle(request: web.Request) -> web.Response:
@@ -135,7 +158,7 @@ def _handler(server: GameServer, auth: Auth, cors: set[str], route: Route) -> _H
             query=request.query,
             body=body,
             client=request.remote or "?",
-            base="/",
+            base=base,
         )
         if not routes.token_allows(auth, route.role, parsed):
             return _response(routes.refused(route.role), request, cors)
@@ -213,8 +236,12 @@ async def start(
     runtime: bool = True,
     runtime_kind: str = "standalone",
     public_names: list[str] | None = None,
+    base_url: str = "/",
 ) -> Standalone:
     """Start serving on the running loop; ``port=0`` picks a free port.
+
+    ``base_url``: the path everything is served under (``--base-url``, e.g. ``/team/``);
+    the runtime file's URL includes it, so hooks and notebooks find the routes.
 
     ``public_names``: names (``--public-name``) this server answers to besides the loopback
     names and ``host`` itself, e.g. the name of the machine or of a proxy in front.
@@ -242,7 +269,7 @@ async def start(
         frame_writer=AiohttpFrameWriter(),
         host_rule=HostRule.for_bind(host, public_names or (), origins),
     )
-    app = make_app(server, auth, origins)
+    app = make_app(server, auth, origins, base_url)
     await server.start()  # ingest the spool before the port opens: spooled events come first
     runner = web.AppRunner(
         app,
@@ -260,7 +287,7 @@ async def start(
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    url = f"http://{shown}:{bound}/"
+    url = f"http://{shown}:{bound}{base_url}"
     if runtime:
         write_runtime(url, runtime_kind)
     return Standalone(server, hub, runner, url, runtime)

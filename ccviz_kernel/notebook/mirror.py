@@ -14,6 +14,9 @@ from typing import Any
 from ..engine.deltas import apply_in_place
 from ..errors import ClientError
 
+#: Seconds before the first reconnect attempt (python-socketio doubles it on each failure).
+RECONNECT_DELAY = 0.2
+
 
 class GameMirror:
     def __init__(
@@ -31,7 +34,9 @@ class GameMirror:
         self.url = url
         self.game_id = game_id
         self.token = token
-        self.socketio_path = socketio_path
+        #: A relative path is under the URL's own path (a server with ``--base-url``):
+        #: socket.io's client would otherwise drop that path and ask the host's root.
+        self.socketio_path = _under(url, socketio_path)
         self.headers = headers or {}
         self.snapshot: dict[str, Any] | None = None
         self.effects: list[dict[str, Any]] = []
@@ -49,12 +54,15 @@ class GameMirror:
         self.sio = socketio.AsyncClient(
             serializer=serializer,
             reconnection=True,
-            reconnection_delay=0.2,
+            reconnection_delay=RECONNECT_DELAY,
             reconnection_delay_max=2,
         )
         self.sio.on("game-state-update", self._on_update)
         self.sio.on("visualization-event", self._on_effect)
         self.sio.on("connect", self._on_connect)
+        self.sio.on("server-closing", self._on_closing)
+        #: The last ``server-closing`` hint (a drain): its reason and reconnect delay.
+        self.closing: dict[str, Any] | None = None
 
     @property
     def seq(self) -> int:
@@ -130,7 +138,15 @@ class GameMirror:
     async def wait_seq(self, seq: int, timeout: float = 10.0) -> dict[str, Any]:
         return await self.wait_for(lambda s: s["seq"] >= seq, timeout)
 
+    async def _on_closing(self, data: Any) -> None:
+        """A draining server's hint: come back after its delay (each viewer its own)."""
+        self.closing = data if isinstance(data, dict) else {}
+        after = self.closing.get("retryAfterMs")
+        if isinstance(after, (int, float)) and 0 <= after <= 10_000:
+            self.sio.reconnection_delay = max(0.05, after / 1000)
+
     async def _on_connect(self) -> None:
+        self.sio.reconnection_delay = RECONNECT_DELAY
         if self.snapshot is not None:  # a reconnect: catch up from where we were
             asyncio.ensure_future(self._rejoin())
 
@@ -175,3 +191,12 @@ class GameMirror:
         self._changed.set()
         for callback in list(self.on_update):
             callback(self)
+
+
+def _under(url: str, path: str) -> str:
+    """``path`` as an absolute path: a relative one is taken under ``url``'s path."""
+    if path.startswith("/"):
+        return path
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.rstrip("/") + "/" + path

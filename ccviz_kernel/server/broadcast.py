@@ -106,6 +106,11 @@ class Broadcaster:
                 room.timer.cancel()
             self._flush(game_id)
 
+    def flush_all(self) -> None:
+        """Send every room's pending update now (a server that stops)."""
+        for game_id in list(self._rooms):
+            self.flush(game_id)
+
     def _flush(self, game_id: str) -> None:
         room = self._rooms.get(game_id)
         if room is None:

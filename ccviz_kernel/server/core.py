@@ -61,6 +61,8 @@ PING_TIMEOUT = 60
 SPOOL_EVERY = 1.0
 LOBBY_EVERY = 0.5
 EVICT_EVERY = 60.0
+#: A stopping server spreads its viewers' reconnects over this many seconds (``server-closing``).
+RECONNECT_SPREAD = 2.0
 
 #: A function a host passes to decide a socket.io connection's role from its environ and
 #: auth data; ``None`` refuses it.
@@ -239,23 +241,38 @@ class GameServer:
             gc.freeze()
 
     async def stop(self) -> None:
-        """Disconnect every viewer and end all background work (the host closes its port
-        after: open websockets would otherwise hold a shutdown for a minute)."""
+        """Drain: flush, tell every viewer to reconnect, disconnect them, end all background
+        work. The host has stopped accepting connections before (SIGTERM: a balancer sends
+        new viewers and hooks elsewhere) and closes its port after (open websockets would
+        otherwise hold a shutdown for a minute).
+
+        Nothing applied is lost on the way out: events the reorder window holds are applied,
+        every room's pending update and every fan-out under way are written, then each viewer
+        gets ``server-closing`` (protocol.md §4) with a reconnect delay spread over
+        :data:`RECONNECT_SPREAD` s, so a thousand viewers do not all re-join the next server
+        in the same millisecond, and its connection is closed behind what it was sent."""
         for game_id in list(self.hub.replays):
             self.hub.close_replay(game_id)
+        self._flush_held(float("inf"))  # nothing held is lost on a clean stop
+        self.broadcaster.flush_all()
+        self.manager.finish()
         open_sockets = [s for s in self.sio.eio.sockets.values() if not (s.closed or s.closing)]
         if open_sockets:
+            for sid in list(self._roles):
+                hint = {"reason": "shutdown", "retryAfterMs": _reconnect_after_ms()}
+                with contextlib.suppress(Exception):
+                    await self.sio.emit("server-closing", hint, to=sid)
             with contextlib.suppress(Exception):  # a viewer that never answers must not hold us
                 await asyncio.wait_for(
                     asyncio.gather(
-                        *(s.close(wait=False, reason="server disconnect") for s in open_sockets)
+                        *(s.close(wait=True, reason="server disconnect") for s in open_sockets),
+                        return_exceptions=True,
                     ),
                     2.0,
                 )
         if self._follower is not None:
             await self._follower.stop()
             self._follower = None
-        self._flush_held(float("inf"))  # nothing held is lost on a clean stop
         await self.transcripts.stop()
         for task in self._tasks:
             task.cancel()
@@ -777,6 +794,13 @@ def _describe(exc: BaseException) -> str:
     cut so a payload quoted in an error cannot bloat it)."""
     text = str(exc).replace("\n", " ")
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _reconnect_after_ms() -> int:
+    """One viewer's reconnect delay in a drain: anywhere in the spread, so they arrive apart."""
+    import random
+
+    return int(random.uniform(0.0, RECONNECT_SPREAD) * 1000)
 
 
 def _when(ts: float | None) -> str:

@@ -253,6 +253,15 @@ class FanoutManager(socketio.AsyncManager):
             self._schedule()
         return sent
 
+    def finish(self) -> None:
+        """Write every fan-out still under way now, in order (a server that stops: what
+        its viewers were owed goes out before their connections close)."""
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
+        while self._backlog:
+            self._deliver(self._backlog.popleft(), None)
+
     def _schedule(self) -> None:
         if self._draining is not None:
             return

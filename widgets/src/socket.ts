@@ -19,6 +19,8 @@ export interface SocketOptions {
 }
 
 const ACK_TIMEOUT_MS = 10_000;
+/** The first reconnect attempt's delay (socket.io doubles it, with jitter, on each failure). */
+const RECONNECT_DELAY_MS = 300;
 
 export type Ack = { ok: boolean; error?: string; [k: string]: unknown };
 
@@ -36,7 +38,7 @@ export class CcvizSocket {
     const options: Record<string, unknown> = {
       path: opts.path || "/socket.io/",
       transports: ["websocket"],
-      reconnectionDelay: 300,
+      reconnectionDelay: RECONNECT_DELAY_MS,
       reconnectionDelayMax: 3000,
       auth: opts.token ? { token: opts.token } : {},
     };
@@ -45,6 +47,7 @@ export class CcvizSocket {
     const kickedRetryMs = kicked === undefined ? 500 : kicked;
     this.socket = origin ? io(origin, options) : io(options);
     this.socket.on("connect", () => {
+      this.socket.io.reconnectionDelay(RECONNECT_DELAY_MS); // back from a drain's hint
       this.setStatus("connected");
       for (const mirror of this.mirrors) mirror.connected();
       if (this.lobbyListeners.size) void this.listGames().catch(() => {});
@@ -60,6 +63,12 @@ export class CcvizSocket {
     this.socket.on("connect_error", (err: Error) =>
       this.setStatus(err?.message === "unauthorized" ? "unauthorized" : "reconnecting"),
     );
+    // A server that stops (SIGTERM, a deploy) says when to come back: each viewer its own
+    // delay, so a room does not re-join the next server all at once (protocol.md §4).
+    this.socket.on("server-closing", (data) => {
+      const after = Number(data?.retryAfterMs);
+      if (Number.isFinite(after) && after >= 0) this.socket.io.reconnectionDelay(Math.min(after, 10_000) + 1);
+    });
     this.socket.on("game-state-update", (data) => {
       for (const mirror of this.mirrors) mirror.update(data);
     });
