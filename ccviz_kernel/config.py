@@ -28,6 +28,10 @@ ENV_HOOK_TOKEN = "CCVIZ_HOOK_TOKEN"
 ENV_VIEWER_TOKEN = "CCVIZ_VIEWER_TOKEN"
 #: A Redis URL (``redis://``, ``rediss://``, ``unix://``): the shared event log, instead of SQLite.
 ENV_REDIS_URL = "CCVIZ_REDIS_URL"
+#: The server ``ccviz hook`` posts to instead of the runtime file's (a team server,
+#: ``http://`` or ``https://``; a prefix such as ``/team/`` included); what it cannot take
+#: at once is spooled and sent by ``ccviz forward``.
+ENV_URL = "CCVIZ_URL"
 #: Claude Code's own config folder (its user settings live there), default ``~/.claude``.
 ENV_CLAUDE_CONFIG = "CLAUDE_CONFIG_DIR"
 
@@ -53,6 +57,8 @@ RESERVE_BYTES = 1_048_576
 DISK_FULL_FILE = "disk-full.log"
 #: Held (``runtime.lock_fd``) by the server that owns the data folder's store: a second one refuses.
 SERVER_LOCK_FILE = "server.lock"
+#: Held by the one ``ccviz forward`` that sends the spool to ``$CCVIZ_URL``.
+FORWARD_LOCK_FILE = "forward.lock"
 
 # -- network defaults ------------------------------------------------------------------
 

@@ -404,3 +404,77 @@ class ServeProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.output.close()
+
+
+#: What :func:`start_proxy` passes on, each way (a real proxy passes more; these suffice).
+PROXY_PASSED = (
+    "host",
+    "origin",
+    "accept",
+    "accept-encoding",
+    "if-none-match",
+    "user-agent",
+    "authorization",
+    "content-type",
+    "x-ccviz-id",
+    "x-ccviz-time",
+)
+PROXY_RETURNED = ("content-type", "cache-control", "etag", "content-encoding", "vary", "location")
+
+
+async def start_proxy(upstream: str, prefix: str, *, port: int = 0, ssl_context=None):
+    """A reverse proxy on 127.0.0.1 that maps ``prefix`` to ``upstream`` (plain HTTP and
+    websockets), as jupyter-server-proxy or a team's nginx does; with ``ssl_context`` it
+    terminates TLS. Returns ``(runner, its URL of prefix)``."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    session = aiohttp.ClientSession(auto_decompress=False)
+
+    async def forward(request: web.Request):
+        target = upstream + request.match_info["tail"]
+        if request.query_string:
+            target += "?" + request.query_string
+        headers = {k: v for k, v in request.headers.items() if k.lower() in PROXY_PASSED}
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            down = web.WebSocketResponse()
+            await down.prepare(request)
+            async with session.ws_connect(target.replace("http", "ws", 1), headers=headers) as up:
+
+                async def pump(source, sink) -> None:
+                    async for message in source:
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            await sink.send_str(message.data)
+                        elif message.type == aiohttp.WSMsgType.BINARY:
+                            await sink.send_bytes(message.data)
+                        else:
+                            break
+
+                tasks = [asyncio.ensure_future(pump(a, b)) for a, b in ((down, up), (up, down))]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
+                    task.cancel()
+            return down
+        async with session.request(
+            request.method,
+            target,
+            headers=headers,
+            data=await request.read(),
+            allow_redirects=False,
+        ) as answer:
+            body = await answer.read()
+            kept = {k: v for k, v in answer.headers.items() if k.lower() in PROXY_RETURNED}
+            return web.Response(status=answer.status, body=body, headers=kept)
+
+    app = web.Application()
+    app.router.add_route("*", prefix + "{tail:.*}", forward)
+    app.on_cleanup.append(lambda _app: session.close())
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - a test's own server
+    scheme = "https" if ssl_context is not None else "http"
+    return runner, f"{scheme}://{'localhost' if ssl_context else '127.0.0.1'}:{bound}{prefix}"

@@ -202,11 +202,13 @@ def _parser():
 
     from .doctor import add_parser as add_doctor
     from .export import add_parser as add_export
+    from .forward import add_parser as add_forward
     from .install import add_parser as add_install
 
     add_install(sub)
     add_doctor(sub)
     add_export(sub)
+    add_forward(sub)
     return parser
 
 

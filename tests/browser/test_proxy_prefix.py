@@ -4,74 +4,19 @@ all go through the prefix, because every address in the shell is relative to the
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import urllib.request
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
+from common import start_proxy
 
 from .support import ServerThread, hook, new_game_id, tool, wait_arrived, wait_until
 
 PREFIX = "/team/"
-PASSED = ("host", "origin", "accept", "accept-encoding", "if-none-match", "user-agent")
-RETURNED = ("content-type", "cache-control", "etag", "content-encoding", "vary", "location")
-
-
-async def start_proxy(upstream: str) -> tuple[web.AppRunner, str]:
-    """A prefix-adding reverse proxy on 127.0.0.1 (plain HTTP and websockets)."""
-    session = aiohttp.ClientSession(auto_decompress=False)
-
-    async def forward(request: web.Request) -> Any:
-        target = upstream + request.match_info["tail"]
-        if request.query_string:
-            target += "?" + request.query_string
-        headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            down = web.WebSocketResponse()
-            await down.prepare(request)
-            async with session.ws_connect(target.replace("http", "ws", 1), headers=headers) as up:
-
-                async def pump(source: Any, sink: Any) -> None:
-                    async for message in source:
-                        if message.type == aiohttp.WSMsgType.TEXT:
-                            await sink.send_str(message.data)
-                        elif message.type == aiohttp.WSMsgType.BINARY:
-                            await sink.send_bytes(message.data)
-                        else:
-                            break
-
-                tasks = [asyncio.ensure_future(pump(a, b)) for a, b in ((down, up), (up, down))]
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in tasks:
-                    task.cancel()
-            return down
-        async with session.request(
-            request.method,
-            target,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
-        ) as answer:
-            body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items() if k.lower() in RETURNED}
-            return web.Response(status=answer.status, body=body, headers=kept)
-
-    app = web.Application()
-    app.router.add_route("*", PREFIX + "{tail:.*}", forward)
-    app.on_cleanup.append(lambda _app: session.close())
-    runner = web.AppRunner(app, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - a test's own server
-    return runner, f"http://127.0.0.1:{port}{PREFIX}"
 
 
 def test_the_page_and_the_lobby_work_under_a_proxy_prefix(server, open_page):
-    runner, front = server.run(start_proxy(server.url))
+    runner, front = server.run(start_proxy(server.url, PREFIX))
     try:
         _page_and_lobby_work(server, open_page, front)
     finally:
@@ -90,7 +35,7 @@ def test_the_page_works_under_base_url_directly_and_behind_a_proxy(server, brows
         root = urllib.request.urlopen(prefixed.url[: -len(PREFIX)] + "/", timeout=5)
         assert root.geturl() == prefixed.url  # / → /team/
         _page_and_lobby_work(prefixed, open_page, prefixed.url)
-        runner, front = prefixed.run(start_proxy(prefixed.url))
+        runner, front = prefixed.run(start_proxy(prefixed.url, PREFIX))
         try:
             _page_and_lobby_work(prefixed, open_page, front)
         finally:
