@@ -15,6 +15,8 @@ import sys
 import time
 from collections.abc import Iterable
 
+from ..server.logscrub import ScrubTokens
+
 #: ``--log-level`` choices.
 LEVELS = ("debug", "info", "warning", "error")
 #: ``--log-format`` choices.
@@ -37,29 +39,6 @@ class JsonLines(logging.Formatter):
         if record.exc_info or record.exc_text:  # the scrubbed text when a filter made one
             line["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
-
-
-class ScrubTokens(logging.Filter):
-    """Replace each of ``tokens`` in a record's message and exception with ``[token]``."""
-
-    def __init__(self, tokens: Iterable[str | None]) -> None:
-        super().__init__()
-        self.tokens = [t for t in tokens if t]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        text = record.exc_text or ""
-        if record.exc_info and not text:
-            text = record.exc_text = logging.Formatter().formatException(record.exc_info)
-        clean, clean_text = message, text
-        for token in self.tokens:
-            clean = clean.replace(token, "[token]")
-            clean_text = clean_text.replace(token, "[token]")
-        if clean != message:
-            record.msg, record.args = clean, None
-        if clean_text != text:
-            record.exc_text = clean_text
-        return True
 
 
 def setup(level: str = "warning", fmt: str = "text", tokens: Iterable[str | None] = ()) -> None:

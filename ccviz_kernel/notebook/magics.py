@@ -21,7 +21,8 @@ from ..errors import UsageError as MagicError
 
 SUMMARY = """\
 %ccviz status                      where games live, and what the hooks point at
-%ccviz serve [--port N]            the in-kernel host (kernels without the extension)
+%ccviz serve [--port N]            the in-kernel host (kernels without the extension;
+                                   --redis URL: a team's Redis, default $CCVIZ_REDIS_URL)
 %ccviz games                       the games, as a table
 %ccviz view [GAME]                 a game inline (default: the newest)
 %ccviz replay PATH [--speed N]     replay a transcript or hook log here, and show it
@@ -82,6 +83,13 @@ def _status_args() -> None:
 @magic_arguments()
 @argument(
     "--port", type=_port, default=0, metavar="N", help="the port on 127.0.0.1 (default: a free one)"
+)
+@argument(
+    "--redis",
+    default=None,
+    metavar="URL",
+    help="keep the event log in this Redis (redis://host:port/db) and serve every game on it, "
+    "as `ccviz serve --redis` does (default: $CCVIZ_REDIS_URL, else the data folder's SQLite)",
 )
 @_named("serve")
 def _serve_args() -> None:
@@ -248,10 +256,14 @@ def _run(ns: argparse.Namespace, display: Any) -> Any:
         from ..hosts import kernel
 
         try:
-            host = kernel.serve(ns.port)
+            host = kernel.serve(ns.port, redis=ns.redis)
         except RuntimeError as exc:  # no running event loop: not in a kernel
             raise MagicError(str(exc)) from None
-        print(f"ccviz serving from this kernel at {host.url} (hooks will reach it)")
+        from ..store import EventStore
+
+        store = host.hub.store  # only its path (a Redis URL's password redacted) is shown
+        shared = "" if isinstance(store, EventStore) else f"; event log {store.path}"
+        print(f"ccviz serving from this kernel at {host.url} (hooks will reach it){shared}")
         return None
     if ns.command == "install-hooks":
         from ..claude.install_options import cmd_install
@@ -294,6 +306,7 @@ def _newest(hub: Any) -> str:
 def _status() -> None:
     from ..hosts import kernel
     from ..runtime import read_runtime
+    from ..store import EventStore
     from .discovery import discover
 
     host = kernel.current()
@@ -304,7 +317,9 @@ def _status() -> None:
         elif host.running is None:
             print(f"in-kernel host: starting at {host.url} (ready once this cell ends)")
         else:
-            print(f"in-kernel host: serving at {host.url}")
+            store = host.hub.store  # a Redis log by its redacted path only
+            shared = "" if isinstance(store, EventStore) else f"; event log {store.path}"
+            print(f"in-kernel host: serving at {host.url}{shared}")
     found = discover()
     if found.server is not None:
         ccviz_there = f"ccviz at {found.ccviz_url}" if found.ccviz_url else found.note

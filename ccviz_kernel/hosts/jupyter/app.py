@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float
+from traitlets import Bool, Float, Unicode, default
 
-from ...config import JUPYTER_MOUNT
-from ...errors import CcvizError
-from ...hub import Hub
+from ...config import ENV_REDIS_URL, JUPYTER_MOUNT
+from ...errors import CcvizError, UsageError
+from ...hub import Hub, Store
 from ...runtime import (
     read_or_create_token,
     remove_runtime,
@@ -25,7 +27,9 @@ from ...runtime import (
 )
 from ...server.auth import Auth
 from ...server.core import GameServer
+from ...server.logscrub import ScrubTokens
 from ...server.routes import SOCKETIO_PATH
+from ...store import REDIS_SCHEMES, open_store
 from .._engineio import stop_pinger
 from .._tornado import TornadoFrameWriter, use_tornado_websockets
 from .handlers import rules
@@ -33,6 +37,9 @@ from .socket import role_check
 
 #: Where everything hangs, under Jupyter's ``base_url``.
 MOUNT = JUPYTER_MOUNT
+#: The loggers whose records go to Jupyter's log while the extension runs (``ccviz.*`` and
+#: the modules that log under their own name).
+CCVIZ_LOGGERS = ("ccviz", "ccviz_kernel")
 
 
 @dataclass
@@ -133,8 +140,20 @@ class CcvizExtension(ExtensionApp):
     write_runtime_file = Bool(
         True, help="Point `ccviz hook` at this server (the runtime file in the data folder)."
     ).tag(config=True)
+    redis_url = Unicode(
+        help="Keep the event log in this Redis (redis://host:port/db, rediss://, unix://) "
+        "instead of the data folder's SQLite file, and serve every game on it: the games of "
+        f"`ccviz serve --redis` servers on the same Redis. Default: ${ENV_REDIS_URL}; empty: "
+        "SQLite."
+    ).tag(config=True)
 
     running: Running | None = None
+    _log_bridge: JupyterLog | None = None
+
+    @default("redis_url")
+    def _redis_url_default(self) -> str:
+        # Read when the extension loads, not at import: tests and servers differ.
+        return os.environ.get(ENV_REDIS_URL, "").strip()
 
     def initialize_settings(self) -> None:
         """Build the server core. A data folder ccviz must not use (another user could
@@ -144,6 +163,7 @@ class CcvizExtension(ExtensionApp):
         except CcvizError as exc:
             self.log.error("ccviz: not started: %s", exc)
             self.running = None
+            self._unbridge_log()
 
     def _set_up(self) -> None:
         global _CURRENT
@@ -153,7 +173,8 @@ class CcvizExtension(ExtensionApp):
         base = base_url.rstrip("/") + "/" + MOUNT
         # Read here, not at import: CCVIZ_HOME may change between servers (tests do).
         auth = Auth(read_or_create_token(), viewer_token=viewer_token(), loopback_only=False)
-        hub = Hub(keep_raw=self.keep_raw)
+        self._bridge_log(auth)
+        hub = Hub(self._store(), keep_raw=self.keep_raw)
         frames = TornadoFrameWriter()
         server = GameServer(
             hub,
@@ -178,6 +199,41 @@ class CcvizExtension(ExtensionApp):
             lambda: local_url(serverapp, base),
             runtime_file=self.write_runtime_file,
         )
+
+    def _store(self) -> Store | None:
+        """The shared Redis log when ``redis_url`` says so (``None``: the hub opens the data
+        folder's SQLite file). Only its redacted form (``store.path``) is ever logged; an
+        unusable URL or an unreachable server is a :class:`CcvizError` (one error line)."""
+        url = self.redis_url.strip()
+        if not url:
+            return None
+        if not url.startswith(REDIS_SCHEMES):  # never echoed: it may carry a password
+            raise UsageError(
+                f"CcvizExtension.redis_url (or ${ENV_REDIS_URL}) is not a Redis URL: it starts "
+                "with redis://, rediss:// or unix://, e.g. redis://127.0.0.1:6379/0"
+            )
+        try:
+            store = open_store(url)  # asks the server once: a StoreError names it, redacted
+        except ImportError:
+            raise UsageError(
+                "CcvizExtension.redis_url needs the redis client: pip install 'ccviz-kernel[redis]'"
+            ) from None
+        self.log.info("ccviz: event log %s", store.path)
+        return store
+
+    def _bridge_log(self, auth: Auth) -> None:
+        """Send ccviz's own loggers to the Jupyter server's log, both tokens scrubbed (no
+        token is put in a log line on purpose: this is the second line of defence)."""
+        if self._log_bridge is None:
+            assert self.serverapp is not None
+            self._log_bridge = JupyterLog(self.serverapp.log)
+            self._log_bridge.addFilter(ScrubTokens((auth.ingest_token, auth.viewer_token)))
+            self._log_bridge.attach()
+
+    def _unbridge_log(self) -> None:
+        if self._log_bridge is not None:
+            self._log_bridge.detach()
+            self._log_bridge = None
 
     def initialize_handlers(self) -> None:
         # Added here rather than through `self.handlers`: ExtensionApp would prepend the
@@ -217,4 +273,49 @@ class CcvizExtension(ExtensionApp):
             return
         if _CURRENT is running:
             _CURRENT = None
-        await running.close()
+        try:
+            await running.close()
+        finally:
+            self._unbridge_log()
+
+
+class JupyterLog(logging.Handler):
+    """Hands the records of :data:`CCVIZ_LOGGERS` to Jupyter's logger (the server app's
+    ``log``), so they appear in the Jupyter server's log, in its format, at its level.
+
+    While attached, those loggers do not also propagate to the root logger (the line would
+    be printed twice when something configured the root); :meth:`detach` puts back what it
+    changed, so a second server in the same process (tests) starts from the same state.
+    """
+
+    def __init__(self, target: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+        super().__init__()
+        self.target = target
+        self._saved: list[tuple[logging.Logger, int, bool]] = []
+
+    def attach(self) -> None:
+        level = _logger_of(self.target).getEffectiveLevel()
+        for name in CCVIZ_LOGGERS:
+            logger = logging.getLogger(name)
+            self._saved.append((logger, logger.level, logger.propagate))
+            logger.addHandler(self)
+            if logger.level == logging.NOTSET:
+                logger.setLevel(level)
+            logger.propagate = False
+
+    def detach(self) -> None:
+        for logger, level, propagate in self._saved:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        self._saved = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _logger_of(self.target).handle(record)
+        except Exception:
+            self.handleError(record)
+
+
+def _logger_of(log: logging.Logger | logging.LoggerAdapter[Any]) -> logging.Logger:
+    return log.logger if isinstance(log, logging.LoggerAdapter) else log
