@@ -422,10 +422,13 @@ PROXY_PASSED = (
 PROXY_RETURNED = ("content-type", "cache-control", "etag", "content-encoding", "vary", "location")
 
 
-async def start_proxy(upstream: str, prefix: str, *, port: int = 0, ssl_context=None):
+async def start_proxy(
+    upstream: str, prefix: str, *, port: int = 0, ssl_context=None, bodies: list | None = None
+):
     """A reverse proxy on 127.0.0.1 that maps ``prefix`` to ``upstream`` (plain HTTP and
     websockets), as jupyter-server-proxy or a team's nginx does; with ``ssl_context`` it
-    terminates TLS. Returns ``(runner, its URL of prefix)``."""
+    terminates TLS; ``bodies`` collects each POST's body as it passes. Returns
+    ``(runner, its URL of prefix)``."""
     import asyncio
 
     import aiohttp
@@ -457,12 +460,11 @@ async def start_proxy(upstream: str, prefix: str, *, port: int = 0, ssl_context=
                 for task in tasks:
                     task.cancel()
             return down
+        data = await request.read()
+        if bodies is not None and request.method == "POST":
+            bodies.append(data)
         async with session.request(
-            request.method,
-            target,
-            headers=headers,
-            data=await request.read(),
-            allow_redirects=False,
+            request.method, target, headers=headers, data=data, allow_redirects=False
         ) as answer:
             body = await answer.read()
             kept = {k: v for k, v in answer.headers.items() if k.lower() in PROXY_RETURNED}

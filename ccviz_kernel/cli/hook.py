@@ -23,9 +23,6 @@ if TYPE_CHECKING:  # `typing` costs milliseconds: only for type checkers
 
 #: Seconds to wait for the server in all (connect plus answer); then the event is spooled.
 TIMEOUT = 0.06
-#: The same for a remote server (``$CCVIZ_URL``: a network, perhaps a TLS handshake); what
-#: it does not take in time is spooled and sent by ``ccviz forward`` (cli/forward.py).
-REMOTE_TIMEOUT = 0.3
 #: Strings longer than this are cut when a payload is over the size cap (file contents).
 MAX_STRING = 16_384
 
@@ -62,9 +59,8 @@ def run(stream: IO[bytes]) -> str:
     if folder_problem(folder) is not None:  # one stat; `ccviz doctor` says why and the fix
         return "refused"
     key = os.urandom(16).hex()  # one delivery id for both paths: the server takes it once
-    remote = os.environ.get(ENV_URL, "").strip()
-    if remote:
-        return _to_remote(remote, text, ts, key, folder)
+    if os.environ.get(ENV_URL, "").strip():  # a team server: spooled, sent by ccviz forward
+        return _to_remote(text, ts, key, folder)
     if spool_waiting(folder):  # one stat
         try:
             if spool_append(text, ts, key, folder):
@@ -77,21 +73,17 @@ def run(stream: IO[bytes]) -> str:
     return spool_keep(text, ts, key, folder)
 
 
-def _to_remote(url: str, text: str, ts: float, key: str, folder: str | None) -> str:
-    """``$CCVIZ_URL``: post there unless events already wait; else spool and make sure a
-    ``ccviz forward`` runs (it sends the spool in order; the hook never waits for it)."""
-    from ..runtime import spool_append, spool_keep, spool_waiting
+def _to_remote(text: str, ts: float, key: str, folder: str | None) -> str:
+    """``$CCVIZ_URL``: spool the event and make sure a ``ccviz forward`` runs; it sends the
+    spool on in order over one kept-alive (TLS) connection. The hook never talks to the
+    network itself: a TLS handshake and ``import ssl`` cost it ~55 ms per event, measured
+    (bench/hook_bench.py), the spool ~25 ms in all."""
+    from ..runtime import spool_append, spool_keep
 
-    if not spool_waiting(folder):
-        status = post(text, ts, key, folder, url=url)
-        if status is not None and (200 <= status < 300 or status in (400, 413)):
-            return "sent" if status < 300 else "dropped"
+    try:
+        outcome = "spooled" if spool_append(text, ts, key, folder) else "dropped"
+    except OSError:  # a full disk: spool_keep frees the reserve and tries again
         outcome = spool_keep(text, ts, key, folder)
-    else:
-        try:
-            outcome = "spooled" if spool_append(text, ts, key, folder) else "dropped"
-        except OSError:
-            outcome = spool_keep(text, ts, key, folder)
     if outcome == "spooled":
         from ..config import data_dir_str
         from .forward import start
@@ -124,30 +116,23 @@ def shrink(text: str) -> str | None:
     return small if len(small.encode()) <= MAX_PAYLOAD_BYTES else None
 
 
-def post(
-    text: str, ts: float, key: str, folder: str | None = None, url: str | None = None
-) -> int | None:
-    """POST to the server in the runtime file (or to ``url``); the HTTP status, or ``None``
-    if unreachable.
+def post(text: str, ts: float, key: str, folder: str | None = None) -> int | None:
+    """POST to the server in the runtime file; the HTTP status, or ``None`` if unreachable.
 
     ``folder``: the data folder, checked by the caller; the runtime and token files are
     checked as they are opened (owner and mode: a planted one is ignored).
 
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
-    An ``https://`` URL (a team server) goes through ``ssl`` with the system's trust store
-    and host name checks.
     """
     from ..runtime import read_runtime_url, read_token
 
-    timeout = TIMEOUT if url is None else REMOTE_TIMEOUT
-    url = url or read_runtime_url(folder)
+    url = read_runtime_url(folder)
     if url is None:
         return None
     host, port, path = _split_http_url(url)
     if host is None:
         return None
-    tls = url.startswith("https://")
     import _socket  # the C module: `import socket` costs ~16 ms here (enum, selectors)
 
     token = read_token(folder)
@@ -164,7 +149,7 @@ def post(
     if token:
         head.append(f"Authorization: Bearer {token}")
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + TIMEOUT
     try:  # an ASCII host as bytes: a str makes getaddrinfo import the idna codec (~13 ms)
         name: str | bytes = host.encode("ascii")
     except UnicodeError:
@@ -178,8 +163,6 @@ def post(
             try:
                 sock.settimeout(max(0.005, deadline - time.monotonic()))
                 sock.connect(address)
-                if tls:
-                    sock = _tls(sock, host, deadline)
             except OSError:
                 sock.close()
                 continue
@@ -202,21 +185,11 @@ def post(
     return int(parts[1])
 
 
-def _tls(raw, host: str, deadline: float):
-    """The connected C socket wrapped in TLS (handshake done), verified as a browser would."""
-    import socket
-    import ssl
-
-    plain = socket.socket(fileno=raw.detach())
-    plain.settimeout(max(0.005, deadline - time.monotonic()))
-    return ssl.create_default_context().wrap_socket(plain, server_hostname=host)
-
-
 def _split_http_url(url: str) -> tuple[str | None, int, str]:
-    """``http://host:port/base/`` (or ``https://``) → host, port, base path ending in ``/``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("http", "https"):
+    """``http://host:port/base/`` → host, port, base path ending in ``/``."""
+    if not url.startswith("http://"):
         return None, 0, "/"
+    rest = url[7:]
     hostport, slash, path = rest.partition("/")
     path = "/" + path if slash else "/"
     if not path.endswith("/"):
@@ -227,7 +200,7 @@ def _split_http_url(url: str) -> tuple[str | None, int, str]:
         else (hostport, "", "")
     )
     if not colon:
-        host, port = hostport, "443" if scheme == "https" else "80"
+        host, port = hostport, "80"
     host = host.strip("[]")
     if not host or not port.isdigit():
         return None, 0, "/"
