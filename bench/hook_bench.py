@@ -51,7 +51,16 @@ CCVIZ = str(VENV_BIN / "ccviz")
 FIXTURE = ROOT / "tests" / "fixtures" / "hook-payloads.jsonl"
 TARGET_MS = 40.0
 NO_CACHE = "server down, no .pyc cache"
-CASES = ["server running", "server down (spool)", "stale runtime file (refused)", NO_CACHE]
+TEAM = "team server over https (CCVIZ_URL)"
+TEAM_DOWN = "team server down (spool, start forward)"
+CASES = [
+    "server running",
+    "server down (spool)",
+    "stale runtime file (refused)",
+    NO_CACHE,
+    TEAM,
+    TEAM_DOWN,
+]
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -211,6 +220,10 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
         }
         running = "server running"
         server = Server(homes[running], envs[running])
+        tls = TlsFront(server.url, tmp)
+        token = (homes[running] / "token").read_text().strip()
+        for name, url in ((TEAM, tls.url), (TEAM_DOWN, f"https://localhost:{free_port()}/")):
+            envs[name].update(CCVIZ_URL=url, CCVIZ_TOKEN=token, SSL_CERT_FILE=str(tls.ca_file))
         try:
             wall: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
             cpu: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
@@ -231,6 +244,8 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
                             cpu[name].append(c)
             snap = server.game(game_id)
         finally:
+            stop_forwarders(homes[TEAM_DOWN])
+            tls.close()
             server.stop()
     results: dict = {}
     true_p50 = stats(wall["true"])["p50_ms"]
@@ -243,9 +258,103 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
         row["meets_target"] = row["overhead_p50_ms"] <= TARGET_MS
         results[name] = row
     delivered = snap["seq"] if snap else 0
-    results[running]["delivered"] = delivered
-    results[running]["all_delivered"] = delivered == warmup + runs
+    results[running]["delivered"] = delivered  # and the https runs, to the same server
+    results[running]["all_delivered"] = delivered == 2 * (warmup + runs)
     return results
+
+
+def forward_latency(events: int = 20, gap: float = 0.2) -> dict:
+    """How long after a ``CCVIZ_URL`` hook returns its event is stored on the team server
+    (https through :class:`TlsFront`): the first event includes starting ``ccviz forward``,
+    the others find it running (it polls the spool every 20 ms)."""
+    import uuid
+
+    lines = FIXTURE.read_text().splitlines()
+    with tempfile.TemporaryDirectory(prefix="ccviz-forward-bench-") as tmp:
+        tmp = Path(tmp)
+        server_home, client = tmp / "server", tmp / "client"
+        server_home.mkdir()
+        client.mkdir(mode=0o700)
+        pycache = tmp / "pycache"
+        server = Server(server_home, env_for(server_home, pycache))
+        tls = TlsFront(server.url, tmp)
+        token = (server_home / "token").read_text().strip()
+        env = env_for(client, pycache)
+        env.update(CCVIZ_URL=tls.url, CCVIZ_TOKEN=token, SSL_CERT_FILE=str(tls.ca_file))
+        game_id = str(uuid.uuid4())
+        waits: list[float] = []
+        try:
+            for i in range(events):
+                payload = json.loads(lines[i % 2])  # SessionStart, UserPromptSubmit: never held
+                payload["session_id"] = game_id
+                subprocess.run(
+                    [CCVIZ, "hook"], input=json.dumps(payload).encode(), env=env, check=True
+                )
+                done = time.perf_counter()
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    snap = server.game(game_id)
+                    if snap and snap["seq"] >= i + 1:
+                        break
+                    time.sleep(0.002)
+                waits.append(time.perf_counter() - done)
+                time.sleep(gap)
+        finally:
+            stop_forwarders(client)
+            tls.close()
+            server.stop()
+    later = stats(waits[1:])
+    return {"first_ms": waits[0] * 1000, "later": later, "events": events, "gap_s": gap}
+
+
+class TlsFront:
+    """A TLS-terminating proxy (tests/common.py ``start_proxy``, a trustme CA) in front of
+    ``upstream``, on its own loop in a thread: a team server reached over https."""
+
+    def __init__(self, upstream: str, tmp: Path) -> None:
+        import asyncio
+        import ssl
+        import threading
+
+        import trustme
+
+        sys.path.insert(0, str(ROOT / "tests"))
+        from common import start_proxy
+
+        ca = trustme.CA()
+        self.ca_file = tmp / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(context)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        coro = start_proxy(upstream, "/", ssl_context=context)
+        self.runner, self.url = asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def stop_forwarders(home: Path) -> int:
+    """Kill the ``ccviz forward`` processes the down-server runs started (they would retry
+    for minutes); how many there were (one at a time is the design: expect 1)."""
+    mark = f"CCVIZ_HOME={home}".encode()
+    found = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ccviz_kernel.cli\0forward" in cmd and mark in env:
+            found += 1
+            os.kill(int(pid), signal.SIGKILL)
+    return found
 
 
 # -- correctness: spooled events appear exactly once ---------------------------------------
@@ -335,6 +444,7 @@ def main() -> int:
     info = machine()
     rows = timing(ns.runs, ns.warmup, ns.method, ns.line)
     check = spool_once()
+    forward = forward_latency()
     tool = ns.method
     print(f"{ns.label} hook, wall time per call ({tool}, {ns.runs} runs after {ns.warmup} warm-up)")
     print()
@@ -355,6 +465,12 @@ def main() -> int:
         f"{check['seq_after_start_after_2s_after_live_after_restart']}; "
         f"matches engine replay: {check['matches_engine_replay']})"
     )
+    print(
+        f"CCVIZ_URL (https): stored {forward['first_ms']:.0f} ms after the first hook returned"
+        f" (ccviz forward starting), then p50 {forward['later']['p50_ms']:.0f} /"
+        f" p90 {forward['later']['p90_ms']:.0f} ms ({forward['events'] - 1} events,"
+        f" {forward['gap_s']:g} s apart)"
+    )
     info["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{info['cpu']}, {info['cpus']} CPUs; load average at start {info['loadavg_at_start']},"
@@ -371,6 +487,7 @@ def main() -> int:
             "target_overhead_ms": TARGET_MS,
             "cases": rows,
             "spool_exactly_once": check,
+            "forward_latency": forward,
         }
         ns.json.parent.mkdir(parents=True, exist_ok=True)
         ns.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -35,7 +35,7 @@ MAX_RUN = 600.0
 #: Seconds for one POST (connect, TLS, answer).
 POST_TIMEOUT = 10.0
 #: How often an idle forwarder looks at the spool (seconds).
-POLL = 0.05
+POLL = 0.02
 
 
 def add_parser(sub: Any) -> None:
