@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from .engine.game import Applied, Game
 from .engine.links import CONTINUES, SessionLinks
 from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
+from .errors import StoreError
 from .events import PayloadError, parse_event
 from .redact import redact_payload
 from .replays.history import GameHistory, HistoryCache
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 #: Deltas kept per game so a viewer that dropped out briefly catches up without a snapshot.
 HISTORY = 2048
 IDLE_SECONDS = 600.0
+#: On a shared log, how long past its window a held event may wait for the process holding
+#: it before another process logs it (that process died): covers a busy loop and clocks
+#: a little apart.
+HELD_GRACE = 2.0
 
 Listener = Callable[[str, Applied], None]
 
@@ -170,13 +176,48 @@ class Hub:
         if reorder and held.window > 0:
             if held.holds(gid, key):
                 return gid, None
-            if held.behind(gid, event) or waits_for(live.game, event):
+            if self._waits(gid, live, event) and self._behind_log(gid, live):
+                self._catch_up(gid, live)  # its cause may be in a shared log already
+            if self._waits(gid, live, event):
+                key = self._keep_held(gid, event, key)
                 held.hold(gid, event, key, self.clock())
                 return gid, 0
         seq = self._log_and_apply(gid, live, event, key)
         if held.window > 0:
-            self._release_ready(gid, live)
+            try:
+                self._release_ready(gid, live)
+            except StoreError:  # this event is logged; the held one is held again (_log_held)
+                pass
         return gid, seq
+
+    def _keep_held(self, game_id: str, event: Any, key: str | None) -> str | None:
+        """On a shared log, record a held event there too (its hook was answered, and this
+        process may die before the window ends: another one then logs it, see
+        :meth:`log_orphan`); returns its delivery key, made up when it had none, since the
+        key is what keeps it logged once."""
+        keep = getattr(self.store, "keep_held", None)
+        if keep is None:
+            return key
+        key = key or f"held-{uuid.uuid4().hex}"
+        until = time.time() + self.reorder.window + HELD_GRACE  # wall time: other processes
+        keep(game_id, key, event.to_json(), event.ts, until)
+        return key
+
+    def log_orphan(self, game_id: str, payload: str, ts: float | None, key: str) -> int | None:
+        """Log a held event another process recorded and never logged (it died within
+        the window): in order from now on, exactly once by its key (``None`` when someone
+        logged it meanwhile). Raises PayloadError or StoreError as ingest does."""
+        if game_id in self.replays:
+            return None
+        return self.ingest(payload, ts=ts, key=key, game_id=game_id)[1]
+
+    def _waits(self, game_id: str, live: _Live, event: Any) -> bool:
+        return self.reorder.behind(game_id, event) or waits_for(live.game, event)
+
+    def _behind_log(self, game_id: str, live: _Live) -> bool:
+        """Whether the log has more of the game than memory: on a shared log another
+        process appended it and the follower has not handed it over yet (one read)."""
+        return self.store.last_seq(game_id) > live.game.seq
 
     def _log_and_apply(self, game_id: str, live: _Live, event: Any, key: str | None) -> int | None:
         seq = self.store.append(game_id, event.to_json(), event.ts, key=key)
@@ -190,19 +231,47 @@ class Hub:
 
     def _release_ready(self, game_id: str, live: _Live) -> None:
         while (held := self.reorder.take_ready(game_id, live.game)) is not None:
-            self._log_and_apply(game_id, live, held.event, held.key)
+            self._log_held(game_id, live, [held])
+
+    def _log_held(self, game_id: str, live: _Live, items: list[Any]) -> None:
+        """Log and apply held events in order. Their hooks were answered already, so when
+        the store cannot be written (Redis restarting, a full disk) the one that failed and
+        those after it are held again, for the next window, and the error is raised."""
+        for n, held in enumerate(items):
+            try:
+                self._log_and_apply(game_id, live, held.event, held.key)
+            except StoreError:
+                for again in items[n:]:
+                    self.reorder.hold(game_id, again.event, again.key, self.clock())
+                raise
 
     def flush_held(self, now: float | None = None) -> int:
         """Apply the held events whose reorder window has ended; returns how many.
 
         The server calls this when :meth:`next_hold_deadline` comes (and with ``now=inf``
-        as it stops, so nothing held is lost on a clean shutdown).
+        as it stops, so nothing held is lost on a clean shutdown). When the store cannot be
+        written, what could not be logged is held again for another window and the
+        :class:`StoreError` raised: those hooks were answered, so they must not be dropped.
         """
         due = self.reorder.take_due(self.clock() if now is None else now)
+        games: dict[str, list[Any]] = {}
         for game_id, held in due:
-            live = self._live_game(game_id, create=True)
-            self._log_and_apply(game_id, live, held.event, held.key)
-            self._release_ready(game_id, live)
+            games.setdefault(game_id, []).append(held)
+        failed: StoreError | None = None
+        for game_id, items in games.items():
+            try:
+                live = self._live_game(game_id, create=True)
+            except StoreError as exc:  # not in memory and the log cannot be read: wait
+                for again in items:
+                    self.reorder.hold(game_id, again.event, again.key, self.clock())
+                failed = exc
+                continue
+            try:
+                self._log_held(game_id, live, items)
+            except StoreError as exc:  # held again, in order (_log_held)
+                failed = exc
+        if failed is not None:
+            raise failed
         return len(due)
 
     def next_hold_deadline(self) -> float | None:
@@ -285,6 +354,21 @@ class Hub:
             # Empty even if the log has events by now: the viewers hold seq 0 (their join
             # found no game), so every event must reach them through the listeners.
             self._live[game_id] = _Live(Game(game_id), touched=self.clock())
+
+    def sync(self, game_id: str) -> int:
+        """Bring a game in memory up to the log's end now, listeners included; its seq.
+
+        For a viewer that is ahead of this process: after a failover it re-joins here with
+        the ``since`` it had on another process, and this process's follower may not have
+        handed over the newest events yet. One read of the log; a game not in memory (or
+        a replay) is left as it is. May raise :class:`StoreError`.
+        """
+        live = self._live.get(game_id)
+        if live is None or game_id in self.replays:
+            return self.live_seq(game_id)
+        if self._behind_log(game_id, live):
+            self._catch_up(game_id, live)
+        return live.game.seq
 
     def live_seq(self, game_id: str) -> int:
         """The seq of the game in memory, 0 when it is not (no log read)."""

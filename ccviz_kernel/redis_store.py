@@ -10,7 +10,11 @@ both come back exactly as appended.
 
 Why one Lua script per append: Redis runs a script with nothing else in between, so the
 delivery-key check, taking the next seq, the XADD(s), the game's summary hash (events,
-first_ts, last_ts) and the set of games change together or not at all. Two processes
+first_ts, last_ts), the set of games and a change counter (``<prefix>appended``: one read
+tells another process that some game grew, which is how its lobby learns of games it does
+not hold) change together or not at all; a delivery key's entry in the held hash
+(``<prefix>held``: events the reorder window holds, kept so they outlive their process, see
+:meth:`RedisEventStore.keep_held`) goes in the same script. Two processes
 appending to one game therefore serialise on the server: neither can take the same seq or
 skip one, and a delivery key recorded by one process is seen by all (a set,
 ``<prefix>delivered``). A script is not rolled back when a command in it fails, so it checks
@@ -30,6 +34,7 @@ one append touches keys of several hash slots.
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -54,15 +59,17 @@ FETCH_CHUNK = 500
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 30.0
 
-# KEYS: the game's stream, its summary hash, the set of games, the set of delivery keys.
+# KEYS: the game's stream, its summary hash, the set of games, the set of delivery keys,
+# the change counter (one more for every append that stored something, any game), the hash
+# of held events (a delivery key leaves it once its event is logged, or was before).
 # ARGV: game_id, "1" when a delivery key follows (else "0"), the key, then payload, ts pairs
 # (ts "" for none). Returns the first new seq, or false when the key was delivered before.
 _APPEND_LUA = """
 local function refuse(why)
   return redis.error_reply('ccviz: not appending to game ' .. ARGV[1] .. ': ' .. why)
 end
-local types = {'stream', 'hash', 'set', 'set'}
-for i = 1, 4 do
+local types = {'stream', 'hash', 'set', 'set', 'string', 'hash'}
+for i = 1, 6 do
   local found = redis.call('TYPE', KEYS[i])['ok']
   if found ~= 'none' and found ~= types[i] then
     return refuse(KEYS[i] .. ' is a ' .. found .. ', not a ' .. types[i])
@@ -73,6 +80,7 @@ if redis.call('XLEN', KEYS[1]) ~= count then
   return refuse('its stream and summary disagree (' .. KEYS[1] .. ' was changed outside ccviz)')
 end
 if ARGV[2] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[3]) == 1 then
+  redis.call('HDEL', KEYS[6], ARGV[3])
   return false
 end
 local first = redis.call('HGET', KEYS[2], 'first_ts')
@@ -93,7 +101,11 @@ end
 redis.call('HSET', KEYS[2], 'events', string.format('%d', seq))
 if first then redis.call('HSET', KEYS[2], 'first_ts', first, 'last_ts', last) end
 redis.call('SADD', KEYS[3], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[4], ARGV[3]) end
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[4], ARGV[3])
+  redis.call('HDEL', KEYS[6], ARGV[3])
+end
+redis.call('INCR', KEYS[5])
 return count + 1
 """
 
@@ -250,6 +262,62 @@ class RedisEventStore(shared.Closable):
         rows.sort(key=lambda r: (r.last_ts is None, -(r.last_ts or 0.0), r.game_id))
         return rows
 
+    # ------------------------------------------------------------------ held events
+
+    def keep_held(
+        self, game_id: str, key: str, payload: str, ts: float | None, until: float
+    ) -> None:
+        """Record an event the reorder window holds in memory (hub.py), so that it outlives
+        the process holding it: its hook was answered already. Appending it with ``key``
+        takes it out again (in the append script); if nobody has by ``until`` (epoch
+        seconds), any process may append it (:meth:`overdue_held`; the key keeps that
+        exactly-once)."""
+        shared.check_game_id(game_id)
+        row = shared.check_item(game_id, payload, ts)
+        entry = json.dumps([game_id, row[0], row[1], until])
+        with self._call("writing") as client:
+            client.hset(self._key("held"), key, entry)
+
+    def overdue_held(self, now: float) -> list[tuple[str, str, str, float | None]]:
+        """Held events nobody appended by their ``until``: ``(game_id, key, payload, ts)``,
+        oldest first. One HGETALL (the hash holds only what is held right now)."""
+        with self._call("reading") as client:
+            entries = client.hgetall(self._key("held"))
+        due = []
+        for key, text in entries.items():
+            try:
+                game_id, payload, ts, until = json.loads(text)
+            except (ValueError, TypeError):  # not ours: leave it to whoever wrote it
+                continue
+            if isinstance(until, (int, float)) and until <= now:
+                due.append((until, game_id, key, payload, ts))
+        due.sort(key=lambda d: d[0])
+        return [(game_id, key, payload, ts) for _, game_id, key, payload, ts in due]
+
+    def forget_held(self, key: str) -> None:
+        """Drop a held event that cannot be appended (refused as a payload)."""
+        with self._call("writing") as client:
+            client.hdel(self._key("held"), key)
+
+    # ------------------------------------------------------------------ replay claims
+
+    def claim_replays(self, owner: str, keep: Iterable[str], drop: Iterable[str], ttl: int) -> None:
+        """Say that ``owner`` plays the replays ``keep`` (each claim lives ``ttl`` s unless
+        renewed, so a killed process's claims go by themselves) and no longer ``drop``.
+        Replays are not in the log; a claim lets another process refuse a join clearly."""
+        with self._call("writing") as client:
+            pipe = client.pipeline(transaction=False)
+            for game_id in keep:
+                pipe.set(self._replay_key(game_id), owner, ex=ttl)
+            for game_id in drop:
+                pipe.delete(self._replay_key(game_id))
+            pipe.execute()
+
+    def replay_owner(self, game_id: str) -> str | None:
+        """Who claimed ``game_id`` as a replay (:meth:`claim_replays`), or None."""
+        with self._call("reading") as client:
+            return client.get(self._replay_key(game_id))
+
     # ------------------------------------------------------------------ internals
 
     def _key(self, name: str) -> str:
@@ -261,6 +329,12 @@ class RedisEventStore(shared.Closable):
     def _summary_key(self, game_id: str) -> str:
         return f"{self._prefix}game:{game_id}"
 
+    def _changes_key(self) -> str:
+        return self._key("appended")
+
+    def _replay_key(self, game_id: str) -> str:
+        return f"{self._prefix}replay:{game_id}"
+
     def _run(self, game_id: str, rows: list[tuple[str, float | None]], key: str | None):
         args: list[str] = [game_id, "0" if key is None else "1", "" if key is None else key]
         for payload, ts in rows:
@@ -270,6 +344,8 @@ class RedisEventStore(shared.Closable):
             self._summary_key(game_id),
             self._key("games"),
             self._key("delivered"),
+            self._changes_key(),
+            self._key("held"),
         ]
         with self._call("writing", maybe_written=True) as client:
             result = self._script(keys=keys, args=args, client=client)

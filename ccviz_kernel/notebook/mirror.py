@@ -16,6 +16,10 @@ from ..errors import ClientError
 
 #: Seconds before the first reconnect attempt (python-socketio doubles it on each failure).
 RECONNECT_DELAY = 0.2
+#: Seconds a join waits for its answer; after a reconnect an unanswered join is asked again.
+JOIN_TIMEOUT = 10.0
+#: Longest pause between two re-joins that got no answer.
+REJOIN_DELAY_MAX = 2.0
 
 
 class GameMirror:
@@ -44,6 +48,7 @@ class GameMirror:
         self.updates = 0
         self.rejoins = 0
         self.on_update: list[Callable[[GameMirror], None]] = []
+        self.join_timeout = JOIN_TIMEOUT
         #: ``callback(kind, data)`` for what arrives as it arrives: ``"snapshot"`` (after a
         #: join), ``"update"`` (a game-state-update applied, its ``effects`` inside it) and
         #: ``"effect"`` (a ``visualization-event``: replay status); a relay (the notebook
@@ -95,7 +100,7 @@ class GameMirror:
             data["since"] = since
         self._joining = True
         try:
-            ack = await self.sio.call("join-game", data, timeout=10)
+            ack = await self.sio.call("join-game", data, timeout=self.join_timeout)
         finally:
             self._joining = False
         if not ack.get("ok"):
@@ -148,7 +153,24 @@ class GameMirror:
     async def _on_connect(self) -> None:
         self.sio.reconnection_delay = RECONNECT_DELAY
         if self.snapshot is not None:  # a reconnect: catch up from where we were
-            asyncio.ensure_future(self._rejoin())
+            asyncio.ensure_future(self._rejoin_connected())
+
+    async def _rejoin_connected(self) -> None:
+        """Re-join after a reconnect; a join that gets no answer is asked again while the
+        connection lasts, as the page does (a server whose event log is away, Redis
+        restarting, answers no join of a game it does not hold until the log is back)."""
+        import socketio
+
+        delay = RECONNECT_DELAY
+        while True:
+            try:
+                await self._rejoin()
+                return
+            except socketio.exceptions.TimeoutError:
+                if not self.sio.connected:
+                    return  # the next connect re-joins
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, REJOIN_DELAY_MAX)
 
     async def _on_update(self, data: dict[str, Any]) -> None:
         if data.get("gameId") != self.game_id or self.snapshot is None or self._joining:

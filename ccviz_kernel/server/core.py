@@ -298,6 +298,18 @@ class GameServer:
             if who and isinstance(r, str) and r.startswith(prefix)
         ]
 
+    def _replay_elsewhere(self, game_id: str) -> str | None:
+        """Why a game cannot be joined here: another process on the shared log plays it as
+        a replay (a replay's clock lives in the process that opened it, follow.py)."""
+        owner = self._follower.replay_owner(game_id) if self._follower is not None else None
+        if owner is None:
+            return None
+        return (
+            f"game {game_id!r} is a replay playing on another server ({owner}); a replay's "
+            "clock lives in the server that opened it: connect to that one, or open the "
+            "replay here"
+        )
+
     def _mark_lobby(self) -> None:
         self._lobby_dirty = True
 
@@ -478,6 +490,8 @@ class GameServer:
             self._flush_handle = None
         try:
             self.hub.flush_held(now)
+        except StoreError as exc:  # held again by the hub: retried after another window
+            log.warning("held hook events wait for the event store: %s", exc)
         except Exception:  # noqa: BLE001 - a timer callback must not die silently
             log.exception("applying held events failed")
         if now is None:
@@ -608,7 +622,7 @@ class GameServer:
             self.limits.watch(eio_sid, self._check_socket)
         return None
 
-    async def _join(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def _join(self, sid: str, data: Any = None) -> Any:
         game_id = _game_id(data)
         if game_id is None:
             return _error("join-game needs {gameId: string, since?: integer}")
@@ -621,7 +635,20 @@ class GameServer:
         # No await between entering the room and taking the state: no update can slip between.
         await self.sio.enter_room(sid, room(game_id))
         self.broadcaster.flush(game_id)
-        game = self.hub.game(game_id)
+        try:
+            game = self.hub.game(game_id)
+            if game is not None and since is not None and since > game.seq:
+                self.hub.sync(game_id)  # a viewer from another process may be ahead of us
+        except StoreError as exc:  # the log is away (Redis restarting): no answer, so the
+            # client asks again (the page after 2 s, GameMirror after its join timeout)
+            await self.sio.leave_room(sid, room(game_id))
+            self.limits.left(sid, game_id)
+            log.warning("a join of game %r waits for the event store: %s", game_id, exc)
+            return self.sio.not_handled
+        if (game is None or game.seq == 0) and (elsewhere := self._replay_elsewhere(game_id)):
+            await self.sio.leave_room(sid, room(game_id))
+            self.limits.left(sid, game_id)
+            return _error(elsewhere)
         if game is None:
             return {
                 "ok": True,
@@ -731,7 +758,9 @@ class GameServer:
         self.manager.fanout(event, data, "/", room(game_id))
 
     def _push_lobby(self) -> None:
-        if self._lobby_dirty:
+        # Nobody in the lobby room: stay dirty and skip the rows (on a shared log they
+        # change whenever any process appends; list-games reads them fresh anyway).
+        if self._lobby_dirty and self.manager.rooms.get("/", {}).get(LOBBY):
             self._lobby_dirty = False
             self.manager.fanout("games", {"games": self.hub.summaries()}, "/", LOBBY)
 

@@ -20,10 +20,33 @@ came after follows). Why not python-socketio's ``AsyncRedisManager``: it is plai
 processes; the log orders everything and can be read again from any seq.
 
 Never twice, never skipped: the thread's cursors are a hint only; the hub skips rows it has
-and catches up from the log on a gap. The lobby is the log's game list (every process
-sees every game); a game another process creates marks this process's lobby for a push
-(the thread also watches the size of the game set). Not done: a stream error stops
-nothing (the thread logs, waits :data:`RETRY_S` and reads again from its cursors).
+and catches up from the log on a gap. Rows the loop could not apply (the catch-up read
+failed: Redis went away between the XREAD and the catch-up) rewind that game's cursor to
+the seq the hub has, so they are read again rather than lost, even if the game gets no
+later event. The lobby is the log's game list (every process sees every game); the
+thread also reads the log's change counter (one GET: the append script counts every
+append, of any game), so a game another process creates or grows marks this process's
+lobby for a push, also when no viewer here watches it.
+
+Redis restarts: a failed read stops nothing. The thread logs once, waits :data:`RETRY_S`
+and reads again from its cursors (redis-py opens a new connection), and the rewinds above
+cover rows handed over but not applied. Appends meanwhile fail with a StoreError (the
+hook route answers 503 and the hook spools; held hooks are held again, hub.py).
+
+Held hooks: an event the reorder window holds was answered already, so the hub records it
+in the log too (``RedisEventStore.keep_held``) until it is logged. Every
+:data:`ORPHANS_EVERY` s the thread asks for held events past their window and grace (their
+process was killed) and the loop logs them (:meth:`~ccviz_kernel.hub.Hub.log_orphan`); their
+delivery keys make that exactly-once when several processes do it, or the holder was only
+slow.
+
+Replays are not in the log: a replay's clock (play, pause, seek) lives in the process that
+opened it, and only that process's viewers can watch it. So that a viewer who reaches
+another process (through a balancer) gets a clear refusal instead of an empty game that
+never moves, the thread claims each replay this process plays under
+``<prefix>replay:<game_id>`` (naming the host and pid; renewed every
+:data:`REPLAY_RENEW_S` s, gone :data:`REPLAY_TTL_S` s after a kill -9, dropped on close)
+and :meth:`LogFollower.replay_owner` reads it when a join finds no game here.
 
 Reaches into :class:`~ccviz_kernel.redis_store.RedisEventStore` for its client and key
 names (one module owns the key layout; this one only reads).
@@ -32,12 +55,19 @@ names (one module owns the key layout; this one only reads).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from .._store_common import StoredEvent
+from ..errors import StoreError
+from ..events import PayloadError
 
 log = logging.getLogger("ccviz.server")
 
@@ -46,9 +76,16 @@ BLOCK_MS = 100
 #: How often the loop tells the thread which games to watch, and from which seq.
 WATCH_EVERY = 0.05
 #: After a Redis error, wait this long before reading again.
-RETRY_S = 1.0
+RETRY_S = 0.25
 #: Entries taken per stream per XREAD.
 COUNT = 500
+#: A replay's claim in the log (``<prefix>replay:<game_id>``, naming the process that plays
+#: it) lives this long unless renewed, so the claim of a killed process goes by itself.
+REPLAY_TTL_S = 15
+#: How often the thread renews this process's claims.
+REPLAY_RENEW_S = 5.0
+#: How often the thread looks for held events whose process died (one HGETALL).
+ORPHANS_EVERY = 1.0
 
 
 class LogFollower:
@@ -58,14 +95,21 @@ class LogFollower:
         self,
         hub: Any,
         watched: Callable[[], list[str]],
-        on_new_games: Callable[[], None],
+        on_lobby_change: Callable[[], None],
     ) -> None:
         self.hub = hub
         self.store = hub.store
         self._watched = watched
-        self._on_new_games = on_new_games
+        self._on_lobby_change = on_lobby_change
         #: Set on the loop, read by the thread: {game_id: seq this process has}.
         self._watch: dict[str, int] = {}
+        #: Games whose rows were handed over but not applied: {game_id: seq to read from}.
+        self._rewind: dict[str, int] = {}
+        self._rewind_lock = threading.Lock()
+        #: Set on the loop, read by the thread: the replays this process plays.
+        self._replays: frozenset[str] = frozenset()
+        #: How other processes name this one when they refuse a join of its replay.
+        self.owner = f"{socket.gethostname()} pid {os.getpid()} #{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
@@ -109,36 +153,88 @@ class LogFollower:
         ids = set(hub.live_ids()) | viewed
         watch = {gid: hub.live_seq(gid) for gid in ids if gid not in hub.replays}
         self._watch = watch  # one assignment: the thread sees the old dict or the new one
+        self._replays = frozenset(hub.replays)
 
-    def _deliver(self, batch: dict[str, list[StoredEvent]], new_games: bool) -> None:
+    def replay_owner(self, game_id: str) -> str | None:
+        """The process that plays ``game_id`` as a replay, when it is another one (one GET;
+        ``None`` also when Redis cannot be asked: the join goes on as for any new game)."""
+        if game_id in self.hub.replays:
+            return None
+        try:
+            owner = self.store.replay_owner(game_id)
+        except StoreError:  # Redis away: nothing to say about it
+            return None
+        return owner if owner and owner != self.owner else None
+
+    def _deliver(
+        self,
+        batch: dict[str, list[StoredEvent]],
+        changed: bool,
+        orphans: list[tuple[str, str, str, float | None]],
+    ) -> None:
+        for gid, key, payload, ts in orphans:
+            try:
+                if self.hub.log_orphan(gid, payload, ts, key) is not None:
+                    log.warning(
+                        "ccviz log follower: logged a held hook event of game %r that the "
+                        "server holding it never logged (it was stopped)",
+                        gid,
+                    )
+            except PayloadError as exc:
+                log.warning("ccviz log follower: dropped a held hook event: %s", exc)
+                with contextlib.suppress(StoreError):
+                    self.store.forget_held(key)
+            except StoreError:  # Redis away again: the next look finds it again
+                pass
         for gid, rows in batch.items():
             try:
                 self.hub.follow(gid, rows)
+            except StoreError as exc:  # the catch-up read failed: read these rows again
+                log.warning("ccviz log follower: catching up game %r failed: %s", gid, exc)
+                have = self.hub.live_seq(gid)
+                with self._rewind_lock:
+                    self._rewind[gid] = min(have, self._rewind.get(gid, have))
             except Exception:  # noqa: BLE001 - one bad game must not stop the others
+                # Not read again: the same rows would fail the same way, in a loop.
                 log.exception("ccviz log follower: applying game %r failed", gid)
-        if new_games:
-            self._on_new_games()
+        if changed:
+            self._on_lobby_change()
         self._refresh()
 
     # -- on the thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         cursors: dict[str, int] = {}
-        games_seen: int | None = None
+        changes_seen: str | None = None
         failing = False
+        claimed: frozenset[str] = frozenset()
+        renew_at = orphans_at = 0.0
         while not self._stop.is_set():
             watch = self._watch
+            with self._rewind_lock:
+                rewind, self._rewind = self._rewind, {}
             for gid, seq in watch.items():
                 cursors[gid] = max(cursors.get(gid, 0), seq)
+            for gid, seq in rewind.items():
+                if gid in cursors:
+                    cursors[gid] = min(cursors[gid], seq)
             for gid in [g for g in cursors if g not in watch]:
                 del cursors[gid]
             try:
                 client = self.store._client
                 if client is None:  # the store was closed: the server is stopping
                     return
-                count = client.scard(self.store._key("games"))
-                new_games = games_seen is not None and count != games_seen
-                games_seen = count
+                replays = self._replays
+                if replays != claimed or time.monotonic() >= renew_at:
+                    self.store.claim_replays(self.owner, replays, claimed - replays, REPLAY_TTL_S)
+                    claimed, renew_at = replays, time.monotonic() + REPLAY_RENEW_S
+                orphans = []
+                if time.monotonic() >= orphans_at:
+                    orphans = self.store.overdue_held(time.time())
+                    orphans_at = time.monotonic() + ORPHANS_EVERY
+                count = client.get(self.store._changes_key()) or "0"
+                changed = changes_seen is not None and count != changes_seen
+                changes_seen = count
                 if cursors:
                     streams = {self.store._stream_key(g): f"0-{s}" for g, s in cursors.items()}
                     reply = client.xread(streams, count=COUNT, block=BLOCK_MS) or []
@@ -161,12 +257,15 @@ class LogFollower:
             batch = _parse(reply, len(self.store._stream_key("")))
             for gid, rows in batch.items():
                 cursors[gid] = max(cursors.get(gid, 0), rows[-1].seq)
-            if batch or new_games:
+            if batch or changed or orphans:
                 try:
                     assert self._loop is not None
-                    self._loop.call_soon_threadsafe(self._deliver, batch, new_games)
+                    self._loop.call_soon_threadsafe(self._deliver, batch, changed, orphans)
                 except RuntimeError:  # the loop is closed: the server stopped
-                    return
+                    break
+        if claimed:  # stopping: this process plays no replay any more
+            with contextlib.suppress(StoreError):  # Redis away: the claims expire anyway
+                self.store.claim_replays(self.owner, (), claimed, REPLAY_TTL_S)
 
 
 def _parse(reply: Any, prefix: int) -> dict[str, list[StoredEvent]]:
