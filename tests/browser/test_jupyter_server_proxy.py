@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from common import CCVIZ, free_port
+from common import CCVIZ, SERVE_SCRUBBED, free_port
 
 from .support import hook, new_game_id, tool, wait_arrived, wait_until
 
-#: Environment the servers must not inherit from the test run.
-SCRUBBED = ("CCVIZ_TOKEN", "CCVIZ_VIEWER_TOKEN", "CCVIZ_REDIS_URL", "CCVIZ_URL")
 #: Server extensions this test does not need (each costs start-up time); the proxy and
 #: ccviz's own extension stay on.
 OFF = {
@@ -76,7 +74,7 @@ class Process:
 def environment(tmp: Path, name: str) -> dict[str, str]:
     home = tmp / f"{name}-home"
     home.mkdir(mode=0o700)
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in SERVE_SCRUBBED}
     env["CCVIZ_HOME"] = str(home)
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):
         env[var] = str(tmp / f"{name}-{var.lower()}")

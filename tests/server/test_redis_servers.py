@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
-from common import CCVIZ, FIXTURES, free_port, redis_server, snapshot
+from common import FIXTURES, ServeProcess, redis_server, snapshot
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
@@ -29,52 +26,13 @@ from ccviz_kernel.redis_store import RedisEventStore
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
-#: Environment a server must not inherit from the test run.
-SCRUBBED = ("CCVIZ_TOKEN", "CCVIZ_VIEWER_TOKEN", "CCVIZ_REDIS_URL", "CCVIZ_URL")
 
 
-class Served:
+class Served(ServeProcess):
     """One ``ccviz serve --redis`` process, its data folder and its ingest token."""
 
     def __init__(self, home: Path, redis_url: str) -> None:
-        self.home = home
-        self.port = free_port()
-        home.mkdir(mode=0o700)
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        env["CCVIZ_HOME"] = str(home)
-        self.output = open(home.parent / f"{home.name}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [*CCVIZ, "serve", "--redis", redis_url, "--port", str(self.port)],
-            stdout=self.output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        self.url = f"http://127.0.0.1:{self.port}/"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                urllib.request.urlopen(self.url + "healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            self.kill()
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"server did not start: {self.log()}")
-        self.token = (home / "token").read_text().strip()
-
-    def log(self) -> str:
-        if not self.output.closed:
-            self.output.flush()
-        return (self.home.parent / f"{self.home.name}.log").read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.output.close()
+        super().__init__(home, "--redis", redis_url)
 
 
 async def post(session, server: Served, line: str, delivery: str) -> int:
