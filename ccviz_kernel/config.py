@@ -107,6 +107,12 @@ HOOK_HTTP_TIMEOUT = 2
 #: waiting for it; then it is applied anyway. Hooks run concurrently, so they reach the
 #: server a few milliseconds out of the order Claude Code fired them (docs/design.md §5).
 REORDER_WINDOW = 0.25
+#: Seconds the server holds Claude Code's PermissionRequest hook for an answer
+#: (``POST api/permissions``, ``ccviz serve --answer-wait``); ``install-hooks
+#: --answer-permissions`` gives the handler :data:`ANSWER_HOOK_MARGIN` more, so the server
+#: always answers first (no decision, when nobody did) and Claude Code never times out.
+ANSWER_WAIT = 110.0
+ANSWER_HOOK_MARGIN = 10.0
 #: How often the server reads a live session's transcript while it grows (seconds): the tool
 #: calls and results come from there (server/transcripts.py), well inside REORDER_WINDOW.
 TRANSCRIPT_POLL = 0.1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .engine.deltas import Delta
-from .engine.game import Applied, Game
+from .engine.game import PERMISSION_ANSWERS, Applied, Game
 from .engine.links import CONTINUES, SessionLinks
 from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
@@ -47,6 +47,8 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "rename": ("agent", "name"),
     "annotate": ("agent", "text"),
     "rules": ("tools", "prefixes", "default", "places"),
+    # answering a held PermissionRequest (protocol.md §14); the engine checks it
+    "permission": ("request", "behavior", "message", "always", "by", "source"),
 }
 
 
@@ -302,6 +304,11 @@ class Hub:
             )
         if self.game(game_id) is None:
             raise PayloadError(f"no game {game_id!r}")
+        if kind == "permission" and action.get("behavior") not in PERMISSION_ANSWERS:
+            raise PayloadError(
+                f"'behavior' must be one of {', '.join(sorted(PERMISSION_ANSWERS))}, "
+                f"not {action.get('behavior')!r}"
+            )
         payload = {"hook_event_name": f"ccviz.{kind}", "session_id": game_id}
         payload.update({k: action[k] for k in fields if k in action})
         _, seq = self.ingest(payload)
@@ -482,12 +489,24 @@ class Hub:
                         "startedAt": _ms(row.first_ts),
                         "agents": None,
                         "live": False,
+                        "waiting": [],
                     }
                 )
-        for clock in self.replays.values():
-            rows.append({**summary(clock.game), "replay": clock.status()})
+        for clock in self.replays.values():  # a replay's people wait for nobody now
+            rows.append({**summary(clock.game), "replay": clock.status(), "waiting": []})
         rows.sort(key=lambda r: (r["lastEventAt"] is None, -(r["lastEventAt"] or 0)))
         return rows
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """Everyone waiting for a person across the live games (protocol.md §14), the
+        newest first: ``{gameId, title, agent, name, wait, text, since, request?}``."""
+        found = [
+            {"gameId": gid, "title": live.game.peek("title"), **entry}
+            for gid, live in self._live.items()
+            for entry in waiting(live.game)
+        ]
+        found.sort(key=lambda e: e["since"] or 0, reverse=True)
+        return found
 
     def _stored_meta(self, game_id: str, events: int) -> dict[str, Any]:
         """Title, folder and end of a stored game (cached until the game grows)."""
@@ -697,6 +716,7 @@ def summary(game: Game) -> dict[str, Any]:
     """One lobby row: what a list of games shows at a glance."""
     agents = game.peek("agents")
     return {
+        "waiting": waiting(game),
         "gameId": game.game_id,
         "seq": game.seq,
         "title": game.peek("title"),
@@ -708,6 +728,34 @@ def summary(game: Game) -> dict[str, Any]:
         "live": True,
         "continues": game.peek("continues"),
     }
+
+
+def waiting(game: Game) -> list[dict[str, Any]]:
+    """Who in ``game`` waits for a person (protocol.md §14): an agent at a permission or a
+    question, and the main agent of a session idle after its turn; the newest first."""
+    if game.peek("status") == "ended":
+        return []
+    found = []
+    requests = game.peek("permissions")
+    prompted = game.peek("stats", "prompts") > 0
+    for agent in game.peek("agents").values():
+        wait = agent["wait"] if agent["state"] == "waiting" else None
+        if wait is None and agent["kind"] == "main" and agent["state"] == "idle" and prompted:
+            wait = "idle"  # its turn is over: the session waits for the next prompt
+        if wait is None:
+            continue
+        entry = {"agent": agent["id"], "name": agent["name"], "wait": wait, "text": None}
+        request = requests.get(agent["request"]) if agent["request"] else None
+        since = game.peek("lastEventAt")
+        if request is not None:
+            entry.update(text=request["text"], request=request["id"])
+            since = request["askedAt"] or since
+        elif wait != "idle":
+            entry["text"] = game.peek("caption")
+        entry["since"] = since
+        found.append(entry)
+    found.sort(key=lambda e: e["since"] or 0, reverse=True)
+    return found
 
 
 def _ms(ts: float | None) -> int | None:

@@ -480,3 +480,20 @@ async def start_proxy(
     bound = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - a test's own server
     scheme = "https" if ssl_context is not None else "http"
     return runner, f"{scheme}://{'localhost' if ssl_context else '127.0.0.1'}:{bound}{prefix}"
+
+
+#: The times in a snapshot: when its events came (a live game's are the server's clock, a
+#: replayed file's those the file holds, or none).
+SNAPSHOT_TIMES = ("startedAt", "lastEventAt")
+PERMISSION_TIMES = ("askedAt", "answeredAt")
+
+
+def without_times(snapshot: dict) -> dict:
+    """``snapshot`` without its times (:data:`SNAPSHOT_TIMES`, the permission requests')."""
+    out = {k: v for k, v in snapshot.items() if k not in SNAPSHOT_TIMES}
+    if "permissions" in out:
+        out["permissions"] = {
+            rid: {k: v for k, v in r.items() if k not in PERMISSION_TIMES}
+            for rid, r in out["permissions"].items()
+        }
+    return out

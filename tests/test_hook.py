@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from common import CCVIZ, FIXTURES, free_port, snapshot, start_server
+from common import CCVIZ, FIXTURES, free_port, snapshot, start_server, without_times
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
@@ -35,10 +35,6 @@ def wait_seq(port: int, game: str, seq: int) -> dict:
             pass
         time.sleep(0.05)
     raise AssertionError(f"seq {seq} never reached")
-
-
-def without_times(snap: dict) -> dict:
-    return {k: v for k, v in snap.items() if k not in ("startedAt", "lastEventAt")}
 
 
 def rebuilt(lines: list[str]) -> dict:

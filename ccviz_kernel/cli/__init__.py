@@ -64,6 +64,7 @@ def _parser():
     from typing import NoReturn
 
     from .._version import __version__
+    from ..config import ANSWER_WAIT
     from . import checks
 
     class Parser(argparse.ArgumentParser):
@@ -145,6 +146,15 @@ def _parser():
         metavar="PATH",
         help="serve everything under this path prefix, e.g. /team/ behind a reverse proxy "
         "that forwards that prefix unchanged (default /)",
+    )
+    serve.add_argument(
+        "--answer-wait",
+        type=checks.answer_wait,
+        default=ANSWER_WAIT,
+        metavar="SECONDS",
+        help="how long a permission request waits for an answer from the page, a widget or "
+        f"Python before Claude Code asks in its own way (default {ANSWER_WAIT:g}; hooks "
+        "installed with install-hooks --answer-permissions)",
     )
     serve.add_argument(
         "--log-level",
@@ -288,6 +298,7 @@ def _cmd_serve(ns) -> int:
             cors=ns.cors_origin,
             public_names=ns.public_name,
             base_url=ns.base_url,
+            answer_wait=ns.answer_wait,
             **options,
         )
     except ValueError as exc:

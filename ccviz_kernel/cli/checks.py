@@ -119,6 +119,19 @@ def redis_url(text: str) -> str:
     return text
 
 
+def answer_wait(text: str) -> float:
+    """Seconds a permission request may wait: more than 0, at most the answer hook's own
+    timeout less its margin (Claude Code must never give up before the server answers)."""
+    from ..config import ANSWER_WAIT
+
+    value = _number(text, "an answer wait")
+    if not 0 < value <= ANSWER_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"an answer wait is more than 0 and at most {ANSWER_WAIT:g} seconds, not {text!r}"
+        )
+    return value
+
+
 def base_url(text: str) -> str:
     """A path prefix such as ``/team/`` (what a reverse proxy puts in front): ``/``-separated
     segments of letters, digits and ``-._~``; returned with one leading and one trailing ``/``."""

@@ -154,6 +154,8 @@ def new_agent(
         "spawnedBy": spawned_by,
         "state": "idle",
         "wait": None,
+        #: The id of the permission request it waits on (state["permissions"]), or None.
+        "request": None,
         "place": place,
         "tool": None,
         "overlay": None,

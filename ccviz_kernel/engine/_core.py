@@ -53,6 +53,8 @@ class Scratch:
     #: Open TaskCreate/TaskUpdate calls whose TaskCreated/TaskCompleted hook came.
     task_hooked: set[str] = field(default_factory=set)
     token_keys: set[str] = field(default_factory=set)
+    #: How many PermissionRequests the game has seen (the ids of those nobody can answer).
+    requests: int = 0
 
 
 #: Recent caption sentences, by their parts (``(name, doing)``; ``_on_pre_tool``'s are

@@ -338,15 +338,6 @@ class ToolRules(AgentRules, TodoRules):
         self._effect("flash", agent_id, "Interrupted" if interrupted else text)
         self._caption(agent_id, "was interrupted" if interrupted else f"hit a failure in {tool}")
 
-    def _on_permission_request(self, event: HookEvent) -> None:
-        agent_id = self._agent_for(event)
-        text, doing = tool_texts(
-            event.tool_name or "a tool", event.get("tool_input"), self._state["cwd"]
-        )
-        self._agent_set(agent_id, state="waiting", wait="permission", place=WAITING_PLACE)
-        self._effect("wait", agent_id, shorten(f"May I? {text}"))
-        self._caption(agent_id, f"asks your permission before {doing}")
-
     def _on_permission_denied(self, event: HookEvent) -> None:
         """A denied call is a failed call, live and in replays (its transcript result is
         an ``is_error`` one), counted once with the ``PostToolBatch`` that lists it too."""

@@ -29,13 +29,15 @@ from typing import Any, NamedTuple
 from ..events import HookEvent
 from ._control import ControlRules
 from ._core import CAPTIONS, MAIN, Scratch
+from ._permissions import ANSWERS as PERMISSION_ANSWERS
+from ._permissions import MOVES_ON, PermissionRules
 from ._session import WAITING_NOTIFICATIONS, SessionRules
 from ._tools import ToolRules
 from .deltas import Delta, clone
 from .speech import shorten
 from .town import default_places, default_rules
 
-__all__ = ["MAIN", "WAITING_NOTIFICATIONS", "Applied", "Game"]
+__all__ = ["MAIN", "PERMISSION_ANSWERS", "WAITING_NOTIFICATIONS", "Applied", "Game"]
 
 
 class Applied(NamedTuple):
@@ -69,7 +71,7 @@ _new_applied = tuple.__new__
 Applied.__new__.__module__ = __name__
 
 
-class Game(SessionRules, ToolRules, ControlRules):
+class Game(SessionRules, ToolRules, ControlRules, PermissionRules):
     """One Claude Code session. Not thread-safe: one owner applies events in order.
 
     Feed it parsed events; read its state with :meth:`snapshot` (a copy) or :meth:`peek`:
@@ -115,6 +117,8 @@ class Game(SessionRules, ToolRules, ControlRules):
                 "tokens": None,
             },
             "todos": [],
+            #: Permission requests (protocol.md §14): the open ones and the last closed.
+            "permissions": {},
         }
         self._scratch = Scratch()
         self._deltas = self._effects = _BETWEEN_EVENTS  # type: ignore[assignment]
@@ -122,6 +126,7 @@ class Game(SessionRules, ToolRules, ControlRules):
         self._states = {}
         self._captions = CAPTIONS
         self._tool_places = {}
+        self._open_requests = 0
 
     @property
     def seq(self) -> int:
@@ -190,6 +195,8 @@ class Game(SessionRules, ToolRules, ControlRules):
         if "usage" in payload or "model" in payload or "context_tokens" in payload:
             self._take_usage(event)
         name = event.name
+        if self._open_requests and name in MOVES_ON:  # one int test on most events
+            self._settle_agent(self._agent_for(event), name)
         handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, event)
@@ -217,7 +224,10 @@ class Game(SessionRules, ToolRules, ControlRules):
 
     def validate(self, event: HookEvent) -> None:
         """Refuse a control event that could not do anything, before it is logged."""
-        self._check_control(event)
+        if event.name == "ccviz.permission":
+            self._check_permission(event)
+        else:
+            self._check_control(event)
 
 
 _HANDLERS = {
@@ -250,6 +260,7 @@ _HANDLERS = {
     "ccviz.rename": Game._on_rename,
     "ccviz.annotate": Game._on_annotate,
     "ccviz.rules": Game._on_rules,
+    "ccviz.permission": Game._on_permission_answer,
 }
 
 #: Known events that change nothing anyone would watch (still counted and logged).

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ..config import BODY_TIMEOUT, DEFAULT_HOST, DEFAULT_PORT, HEADER_TIMEOUT
+from ..config import ANSWER_WAIT, BODY_TIMEOUT, DEFAULT_HOST, DEFAULT_PORT, HEADER_TIMEOUT
 from ..hub import Hub
 from ..runtime import read_or_create_token, remove_runtime, write_runtime
 from ..runtime import viewer_token as viewer_token_from_env
@@ -159,10 +159,14 @@ def _handler(
             body=body,
             client=request.remote or "?",
             base=base,
+            gone=lambda: request.transport is None or request.transport.is_closing(),
         )
         if not routes.token_allows(auth, route.role, parsed):
             return _response(routes.refused(route.role), request, cors)
-        return _response(routes.dispatch(route, server, parsed), request, cors)
+        answer = routes.dispatch(route, server, parsed)
+        if not isinstance(answer, HttpAnswer):
+            answer = await answer  # a held permission request
+        return _response(answer, request, cors)
 
     return handle
 
@@ -237,6 +241,7 @@ async def start(
     runtime_kind: str = "standalone",
     public_names: list[str] | None = None,
     base_url: str = "/",
+    answer_wait: float = ANSWER_WAIT,
 ) -> Standalone:
     """Start serving on the running loop; ``port=0`` picks a free port.
 
@@ -268,6 +273,7 @@ async def start(
         cors_allowed_origins=origins or None,
         frame_writer=AiohttpFrameWriter(),
         host_rule=HostRule.for_bind(host, public_names or (), origins),
+        answer_wait=answer_wait,
     )
     app = make_app(server, auth, origins, base_url)
     await server.start()  # ingest the spool before the port opens: spooled events come first

@@ -392,8 +392,14 @@ class _HubFeed(_Feed):
             return {"ok": True, "controller": True}
         if kind == "act":
             action = content.get("action")
+            if isinstance(action, dict) and action.get("type") == "permission":
+                # the person at this notebook answers a held permission request (§14)
+                answer = {**action, "source": "widget", "by": action.get("by") or _user()}
+                return {"ok": True, "seq": self.hub.act(game_id, answer)}
             if not isinstance(action, dict) or action.get("type") not in _REPLAY_CONTROLS:
-                raise PayloadError(f"the widget may only send {', '.join(_REPLAY_CONTROLS)}")
+                raise PayloadError(
+                    f"the widget may only send {', '.join(_REPLAY_CONTROLS)} or permission"
+                )
             return {"ok": True, "seq": self.hub.control(game_id, action["type"], action)}
         history = self.hub.history(game_id)
         if history is None:
@@ -477,3 +483,13 @@ class _MirrorFeed(_Feed):
 
     def close(self) -> None:
         asyncio.get_event_loop().create_task(self.mirror.close())
+
+
+def _user() -> str:
+    """Who answers from this kernel: the account it runs as."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name to be had (a container): say where
+        return "notebook"

@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 
-from ..config import MAX_PAYLOAD_BYTES, REORDER_WINDOW, SPOOL_POLL, data_dir_str
+from ..config import ANSWER_WAIT, MAX_PAYLOAD_BYTES, REORDER_WINDOW, SPOOL_POLL, data_dir_str
 from ..engine.game import Applied, Game
 from ..errors import StoreError
 from ..events import PayloadError, hook_event_key, parse_event
@@ -49,6 +49,7 @@ from .follow import LogFollower
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
 from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
+from .permissions import PermissionDesk
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 
@@ -61,6 +62,8 @@ PING_TIMEOUT = 60
 SPOOL_EVERY = 1.0
 LOBBY_EVERY = 0.5
 EVICT_EVERY = 60.0
+#: How often permission requests nobody can be holding any more are closed (seconds).
+SWEEP_EVERY = 5.0
 #: A stopping server spreads its viewers' reconnects over this many seconds (``server-closing``).
 RECONNECT_SPREAD = 2.0
 
@@ -135,6 +138,7 @@ class GameServer:
         reorder_window: float = REORDER_WINDOW,
         host_rule: HostRule | None = None,
         limits: Limits | None = None,
+        answer_wait: float = ANSWER_WAIT,
     ) -> None:
         self.hub = hub
         #: Hooks arrive concurrently: the hub holds one that came before its cause.
@@ -182,6 +186,8 @@ class GameServer:
         self._follower: LogFollower | None = None
         self._unsubscribe = hub.subscribe(self._on_applied)
         hub.subscribe_status(self._on_replay_status)
+        #: Claude Code's PermissionRequest hooks held for an answer (permissions.py).
+        self.permissions = PermissionDesk(hub, answer_wait)
         #: ``GET metrics`` (server/metrics.py).
         self.metrics = ServerMetrics(self)
         self._register()
@@ -232,6 +238,7 @@ class GameServer:
             loop.create_task(self._every(SPOOL_POLL, self._spool_tick)),
             loop.create_task(self._every(LOBBY_EVERY, self._push_lobby)),
             loop.create_task(self._every(EVICT_EVERY, self._evict)),
+            loop.create_task(self._every(SWEEP_EVERY, self._sweep_permissions)),
         ]
         if gc.get_freeze_count() == 0:  # once per process (tests start many servers)
             # The start-up heap (modules, the caught-up games) lives as long as the process:
@@ -253,6 +260,7 @@ class GameServer:
         in the same millisecond, and its connection is closed behind what it was sent."""
         for game_id in list(self.hub.replays):
             self.hub.close_replay(game_id)
+        self.permissions.stop()  # held hooks: no decision, Claude Code asks in its own way
         self._flush_held(float("inf"))  # nothing held is lost on a clean stop
         self.broadcaster.flush_all()
         self.manager.finish()
@@ -328,7 +336,37 @@ class GameServer:
         clear 4xx. Never raises."""
         return self.metrics.timed(lambda: self._handle_hook(hook))
 
-    def _handle_hook(self, hook: HookRequest) -> HttpAnswer:
+    def handle_permission(
+        self, hook: HookRequest, gone: Callable[[], bool]
+    ) -> HttpAnswer | Awaitable[HttpAnswer]:
+        """``POST api/permissions`` (protocol.md §14): Claude Code's PermissionRequest,
+        logged as its event and held until a decision (200 with it) or none (204); a clear
+        4xx at once for anything else. ``gone()`` says Claude Code closed the connection."""
+        checked = self._check_hook(hook)
+        if isinstance(checked, HttpAnswer):
+            return checked
+        event, ts, key = checked
+        if event.name != "PermissionRequest":
+            return HttpAnswer(400, f"api/permissions takes PermissionRequest, not {event.name}\n")
+        desk = self.permissions
+        rid = desk.new_id()
+        event.payload = {**event.payload, "ccviz_request": rid}
+        refused = self._ingest_hook(event, ts, key)
+        if refused is not None:
+            return refused
+
+        async def answer() -> HttpAnswer:
+            decision = await desk.hold(event.session_id, rid, gone)
+            return HttpAnswer(204) if decision is None else HttpAnswer.json(decision)
+
+        return answer()
+
+    def _sweep_permissions(self) -> None:
+        self.permissions.sweep(int(self.hub.clock() * 1000))
+
+    def _check_hook(self, hook: HookRequest) -> HttpAnswer | tuple[Any, float, str]:
+        """A hook POST's token, size, rate and payload: a clear 4xx, or the parsed event,
+        its time and its delivery key."""
         if hook.token is None:
             return HttpAnswer(401, "missing bearer token\n")
         if not self.auth.can_hook(hook.token):
@@ -350,6 +388,18 @@ class GameServer:
         # one tool call has its natural id: the transcript gap fill gives the event it rebuilds
         # the same id, so an event that did arrive is never applied twice.
         key = hook.delivery_id or hook_event_key(event.payload)
+        return event, ts, key
+
+    def _handle_hook(self, hook: HookRequest) -> HttpAnswer:
+        checked = self._check_hook(hook)
+        if isinstance(checked, HttpAnswer):
+            return checked
+        event, ts, key = checked
+        return self._ingest_hook(event, ts, key) or HttpAnswer(204)
+
+    def _ingest_hook(self, event: Any, ts: float, key: str) -> HttpAnswer | None:
+        """Ingest a checked hook event; ``None``, or the answer that refuses it."""
+        gid = event.session_id
         payload = event.payload  # parsed once; the hub checks the object, not the text again
 
         def ingest() -> None:
@@ -374,7 +424,7 @@ class GameServer:
                 log.warning("could not store a hook event, answered 503: %s", exc)
                 return HttpAnswer(503, "the event store cannot be written now; spool and retry\n")
             self._schedule_flush()
-        return HttpAnswer(204)
+        return None
 
     def _keep_for_later(self, event: Any, ts: float, key: str | None, exc: Exception) -> None:
         """An acknowledged event the store refused (a full disk): into the spool, which the
@@ -656,6 +706,7 @@ class GameServer:
                 "seq": 0,
                 "snapshot": Game(game_id).snapshot(),
                 "replay": None,
+                "role": self._roles.get(sid),
             }
         clock = self.hub.replays.get(game_id)
         replay = clock.status() if clock is not None else None
@@ -669,6 +720,7 @@ class GameServer:
                     "from": since + 1,
                     "deltas": deltas,
                     "replay": replay,
+                    "role": self._roles.get(sid),
                 }
         return {
             "ok": True,
@@ -676,6 +728,7 @@ class GameServer:
             "seq": game.seq,
             "snapshot": game.snapshot(),
             "replay": replay,
+            "role": self._roles.get(sid),
         }
 
     async def _leave(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -688,11 +741,14 @@ class GameServer:
 
     async def _list(self, sid: str, data: Any = None) -> dict[str, Any]:
         await self.sio.enter_room(sid, LOBBY)
-        return {"ok": True, "games": self.hub.summaries()}
+        return {"ok": True, "games": self.hub.summaries(), "role": self._roles.get(sid)}
 
     async def _action(self, sid: str, data: Any = None) -> dict[str, Any]:
-        if self._roles.get(sid) != "controller":
+        role = self._roles.get(sid)
+        if role != "controller":
             return _error("agent-action needs the controller role (connect with the ingest token)")
+        if isinstance(data, dict) and data.get("type") == "permission" and not data.get("by"):
+            data = {**data, "by": role}
         if not self.action_limiter.allow(sid):
             return _error("rate limited: too many actions")
         game_id = _game_id(data)

@@ -14,7 +14,7 @@ under Jupyter); ``{name}`` is one path segment, handed to the route as ``params[
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..config import MAX_PAYLOAD_BYTES
@@ -95,6 +95,8 @@ class Request:
     client: str = "?"
     #: The host's mount path, ending in ``/`` (what the viewer page is told).
     base: str = "/"
+    #: Whether the caller has closed the connection (a held ``api/permissions`` asks).
+    gone: Callable[[], bool] = field(default=lambda: False, repr=False)
 
     @property
     def bearer(self) -> str | None:
@@ -172,6 +174,11 @@ def _hooks(server: GameServer, request: Request) -> HttpAnswer:
     return server.handle_hook(parse_hook(request.headers, request.body, request.client))
 
 
+def _permissions(server: GameServer, request: Request) -> HttpAnswer | Awaitable[HttpAnswer]:
+    hook = parse_hook(request.headers, request.body, request.client)
+    return server.handle_permission(hook, request.gone)
+
+
 def _games(server: GameServer, request: Request) -> HttpAnswer:
     return server.games_answer()
 
@@ -234,7 +241,8 @@ class Route:
     #: Under the mount, no leading ``/``; ``{name}`` matches one path segment.
     path: str
     role: str
-    handle: Callable[[GameServer, Request], HttpAnswer]
+    #: An answer, or an awaitable of one the host awaits (``api/permissions`` only).
+    handle: Callable[[GameServer, Request], HttpAnswer | Awaitable[HttpAnswer]]
     #: An API for programs, JSON but for ``metrics`` (Jupyter serves these with its
     #: ``APIHandler``: 403, never a login page).
     json: bool = False
@@ -255,6 +263,8 @@ class Route:
 #: :data:`SOCKETIO_PATH`, and under Jupyter the redirect of ``ccviz`` to ``ccviz/``.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "api/hooks", INGEST, _hooks),
+    # held until a person or a rule answers (protocol.md §14): the host awaits the answer
+    Route("POST", "api/permissions", INGEST, _permissions),
     Route("GET", "api/games", VIEWER, _games, json=True),
     Route("GET", "api/games/{game_id}", VIEWER, _game, json=True),
     Route("GET", "api/games/{game_id}/events", VIEWER, _events, json=True),
@@ -268,8 +278,11 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def dispatch(route: Route, server: GameServer, request: Request) -> HttpAnswer:
-    """Answer ``request`` on ``route``; the host has already checked the caller's role."""
+def dispatch(
+    route: Route, server: GameServer, request: Request
+) -> HttpAnswer | Awaitable[HttpAnswer]:
+    """Answer ``request`` on ``route``; the host has already checked the caller's role.
+    An awaitable (a held permission request) is awaited by the host."""
     if len(request.body) > MAX_BODY_BYTES:
         return too_large()
     return route.handle(server, request)

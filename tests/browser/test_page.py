@@ -211,7 +211,7 @@ def test_the_lobby_lists_games_and_updates_live(server, open_page):
     assert card.locator("a.title").get_attribute("href") == f"/view/{fresh}"
     assert card.locator("a.replay-link").get_attribute("href") == f"/view/{fresh}?seq=0&play=1"
     # Newest first.
-    assert page.locator(".game").first.get_attribute("data-game") == fresh
+    assert page.locator(".game:not(.game--waiting)").first.get_attribute("data-game") == fresh
     watched.assert_clean()
 
 

@@ -8,7 +8,7 @@ import tempfile
 
 import aiohttp
 import msgpack
-from common import FIXTURES
+from common import FIXTURES, without_times
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
@@ -32,7 +32,7 @@ async def post(session: aiohttp.ClientSession, url: str, body: str | bytes, toke
 
 
 def strip_times(snapshot: dict) -> dict:
-    return {k: v for k, v in snapshot.items() if k not in ("startedAt", "lastEventAt")}
+    return without_times(snapshot)
 
 
 def test_viewers_and_a_late_joiner_hold_the_engine_snapshot():

@@ -54,6 +54,7 @@ def test_the_table():
     paths = {(r.method, r.path): r for r in ROUTES}
     assert set(paths) == {
         ("POST", "api/hooks"),
+        ("POST", "api/permissions"),
         ("GET", "api/games"),
         ("GET", "api/games/{game_id}"),
         ("GET", "api/games/{game_id}/events"),
@@ -67,6 +68,7 @@ def test_the_table():
     }
     assert {r.role for r in ROUTES} == set(routes.ROLES)
     assert paths[("POST", "api/hooks")].role == routes.INGEST
+    assert paths[("POST", "api/permissions")].role == routes.INGEST
     assert paths[("POST", "api/games/{game_id}/actions")].role == routes.CONTROLLER
     assert paths[("POST", "api/replays")].role == routes.CONTROLLER
     assert paths[("GET", "metrics")].role == routes.VIEWER

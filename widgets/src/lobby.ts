@@ -1,8 +1,47 @@
 // The lobby: every game the server knows, live or stored, as cards with "watch" and
-// "replay"; a search box and filters by status and project narrow the list.
+// "replay"; a search box and filters by status and project narrow the list. "Who needs you"
+// leads it: the games whose rows say someone waits for a person (protocol §14), newest
+// first, each waiting agent with its text and, for a permission, Allow / Deny for a
+// controller; an opt-in browser notification when something starts waiting.
 import { el, STATUS_TEXT, withToken } from "./dom";
-import type { CcvizSocket } from "./socket";
-import type { GameSummary } from "./types";
+import { waited } from "./permissions";
+import type { Ack, CcvizSocket } from "./socket";
+import type { GameSummary, Role, Waiting } from "./types";
+
+/** When a game's newest wait started (null: nobody waits). */
+export function waitingSince(g: GameSummary): number | null {
+  const w = g.waiting ?? [];
+  if (!w.length) return null;
+  return Math.max(...w.map((x) => x.since ?? 0));
+}
+
+/** The lobby's order: games with someone waiting first (newest wait first), then the rest
+ * as the server sent them (newest `lastEventAt` first). */
+export function lobbyOrder(rows: GameSummary[]): { waiting: GameSummary[]; others: GameSummary[] } {
+  const waiting = rows.filter((g) => (g.waiting ?? []).length > 0);
+  waiting.sort((a, b) => (waitingSince(b) ?? 0) - (waitingSince(a) ?? 0));
+  return { waiting, others: rows.filter((g) => !(g.waiting ?? []).length) };
+}
+
+/** The waits that started since `seen` was filled (keys of game, agent, kind and start). */
+export function newWaits(rows: GameSummary[], seen: Set<string>): { game: GameSummary; wait: Waiting }[] {
+  const out: { game: GameSummary; wait: Waiting }[] = [];
+  for (const game of rows)
+    for (const wait of game.waiting ?? []) {
+      const key = `${game.gameId}\u0000${wait.agent}\u0000${wait.wait}\u0000${wait.request ?? wait.since ?? ""}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push({ game, wait });
+      }
+    }
+  return out;
+}
+
+const WAIT_WORDS: Record<string, string> = {
+  permission: "asks permission",
+  input: "has a question",
+  idle: "waits for your next prompt",
+};
 
 /** What a card's badge says: the game's status, or "stored" for a game not in memory. */
 export function statusOf(g: GameSummary): string {
@@ -75,7 +114,7 @@ export function lobbyPage(
     el(
       "main",
       { class: "lobby" },
-      el("header", {}, el("h1", {}, "ccviz"), el("span", { class: "sub" }, "Claude Code sessions"), status),
+      el("header", {}, el("h1", {}, "ccviz"), el("span", { class: "sub" }, "Claude Code sessions"), status, notifyButton()),
       el("div", { class: "filters" }, search, statusSelect, projectSelect, count),
       list,
       empty,
@@ -98,10 +137,39 @@ export function lobbyPage(
     );
     projectSelect.value = projects.includes(chosen) ? chosen : "";
   };
+  let role: Role | null = null;
+  const pending = new Map<string, string>(); // request → "sending…" or the refusal
+  const acks: Ack[] = [];
+  const answer = (g: GameSummary, w: Waiting, behavior: "allow" | "deny") => {
+    const request = w.request!;
+    pending.set(request, "sending…");
+    draw();
+    socket.act(g.gameId, "permission", { request, behavior, source: "lobby" }).then(
+      (ack: Ack) => {
+        acks.push(ack);
+        if (ack.ok) pending.set(request, behavior === "allow" ? "allowed" : "denied");
+        else pending.set(request, ack.error ?? "refused");
+        draw();
+      },
+      (err) => (pending.set(request, `not sent: ${(err as Error)?.message ?? err}`), draw()),
+    );
+  };
   const draw = () => {
     const f = filter();
     const shown = rows.filter((g) => matches(g, f));
-    list.replaceChildren(...shown.map((g) => gameCard(g, base, token, rows)));
+    const { waiting, others } = lobbyOrder(shown);
+    const card = (g: GameSummary) => gameCard(g, base, token, rows);
+    const needs = waiting.map((g) => {
+      const c = card(g);
+      c.classList.add("game--waiting");
+      c.append(waitingList(g, role === "controller", pending, answer));
+      return c;
+    });
+    list.replaceChildren(
+      ...(needs.length ? [el("h2", { class: "section needs" }, "Needs you"), ...needs] : []),
+      ...(needs.length && others.length ? [el("h2", { class: "section" }, "Sessions")] : []),
+      ...others.map(card),
+    );
     empty.hidden = rows.length > 0;
     none.hidden = rows.length === 0 || shown.length > 0;
     count.textContent = rows.length ? `${shown.length} of ${rows.length}` : "";
@@ -111,8 +179,21 @@ export function lobbyPage(
     status.textContent = s === "connected" ? "live" : (STATUS_TEXT[s] ?? s);
     status.dataset.state = s;
   });
+  const notify = notifier(base, token);
   socket.onGames((games) => {
     rows = [...games].sort((a, b) => (b.lastEventAt ?? 0) - (a.lastEventAt ?? 0));
+    if (socket.role) role = socket.role;
+    else if (role === null) {
+      // An older server says no role: without a token a viewer; with one, ask (an action
+      // without a game is refused by its role for a viewer, by its fields for a controller).
+      role = "viewer";
+      if (token)
+        void socket.call("agent-action", {}).then((ack) => {
+          role = /controller role/i.test(String(ack.error ?? "")) ? "viewer" : "controller";
+          draw();
+        });
+    }
+    notify.games(rows);
     ready = true;
     fillProjects();
     draw();
@@ -125,6 +206,11 @@ export function lobbyPage(
     },
     games: () => structuredClone(rows),
     shown: () => [...list.querySelectorAll<HTMLElement>(".game")].map((c) => c.dataset.game),
+    get role() {
+      return role;
+    },
+    notified: () => [...notified],
+    acks: () => structuredClone(acks),
     get errors() {
       return errors;
     },
@@ -192,4 +278,98 @@ export function ago(ms: number, now = Date.now()): string {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   if (s < 86400) return `${Math.round(s / 3600)} h ago`;
   return new Date(ms).toLocaleDateString();
+}
+
+/** A waiting game's agents: who, what it waits for, since when; Allow / Deny on a permission
+ * for a controller (the server says whether the request is still open: a refusal shows). */
+function waitingList(
+  g: GameSummary,
+  controller: boolean,
+  pending: Map<string, string>,
+  answer: (g: GameSummary, w: Waiting, behavior: "allow" | "deny") => void,
+): HTMLElement {
+  const now = Date.now();
+  const rows = [...(g.waiting ?? [])].sort((a, b) => (b.since ?? 0) - (a.since ?? 0));
+  return el(
+    "ul",
+    { class: "waiting" },
+    ...rows.map((w) => {
+      const said = w.request ? pending.get(w.request) : undefined;
+      const buttons: (HTMLElement | null)[] = [];
+      if (w.wait === "permission" && w.request) {
+        if (said) buttons.push(el("span", { class: "answer-note" }, said));
+        else if (controller) {
+          const allow = el("button", { type: "button", class: "allow", "data-request": w.request }, "Allow");
+          const deny = el("button", { type: "button", class: "deny", "data-request": w.request }, "Deny");
+          allow.addEventListener("click", () => answer(g, w, "allow"));
+          deny.addEventListener("click", () => answer(g, w, "deny"));
+          buttons.push(allow, deny);
+        } else buttons.push(el("span", { class: "answer-note" }, "a controller can answer"));
+      }
+      return el(
+        "li",
+        { class: `wait wait--${w.wait}`, "data-agent": w.agent, ...(w.request ? { "data-request": w.request } : {}) },
+        el("span", { class: "who" }, w.name),
+        el("span", { class: "what" }, ` ${WAIT_WORDS[w.wait] ?? w.wait}`),
+        w.since ? el("span", { class: "since" }, ` · ${waited(now - w.since)}`) : null,
+        w.text ? el("div", { class: "text" }, w.text) : null,
+        buttons.length ? el("span", { class: "answer" }, ...buttons) : null,
+      );
+    }),
+  );
+}
+
+const notified: string[] = [];
+const NOTIFY_KEY = "ccviz-notify";
+
+function notifyOn(): boolean {
+  try {
+    return typeof Notification !== "undefined" && Notification.permission === "granted" && localStorage.getItem(NOTIFY_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** "Notify me": asks the browser once, then remembers the choice for this origin. */
+function notifyButton(): HTMLElement | null {
+  if (typeof Notification === "undefined") return null;
+  const b = el("button", { type: "button", class: "notify" }, notifyOn() ? "Notifications on" : "Notify me");
+  b.title = "A browser notification when a session starts waiting for you";
+  b.addEventListener("click", async () => {
+    if (notifyOn()) {
+      localStorage.removeItem(NOTIFY_KEY);
+      b.textContent = "Notify me";
+      return;
+    }
+    const answer = await Notification.requestPermission();
+    if (answer === "granted") localStorage.setItem(NOTIFY_KEY, "1");
+    b.textContent = answer === "granted" ? "Notifications on" : answer === "denied" ? "Notifications blocked" : "Notify me";
+  });
+  return b;
+}
+
+/** Tells of each wait that starts after the first list (the ones already there are known). */
+function notifier(base: string, token: string | null): { games(rows: GameSummary[]): void } {
+  const seen = new Set<string>();
+  let first = true;
+  return {
+    games(rows) {
+      const fresh = newWaits(rows, seen);
+      if (first) return void (first = false);
+      if (!notifyOn()) return;
+      for (const { game, wait } of fresh) {
+        const title = `${game.title || game.gameId.slice(0, 8)}: ${wait.name} ${WAIT_WORDS[wait.wait] ?? "waits"}`;
+        try {
+          const n = new Notification(title, { body: wait.text ?? "", tag: `ccviz-${game.gameId}` });
+          n.onclick = () => {
+            window.focus();
+            location.href = withToken(`${base}view/${encodeURIComponent(game.gameId)}`, token);
+          };
+          notified.push(title);
+        } catch {
+          /* a browser that refuses page notifications */
+        }
+      }
+    },
+  };
 }

@@ -12,7 +12,7 @@
 // A join left unanswered is asked again (the kernel side may not have been listening yet, or
 // the ack timed out), so neither transport keeps a timer of its own.
 import { applyInPlace, type Delta } from "./deltas";
-import type { Effect, JoinAck, Snapshot, Update } from "./types";
+import type { Effect, JoinAck, Role, Snapshot, Update } from "./types";
 
 export interface Transport {
   /** Ask to (re-)join. socket.io answers with the ack; the widget comm answers later with
@@ -44,6 +44,8 @@ export class Mirror {
   /** Joins asked again after the first was answered: on reconnect, or on a gap in seq. */
   rejoins = 0;
   transport: Transport | null = null;
+  /** The connection's role as the last join's ack said it (null: not said, e.g. the comm). */
+  role: Role | null = null;
   /** A join awaits its ack (socket.io): updates meanwhile are left to the ack's answer. */
   private acking = false;
   /** A join asked and not answered yet, and when it was asked. */
@@ -113,6 +115,7 @@ export class Mirror {
       this.fail(`join-game refused: ${ack.error}`);
       return;
     }
+    if (ack.role === "controller" || ack.role === "viewer") this.role = ack.role;
     if (ack.replay) this.listener.effect({ kind: "replay", ...ack.replay });
     if ("snapshot" in ack) this.takeSnapshot(ack.snapshot);
     else this.advance({ gameId: ack.gameId, from: ack.from, seq: ack.seq, deltas: ack.deltas }, true);

@@ -12,6 +12,7 @@ import { CcvizSocket } from "./socket";
 import { el, meta, STATUS_TEXT, withToken } from "./dom";
 import { lobbyPage } from "./lobby";
 import { decodeOfflineLog, OfflineGame } from "./offline";
+import { PermissionPanel } from "./permissions";
 import { parseDeepLink, Player, type DeepLink } from "./player/player";
 import { socketSource, type HistorySource } from "./player/source";
 import type { Snapshot } from "./types";
@@ -59,7 +60,13 @@ function gamePage(
   errors: string[],
 ): void {
   const back = el("a", { class: "back", href: withToken(base, token), title: "All sessions" }, "←", el("span", { class: "back-text" }, " sessions"));
-  const view = gameScreen(app, gameId, socketSource(socket, gameId, !!token), parseDeepLink(location.search), errors, back);
+  const source = socketSource(socket, gameId, !!token);
+  const view = gameScreen(app, gameId, source, parseDeepLink(location.search), errors, back);
+  const permissions = new PermissionPanel(view, source, "page");
+  Object.defineProperties(window.__ccviz, {
+    permissions: { value: () => permissions.shown(), enumerable: true },
+    permissionAcks: { value: () => structuredClone(permissions.acks), enumerable: true },
+  });
   socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s));
   socket.mirror(view.mirror);
 }

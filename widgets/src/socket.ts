@@ -3,7 +3,7 @@
 import { io, type Socket } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import type { Mirror, Transport } from "./mirror";
-import type { GameSummary, JoinAck } from "./types";
+import type { GameSummary, JoinAck, Role } from "./types";
 
 export interface SocketOptions {
   /** Server origin ("http://127.0.0.1:8765"); empty for the page's own origin. A path part is
@@ -30,6 +30,8 @@ export class CcvizSocket {
   private lobbyListeners = new Set<(games: GameSummary[]) => void>();
   private statusListeners = new Set<(status: string) => void>();
   status = "connecting";
+  /** This connection's role, as `list-games`' ack said it (null: not said). */
+  role: Role | null = null;
   lastDisconnect = "";
   private closed = false;
 
@@ -102,6 +104,7 @@ export class CcvizSocket {
   async listGames(): Promise<GameSummary[]> {
     const ack = await this.call("list-games", {});
     if (!ack.ok) throw new Error(ack.error || "list-games refused");
+    if (ack.role === "controller" || ack.role === "viewer") this.role = ack.role;
     const games = (ack.games as GameSummary[]) ?? [];
     for (const listener of this.lobbyListeners) listener(games);
     return games;

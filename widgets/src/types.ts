@@ -19,6 +19,8 @@ export interface Agent {
   spawnedBy?: string | null;
   state: AgentState | string;
   wait?: "permission" | "input" | null;
+  /** The open permission request it waits on (docs/protocol.md §14), while there is one. */
+  request?: string | null;
   place: string;
   tool: ToolCall | null;
   overlay?: "failure" | "compacting" | null | string;
@@ -89,8 +91,47 @@ export interface Snapshot {
   prompt?: string | null;
   /** One plain sentence of what is happening now, or null; older servers omit it. */
   caption?: string | null;
+  /** Permission requests: the open ones and the last closed ones (protocol §14). */
+  permissions?: Record<string, Permission>;
   [key: string]: unknown;
 }
+
+/** What became of a permission request; only `open` can be answered (the server says). */
+export type PermissionState = "open" | "allowed" | "denied" | "expired" | "withdrawn" | "passed" | "moved-on";
+
+/** One permission request Claude Code asked (docs/protocol.md §14): every text redacted. */
+export interface Permission {
+  id: string;
+  agent: string;
+  tool: string;
+  /** One line: "Write src/player.ts", "$ npm test". */
+  text: string;
+  /** A few shortened fields of the tool's input. */
+  input: Record<string, string>;
+  /** Claude Code's permission_suggestions, as labels. */
+  suggestions: string[];
+  askedAt: number | null;
+  state: PermissionState | string;
+  by: string | null;
+  source: string | null;
+  message: string | null;
+  always: boolean;
+  answeredAt: number | null;
+  /** False: it came through api/hooks, nobody can answer it from here. */
+  answerable: boolean;
+}
+
+/** The answer a controller sends: `agent-action` of type `permission` (protocol §14). */
+export interface PermissionAnswer {
+  request: string;
+  behavior: "allow" | "deny";
+  message?: string;
+  always?: boolean;
+  source: "page" | "lobby" | "widget" | "python" | "rule";
+}
+
+/** A connection's role (the join ack and the lobby's list-games ack say it). */
+export type Role = "controller" | "viewer";
 
 export interface Update {
   gameId: string;
@@ -118,8 +159,8 @@ export interface Effect {
 /** `replay`: the presenter replay's status when the game is a replay game, else null
  * (docs/protocol.md §3.1; optional here only for older servers and the widget comm). */
 export type JoinAck =
-  | { ok: true; gameId: string; seq: number; snapshot: Snapshot; replay?: ReplayState | null }
-  | { ok: true; gameId: string; seq: number; from: number; deltas: Delta[]; replay?: ReplayState | null }
+  | { ok: true; gameId: string; seq: number; snapshot: Snapshot; replay?: ReplayState | null; role?: Role }
+  | { ok: true; gameId: string; seq: number; from: number; deltas: Delta[]; replay?: ReplayState | null; role?: Role }
   | { ok: false; error: string };
 
 /** The kinds of a history marker (docs/protocol.md §3.3). */
@@ -188,4 +229,20 @@ export interface GameSummary {
   replay?: unknown;
   /** The game a /clear carried on from. */
   continues?: string | null;
+  /** Each agent waiting for a person (protocol §14); older servers omit it. */
+  waiting?: Waiting[];
+}
+
+/** An agent of a lobby row that waits for a person: a permission, a question, or a session
+ * idle after its turn. */
+export interface Waiting {
+  agent: string;
+  name: string;
+  wait: "permission" | "input" | "idle" | string;
+  /** The request's one line, the game's caption for a question, or null. */
+  text: string | null;
+  /** Epoch ms it started waiting. */
+  since: number | null;
+  /** The open permission request, when it is one. */
+  request?: string | null;
 }

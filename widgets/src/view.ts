@@ -45,6 +45,8 @@ export interface DebugHandle {
   drawn(): Snapshot | null;
   /** The newest effects this view was given (at most 200), in order, as received. */
   effects(): Effect[];
+  /** The connection's role as the join ack said it ("controller" | "viewer"), or null. */
+  readonly role: string | null;
 }
 
 const MAX_ERRORS = 50;
@@ -291,6 +293,9 @@ export class TownView {
       },
       drawn: () => (view.scene.snapshot ? structuredClone(view.scene.snapshot) : null),
       effects: () => structuredClone(view.effectLog),
+      get role() {
+        return view.mirror.role;
+      },
     };
   }
 

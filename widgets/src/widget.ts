@@ -5,6 +5,7 @@
 // without a kernel, nbconvert HTML, nbviewer.
 import type { Mirror, Transport } from "./mirror";
 import { normalizeSocketPath } from "./paths";
+import { PermissionPanel } from "./permissions";
 import { Player, type PlayerCommand } from "./player/player";
 import { CommSource, socketSource, type HistorySource } from "./player/source";
 import { decodeOfflineLog, OfflineGame, SwitchSource } from "./offline";
@@ -88,6 +89,10 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     Object.assign(bar.style, { width: view.root.style.width, maxWidth: "100%" });
     Object.defineProperty(handle, "player", { value: player.debug(), enumerable: true, configurable: true });
     cleanups.push(() => player?.close());
+    // Permission requests (protocol §14), answered through the same source as the bar's actions.
+    const permissions = new PermissionPanel(view, source, "widget");
+    Object.defineProperty(handle, "permissions", { value: () => permissions.shown(), enumerable: true, configurable: true });
+    cleanups.push(() => permissions.close());
   };
   // The saved game: shown when nothing answers (decoded once, when first needed).
   const offlineText: string = model.get("_offline") || "";

@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Unicode, default
 
-from ...config import ENV_REDIS_URL, JUPYTER_MOUNT
+from ...config import ANSWER_WAIT, ENV_REDIS_URL, JUPYTER_MOUNT
 from ...errors import CcvizError, UsageError
 from ...hub import Hub, Store
 from ...runtime import (
@@ -132,6 +132,11 @@ class CcvizExtension(ExtensionApp):
 
     json = Bool(False, help="Speak JSON on socket.io instead of msgpack.").tag(config=True)
     fps = Float(30.0, help="Broadcast frames per second per game.").tag(config=True)
+    answer_wait = Float(
+        ANSWER_WAIT,
+        help="Seconds a permission request (install-hooks --answer-permissions) waits for an "
+        "answer before Claude Code asks in its own way.",
+    ).tag(config=True)
     keep_raw = Bool(
         False,
         help="Store hook payloads unredacted (viewers still see them redacted); by default "
@@ -184,6 +189,7 @@ class CcvizExtension(ExtensionApp):
             fps=self.fps,
             role_check=role_check(auth),
             frame_writer=frames,
+            answer_wait=min(max(self.answer_wait, 0.1), ANSWER_WAIT),
         )
         use_tornado_websockets(server.sio.eio, frames)
         # One origin policy: Jupyter's (allow_origin / allow_origin_pat), checked by the

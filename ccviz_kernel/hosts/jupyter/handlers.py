@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
@@ -40,8 +40,10 @@ class _Handler(JupyterHandler):
         # pages a plain 403 is the useful answer (as for Jupyter's own API).
         raise web.HTTPError(403)
 
-    def serve(self, *args: str) -> None:
-        """Answer with the route (the decorators of the calling method let the user in)."""
+    def serve(self, *args: str) -> Awaitable[None] | None:
+        """Answer with the route (the decorators of the calling method let the user in);
+        an awaitable when the answer comes later (a held permission request: tornado
+        awaits what the handler method returns)."""
         request = self.request
         parsed = Request(
             headers=request.headers,
@@ -50,8 +52,23 @@ class _Handler(JupyterHandler):
             body=request.body or b"",
             client=request.remote_ip or "?",
             base=self.ccviz.base,
+            gone=self._gone,
         )
-        self.answer(routes.dispatch(self.route, self.ccviz.server, parsed))
+        answer = routes.dispatch(self.route, self.ccviz.server, parsed)
+        if isinstance(answer, HttpAnswer):
+            self.answer(answer)
+            return None
+        return self._answer_later(answer)
+
+    async def _answer_later(self, pending: Awaitable[HttpAnswer]) -> None:
+        answer = await pending
+        if not self._gone():
+            self.answer(answer)
+
+    def _gone(self) -> bool:
+        connection = self.request.connection
+        stream = getattr(connection, "stream", None)
+        return stream is not None and stream.closed()
 
     def answer(self, result: HttpAnswer) -> None:
         self.set_status(result.status)
@@ -96,8 +113,8 @@ class IngestHandler(_Handler):
     def post(self, *args: str) -> None:
         if self.ccviz.closed:  # Jupyter is stopping: the hook spools and the next server ingests
             self.answer(HttpAnswer(503, "shutting down\n"))
-            return
-        self.serve(*args)
+            return None
+        return self.serve(*args)
 
     def check_xsrf_cookie(self) -> None:
         # Jupyter would refuse every POST here without an _xsrf token, which the hook (a

@@ -1,0 +1,220 @@
+"""Permissions: Claude Code asks before a tool runs, and a person (or a rule) may answer.
+
+A ``PermissionRequest`` opens a request in ``state["permissions"]`` (protocol.md §14) and
+sends its agent to wait at the help desk. One that came through ``POST api/permissions``
+carries ``ccviz_request`` (the id the server holds the hook under): it is *answerable*, and
+stays open until a ``ccviz.permission`` event closes it (an answer, the wait's end, Claude
+Code giving up). One seen only through ``api/hooks`` cannot be answered from here: it is
+shown, and closed as ``moved-on`` when its agent does something else (it was answered in
+Claude Code). Answers are checked before they are logged (:meth:`_check_permission`): only
+an open, answerable request takes one, so only the first answer counts, on every process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..claude.hooks import SYNC_EVENTS
+from ..events import HookEvent, PayloadError
+from ._agents import AgentRules
+from .speech import shorten, tool_texts
+from .town import WAITING_PLACE
+
+#: Closed requests a game keeps in its snapshot (the open ones are always there).
+CLOSED_KEPT = 20
+#: What a ``ccviz.permission`` event may say, and the state each leaves the request in.
+OUTCOMES = {
+    "allow": "allowed",
+    "deny": "denied",
+    "expire": "expired",
+    "withdraw": "withdrawn",
+    "pass": "passed",
+}
+#: What a person or a program may answer (the others are the server's own).
+ANSWERS = frozenset({"allow", "deny", "pass"})
+#: The longest deny message (the model reads it as the tool's result).
+MAX_MESSAGE = 500
+#: ``tool_input`` fields a request shows, in this order, at most :data:`_INPUT_FIELDS_KEPT`.
+_INPUT_FIELDS = ("command", "file_path", "path", "notebook_path", "url", "pattern", "description")
+_INPUT_FIELDS_KEPT = 3
+#: Events after which even an answerable request is over (the turn or session ended: the
+#: hook that asked is gone, e.g. with a server that restarted while holding it).
+_TURN_OVER = SYNC_EVENTS | {"UserPromptSubmit"}
+#: Events after which an agent cannot still be waiting on a request only seen (api/hooks):
+#: its call's outcome, or its next request.
+MOVES_ON = (
+    _TURN_OVER | {"PermissionRequest", "PermissionDenied", "PostToolUse"} | {"PostToolUseFailure"}
+)
+
+
+class PermissionRules(AgentRules):
+    """``PermissionRequest`` and ``ccviz.permission``."""
+
+    _open_requests: int  # how many requests are open (Game.apply asks on every event)
+
+    def _on_permission_request(self, event: HookEvent) -> None:
+        agent_id = self._agent_for(event)
+        self._settle_agent(agent_id, "PermissionRequest")
+        tool = event.tool_name or "a tool"
+        tool_input = event.get("tool_input")
+        text, doing = tool_texts(tool, tool_input, self._state["cwd"])
+        rid = event.get("ccviz_request")
+        answerable = isinstance(rid, str) and 0 < len(rid) <= 64
+        self._scratch.requests += 1
+        if not answerable:  # its place among the game's requests: the same whatever the
+            rid = f"r{self._scratch.requests}"  # reorder window did to its seq
+        request = {
+            "id": rid,
+            "agent": agent_id,
+            "tool": shorten(tool, 80),
+            "text": shorten(text),
+            "input": _input_fields(tool_input),
+            "suggestions": _suggestion_labels(event.get("permission_suggestions")),
+            "askedAt": int(event.ts * 1000) if event.ts is not None else None,
+            "state": "open",
+            "by": None,
+            "source": None,
+            "message": None,
+            "always": False,
+            "answeredAt": None,
+            "answerable": answerable,
+        }
+        old = self._state["permissions"].get(rid)
+        if old is not None and old["state"] == "open":  # the same id again: the old one ends
+            self._close(old, "moved-on", at=None)
+        self._set(("permissions", rid), request)
+        self._open_requests += 1
+        self._agent_set(
+            agent_id, state="waiting", wait="permission", place=WAITING_PLACE, request=rid
+        )
+        self._effect("wait", agent_id, shorten(f"May I? {text}"))
+        self._caption(agent_id, f"asks your permission before {doing}")
+
+    def _check_permission(self, event: HookEvent) -> None:
+        """Refuse an answer that could not count (before it is logged)."""
+        p = event.payload
+        rid, behavior = p.get("request"), p.get("behavior")
+        if behavior not in OUTCOMES:
+            raise PayloadError(f"'behavior' must be one of {', '.join(OUTCOMES)}, not {behavior!r}")
+        request = self._state["permissions"].get(rid) if isinstance(rid, str) else None
+        if request is None:
+            raise PayloadError(f"no open request {rid!r} in this game")
+        if request["state"] != "open":
+            raise PayloadError(f"request {rid!r} is already answered ({request['state']})")
+        if not request["answerable"]:
+            raise PayloadError(
+                f"request {rid!r} cannot be answered here: it came through api/hooks "
+                "(install-hooks --answer-permissions makes requests answerable)"
+            )
+        message = p.get("message")
+        if message is not None and not isinstance(message, str):
+            raise PayloadError("field 'message' must be a string")
+        if isinstance(message, str) and len(message) > MAX_MESSAGE:
+            raise PayloadError(f"field 'message' is longer than {MAX_MESSAGE} characters")
+
+    def _on_permission_answer(self, event: HookEvent) -> None:
+        rid = event.get("request")
+        requests = self._state["permissions"]
+        request = requests.get(rid) if isinstance(rid, str) else None
+        outcome = OUTCOMES.get(event.get("behavior"))
+        if request is None or outcome is None or request["state"] != "open":
+            return  # an unchecked answer from an old log: nothing to do
+        by, source, message = event.get("by"), event.get("source"), event.get("message")
+        always = event.get("always") is True and outcome == "allowed"
+        self._close(
+            request,
+            outcome,
+            by=shorten(by, 40) if isinstance(by, str) and by else None,
+            source=shorten(source, 20) if isinstance(source, str) and source else None,
+            message=shorten(message, 200) if isinstance(message, str) and message else None,
+            always=always,
+            at=int(event.ts * 1000) if event.ts is not None else None,
+        )
+        agent_id = request["agent"]
+        agent = self._state["agents"].get(agent_id)
+        if outcome in ("allowed", "denied") and agent is not None and agent["wait"] == "permission":
+            # allowed: its call runs now; denied: the model reads the refusal and goes on
+            self._agent_set(
+                agent_id, state="working" if outcome == "allowed" else "thinking", wait=None
+            )
+        if outcome in ("allowed", "denied"):
+            who = f" by {request['by']}" if request["by"] else ""
+            word = "Allowed" if outcome == "allowed" else "Denied"
+            self._effect("say", agent_id, shorten(f"{word}{who}: {request['text']}"))
+            self._caption(
+                agent_id,
+                f"was {'allowed' if outcome == 'allowed' else 'not allowed'} to go on{who}",
+            )
+
+    def _settle_agent(self, agent_id: str, name: str) -> None:
+        """Close the agent's open request when ``name`` shows it is no longer waiting."""
+        agents = self._state["agents"]
+        rid = agents[agent_id]["request"] if agent_id in agents else None
+        request = self._state["permissions"].get(rid) if rid is not None else None
+        if request is None or request["state"] != "open":
+            return
+        if name in _TURN_OVER or (name in MOVES_ON and not request["answerable"]):
+            self._close(request, "moved-on", at=None)
+
+    def _close(
+        self, request: dict[str, Any], outcome: str, *, at: int | None, **fields: Any
+    ) -> None:
+        rid = request["id"]
+        self._open_requests -= 1
+        changes = {"state": outcome, "answeredAt": at, **fields}
+        self._deltas.append(["merge", ["permissions", rid], changes])
+        request.update(changes)
+        agent = self._state["agents"].get(request["agent"])
+        if agent is not None and agent.get("request") == rid:
+            self._agent_set(request["agent"], request=None)
+        closed = [k for k, r in self._state["permissions"].items() if r["state"] != "open"]
+        for old in closed[:-CLOSED_KEPT]:
+            self._del(("permissions", old))
+
+
+def _input_fields(tool_input: Any) -> dict[str, str]:
+    """A few fields of ``tool_input`` a person needs to decide, each one short line."""
+    if not isinstance(tool_input, dict):
+        return {}
+    shown: dict[str, str] = {}
+    for key in _INPUT_FIELDS:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            shown[key] = shorten(value, 160)
+            if len(shown) == _INPUT_FIELDS_KEPT:
+                break
+    content = tool_input.get("content")
+    if isinstance(content, str) and len(shown) < _INPUT_FIELDS_KEPT + 1:
+        shown["content"] = f"{len(content)} characters"
+    return shown
+
+
+def _suggestion_labels(suggestions: Any) -> list[str]:
+    """Claude Code's ``permission_suggestions`` as short labels ("mode acceptEdits")."""
+    if not isinstance(suggestions, list):
+        return []
+    labels = []
+    for s in suggestions[:5]:
+        if not isinstance(s, dict):
+            continue
+        kind = s.get("type")
+        if kind == "setMode":
+            label = f"mode {s.get('mode')}"
+        elif kind == "addRules" and isinstance(s.get("rules"), list):
+            rules = [r for r in s["rules"] if isinstance(r, dict)]
+            named = [_rule_label(r) for r in rules]
+            label = f"allow {', '.join(named)}"
+        elif kind == "addDirectories" and isinstance(s.get("directories"), list):
+            label = "add folder " + ", ".join(str(d) for d in s["directories"])
+        else:
+            label = str(kind)
+        destination = s.get("destination")
+        if isinstance(destination, str) and destination != "session":
+            label += f" ({destination})"
+        labels.append(shorten(label, 80))
+    return labels
+
+
+def _rule_label(rule: dict[str, Any]) -> str:
+    content = rule.get("ruleContent")
+    return f"{rule.get('toolName')}({content})" if content else str(rule.get("toolName"))

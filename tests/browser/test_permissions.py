@@ -1,0 +1,314 @@
+"""The person in the loop in Chromium (issue 16, docs/protocol.md §14): a held
+``POST api/permissions`` (Claude Code's http hook, its payload as seen on 2.1.332:
+tests/e2e/PERMISSIONS.md) is answered from the game page and from the lobby; a viewer sees
+the request without buttons. Everything is real: the server, its hub, the socket, the page.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import Future
+from typing import Any
+
+from .support import WAIT_MS, Watched, hook, new_game_id, tool, wait_until
+from .test_widget import handle, open_widget, traits_for
+
+READY = "window.__ccviz && window.__ccviz.ready"
+LOBBY_READY = "window.__ccviz && window.__ccviz.lobby && window.__ccviz.ready"
+PAGE = {"width": 1280, "height": 800}
+FILE = "/home/dev/pixel-quest/src/player.ts"
+
+
+ABOVE_MAIN = """() => {
+  const a = window.__ccviz.agents().find((x) => x.id === 'main');
+  const p = document.querySelector('.ccviz-permissions').getBoundingClientRect();
+  const stage = document.querySelector('.ccviz-view').getBoundingClientRect();
+  const x = stage.left + a.spot.x, y = stage.top + a.spot.y;
+  return !a.walking && p.left <= x && x <= p.right && p.bottom < y && y - p.bottom < 200;
+}"""
+
+
+def request_payload(game_id: str, tool_name: str = "Write", **tool_input: Any) -> dict[str, Any]:
+    """A PermissionRequest as Claude Code posts it (no tool_use_id)."""
+    return hook(
+        game_id,
+        "PermissionRequest",
+        permission_mode="default",
+        tool_name=tool_name,
+        tool_input=tool_input or {"file_path": FILE, "content": "export const speed = 3;\n"},
+        permission_suggestions=[
+            {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+        ],
+    )
+
+
+def hold(server, payload: dict[str, Any]) -> Future[tuple[int, str]]:
+    """POST api/permissions in a thread, as Claude Code's hook does; the future gets the
+    answer's status and body once the server answers (or the error)."""
+    done: Future[tuple[int, str]] = Future()
+
+    def post() -> None:
+        request = urllib.request.Request(
+            server.url + "api/permissions",
+            data=json.dumps(payload).encode(),
+            headers={
+                "Authorization": f"Bearer {server.token}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                done.set_result((answer.status, answer.read().decode()))
+        except urllib.error.HTTPError as exc:
+            done.set_result((exc.code, exc.read().decode()))
+        except BaseException as exc:  # handed to the test
+            done.set_exception(exc)
+
+    threading.Thread(target=post, name="held-permission", daemon=True).start()
+    return done
+
+
+def open_request(server, game_id: str, answer: Future | None = None) -> str:
+    """Wait (bounded) until the game has an open request; returns its id."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        snap = server.snapshot(game_id)
+        for request in (snap.get("permissions") or {}).values():
+            if request["state"] == "open":
+                return request["id"]
+        if answer is not None and answer.done():
+            raise AssertionError(f"the POST was answered at once: {answer.result()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no open request in {game_id}")
+
+
+def start_asking(server, game_id: str, prompt: str = "Write the player module") -> Future:
+    """A session that calls Write and waits for its permission (PreToolUse, then the held
+    PermissionRequest, as Claude Code fires them)."""
+    server.post(hook(game_id, "SessionStart", source="startup"))
+    server.post(hook(game_id, "UserPromptSubmit", prompt=prompt))
+    server.post(
+        tool(game_id, "Write", "toolu_1", file_path=FILE, content="export const speed = 3;\n")
+    )
+    return hold(server, request_payload(game_id))
+
+
+def answer_over_http(server, game_id: str, request: str, behavior: str = "allow") -> None:
+    """Answer as a controller over ``POST api/games/<id>/actions`` (leaves no hook held)."""
+    body = {"type": "permission", "request": request, "behavior": behavior, "source": "python"}
+    req = urllib.request.Request(
+        f"{server.url}api/games/{game_id}/actions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        assert answer.status == 200, answer.read()
+
+
+def decision(body: str) -> dict[str, Any]:
+    out = json.loads(body)["hookSpecificOutput"]
+    assert out["hookEventName"] == "PermissionRequest", out
+    return out["decision"]
+
+
+def test_a_controller_denies_from_the_page_and_the_held_hook_gets_the_deny(
+    server, open_page, tmp_path
+):
+    game = new_game_id()
+    answer = start_asking(server, game)
+    request = open_request(server, game, answer)
+    watched = open_page()
+    page = watched.page
+    page.set_viewport_size(PAGE)
+    page.goto(f"{server.url}view/{game}?token={server.token}")
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.wait_for(state="visible")
+    # What the person decides on: the tool, the one line, the input, the suggestions.
+    assert card.locator(".ccviz-permission-tool").inner_text() == "Write"
+    assert "src/player.ts" in card.locator(".ccviz-permission-text").inner_text()
+    assert FILE in card.locator(".ccviz-permission-input").inner_text()
+    assert card.locator(".ccviz-permission-suggestion").count() == 1
+    # The panel points at the waiting character: above its spot at the help desk.
+    wait_until(page, ABOVE_MAIN)
+    page.screenshot(path=str(tmp_path / "page-asks.png"))
+
+    card.locator("input.message").fill("Not in this file, please.")
+    card.locator("button.deny").click()
+    wait_until(
+        page,
+        f"window.__ccviz.snapshot().permissions[{request!r}].state === 'denied'",
+    )
+    assert [a["ok"] for a in page.evaluate("window.__ccviz.permissionAcks()")] == [True]
+    status, body = answer.result(10)
+    assert status == 200, body
+    assert decision(body) == {"behavior": "deny", "message": "Not in this file, please."}
+    closed = page.evaluate(f"window.__ccviz.snapshot().permissions[{request!r}]")
+    assert closed["source"] == "page" and closed["message"] == "Not in this file, please."
+    # The outcome stays on the card for a moment.
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Denied") and "via the page" in outcome.inner_text()
+    assert card.locator("button").count() == 0
+    page.screenshot(path=str(tmp_path / "page-denied.png"))
+    watched.assert_clean()
+
+
+def test_a_viewer_sees_the_request_without_buttons(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_asking(server, game, "Run the tests")
+    request = open_request(server, game, answer)
+    watched = open_page(f"{server.url}view/{game}")  # no token: a viewer
+    page = watched.page
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'viewer'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.wait_for(state="visible")
+    wait_until(page, "!!document.querySelector('.ccviz-permission-note')")
+    assert "controller" in card.locator(".ccviz-permission-note").inner_text()
+    assert card.locator("button").count() == 0 and card.locator("input").count() == 0
+    page.screenshot(path=str(tmp_path / "viewer.png"))
+    # Answered elsewhere (a controller over HTTP): the viewer sees what became of it.
+    answer_over_http(server, game, request, "allow")
+    assert decision(answer.result(10)[1]) == {"behavior": "allow"}
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Allowed")
+    watched.assert_clean()
+
+
+NOTIFICATIONS = """(() => {
+  // Chromium's own Notification, recorded: what the lobby showed, in order.
+  const Real = window.Notification;
+  window.__shown = [];
+  class Recorded extends Real {
+    constructor(title, options) { super(title, options); window.__shown.push(title); }
+  }
+  Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
+  Recorded.requestPermission = (...a) => Real.requestPermission(...a);
+  window.Notification = Recorded;
+})();"""
+
+
+def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, tmp_path):
+    working = [new_game_id(), new_game_id()]
+    for n, game in enumerate(working):
+        server.post(hook(game, "SessionStart", source="startup"))
+        server.post(hook(game, "UserPromptSubmit", prompt=f"Refactor the level loader {n}"))
+        server.post(tool(game, "Read", f"toolu_r{n}", file_path="/home/dev/pixel-quest/a.ts"))
+    context = browser.new_context(viewport=PAGE, device_scale_factor=1)
+    try:
+        context.grant_permissions(["notifications"], origin=server.origin)
+        context.add_init_script(NOTIFICATIONS)
+        watched = Watched(context.new_page())
+        page = watched.page
+        page.goto(f"{server.url}?token={server.token}")
+        wait_until(page, LOBBY_READY)
+        wait_until(page, "window.__ccviz.role === 'controller'")
+        page.locator("button.notify").click()
+        wait_until(page, "document.querySelector('button.notify').textContent.includes('on')")
+
+        # The third game starts waiting (newest rows would put a working game first).
+        asking = new_game_id()
+        answer = start_asking(server, asking, "Write the dragon level")
+        request = open_request(server, asking, answer)
+        server.post(tool(working[0], "Read", "toolu_late", file_path="/home/dev/b.ts"))
+        wait_until(page, f"window.__ccviz.shown()[0] === {asking!r}")
+        shown = page.evaluate("window.__ccviz.shown()")  # the package's server has others too
+        assert set(working) <= set(shown[1:]), shown
+        wait_until(page, "window.__shown.length > 0")
+        assert "Write the dragon level" in page.evaluate("window.__shown[0]")
+
+        page.screenshot(path=str(tmp_path / "lobby.png"))
+        row = page.locator(f'.game[data-game="{asking}"] li.wait[data-request="{request}"]')
+        assert "src/player.ts" in row.locator(".text").inner_text()
+        row.locator("button.allow").click()
+        status, body = answer.result(10)
+        assert status == 200 and decision(body) == {"behavior": "allow"}, body
+        assert [a["ok"] for a in page.evaluate("window.__ccviz.acks()")] == [True]
+        snap = server.snapshot(asking)
+        assert snap["permissions"][request]["state"] == "allowed"
+        assert snap["permissions"][request]["source"] == "lobby"
+        # Answered: nobody waits there any more (the server's rows say so).
+        wait_until(
+            page,
+            f"!document.querySelector('li.wait[data-request=\"{request}\"]')",
+        )
+        watched.assert_clean()
+    finally:
+        context.close()
+
+
+def test_a_controller_allows_from_the_notebook_widget(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_asking(server, game, "Add a jump sound")
+    request = open_request(server, game, answer)
+    traits = {**traits_for(server, game, "socketio"), "token": server.token}
+    watched = open_widget(open_page, server, traits)
+    page, h = watched.page, handle(game)
+    wait_until(page, f"{h} && {h}.ready && {h}.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.locator("button.always").wait_for(state="visible")
+    page.screenshot(path=str(tmp_path / "widget-asks.png"))
+    card.locator("button.always").click()
+    status, body = answer.result(10)
+    assert status == 200, body
+    assert decision(body) == {
+        "behavior": "allow",
+        "updatedPermissions": [
+            {
+                "type": "addRules",
+                "rules": [{"toolName": "Write"}],
+                "behavior": "allow",
+                "destination": "session",
+            }
+        ],
+    }
+    snap = server.snapshot(game)["permissions"][request]
+    assert snap["state"] == "allowed" and snap["always"] and snap["source"] == "widget"
+    card.locator(".ccviz-permission-outcome").wait_for(state="visible")
+    page.screenshot(path=str(tmp_path / "widget-allowed.png"))
+    watched.assert_clean(h)
+
+
+def test_the_comm_widget_sends_the_answer_to_its_kernel(server, open_page):
+    """Over the widget comm the test plays the kernel: the view gets the real snapshot of a
+    game with an open request, asks its role, and an Allow goes out as an ``act`` message
+    (protocol.md §11); the kernel's refusal shows on the card."""
+    game = new_game_id()
+    answer = start_asking(server, game, "Add a jump sound")
+    request = open_request(server, game, answer)
+    watched = open_widget(open_page, server, traits_for(server, game, "comm"))
+    page, h = watched.page, handle(game)
+    push = "(m) => window.__test.push(m)"
+    wait_until(page, "window.__test && window.__test.sent.some((m) => m.type === 'join')")
+    page.evaluate(push, {"type": "snapshot", "snapshot": server.snapshot(game)})
+    wait_until(page, f"{h} && {h}.ready")
+    role = wait_until(page, "window.__test.sent.find((m) => m.type === 'role')")
+    controller = {"ok": True, "controller": True}
+    page.evaluate(push, {"type": "reply", "id": role["id"], "ack": controller})
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.locator("button.allow").click()
+    sent = wait_until(page, "window.__test.sent.find((m) => m.type === 'act')")
+    assert sent["action"] == {
+        "type": "permission",
+        "request": request,
+        "behavior": "allow",
+        "source": "widget",
+    }
+    refusal = "the widget may only send pause, resume, step, seek, speed"
+    page.evaluate(push, {"type": "reply", "id": sent["id"], "ack": {"ok": False, "error": refusal}})
+    error = card.locator(".ccviz-permission-error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == refusal
+    assert card.locator("button.allow").is_enabled()  # free to try again
+    answer_over_http(server, game, request, "deny")  # leave no hook held
+    assert decision(answer.result(10)[1])["behavior"] == "deny"
+    watched.assert_clean(h)

@@ -1,0 +1,282 @@
+"""Permission requests held for an answer (issue 16, protocol.md §14), over real sockets.
+
+A ``POST api/permissions`` stands for Claude Code's http hook (the payload it sends, seen
+on 2.1.332: tests/e2e/PERMISSIONS.md); answers come from socket.io controllers, HTTP and
+the hub, refusals for viewers; every way without a decision answers 204.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import socketio
+
+from ccviz_kernel.engine.game import Game
+from ccviz_kernel.events import parse_event
+from ccviz_kernel.hosts.standalone import start
+
+GAME = "9c1f5e2a-4b3d-4e8f-a0b1-c2d3e4f5a6b7"
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def request_payload(tool: str = "Write", **tool_input) -> dict:
+    return {
+        "session_id": GAME,
+        "transcript_path": "/tmp/none.jsonl",
+        "cwd": "/home/dev/project",
+        "permission_mode": "default",
+        "hook_event_name": "PermissionRequest",
+        "tool_name": tool,
+        "tool_input": tool_input or {"file_path": "/home/dev/project/a.txt", "content": "A\n"},
+        "permission_suggestions": [
+            {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+        ],
+    }
+
+
+async def hook(session, host, path: str, payload: dict) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {host.server.auth.ingest_token}"}
+    async with session.post(host.url + path, json=payload, headers=headers) as answer:
+        return answer.status, await answer.text()
+
+
+async def held(session, host, payload: dict) -> asyncio.Task:
+    """Start a held api/permissions POST; returns once the request is open in the game."""
+    task = asyncio.ensure_future(hook(session, host, "api/permissions", payload))
+    for _ in range(200):
+        if open_requests(host):
+            return task
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no open request; the POST gave {await task}")
+
+
+def open_requests(host) -> list[dict]:
+    game = host.hub.game(GAME)
+    requests = game.peek("permissions").values() if game is not None else []
+    return [r for r in requests if r["state"] == "open"]
+
+
+async def client(host, token: str | None) -> socketio.AsyncClient:
+    sio = socketio.AsyncClient(serializer="msgpack")
+    await sio.connect(host.url, transports=["websocket"], auth={"token": token} if token else None)
+    return sio
+
+
+async def session_start(session, host) -> None:
+    start_payload = {"session_id": GAME, "hook_event_name": "SessionStart", "source": "startup"}
+    assert (await hook(session, host, "api/hooks", start_payload))[0] == 204
+
+
+def test_a_controller_allows_and_denies_over_socketio_and_a_viewer_is_refused():
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                viewer = await client(host, None)
+                controller = await client(host, host.server.auth.ingest_token)
+                joined = await controller.call("join-game", {"gameId": GAME})
+                assert joined["role"] == "controller"
+                assert (await viewer.call("join-game", {"gameId": GAME}))["role"] == "viewer"
+
+                pending = await held(session, host, request_payload())
+                (request,) = open_requests(host)
+                assert request["answerable"] and request["tool"] == "Write"
+                assert request["suggestions"] == ["mode acceptEdits"]
+                assert request["input"]["file_path"].endswith("a.txt")
+                assert host.hub.game(GAME).peek("agents", "main", "request") == request["id"]
+                answer = {"gameId": GAME, "type": "permission", "request": request["id"]}
+                refused = await viewer.call("agent-action", {**answer, "behavior": "allow"})
+                assert refused["ok"] is False and "controller" in refused["error"]
+                ack = await controller.call(
+                    "agent-action", {**answer, "behavior": "allow", "source": "page"}
+                )
+                assert ack["ok"] is True
+                status, text = await pending
+                assert status == 200
+                decision = json.loads(text)["hookSpecificOutput"]
+                assert decision == {
+                    "hookEventName": "PermissionRequest",
+                    "decision": {"behavior": "allow"},
+                }
+                again = await controller.call("agent-action", {**answer, "behavior": "deny"})
+                assert again["ok"] is False and "already answered" in again["error"]
+                closed = host.hub.game(GAME).peek("permissions", request["id"])
+                assert (closed["state"], closed["by"], closed["source"]) == (
+                    "allowed",
+                    "controller",
+                    "page",
+                )
+
+                pending = await held(session, host, request_payload("Bash", command="rm -rf build"))
+                (request,) = open_requests(host)
+                assert request["text"] == "$ rm -rf build"
+                ack = await controller.call(
+                    "agent-action",
+                    {**answer, "request": request["id"], "behavior": "deny", "message": "Not rm."},
+                )
+                assert ack["ok"] is True
+                status, text = await pending
+                decision = json.loads(text)["hookSpecificOutput"]["decision"]
+                assert (status, decision) == (200, {"behavior": "deny", "message": "Not rm."})
+                for sio in (viewer, controller):
+                    await sio.disconnect()
+        finally:
+            await host.close()
+
+    run(scenario())
+
+
+def test_always_allow_over_http_gives_a_session_rule_and_replays_show_the_answers():
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                pending = await held(session, host, request_payload())
+                (request,) = open_requests(host)
+                action = {"type": "permission", "request": request["id"], "behavior": "allow"}
+                action.update(always=True, by="ana", source="python")
+                headers = {"Authorization": f"Bearer {host.server.auth.ingest_token}"}
+                url = f"{host.url}api/games/{GAME}/actions"
+                async with session.post(url, json=action, headers=headers) as answer:
+                    assert answer.status == 200, await answer.text()
+                status, text = await pending
+                decision = json.loads(text)["hookSpecificOutput"]["decision"]
+                assert decision == {
+                    "behavior": "allow",
+                    "updatedPermissions": [
+                        {
+                            "type": "addRules",
+                            "rules": [{"toolName": "Write"}],
+                            "behavior": "allow",
+                            "destination": "session",
+                        }
+                    ],
+                }
+            live = host.hub.snapshot(GAME)
+            replayed = Game(GAME)
+            for event in host.hub.events(GAME):
+                replayed.apply(event)
+            assert replayed.snapshot()["permissions"] == live["permissions"]
+            assert live["permissions"][request["id"]]["by"] == "ana"
+        finally:
+            await host.close()
+
+    run(scenario())
+
+
+def test_no_answer_claude_code_gone_and_a_stopping_server_all_give_no_decision():
+    async def scenario():
+        host = await start(port=0, runtime=False, answer_wait=0.5)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                began = time.monotonic()
+                status, text = await hook(session, host, "api/permissions", request_payload())
+                assert (status, text) == (204, "")
+                assert 0.45 < time.monotonic() - began < 3
+                states = [r["state"] for r in host.hub.game(GAME).peek("permissions").values()]
+                assert states == ["expired"]
+        finally:
+            await host.close()
+        host = await start(port=0, runtime=False, answer_wait=20)
+        try:
+            session = aiohttp.ClientSession()  # Claude Code's own timeout: it hangs up
+            await session_start(session, host)
+            task = await held(session, host, request_payload())
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await session.close()
+            for _ in range(100):
+                if not open_requests(host):
+                    break
+                await asyncio.sleep(0.05)
+            states = [r["state"] for r in host.hub.game(GAME).peek("permissions").values()]
+            assert states == ["expired", "withdrawn"]  # the same data folder: the game goes on
+        finally:
+            await host.close()
+        host = await start(port=0, runtime=False)
+        async with aiohttp.ClientSession() as session:
+            await session_start(session, host)
+            task = await held(session, host, request_payload())
+            began = time.monotonic()
+            await host.close()  # SIGTERM's drain: the held hook is answered, no decision
+            assert (await task)[0] == 204
+            assert time.monotonic() - began < 3
+
+    run(scenario())
+
+
+def test_requests_seen_through_api_hooks_are_shown_but_not_answerable():
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                assert (await hook(session, host, "api/hooks", request_payload()))[0] == 204
+                for _ in range(100):  # the reorder window holds it a while for its PreToolUse
+                    if open_requests(host):
+                        break
+                    await asyncio.sleep(0.02)
+                (request,) = open_requests(host)
+                assert request["answerable"] is False
+                try:
+                    host.hub.act(
+                        GAME, {"type": "permission", "request": request["id"], "behavior": "allow"}
+                    )
+                except Exception as exc:  # noqa: BLE001 - the message is the point
+                    assert "api/hooks" in str(exc)
+                else:
+                    raise AssertionError("an unanswerable request took an answer")
+                (row,) = [g for g in host.hub.summaries() if g["gameId"] == GAME]
+                assert row["waiting"][0]["wait"] == "permission"
+                assert row["waiting"][0]["request"] == request["id"]
+                assert host.hub.waiting()[0]["gameId"] == GAME
+                done = {"session_id": GAME, "hook_event_name": "PostToolUse", "tool_name": "Write"}
+                done["tool_input"] = request_payload()["tool_input"]
+                done["tool_use_id"] = "toolu_w1"
+                assert (await hook(session, host, "api/hooks", done))[0] == 204
+                for _ in range(100):  # held a while too: its PreToolUse never came
+                    if not open_requests(host):
+                        break
+                    await asyncio.sleep(0.02)
+                closed = host.hub.game(GAME).peek("permissions", request["id"])
+                assert closed["state"] == "moved-on"  # answered in Claude Code itself
+                status, text = await hook(
+                    session,
+                    host,
+                    "api/permissions",
+                    {"session_id": GAME, "hook_event_name": "Stop"},
+                )
+                assert status == 400 and "PermissionRequest" in text
+        finally:
+            await host.close()
+
+    run(scenario())
+
+
+def test_the_engine_refuses_bad_answers_before_they_are_logged():
+    game = Game(GAME)
+    payload = {**request_payload(), "ccviz_request": "p0123456789ab"}
+    game.apply(parse_event(payload, ts=1.0))
+    for bad, why in (
+        ({"behavior": "maybe"}, "behavior"),
+        ({"request": "nope"}, "no open request"),
+        ({"message": 3}, "message"),
+        ({"message": "x" * 600}, "longer"),
+    ):
+        answer = {"hook_event_name": "ccviz.permission", "session_id": GAME}
+        answer.update({"request": "p0123456789ab", "behavior": "deny", **bad})
+        try:
+            game.validate(parse_event(answer))
+        except Exception as exc:  # noqa: BLE001
+            assert why in str(exc)
+        else:
+            raise AssertionError(f"{bad} was taken")
