@@ -1143,3 +1143,101 @@ def test_install_hooks_warns_when_the_plugin_is_enabled_too(tmp_path, ccviz, cap
     assert ccviz(["install-hooks"]) == 0
     out = capsys.readouterr().out
     assert "the ccviz plugin (ccviz@ccviz, user scope) is enabled too" in out
+
+
+# -- issue 16: --answer-permissions (docs/claude-code.md §2.9) ---------------------------------
+
+
+def _answering(settings: dict) -> dict:
+    (handler,) = ours_by_event(settings)["PermissionRequest"]
+    return handler
+
+
+def test_answer_permissions_holds_permission_requests_at_api_permissions(tmp_path, ccviz, capsys):
+    """The PermissionRequest handler posts to api/permissions with a timeout above the
+    server's wait; every other handler is what a plain install writes; without the option
+    the plain handler comes back, and uninstall gives back the original file."""
+    from ccviz_kernel.config import ANSWER_HOOK_MARGIN, ANSWER_WAIT
+
+    plain_path = write(tmp_path / "plain.json", REALISTIC)
+    assert ccviz(["install-hooks", "--settings", str(plain_path)]) == 0
+    plain = json.loads(plain_path.read_text())
+    path = write(tmp_path / "settings.json", REALISTIC)
+    capsys.readouterr()
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8765/api/permissions" in out and "--answer-permissions" in out
+    settings = json.loads(path.read_text())
+    assert _answering(settings) == {
+        "type": "http",
+        "url": "http://127.0.0.1:8765/api/permissions",
+        "timeout": ANSWER_WAIT + ANSWER_HOOK_MARGIN,
+        "headers": {
+            "Authorization": "Bearer $CCVIZ_HOOK_TOKEN",
+            "X-Ccviz-Installed-By": "ccviz install-hooks",
+        },
+        "allowedEnvVars": ["CCVIZ_HOOK_TOKEN"],
+    }
+    assert claude_settings.answer_timeout() == 120 == ANSWER_WAIT + ANSWER_HOOK_MARGIN
+    assert claude_settings.answers_permissions(settings)
+    assert not claude_settings.answers_permissions(plain)
+    # what `ccviz doctor` takes for this server's own URLs
+    urls = claude_settings.handler_urls("http://127.0.0.1:8765/")
+    assert {_answering(settings)["url"], _answering(plain)["url"]} == urls
+    assert claude_settings.install_mode(settings) == "lean"
+    del settings["hooks"]["PermissionRequest"], plain["hooks"]["PermissionRequest"]
+    assert ordered(settings) == ordered(plain)  # nothing else differs
+    # the same again changes nothing; without the option the plain handler is back
+    before = path.read_text()
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    assert path.read_text() == before and "nothing changed" in capsys.readouterr().out
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert path.read_text() == plain_path.read_text()
+    # and uninstall removes the answering handler like the others
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert ordered(json.loads(path.read_text())) == ordered(REALISTIC)
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode"), [(["--per-call"], "per-call"), (["--command"], "command")]
+)
+def test_answer_permissions_works_in_every_mode(tmp_path, ccviz, flags, mode):
+    path = tmp_path / f"{mode}.json"
+    assert ccviz(["install-hooks", *flags, "--answer-permissions", "--settings", str(path)]) == 0
+    settings = json.loads(path.read_text())
+    assert claude_settings.install_mode(settings) == mode  # the doctor's report stays right
+    assert claude_settings.answers_permissions(settings)
+    handler = _answering(settings)
+    assert handler["type"] == "http" and handler["url"].endswith("/api/permissions")
+    ours = ours_by_event(settings)
+    kinds = {h["type"] for e, hs in ours.items() if e != "PermissionRequest" for h in hs}
+    assert kinds == ({"command"} if mode == "command" else {"http", "command"})
+    # the http handler needs the hook token, with --command too (in the user settings' env)
+    user = json.loads(Path(claude_settings.settings_path("user")).read_text())
+    assert user["env"]["CCVIZ_HOOK_TOKEN"]
+
+
+def test_answer_permissions_follows_the_running_server(tmp_path, ccviz):
+    from ccviz_kernel.runtime import write_runtime
+
+    write_runtime("http://127.0.0.1:9999/team/", "standalone")
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    settings = json.loads(path.read_text())
+    assert _answering(settings)["url"] == "http://127.0.0.1:9999/team/api/permissions"
+    assert settings["hooks"]["Stop"][0]["hooks"][0]["url"] == "http://127.0.0.1:9999/team/api/hooks"
+
+
+def test_the_magic_takes_answer_permissions_too(tmp_path, monkeypatch, capsys):
+    from ccviz_kernel.notebook.magics import ccviz_magic
+
+    monkeypatch.chdir(tmp_path)
+    ccviz_magic("install-hooks --answer-permissions")
+    settings = json.loads(Path(claude_settings.settings_path("user")).read_text())
+    assert claude_settings.answers_permissions(settings)
+    assert "api/permissions" in capsys.readouterr().out
+    ccviz_magic("install-hooks")
+    settings = json.loads(Path(claude_settings.settings_path("user")).read_text())
+    assert not claude_settings.answers_permissions(settings)
+    assert _answering(settings)["url"].endswith("/api/hooks")

@@ -28,7 +28,8 @@ DEFAULT_SCOPE = "user"
 
 
 def add_install_options(parser: Any) -> None:
-    """``install-hooks``' options: where, how (lean by default, ``--per-call``, ``--command``)."""
+    """``install-hooks``' options: where, how (lean by default, ``--per-call``, ``--command``),
+    whether permission requests wait for an answer (``--answer-permissions``)."""
     add_where_options(parser)
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
@@ -54,6 +55,14 @@ def add_install_options(parser: Any) -> None:
         "PostToolUseFailure, PostToolBatch) with http handlers. By default they are not "
         "hooked: the server reads them from the transcript it follows, and a hook per call "
         "costs Claude Code about a third of its time (docs/claude-code.md §2.7)",
+    )
+    parser.add_argument(
+        "--answer-permissions",
+        action="store_true",
+        help="let the page, the widget and Python answer Claude Code's permission requests: "
+        "the PermissionRequest hook posts to the server's api/permissions and waits there "
+        "for Allow/Deny (at most the server's --answer-wait); no answer or no server, and "
+        "Claude Code asks in its own way as before (docs/claude-code.md §2.9)",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
 
@@ -107,6 +116,7 @@ def cmd_install(ns: Any) -> int:
         path,
         http=not ns.all_command,
         per_call=getattr(ns, "per_call", False),
+        answer_permissions=getattr(ns, "answer_permissions", False),
         dry_run=getattr(ns, "dry_run", False),
     )
     note_plugin(path)

@@ -72,14 +72,36 @@ def events_for(per_call: bool) -> tuple[str, ...]:
 
 
 def install_mode(settings: dict[str, Any]) -> str | None:
-    """Which of :data:`MODES` our handlers in ``settings`` are (``None``: none of ours)."""
+    """Which of :data:`MODES` our handlers in ``settings`` are (``None``: none of ours).
+
+    Told by the per-call events' handlers alone: ``--answer-permissions`` makes the
+    PermissionRequest handler an http one in every mode (:func:`answers_permissions`).
+    """
     ours = find_ours(settings)
     if not ours:
         return None
     if not PER_CALL_EVENTS & set(ours):
         return "lean"
-    kinds = {h.get("type") for found in ours.values() for h in found}
+    kinds = {h.get("type") for event in PER_CALL_EVENTS for h in ours.get(event, ())}
     return "per-call" if "http" in kinds else "command"
+
+
+def answers_permissions(settings: dict[str, Any]) -> bool:
+    """Whether our PermissionRequest handler in ``settings`` posts to ``api/permissions``
+    (``install-hooks --answer-permissions``), so the page and Python can answer."""
+    return any(
+        h.get("type") == "http" and _posts_to(h.get("url"), PERMISSIONS_PATH)
+        for h in find_ours(settings).get(PERMISSION_EVENT, ())
+    )
+
+
+def _posts_to(url: Any, path: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return isinstance(url, str) and urlsplit(url).path.endswith("/" + path)
+    except ValueError:
+        return False
 
 
 # -- where the settings live ------------------------------------------------------------
@@ -140,13 +162,49 @@ def hook_command(portable: bool = False) -> str:
     return f"{shlex.quote(sys.executable)} -m ccviz_kernel.cli hook"
 
 
-def hook_url() -> str:
-    """Where an http handler posts: the running server if any, else the default port."""
+def hook_url(path: str = "api/hooks") -> str:
+    """Where an http handler posts (``path`` under the server): the running server if any,
+    else the default port."""
     from ..runtime import read_runtime
 
     info = read_runtime()
     base = info["url"] if info else DEFAULT_URL
-    return base.rstrip("/") + "/api/hooks"
+    return base.rstrip("/") + "/" + path
+
+
+#: ``install-hooks --answer-permissions``: Claude Code's PermissionRequest handler posts
+#: here instead of ``api/hooks``, and the server holds the request until a person (the
+#: page, the widget) or a rule in Python answers, or its wait ends (docs/protocol.md §14).
+PERMISSION_EVENT = "PermissionRequest"
+PERMISSIONS_PATH = "api/permissions"
+
+
+def handler_urls(base: str) -> frozenset[str]:
+    """Every URL our http handlers post to for a server at ``base`` (ending in ``/``):
+    ``ccviz doctor`` takes any other for a server that moved."""
+    return frozenset({base + "api/hooks", base + PERMISSIONS_PATH})
+
+
+def answer_timeout() -> int:
+    """The PermissionRequest handler's ``timeout``: the server's default answer wait
+    (``ccviz serve --answer-wait``, :data:`~ccviz_kernel.config.ANSWER_WAIT`) plus
+    :data:`~ccviz_kernel.config.ANSWER_HOOK_MARGIN`, in whole seconds. The server gives up
+    first and answers "no decision" (a 204), so Claude Code never cancels the hook itself
+    and falls back to asking in its own way at once (tests/e2e/PERMISSIONS.md §3: a
+    cancelled hook is a clean default too, only later)."""
+    import math
+
+    from ..config import ANSWER_HOOK_MARGIN, ANSWER_WAIT
+
+    return math.ceil(ANSWER_WAIT + ANSWER_HOOK_MARGIN)
+
+
+def permission_handler(url: str | None = None, keep: Any = ()) -> dict[str, Any]:
+    """Our answering PermissionRequest handler: :func:`http_handler` posting to
+    ``api/permissions`` with Claude Code's wait raised to :func:`answer_timeout`."""
+    handler = http_handler(url or hook_url(PERMISSIONS_PATH), keep)
+    handler["timeout"] = answer_timeout()
+    return handler
 
 
 #: What marks a handler as written by ``install-hooks`` (and nothing else): a trailing shell
@@ -744,6 +802,7 @@ def merge_hooks(
     command: str | None = None,
     url: str | None = None,
     per_call: bool = True,
+    answer_url: str | None = None,
 ) -> dict[str, Any]:
     """Install our handler on every event in :data:`INSTALLED_EVENTS`, replacing any earlier ones.
 
@@ -754,6 +813,8 @@ def merge_hooks(
     lose any of ours from an earlier install (the server reads them from the transcript).
     Only handlers :func:`is_ours` takes are touched; an empty ``hooks``, event list or
     ``env`` found here is remembered in our markers (:data:`KEEP_FLAGS`) for uninstall.
+    ``answer_url``: PermissionRequest gets :func:`permission_handler` posting there (any
+    mode, ``--command`` too), so a person or a rule can answer; without it, the plain one.
     """
     url = (url or hook_url()) if http else url
     hooks = settings.get("hooks")
@@ -794,7 +855,13 @@ def merge_hooks(
             continue
         use_http = http and event in HTTP_EVENTS and event not in COMMAND_ONLY_EVENTS
         marks = keep | ({"event"} if event_keep else set())
-        handler = http_handler(url, marks) if use_http else command_handler(command, marks)
+        if answer_url and event == PERMISSION_EVENT:
+            handler = permission_handler(answer_url, marks)
+            use_http = True
+        elif use_http:
+            handler = http_handler(url, marks)
+        else:
+            handler = command_handler(command, marks)
         if not use_http and (http or event in SYNC_EVENTS):
             # Beside http handlers, which Claude Code awaits, a command runs synchronously
             # too: in the background it would reach the server tens of ms after the http
@@ -843,6 +910,7 @@ def install(
     *,
     http: bool = True,
     per_call: bool = False,
+    answer_permissions: bool = False,
     dry_run: bool = False,
     portable: bool | None = None,
     out: Any = None,
@@ -858,23 +926,28 @@ def install(
     Used by ``ccviz install-hooks`` and by the ``%ccviz install-hooks`` magic alike.
     ``portable`` (default: whether ``path`` is a project's committed settings file): the
     command handlers run ``ccviz`` from PATH (:data:`PORTABLE_COMMAND`), not this machine's
-    absolute path.
+    absolute path. ``answer_permissions`` (``--answer-permissions``): the PermissionRequest
+    handler posts to ``api/permissions``, where the server holds it for an answer from the
+    page or Python (docs/claude-code.md §2.9); an install without it puts the plain one back.
     """
     out = out or sys.stdout
     per_call = per_call or not http
     settings, old = read_settings(path)
     url = hook_url() if http else None
+    answer_url = hook_url(PERMISSIONS_PATH) if answer_permissions else None
     if portable is None:
         portable = is_portable_target(path)
     command = hook_command(portable)
     with _naming(path):
-        merge_hooks(settings, http=http, command=command, url=url, per_call=per_call)
+        merge_hooks(
+            settings, http=http, command=command, url=url, per_call=per_call, answer_url=answer_url
+        )
     user_path = settings_path("user")
     same_file = os.path.realpath(user_path) == os.path.realpath(path)
     user: dict[str, Any] | None = None
     user_old: str | None = None
     token: str | None = None
-    if http:
+    if http or answer_permissions:
         # (read_settings refused an "env" that is not an object, before any token is made)
         token = hook_token(create=not dry_run) or "<made by install-hooks>"
         if same_file:
@@ -898,6 +971,8 @@ def install(
         how = f"http hooks to {url} (tool calls included), `{command}` on the rarer events"
     else:
         how = f"lean: http hooks to {url}, `{command}` on the rarer events, none per tool call"
+    if answer_url:
+        how += f"; PermissionRequest waits at {answer_url} for an answer"
     if new == old and user is None:
         out.write(f"ccviz hooks already installed in {path} ({how}); nothing changed\n")
     elif dry_run:
@@ -938,6 +1013,17 @@ def install(
             "server runs is filled in from the transcript); the rarer events run `ccviz hook`, "
             "spooled meanwhile. The URL is fixed: run install-hooks again if the server "
             "moves.\n"
+        )
+    if answer_url:
+        from ..config import ANSWER_WAIT
+
+        out.write(
+            f"note: Claude Code's permission requests wait at {answer_url} for an answer "
+            "from the page, the widget or Python (a controller), up to the server's answer "
+            f"wait ({ANSWER_WAIT:g} s unless `ccviz serve --answer-wait`; the handler's timeout "
+            f"is {answer_timeout()} s); with no answer, or no server, Claude Code asks in its "
+            "own way as before. `ccviz install-hooks` without --answer-permissions puts the "
+            "plain handler back.\n"
         )
     if settings.get("disableAllHooks") is True:
         out.write(f'warning: {path} sets "disableAllHooks": true, so no hook runs\n')

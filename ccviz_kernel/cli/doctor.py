@@ -48,6 +48,8 @@ class Check:
 
 def run_checks(cwd: str | None = None) -> list[Check]:
     """All checks, in the order data flows (the first failure is usually the cause)."""
+    from ..claude.settings import handler_urls
+
     cwd = cwd or os.getcwd()
     checks: list[Check] = []
     hooks, handlers = _check_hooks(cwd)
@@ -56,7 +58,7 @@ def run_checks(cwd: str | None = None) -> list[Check]:
     checks.append(_check_claude(bool(http_urls)))
     server, url = _check_server()
     checks.append(server)
-    if url is not None and http_urls - {url + "api/hooks"}:
+    if url is not None and http_urls - handler_urls(url):
         # http hooks carry a fixed URL; a server on another port never hears from them
         shown = ", ".join(sorted(str(u) for u in http_urls))
         checks.append(

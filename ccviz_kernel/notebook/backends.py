@@ -252,6 +252,30 @@ class RemoteBackend:
         self.kind = kind
         self._token = token
         self.timeout = timeout
+        self._runner: LoopThread | None = None
+
+    @property
+    def runner(self) -> LoopThread:
+        """A loop of its own (a :class:`LoopThread`, started on first need) for what must
+        listen to the server between calls: a :class:`~.mirror.GameMirror` behind
+        ``game.on_permission``. Not the kernel's loop, which a blocking cell stops."""
+        if self._runner is None:
+            self._runner = LoopThread(name="ccviz-remote")
+        return self._runner
+
+    def mirror(self, game_id: str, timeout: float = 10.0) -> Any:
+        """A connected :class:`~.mirror.GameMirror` of the game, on :attr:`runner`'s loop
+        (close it there: ``backend.runner.submit(mirror.close())``), with this backend's
+        token, so the server sees the same controller."""
+        from .mirror import GameMirror
+
+        mirror = GameMirror(self.url, game_id, token=self._token or None)
+        try:
+            self.runner.submit(mirror.connect(timeout)).result(timeout + 5)
+        except Exception as exc:  # socket.io's connection errors, a refused join, a timeout
+            self.runner.submit(mirror.close())  # no reconnecting in the background
+            raise ServerError(f"cannot follow game {game_id!r} at {self.url}: {exc}") from None
+        return mirror
 
     def __repr__(self) -> str:  # never show the token
         return f"RemoteBackend({self.url!r}, kind={self.kind!r})"

@@ -6,14 +6,16 @@ action the server logs and broadcasts, so all viewers see it at once.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from html import escape
 from typing import Any
 
 from ..errors import GameNotFound
 from ..replays.load import load_replay
-from .backends import Backend, LocalBackend
+from .backends import Backend, LocalBackend, RemoteBackend, loop_running
 
 
 class AgentHandle:
@@ -306,6 +308,53 @@ class GameHandle:
             )
         return GameHandle(self._backend, fork(self.id, game_id), hub=self._hub)
 
+    # -- the person in the loop -----------------------------------------------------------
+
+    def pending(self) -> PendingRequests:
+        """The permission requests Claude Code holds open now, oldest first: answer one with
+        ``req.allow()`` / ``req.deny("why")`` (docs/protocol.md §14). Only requests that
+        came through ``install-hooks --answer-permissions`` are ``answerable``.
+
+        >>> game.pending()  # doctest: +SKIP
+        [<permission 3f… open: main asks '$ npm test'>]
+        >>> game.pending()[0].allow()  # doctest: +SKIP
+        """
+        permissions = self.snapshot().get("permissions") or {}
+        opened = [p for p in permissions.values() if p.get("state") == "open"]
+        opened.sort(key=lambda p: p.get("askedAt") or 0)
+        return PendingRequests(PermissionRequest(self, p) for p in opened)
+
+    def on_permission(self, callback: Callable[[PermissionRequest], Any]) -> PermissionRule:
+        """A rule written in a cell: ``callback(req)`` gets each open, answerable request of
+        this game once (those open now, then each new one, also while the kernel waits
+        between cells), and returns ``"allow"``, ``"deny"``, ``("deny", "why")``, or
+        ``None`` to leave it to a person; it may also call ``req.allow()`` itself. If it
+        raises, the request is passed back (Claude Code asks in its own way at once) and
+        the error is shown as a warning. Returns a :class:`PermissionRule`; ``.cancel()``
+        stops it.
+
+        In this kernel's own hub the callback runs on its loop (keep it quick); on a server
+        it runs in a thread of its own, fed by a socket.io mirror of the game.
+
+        >>> @game.on_permission  # doctest: +SKIP
+        ... def rule(req):
+        ...     if req.tool == "Read":
+        ...         return "allow"
+        ...     if req.tool == "Bash" and "rm " in req.input.get("command", ""):
+        ...         return "deny", "no rm from this session"
+        >>> rule.cancel()  # doctest: +SKIP
+        """
+        if not callable(callback):
+            raise TypeError(f"on_permission() needs a callable, got {callback!r}")
+        rule = PermissionRule(self, callback)
+        if isinstance(self._backend, LocalBackend):
+            rule._stop = _watch_local(rule, self._backend)
+        elif isinstance(self._backend, RemoteBackend):
+            rule._stop = _watch_remote(rule, self._backend)
+        else:
+            raise TypeError(f"on_permission() cannot follow games on {self._backend!r}")
+        return rule
+
     # -- showing ---------------------------------------------------------------------------
 
     def view(self, **options: Any) -> Any:
@@ -366,6 +415,336 @@ def _cells(*values: Any) -> str:
 
 def _place_label(snap: dict[str, Any], place: str) -> str:
     return snap["places"].get(place, {}).get("label", place)
+
+
+# -- permissions: the person in the loop (docs/protocol.md §14) ---------------------------
+
+#: What an ``on_permission`` callback may return (besides ``None``: leave it to a person).
+RULE_ANSWERS = ("allow", "deny", "pass")
+
+
+def _who() -> str:
+    """Who answers from Python: the user this kernel runs as (the log says who decided)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name here (a container without one)
+        return "python"
+
+
+class PermissionRequest:
+    """A tool call Claude Code holds until someone answers: ``req.allow()``,
+    ``req.deny("why")``. From :meth:`GameHandle.pending` and ``game.on_permission``.
+
+    ``id``, ``agent``, ``tool``, ``text`` (one redacted line: ``"$ npm test"``), ``input``
+    (a few redacted fields of the tool's input), ``suggestions`` (what Claude Code offers to
+    remember, as labels), ``asked_at`` (epoch ms) and ``answerable`` are as asked;
+    ``state``, ``by`` and ``message`` are read afresh (``"open"`` until someone answers).
+
+    >>> req = game.pending()[0]  # doctest: +SKIP
+    >>> req.tool, req.input.get("command")  # doctest: +SKIP
+    ('Bash', 'rm -rf build')
+    >>> req.deny("not the build folder")  # doctest: +SKIP
+    """
+
+    def __init__(self, game: GameHandle, data: dict[str, Any], source: str = "python") -> None:
+        self._game = game
+        self._data = data
+        self._source = source
+        self._answered = False
+        self.id: str = data["id"]
+        self.agent: str = data.get("agent", "main")
+        self.tool: str = data.get("tool", "")
+        self.text: str = data.get("text", "")
+        self.input: dict[str, str] = dict(data.get("input") or {})
+        self.suggestions: list[str] = list(data.get("suggestions") or [])
+        self.asked_at: int | None = data.get("askedAt")
+        self.answerable: bool = bool(data.get("answerable"))
+
+    def _fresh(self) -> dict[str, Any]:
+        try:
+            found = (self._game.snapshot().get("permissions") or {}).get(self.id)
+        except GameNotFound:
+            found = None
+        if found is not None:
+            self._data = found
+        return self._data
+
+    @property
+    def state(self) -> str:
+        """``open``, or how it ended: ``allowed``, ``denied``, ``expired`` (nobody answered
+        in time), ``withdrawn`` (Claude Code gave up), ``passed``, ``moved-on``."""
+        return self._fresh().get("state", "open")
+
+    @property
+    def by(self) -> str | None:
+        """Who answered (``None`` while open)."""
+        return self._fresh().get("by")
+
+    @property
+    def message(self) -> str | None:
+        """A deny's message, as the model read it."""
+        return self._fresh().get("message")
+
+    def allow(self, always: bool = False) -> int:
+        """Let the tool run; ``always``: this tool without asking again for the rest of the
+        session (nothing is written to a settings file). Returns the new seq; a
+        :class:`~ccviz_kernel.events.PayloadError` if someone answered first."""
+        return self._answer("allow", always=True if always else None)
+
+    def deny(self, message: str | None = None) -> int:
+        """Refuse the call; ``message`` (≤ 500 characters) is what the model reads as the
+        tool's result. Returns the new seq. ``req.deny("use the test database")``"""
+        return self._answer("deny", message=message)
+
+    def _answer(self, behavior: str, **fields: Any) -> int:
+        action: dict[str, Any] = {
+            "type": "permission",
+            "request": self.id,
+            "behavior": behavior,
+            "source": self._source,
+            "by": _who(),
+        }
+        action.update({k: v for k, v in fields.items() if v is not None})
+        seq = self._game._backend.act(self._game.id, action)
+        self._answered = True
+        return seq
+
+    def __repr__(self) -> str:
+        return f"<permission {self.id} {self.state}: {self.agent} asks {self.text!r}>"
+
+    def _repr_html_(self) -> str:
+        data = self._fresh()
+        fields = "".join(_cells(k, v) for k, v in self.input.items())
+        offers = ", ".join(self.suggestions) or "none"
+        hint = (
+            "<code>req.allow()</code> · <code>req.allow(always=True)</code> · "
+            '<code>req.deny("why")</code>'
+            if data.get("state") == "open" and self.answerable
+            else escape(_ended(data))
+        )
+        return (
+            f"<div><b>{escape(self.agent)}</b> asks: <code>{escape(self.text)}</code> "
+            f"({escape(self.tool)}, {escape(data.get('state', 'open'))})"
+            f"<table>{fields}</table><small>Claude Code offers: {escape(offers)}</small>"
+            f"<br>{hint}</div>"
+        )
+
+
+def _ended(data: dict[str, Any]) -> str:
+    if data.get("state") == "open":
+        return "seen through api/hooks: answer it in Claude Code (see --answer-permissions)"
+    by = f" by {data['by']}" if data.get("by") else ""
+    return f"{data.get('state')}{by}"
+
+
+class PendingRequests(list):
+    """:meth:`GameHandle.pending`'s list of :class:`PermissionRequest`, oldest first; a
+    table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>ccviz: no open permission requests</p>"
+        rows = "".join(
+            _cells(r.id, r.agent, r.tool, r.text, ", ".join(r.suggestions), r.answerable)
+            for r in self
+        )
+        return (
+            "<table><tr><th>request</th><th>agent</th><th>tool</th><th>asks</th>"
+            f"<th>Claude Code offers</th><th>answerable</th></tr>{rows}</table>"
+        )
+
+
+def _name(callback: Any) -> str:
+    return getattr(callback, "__name__", None) or type(callback).__name__
+
+
+def _decision(result: Any) -> tuple[str | None, str | None]:
+    """An ``on_permission`` callback's return value as ``(behavior, message)``."""
+    if result is None:
+        return None, None
+    if isinstance(result, str) and result in RULE_ANSWERS:
+        return result, None
+    if (
+        isinstance(result, (tuple, list))
+        and len(result) == 2
+        and result[0] in RULE_ANSWERS
+        and (result[1] is None or isinstance(result[1], str))
+    ):
+        return result[0], result[1]
+    raise ValueError(
+        f"the on_permission callback returned {result!r}; expected 'allow', 'deny', 'pass', "
+        "None (leave it to a person) or a (behavior, message) pair"
+    )
+
+
+class PermissionRule:
+    """What :meth:`GameHandle.on_permission` returns: the callback at work until
+    :meth:`cancel`. ``decided``, ``left`` (to a person) and ``errors`` count what it did."""
+
+    def __init__(self, game: GameHandle, callback: Callable[[PermissionRequest], Any]) -> None:
+        self.game = game
+        self.callback = callback
+        self.decided = 0
+        self.left = 0
+        #: The callback's exceptions (each request it raised on was passed back to Claude Code).
+        self.errors: list[BaseException] = []
+        self._seen: set[str] = set()
+        self._stop: Callable[[], None] | None = None
+        self.active = True
+
+    def _new(self, permissions: Any) -> list[dict[str, Any]]:
+        """The open, answerable requests not handed to the callback yet (each once)."""
+        if not self.active or not isinstance(permissions, dict):
+            return []
+        fresh = [
+            dict(p)
+            for rid, p in permissions.items()
+            if rid not in self._seen and p.get("state") == "open" and p.get("answerable")
+        ]
+        self._seen.update(p["id"] for p in fresh)
+        fresh.sort(key=lambda p: p.get("askedAt") or 0)
+        return fresh
+
+    def _handle(self, data: dict[str, Any]) -> None:
+        """Ask the callback about one request and send its answer. Whatever it does, the
+        request is never left hanging on us: a raise (or a return we cannot read) is a
+        ``pass``, so Claude Code asks in its own way at once."""
+        request = PermissionRequest(self.game, data, source="rule")
+        try:
+            behavior, message = _decision(self.callback(request))
+        except Exception as exc:  # noqa: BLE001 - the callback is user code: any error
+            self.errors.append(exc)
+            _report(
+                f"on_permission: {_name(self.callback)} failed on {request.id} ({request.text}): "
+                f"{type(exc).__name__}: {exc}; passed it back to Claude Code",
+                self.callback,
+            )
+            if not request._answered:
+                self._send(request, "pass", f"the rule failed ({type(exc).__name__})")
+            return
+        if request._answered:
+            self.decided += 1
+        elif behavior is None:
+            self.left += 1
+        else:
+            self.decided += behavior != "pass"
+            self._send(request, behavior, message)
+
+    def _send(self, request: PermissionRequest, behavior: str, message: str | None) -> None:
+        try:
+            request._answer(behavior, message=message[:500] if message else None)
+        except Exception as exc:  # noqa: BLE001 - answered first by someone else, server gone
+            _report(f"on_permission: could not answer {request.id}: {exc}", self.callback)
+
+    def cancel(self) -> None:
+        """Stop: new requests wait for a person again. Safe to call twice."""
+        self.active = False
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "cancelled"
+        return (
+            f"<ccviz permission rule {_name(self.callback)} on {self.game.id!r}: {state}, "
+            f"{self.decided} decided, {self.left} left to a person, {len(self.errors)} errors>"
+        )
+
+
+def _report(text: str, where: Any = None) -> None:
+    """Say what went wrong where a notebook shows it: the log, and a warning that points at
+    ``where`` (the callback's own code, in the user's cell), shown every time."""
+    import warnings
+
+    logging.getLogger("ccviz.rules").warning("%s", text)
+    code = getattr(where, "__code__", None)
+    if code is None:
+        warnings.warn(text, RuntimeWarning, stacklevel=3)
+    else:
+        warnings.warn_explicit(text, RuntimeWarning, code.co_filename, code.co_firstlineno)
+
+
+def _touches_permissions(applied: Any) -> bool:
+    if getattr(applied, "reset", False):
+        return True
+    for delta in getattr(applied, "deltas", ()) or ():
+        path = delta[1] if len(delta) > 1 else None
+        if path and path[0] == "permissions":
+            return True
+    return False
+
+
+def _watch_local(rule: PermissionRule, backend: LocalBackend) -> Callable[[], None]:
+    """Follow the game in this process: a hub listener (the hub's own thread) that looks
+    at the requests after an event changed them, on the loop's next turn (never inside
+    the hub's apply, where an answer would reach the other listeners out of order)."""
+    import asyncio
+
+    hub, game_id = backend.hub, rule.game.id
+    scheduled = False
+
+    def check() -> None:
+        nonlocal scheduled
+        scheduled = False
+        game = hub.game(game_id)
+        if game is None:
+            return
+        for data in rule._new(game.peek().get("permissions")):
+            rule._handle(data)
+
+    def schedule() -> None:
+        nonlocal scheduled
+        if not scheduled:
+            scheduled = True
+            asyncio.get_running_loop().call_soon(check)
+
+    def listener(gid: str, applied: Any) -> None:
+        if gid == game_id and _touches_permissions(applied):
+            schedule()
+
+    def start() -> Callable[[], None]:
+        if not loop_running():
+            raise RuntimeError(
+                "on_permission() needs a running event loop to listen on (a notebook kernel, "
+                "or a script's ccviz.connect())"
+            )
+        unsubscribe = hub.subscribe(listener)
+        schedule()  # the requests already open
+        return unsubscribe
+
+    unsubscribe = backend.call(start)
+    return lambda: backend.call(unsubscribe)
+
+
+def _watch_remote(rule: PermissionRule, backend: RemoteBackend) -> Callable[[], None]:
+    """Follow the game on a server: a :class:`~.mirror.GameMirror` on the backend's own
+    loop thread (the kernel may block between cells); the callback runs in a worker
+    thread, so a slow one holds up neither the mirror nor the kernel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    worker = ThreadPoolExecutor(1, thread_name_prefix="ccviz-rule")
+
+    def on_update(mirror: Any) -> None:
+        for data in rule._new((mirror.snapshot or {}).get("permissions")):
+            worker.submit(rule._handle, data)
+
+    mirror = backend.mirror(rule.game.id)
+    mirror.on_update.append(on_update)
+    backend.runner.call(on_update, mirror)  # the requests already open
+
+    def stop() -> None:
+        mirror.on_update.remove(on_update)
+        closing = backend.runner.submit(mirror.close())
+        worker.shutdown(wait=False)
+        if threading.current_thread().name != backend.runner.name:
+            try:  # gone before we return: a server shutting down then waits for no one
+                closing.result(5)
+            except Exception as exc:  # noqa: BLE001 - the server went first: nothing to close
+                logging.getLogger("ccviz.rules").debug("closing the mirror: %s", exc)
+
+    return stop
 
 
 class ReplayController:

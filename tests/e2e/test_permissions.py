@@ -1,0 +1,213 @@
+"""Answering Claude Code's permission requests (issue 16), with the real CLI.
+
+``claude -p`` in the default permission mode (Write and Bash are not in ``--allowedTools``)
+against the fake Messages API, hooks from ``ccviz install-hooks --answer-permissions``, a real
+ccviz server: a rule in Python allows the Write, a person on the page (Chromium) denies the
+Bash; with nobody answering, Claude Code falls back to its own behaviour after the server's
+wait; with no server at all, at once. What the CLI does was measured first:
+tests/e2e/PERMISSIONS.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from common import CHROMIUM, CHROMIUM_ARGS, free_port
+
+from ccviz_kernel.replays.load import load_replay
+
+from .fake_anthropic import FakeAnthropic, Script, text, tool
+from .test_claude_code import ccviz_bin, claude_env, install_hooks
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "ccviz-e2e permissions: write a file, then run a command."
+DENIED = "Not this command, please."
+CLAUDE_TIMEOUT = 120.0
+
+
+class Loop:
+    """An asyncio loop in a thread: the server and the fake API live there while this
+    thread drives Claude Code, Python handles and the browser, as a person would."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def scripts(project: Path) -> list[Script]:
+    return [
+        Script(
+            "main",
+            PROMPT,
+            [
+                [tool("Write", {"file_path": str(project / "a.txt"), "content": "A\n"})],
+                [tool("Bash", {"command": "echo hi > b.txt", "description": "Write b.txt"})],
+                [text("Done.")],
+            ],
+        )
+    ]
+
+
+def run_claude(claude: str, project: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [claude, "-p", PROMPT, "--allowedTools", "Read Glob Grep", "--output-format", "json"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen) -> tuple[dict[str, Any], float]:
+    began = time.monotonic()
+    out, err = proc.communicate(timeout=CLAUDE_TIMEOUT)
+    assert proc.returncode == 0, f"claude exited {proc.returncode}: {err[-2000:]}"
+    return json.loads(out), time.monotonic() - began
+
+
+@pytest.fixture
+def session(claude_bin, tmp_path, monkeypatch):
+    """A project, a HOME for Claude Code, the fake API; yields a function that starts
+    ``claude -p`` with hooks installed against ``server_url``."""
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # the server reads transcripts under this HOME
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    loop = Loop()
+    fake = FakeAnthropic(scripts(project), log_path=tmp_path / "requests.jsonl")
+    api = loop.run(fake.start())
+
+    def launch(runtime_url: str) -> subprocess.Popen:
+        env = {**os.environ, "HOME": str(home)}
+        folder = Path(os.environ["CCVIZ_HOME"])
+        (folder / "runtime.json").write_text(
+            json.dumps({"url": runtime_url, "pid": os.getpid(), "kind": "standalone"})
+        )
+        (folder / "runtime.json").chmod(0o600)
+        install_hooks(project, env, ("--answer-permissions",))
+        return run_claude(claude_bin, project, claude_env(home, api))
+
+    try:
+        yield launch, project, loop
+    finally:
+        loop.run(fake.close())
+        loop.close()
+
+
+def start_server(loop: Loop, **options: Any) -> Any:
+    from ccviz_kernel.hosts.standalone import start
+
+    return loop.run(start("127.0.0.1", 0, runtime=False, **options))
+
+
+def wait_game(loop: Loop, host: Any, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = loop.run(_live_ids(host))
+        if ids:
+            return ids[0]
+        time.sleep(0.05)
+    raise AssertionError("no game appeared")
+
+
+async def _live_ids(host: Any) -> list[str]:
+    return host.hub.live_ids()
+
+
+async def _snapshot(host: Any, game_id: str) -> dict[str, Any]:
+    return host.hub.snapshot(game_id)
+
+
+def test_python_allows_the_write_and_the_page_denies_the_bash(session, tmp_path):
+    launch, project, loop = session
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    import ccviz_kernel
+
+    host = start_server(loop)
+    token = host.server.auth.ingest_token
+    try:
+        proc = launch(host.url)
+        game_id = wait_game(loop, host)
+        # a cell: the rule allows writes, and leaves everything else to a person
+        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
+        rule = game.on_permission(lambda req: "allow" if req.tool == "Write" else None)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"{host.url}view/{game_id}?token={token}")
+                card = page.locator('.ccviz-permission:has(.ccviz-permission-tool:text("Bash"))')
+                card.locator("button.deny").wait_for(state="visible", timeout=60_000)
+                card.locator("input.message").fill(DENIED)
+                card.locator("button.deny").click()
+                result, _ = finish(proc)
+            finally:
+                browser.close()
+        rule.cancel()
+        assert (project / "a.txt").read_text() == "A\n"  # the Write ran
+        assert not (project / "b.txt").exists()  # the Bash did not
+        denials = {d["tool_name"] for d in result.get("permission_denials", [])}
+        assert denials == {"Bash"}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the transcript's result reaches the game
+            snap = loop.run(_snapshot(host, game_id))
+            if snap["stats"]["failures"] >= 1:
+                break
+            time.sleep(0.1)
+        requests = sorted(snap["permissions"].values(), key=lambda r: r["askedAt"] or 0)
+        outcome = [(r["tool"], r["state"], r["source"]) for r in requests]
+        assert outcome == [("Write", "allowed", "rule"), ("Bash", "denied", "page")]
+        assert requests[1]["message"] == DENIED
+        # the call failed as denied, in the live game and in the transcript's replay alike
+        transcript = next(Path(os.environ["HOME"], ".claude", "projects").rglob(f"{game_id}.jsonl"))
+        assert DENIED in transcript.read_text()
+        replayed = load_replay(transcript).game().snapshot()
+        assert snap["stats"]["failures"] == replayed["stats"]["failures"] == 1
+        assert snap["stats"]["toolCalls"] == replayed["stats"]["toolCalls"]
+    finally:
+        loop.run(host.close())
+
+
+def test_nobody_answers_or_no_server_and_claude_code_asks_its_own_way(session):
+    launch, project, loop = session
+    host = start_server(loop, answer_wait=1.5)
+    try:
+        result, took = finish(launch(host.url))
+        game_id = loop.run(_live_ids(host))[0]
+        snap = loop.run(_snapshot(host, game_id))
+    finally:
+        loop.run(host.close())
+    states = sorted(r["state"] for r in snap["permissions"].values())
+    assert states == ["expired", "expired"]
+    assert {d["tool_name"] for d in result["permission_denials"]} == {"Write", "Bash"}
+    assert took >= 2 * 1.5  # each request waited out the server's wait
+    assert not (project / "a.txt").exists()
+    # no server at all: the hook's connection is refused and Claude Code goes on at once
+    result, took_down = finish(launch(f"http://127.0.0.1:{free_port()}/"))
+    assert {d["tool_name"] for d in result["permission_denials"]} == {"Write", "Bash"}
+    print(f"nobody answering: claude ran {took:.1f} s; no server: {took_down:.1f} s")
+    assert took_down < took
+    assert ccviz_bin()
