@@ -23,6 +23,7 @@ import pytest
 
 from ccviz_kernel.events import PayloadError
 from ccviz_kernel.notebook.backends import LocalBackend, LoopThread, RemoteBackend
+from ccviz_kernel.notebook.connect import Connection
 from ccviz_kernel.notebook.handles import GameHandle, PermissionRequest
 
 #: Seconds any wait here may take (the answers themselves take milliseconds).
@@ -158,6 +159,8 @@ def test_allow_from_python_answers_the_held_hook(server, kind):
     assert req.id in repr(req) and "req.allow()" in req._repr_html_()
     assert req.id in game.pending()._repr_html_()
     assert asked.is_alive()  # held until someone answers
+    (first, *_) = Connection(server.backends[kind], url=None, kind=kind).waiting()
+    assert (first["gameId"], first["wait"], first["request"]) == (game.id, "permission", req.id)
     req.allow()
     assert asked.answer() == (200, {"behavior": "allow"})
     settled(req, "allowed")

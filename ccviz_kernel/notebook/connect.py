@@ -130,6 +130,20 @@ class Connection:
             rows.sort(key=lambda r: (r.get("lastEventAt") is None, -(r.get("lastEventAt") or 0)))
         return rows
 
+    def waiting(self) -> list[dict[str, Any]]:
+        """Who needs you, across every game this connection reaches (the lobby's "who needs
+        you", :meth:`ccviz_kernel.hub.Hub.waiting` on the server): each agent waiting at a
+        permission or a question, or a session idle after its turn, newest first;
+        ``{gameId, title, agent, name, wait, text, since, request?}``. Answer a permission
+        with ``conn.game(row["gameId"]).pending()``."""
+        rows = [
+            {"gameId": row["gameId"], "title": row.get("title"), **entry}
+            for row in self.summaries()
+            for entry in row.get("waiting") or []
+        ]
+        rows.sort(key=lambda e: e.get("since") or 0, reverse=True)
+        return rows
+
     def game(self, game_id: str | None = None) -> GameHandle:
         """The game ``game_id``, or with none the newest (:meth:`latest`); a
         :class:`~ccviz_kernel.errors.GameNotFound` that lists the games if there is no
