@@ -280,3 +280,40 @@ def test_the_engine_refuses_bad_answers_before_they_are_logged():
             assert why in str(exc)
         else:
             raise AssertionError(f"{bad} was taken")
+
+
+def test_a_widget_over_the_comm_answers_through_the_kernels_hub():
+    """The in-kernel feed of a notebook widget (notebook/widget.py) takes the widget's
+    answer to the hub it mirrors, as the kernel's user."""
+    import getpass
+    from types import SimpleNamespace
+
+    from ccviz_kernel.notebook.widget import _HubFeed
+
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                pending = await held(session, host, request_payload())
+                (request,) = open_requests(host)
+                view = SimpleNamespace(game_id=GAME, send=lambda m: None, _offline_wanted=False)
+                feed = _HubFeed(view, host.hub, 30.0)
+                acks: list[dict] = []
+                action = {"type": "permission", "request": request["id"], "behavior": "allow"}
+                feed.request({"type": "act", "action": action}, acks.append)
+                assert acks and acks[0]["ok"] is True, acks
+                status, text = await pending
+                assert (status, json.loads(text)["hookSpecificOutput"]["decision"]) == (
+                    200,
+                    {"behavior": "allow"},
+                )
+                closed = host.hub.game(GAME).peek("permissions", request["id"])
+                assert (closed["source"], closed["by"]) == ("widget", getpass.getuser())
+                feed.request({"type": "act", "action": {"type": "say"}}, acks.append)
+                assert acks[-1]["ok"] is False and "permission" in acks[-1]["error"]
+                feed.close()
+        finally:
+            await host.close()
+
+    run(scenario())
