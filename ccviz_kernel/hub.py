@@ -48,7 +48,16 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
     "annotate": ("agent", "text"),
     "rules": ("tools", "prefixes", "default", "places"),
     # answering a held PermissionRequest (protocol.md §14); the engine checks it
-    "permission": ("request", "behavior", "message", "always", "by", "source"),
+    "permission": (
+        "request",
+        "behavior",
+        "message",
+        "always",
+        "answers",
+        "content",
+        "by",
+        "source",
+    ),
 }
 
 

@@ -30,8 +30,36 @@ OUTCOMES = {
     "withdraw": "withdrawn",
     "pass": "passed",
 }
+OUTCOMES.update(accept="accepted", decline="declined")
 #: What a person or a program may answer (the others are the server's own).
-ANSWERS = frozenset({"allow", "deny", "pass"})
+ANSWERS = frozenset({"allow", "deny", "accept", "decline", "pass"})
+#: The tool whose PermissionRequest is a question to the person (its options to pick from).
+QUESTION_TOOL = "AskUserQuestion"
+#: What answers each kind of request takes from a person, and with the server's own.
+KIND_ANSWERS = {
+    "permission": frozenset({"allow", "deny", "pass"}),
+    "question": frozenset({"allow", "deny", "pass"}),
+    "elicitation": frozenset({"accept", "decline", "pass"}),
+}
+KIND_BEHAVIORS = {kind: answers | {"expire", "withdraw"} for kind, answers in KIND_ANSWERS.items()}
+#: Outcomes after which the agent goes on (its call runs, or it reads the refusal).
+_GOES_ON = frozenset({"allowed", "denied", "answered", "accepted", "declined"})
+_WORDS = {
+    "allowed": "Allowed",
+    "denied": "Denied",
+    "answered": "Answered",
+    "accepted": "Accepted",
+    "declined": "Declined",
+}
+_PHRASES = {
+    "allowed": "was allowed to go on",
+    "denied": "was not allowed to go on",
+    "answered": "got its answer",
+    "accepted": "got the input it asked for",
+    "declined": "was told no",
+}
+#: Field types an elicitation's form may have (MCP's primitive schema types).
+FIELD_TYPES = frozenset({"string", "number", "integer", "boolean"})
 #: The longest deny message (the model reads it as the tool's result).
 MAX_MESSAGE = 500
 #: ``tool_input`` fields a request shows, in this order, at most :data:`_INPUT_FIELDS_KEPT`.
@@ -43,7 +71,9 @@ _TURN_OVER = SYNC_EVENTS | {"UserPromptSubmit"}
 #: Events after which an agent cannot still be waiting on a request only seen (api/hooks):
 #: its call's outcome, or its next request.
 MOVES_ON = (
-    _TURN_OVER | {"PermissionRequest", "PermissionDenied", "PostToolUse"} | {"PostToolUseFailure"}
+    _TURN_OVER
+    | {"PermissionRequest", "PermissionDenied", "PostToolUse", "Elicitation"}
+    | {"PostToolUseFailure", "ElicitationResult"}
 )
 
 
@@ -53,11 +83,40 @@ class PermissionRules(AgentRules):
     _open_requests: int  # how many requests are open (Game.apply asks on every event)
 
     def _on_permission_request(self, event: HookEvent) -> None:
-        agent_id = self._agent_for(event)
-        self._settle_agent(agent_id, "PermissionRequest")
         tool = event.tool_name or "a tool"
         tool_input = event.get("tool_input")
         text, doing = tool_texts(tool, tool_input, self._state["cwd"])
+        extra: dict[str, Any] = {"input": _input_fields(tool_input)}
+        kind = "permission"
+        if tool == QUESTION_TOOL:
+            kind = "question"
+            extra["questions"] = _questions(tool_input)
+            first = extra["questions"][0]["question"] if extra["questions"] else "a question"
+            text, doing = first, "asking you a question"
+        extra["suggestions"] = _suggestion_labels(event.get("permission_suggestions"))
+        agent_id = self._open_request(event, kind, tool, text, extra, wait="permission")
+        if kind == "question":
+            self._effect("wait", agent_id, shorten(f"Asks: {text}"))
+            self._caption(agent_id, "asks you a question")
+        else:
+            self._effect("wait", agent_id, shorten(f"May I? {text}"))
+            self._caption(agent_id, f"asks your permission before {doing}")
+
+    def _open_elicitation(self, event: HookEvent) -> None:
+        """An MCP server's form (``Elicitation``): a request of kind ``elicitation``."""
+        server = event.get("mcp_server_name")
+        server = shorten(server, 80) if isinstance(server, str) and server else "an MCP server"
+        message = event.get("message")
+        text = message if isinstance(message, str) and message else f"{server} asks for input"
+        extra = {"server": server, "fields": _fields(event.get("requested_schema"))}
+        self._open_request(event, "elicitation", server, text, extra, wait="input")
+
+    def _open_request(
+        self, event: HookEvent, kind: str, tool: str, text: str, extra: dict[str, Any], wait: str
+    ) -> str:
+        """Record an open request of ``kind``; the agent waits for it. Returns the agent."""
+        agent_id = self._agent_for(event)
+        self._settle_agent(agent_id, event.name)
         rid = event.get("ccviz_request")
         answerable = isinstance(rid, str) and 0 < len(rid) <= 64
         self._scratch.requests += 1
@@ -65,17 +124,20 @@ class PermissionRules(AgentRules):
             rid = f"r{self._scratch.requests}"  # reorder window did to its seq
         request = {
             "id": rid,
+            "kind": kind,
             "agent": agent_id,
             "tool": shorten(tool, 80),
             "text": shorten(text),
-            "input": _input_fields(tool_input),
-            "suggestions": _suggestion_labels(event.get("permission_suggestions")),
+            "input": {},
+            "suggestions": [],
+            **extra,
             "askedAt": int(event.ts * 1000) if event.ts is not None else None,
             "state": "open",
             "by": None,
             "source": None,
             "message": None,
             "always": False,
+            "answer": None,
             "answeredAt": None,
             "answerable": answerable,
         }
@@ -84,11 +146,8 @@ class PermissionRules(AgentRules):
             self._close(old, "moved-on", at=None)
         self._set(("permissions", rid), request)
         self._open_requests += 1
-        self._agent_set(
-            agent_id, state="waiting", wait="permission", place=WAITING_PLACE, request=rid
-        )
-        self._effect("wait", agent_id, shorten(f"May I? {text}"))
-        self._caption(agent_id, f"asks your permission before {doing}")
+        self._agent_set(agent_id, state="waiting", wait=wait, place=WAITING_PLACE, request=rid)
+        return agent_id
 
     def _check_permission(self, event: HookEvent) -> None:
         """Refuse an answer that could not count (before it is logged)."""
@@ -106,11 +165,21 @@ class PermissionRules(AgentRules):
                 f"request {rid!r} cannot be answered here: it came through api/hooks "
                 "(install-hooks --answer-permissions makes requests answerable)"
             )
+        kind = request.get("kind", "permission")
+        if behavior not in KIND_BEHAVIORS[kind]:
+            raise PayloadError(
+                f"a {kind} is answered with {', '.join(sorted(KIND_ANSWERS[kind]))}, "
+                f"not {behavior!r}"
+            )
         message = p.get("message")
         if message is not None and not isinstance(message, str):
             raise PayloadError("field 'message' must be a string")
         if isinstance(message, str) and len(message) > MAX_MESSAGE:
             raise PayloadError(f"field 'message' is longer than {MAX_MESSAGE} characters")
+        if kind == "question" and behavior == "allow":
+            _check_answers(p.get("answers"), request["questions"])
+        if kind == "elicitation" and behavior == "accept":
+            _check_content(p.get("content"), request["fields"])
 
     def _on_permission_answer(self, event: HookEvent) -> None:
         rid = event.get("request")
@@ -120,7 +189,13 @@ class PermissionRules(AgentRules):
         if request is None or outcome is None or request["state"] != "open":
             return  # an unchecked answer from an old log: nothing to do
         by, source, message = event.get("by"), event.get("source"), event.get("message")
-        always = event.get("always") is True and outcome == "allowed"
+        kind = request.get("kind", "permission")
+        always = event.get("always") is True and outcome == "allowed" and kind == "permission"
+        answer = None
+        if kind == "question" and outcome == "allowed":
+            outcome, answer = "answered", _kept(event.get("answers"))
+        elif kind == "elicitation" and outcome == "accepted":
+            answer = _kept(event.get("content"))
         self._close(
             request,
             outcome,
@@ -128,23 +203,21 @@ class PermissionRules(AgentRules):
             source=shorten(source, 20) if isinstance(source, str) and source else None,
             message=shorten(message, 200) if isinstance(message, str) and message else None,
             always=always,
+            answer=answer,
             at=int(event.ts * 1000) if event.ts is not None else None,
         )
         agent_id = request["agent"]
         agent = self._state["agents"].get(agent_id)
-        if outcome in ("allowed", "denied") and agent is not None and agent["wait"] == "permission":
+        if outcome in _GOES_ON and agent is not None and agent["state"] == "waiting":
             # allowed: its call runs now; denied: the model reads the refusal and goes on
             self._agent_set(
                 agent_id, state="working" if outcome == "allowed" else "thinking", wait=None
             )
-        if outcome in ("allowed", "denied"):
+        if outcome in _GOES_ON:
             who = f" by {request['by']}" if request["by"] else ""
-            word = "Allowed" if outcome == "allowed" else "Denied"
+            word = _WORDS[outcome]
             self._effect("say", agent_id, shorten(f"{word}{who}: {request['text']}"))
-            self._caption(
-                agent_id,
-                f"was {'allowed' if outcome == 'allowed' else 'not allowed'} to go on{who}",
-            )
+            self._caption(agent_id, f"{_PHRASES[outcome]}{who}")
 
     def _settle_agent(self, agent_id: str, name: str) -> None:
         """Close the agent's open request when ``name`` shows it is no longer waiting."""
@@ -218,3 +291,109 @@ def _suggestion_labels(suggestions: Any) -> list[str]:
 def _rule_label(rule: dict[str, Any]) -> str:
     content = rule.get("ruleContent")
     return f"{rule.get('toolName')}({content})" if content else str(rule.get("toolName"))
+
+
+def _questions(tool_input: Any) -> list[dict[str, Any]]:
+    """AskUserQuestion's questions: the text, the header and the option labels."""
+    raw = tool_input.get("questions") if isinstance(tool_input, dict) else None
+    found = []
+    for q in raw[:4] if isinstance(raw, list) else []:
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+            continue
+        options = q.get("options") if isinstance(q.get("options"), list) else []
+        labels = [
+            shorten(o["label"], 80)
+            for o in options[:8]
+            if isinstance(o, dict) and isinstance(o.get("label"), str)
+        ]
+        header = q.get("header")
+        found.append(
+            {
+                "question": shorten(q["question"], MAX_MESSAGE),
+                "header": shorten(header, 40) if isinstance(header, str) and header else None,
+                "options": labels,
+                "multiSelect": q.get("multiSelect") is True,
+            }
+        )
+    return found
+
+
+def _fields(schema: Any) -> list[dict[str, Any]]:
+    """An elicitation's form: its fields, from the flat JSON schema MCP allows."""
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict):
+        return []
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    fields = []
+    for name, spec in list(props.items())[:12]:
+        if not isinstance(name, str) or not isinstance(spec, dict):
+            continue
+        kind = spec.get("type") if spec.get("type") in FIELD_TYPES else "string"
+        enum = spec.get("enum")
+        title, description = spec.get("title"), spec.get("description")
+        fields.append(
+            {
+                "name": shorten(name, 64),
+                "type": kind,
+                "title": shorten(title, 80) if isinstance(title, str) and title else None,
+                "description": shorten(description, 160)
+                if isinstance(description, str) and description
+                else None,
+                "enum": [shorten(str(v), 80) for v in enum[:20]]
+                if isinstance(enum, list)
+                else None,
+                "required": name in required,
+            }
+        )
+    return fields
+
+
+def _check_answers(answers: Any, questions: list[dict[str, Any]]) -> None:
+    if not isinstance(answers, dict) or not answers:
+        raise PayloadError("a question is answered with 'answers': {question: label}")
+    asked = {q["question"] for q in questions}
+    for question, label in answers.items():
+        if question not in asked:
+            raise PayloadError(f"no question {question!r} in this request")
+        if not isinstance(label, str) or not label or len(label) > MAX_MESSAGE:
+            raise PayloadError(f"the answer to {question!r} must be a short, non-empty string")
+
+
+def _check_content(content: Any, fields: list[dict[str, Any]]) -> None:
+    if not isinstance(content, dict):
+        raise PayloadError("an elicitation is accepted with 'content': {field: value}")
+    known = {f["name"]: f for f in fields}
+    for name, value in content.items():
+        field = known.get(name)
+        if field is None:
+            raise PayloadError(f"the form has no field {name!r}")
+        kind = field["type"]
+        ok = (
+            (kind == "boolean" and isinstance(value, bool))
+            or (kind == "integer" and isinstance(value, int) and not isinstance(value, bool))
+            or (
+                kind == "number"
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and value == value
+                and abs(value) != float("inf")
+            )
+            or (kind == "string" and isinstance(value, str) and len(value) <= MAX_MESSAGE)
+        )
+        if not ok:
+            raise PayloadError(f"field {name!r} takes a {kind}, not {value!r}")
+        if field["enum"] is not None and str(value) not in field["enum"]:
+            raise PayloadError(f"field {name!r} takes one of {', '.join(field['enum'])}")
+    missing = [f["name"] for f in fields if f["required"] and f["name"] not in content]
+    if missing:
+        raise PayloadError(f"the form needs {', '.join(missing)}")
+
+
+def _kept(answer: Any) -> dict[str, Any] | None:
+    """What was answered, as the state keeps it (strings redacted and cut)."""
+    if not isinstance(answer, dict):
+        return None
+    return {
+        shorten(str(k), MAX_MESSAGE): shorten(v, MAX_MESSAGE) if isinstance(v, str) else v
+        for k, v in list(answer.items())[:12]
+    }

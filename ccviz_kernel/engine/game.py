@@ -222,6 +222,12 @@ class Game(SessionRules, ToolRules, ControlRules, PermissionRules):
         self._deltas = self._effects = _BETWEEN_EVENTS  # type: ignore[assignment]
         return _new_applied(Applied, (seq, deltas, effects, False))
 
+    def _on_elicitation_asked(self, event: HookEvent) -> None:
+        """An MCP server asks for input: its agent waits (SessionRules), and the form is a
+        request a person may answer (PermissionRules)."""
+        self._on_elicitation(event)
+        self._open_elicitation(event)
+
     def validate(self, event: HookEvent) -> None:
         """Refuse a control event that could not do anything, before it is logged."""
         if event.name == "ccviz.permission":
@@ -251,7 +257,7 @@ _HANDLERS = {
     "TaskCreated": Game._on_task_created,
     "TaskCompleted": Game._on_task_completed,
     "CwdChanged": Game._on_cwd_changed,
-    "Elicitation": Game._on_elicitation,
+    "Elicitation": Game._on_elicitation_asked,
     "ElicitationResult": Game._on_elicitation_result,
     "PostModelSwitch": Game._on_model_switch,
     "ccviz.usage": Game._on_usage,

@@ -49,7 +49,7 @@ from .follow import LogFollower
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
 from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
-from .permissions import PermissionDesk
+from .permissions import ANSWERED_EVENTS, PermissionDesk
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 
@@ -346,17 +346,20 @@ class GameServer:
         if isinstance(checked, HttpAnswer):
             return checked
         event, ts, key = checked
-        if event.name != "PermissionRequest":
-            return HttpAnswer(400, f"api/permissions takes PermissionRequest, not {event.name}\n")
+        if event.name not in ANSWERED_EVENTS:
+            return HttpAnswer(
+                400, f"api/permissions takes PermissionRequest or Elicitation, not {event.name}\n"
+            )
         desk = self.permissions
         rid = desk.new_id()
+        tool_input = event.payload.get("tool_input")  # as sent: a question's answer goes in it
         event.payload = {**event.payload, "ccviz_request": rid}
         refused = self._ingest_hook(event, ts, key)
         if refused is not None:
             return refused
 
         async def answer() -> HttpAnswer:
-            decision = await desk.hold(event.session_id, rid, gone)
+            decision = await desk.hold(event.session_id, rid, gone, tool_input)
             return HttpAnswer(204) if decision is None else HttpAnswer.json(decision)
 
         return answer()

@@ -26,6 +26,8 @@ from ..errors import PayloadError, StoreError
 
 log = logging.getLogger("ccviz.server")
 
+#: The hook events ``api/permissions`` holds for an answer.
+ANSWERED_EVENTS = frozenset({"PermissionRequest", "Elicitation"})
 #: How often a held hook looks whether Claude Code is still there (seconds).
 GONE_EVERY = 0.25
 #: An answerable request still open this long after it was asked (beyond the wait) can no
@@ -41,6 +43,8 @@ class PermissionDesk:
         #: Seconds a hook is held at most (``--answer-wait``).
         self.wait = wait
         self._held: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
+        #: A held question's tool_input as Claude Code sent it: an answer goes back inside it.
+        self._inputs: dict[tuple[str, str], Any] = {}
         self._unsubscribe = hub.subscribe(self._on_applied)
 
     def new_id(self) -> str:
@@ -51,11 +55,13 @@ class PermissionDesk:
         return len(self._held)
 
     async def hold(
-        self, game_id: str, request_id: str, gone: Callable[[], bool]
+        self, game_id: str, request_id: str, gone: Callable[[], bool], tool_input: Any = None
     ) -> dict[str, Any] | None:
         """Wait for the answer to a request just logged: the decision Claude Code gets
-        (``hookSpecificOutput``), or ``None`` for none."""
+        (``hookSpecificOutput``), or ``None`` for none. ``tool_input``: what a question's
+        answer goes back inside (``updatedInput``)."""
         key = (game_id, request_id)
+        self._inputs[key] = tool_input
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self._held[key] = future
         self._settle(game_id)  # answered already (a rule on the same loop turn)
@@ -72,9 +78,10 @@ class PermissionDesk:
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(future), min(GONE_EVERY, left))
+            return future.result() if future.done() else self._decision(game_id, request_id)
         finally:
             self._held.pop(key, None)
-        return future.result() if future.done() else self._decision(game_id, request_id)
+            self._inputs.pop(key, None)
 
     def stop(self) -> None:
         """The server stops: every held hook gets no decision now (Claude Code asks itself)."""
@@ -146,10 +153,27 @@ class PermissionDesk:
 
     def _decision(self, game_id: str, request_id: str) -> dict[str, Any] | None:
         request = self._request(game_id, request_id)
-        if request is None or request["state"] not in ("allowed", "denied"):
+        if request is None:
             return None
-        decision: dict[str, Any]
-        if request["state"] == "allowed":
+        state = request["state"]
+        if request.get("kind") == "elicitation":
+            if state not in ("accepted", "declined"):
+                return None
+            output: dict[str, Any] = {"hookEventName": "Elicitation"}
+            output["action"] = "accept" if state == "accepted" else "decline"
+            if state == "accepted":
+                output["content"] = request["answer"] or {}
+            return {"hookSpecificOutput": output}
+        if state == "answered":  # a question: allowed, its answers inside the input
+            sent = self._inputs.get((game_id, request_id))
+            updated = {**(sent if isinstance(sent, dict) else {}), "answers": request["answer"]}
+            decision = {"behavior": "allow", "updatedInput": updated}
+            return {
+                "hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}
+            }
+        if state not in ("allowed", "denied"):
+            return None
+        if state == "allowed":
             decision = {"behavior": "allow"}
             if request["always"]:
                 decision["updatedPermissions"] = [

@@ -12,9 +12,11 @@ import json
 import time
 
 import aiohttp
+import pytest
 import socketio
 
 from ccviz_kernel.engine.game import Game
+from ccviz_kernel.errors import PayloadError
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.hosts.standalone import start
 
@@ -313,6 +315,120 @@ def test_a_widget_over_the_comm_answers_through_the_kernels_hub():
                 feed.request({"type": "act", "action": {"type": "say"}}, acks.append)
                 assert acks[-1]["ok"] is False and "permission" in acks[-1]["error"]
                 feed.close()
+        finally:
+            await host.close()
+
+    run(scenario())
+
+
+QUESTION = {
+    "questions": [
+        {
+            "question": "Which colour?",
+            "header": "Colour",
+            "options": [
+                {"label": "Red", "description": "warm"},
+                {"label": "Blue", "description": "cool"},
+            ],
+            "multiSelect": False,
+        }
+    ]
+}
+BLUE = {"Which colour?": "Blue"}
+ELICITATION = {
+    "session_id": GAME,
+    "hook_event_name": "Elicitation",
+    "mcp_server_name": "h4",
+    "message": "Pick a colour",
+    "mode": "form",
+    "requested_schema": {
+        "type": "object",
+        "properties": {
+            "colour": {"type": "string", "enum": ["red", "blue"]},
+            "count": {"type": "integer", "title": "How many"},
+        },
+        "required": ["colour"],
+    },
+}
+
+
+def test_a_question_and_an_elicitation_are_answered_with_what_was_picked():
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                pending = await held(session, host, request_payload("AskUserQuestion", **QUESTION))
+                (request,) = open_requests(host)
+                assert request["kind"] == "question" and request["text"] == "Which colour?"
+                assert request["questions"] == [
+                    {
+                        "question": "Which colour?",
+                        "header": "Colour",
+                        "options": ["Red", "Blue"],
+                        "multiSelect": False,
+                    }
+                ]
+                answer = {"type": "permission", "request": request["id"], "behavior": "allow"}
+                for bad, why in (
+                    ({}, "answers"),
+                    ({"answers": {"Which size?": "L"}}, "no question"),
+                ):
+                    with pytest.raises(PayloadError, match=why):
+                        host.hub.act(GAME, {**answer, **bad})
+                host.hub.act(GAME, {**answer, "answers": BLUE})
+                status, text = await pending
+                decision = json.loads(text)["hookSpecificOutput"]["decision"]
+                assert (status, decision["behavior"]) == (200, "allow")
+                assert decision["updatedInput"] == {
+                    **QUESTION,
+                    "answers": {"Which colour?": "Blue"},
+                }
+                closed = host.hub.game(GAME).peek("permissions", request["id"])
+                assert (closed["state"], closed["answer"]) == (
+                    "answered",
+                    {"Which colour?": "Blue"},
+                )
+
+                pending = await held(session, host, ELICITATION)
+                (request,) = open_requests(host)
+                assert (request["kind"], request["server"], request["text"]) == (
+                    "elicitation",
+                    "h4",
+                    "Pick a colour",
+                )
+                assert [(f["name"], f["type"], f["required"]) for f in request["fields"]] == [
+                    ("colour", "string", True),
+                    ("count", "integer", False),
+                ]
+                answer = {"type": "permission", "request": request["id"], "behavior": "accept"}
+                for bad, why in (
+                    ({"content": {"count": 2}}, "needs colour"),
+                    ({"content": {"colour": "green"}}, "one of"),
+                    ({"content": {"colour": "red", "count": "2"}}, "integer"),
+                    ({"content": {"colour": "red", "size": 1}}, "no field"),
+                ):
+                    with pytest.raises(PayloadError, match=why):
+                        host.hub.act(GAME, {**answer, **bad})
+                with pytest.raises(PayloadError, match="answered with"):
+                    host.hub.act(GAME, {**answer, "behavior": "allow"})
+                host.hub.act(GAME, {**answer, "content": {"colour": "blue", "count": 2}})
+                status, text = await pending
+                assert (status, json.loads(text)) == (
+                    200,
+                    {
+                        "hookSpecificOutput": {
+                            "hookEventName": "Elicitation",
+                            "action": "accept",
+                            "content": {"colour": "blue", "count": 2},
+                        }
+                    },
+                )
+                pending = await held(session, host, ELICITATION)
+                (request,) = open_requests(host)
+                host.hub.act(GAME, {**answer, "request": request["id"], "behavior": "decline"})
+                decline = {"hookEventName": "Elicitation", "action": "decline"}
+                assert json.loads((await pending)[1]) == {"hookSpecificOutput": decline}
         finally:
             await host.close()
 
