@@ -64,6 +64,9 @@ LOBBY_EVERY = 0.5
 EVICT_EVERY = 60.0
 #: How often permission requests nobody can be holding any more are closed (seconds).
 SWEEP_EVERY = 5.0
+#: The environ key a host's role check may set to the connection's user name (Jupyter's
+#: user): what an answer to a permission is logged as coming from.
+USER_KEY = "ccviz.user"
 #: A stopping server spreads its viewers' reconnects over this many seconds (``server-closing``).
 RECONNECT_SPREAD = 2.0
 
@@ -175,6 +178,8 @@ class GameServer:
         #: game-history and game-at, per connection (each may replay up to 1255 events).
         self.read_limiter = RateLimiter(*read_rate)
         self._roles: dict[str, str] = {}
+        #: The user names hosts know (USER_KEY), by connection.
+        self._users: dict[str, str] = {}
         self._lobby_dirty = False
         self._tasks: list[asyncio.Task[None]] = []
         #: Spool files a pass stopped in (the store failed: a full disk), and where.
@@ -659,6 +664,9 @@ class GameServer:
         if role is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._roles[sid] = role
+        user = environ.get(USER_KEY) if isinstance(environ, dict) else None
+        if isinstance(user, str) and user:
+            self._users[sid] = user[:80]
         self.limits.start(sid)
         return None
 
@@ -667,6 +675,7 @@ class GameServer:
             self.limits.refused["reserved"] += 1
             return reserved_refusal("disconnect")
         self._roles.pop(sid, None)
+        self._users.pop(sid, None)
         self.limits.end(sid)
         for limiter in (self.action_limiter, self.read_limiter):
             limiter.forget(sid)
@@ -751,7 +760,7 @@ class GameServer:
         if role != "controller":
             return _error("agent-action needs the controller role (connect with the ingest token)")
         if isinstance(data, dict) and data.get("type") == "permission" and not data.get("by"):
-            data = {**data, "by": role}
+            data = {**data, "by": self._users.get(sid, role)}
         if not self.action_limiter.allow(sid):
             return _error("rate limited: too many actions")
         game_id = _game_id(data)

@@ -173,6 +173,14 @@ async def test_socketio_jupyter_user_is_controller_and_strangers_are_refused(
         assert seq == 6
         await viewer.wait_seq(6)
         assert viewer.snapshot == started.hub.snapshot(GAME)
+        # a Jupyter user with write answers a permission request: logged under their name
+        asked = {"session_id": GAME, "hook_event_name": "PermissionRequest", "tool_name": "Bash"}
+        asked.update(tool_input={"command": "make"}, ccviz_request="pjupyter0001")
+        started.hub.ingest(asked)
+        await viewer.act("permission", request="pjupyter0001", behavior="allow")
+        answered = started.hub.game(GAME).peek("permissions", "pjupyter0001")
+        assert answered["state"] == "allowed"
+        assert answered["by"] not in (None, "controller")  # the Jupyter user's name
         health = await fetch(
             http_server_client, jp_base_url + "ccviz/healthz", auth=f"token {jp_token}"
         )
@@ -190,7 +198,7 @@ async def test_socketio_jupyter_user_is_controller_and_strangers_are_refused(
     kernel = mirror(jp_serverapp, started, token=started.auth.ingest_token)
     await kernel.connect()
     try:
-        assert await kernel.act("say", agent="main", text="from a kernel") == 7
+        assert await kernel.act("say", agent="main", text="from a kernel") == 9
     finally:
         await kernel.close()
 

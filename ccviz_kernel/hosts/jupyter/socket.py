@@ -25,7 +25,7 @@ from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketHandler
 
 from ...server.auth import Auth, origin_allowed
-from ...server.core import GameServer, RoleCheck
+from ...server.core import USER_KEY, GameServer, RoleCheck
 
 #: The resource name Jupyter's authorizer is asked about (actions ``read`` and ``write``).
 AUTH_RESOURCE = "ccviz"
@@ -54,6 +54,7 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
     auth_resource = AUTH_RESOURCE
     #: ``controller``/``viewer`` for a Jupyter user; ``None`` until the ingest token shows.
     ccviz_role: str | None = None
+    ccviz_user: str | None = None
     ccviz_accepted = False
     _deadline: object | None = None
     #: Messages not yet taken by Engine.IO (``None`` once closed), and the future it waits
@@ -88,6 +89,8 @@ class SocketHandler(WebSocketHandler, JupyterHandler):
                 raise web.HTTPError(403)
             write = await ensure_async(allowed(self, user, "write", AUTH_RESOURCE))
             self.ccviz_role = "controller" if write else "viewer"
+            #: Who answers a permission from this connection (the game's log says so).
+            self.ccviz_user = getattr(user, "username", None) or getattr(user, "name", None)
 
     def check_origin(self, origin: str | None = None) -> bool:
         # The Origin rule every ccviz host shares (server/auth.py: no Origin, the page's own
@@ -225,6 +228,9 @@ def role_check(auth: Auth) -> RoleCheck:
             role: str | None = "controller"
         else:
             role = getattr(handler, "ccviz_role", None)
+            user = getattr(handler, "ccviz_user", None)
+            if isinstance(user, str) and user:
+                environ[USER_KEY] = user
         if role is not None and hasattr(handler, "ccviz_accept"):
             handler.ccviz_accept()
         return role
