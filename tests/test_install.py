@@ -1185,7 +1185,11 @@ def test_answer_permissions_holds_permission_requests_at_api_permissions(tmp_pat
     urls = claude_settings.handler_urls("http://127.0.0.1:8765/")
     assert {_answering(settings)["url"], _answering(plain)["url"]} == urls
     assert claude_settings.install_mode(settings) == "lean"
-    del settings["hooks"]["PermissionRequest"], plain["hooks"]["PermissionRequest"]
+    # an MCP server's form (Elicitation) waits there too, with the same handler
+    (elicitation,) = ours_by_event(settings)["Elicitation"]
+    assert elicitation == _answering(settings)
+    for event in claude_settings.ANSWERED_EVENTS:
+        del settings["hooks"][event], plain["hooks"][event]
     assert ordered(settings) == ordered(plain)  # nothing else differs
     # the same again changes nothing; without the option the plain handler is back
     before = path.read_text()
@@ -1211,7 +1215,9 @@ def test_answer_permissions_works_in_every_mode(tmp_path, ccviz, flags, mode):
     handler = _answering(settings)
     assert handler["type"] == "http" and handler["url"].endswith("/api/permissions")
     ours = ours_by_event(settings)
-    kinds = {h["type"] for e, hs in ours.items() if e != "PermissionRequest" for h in hs}
+    assert ours["Elicitation"] == [handler]
+    answered = claude_settings.ANSWERED_EVENTS
+    kinds = {h["type"] for e, hs in ours.items() if e not in answered for h in hs}
     assert kinds == ({"command"} if mode == "command" else {"http", "command"})
     # the http handler needs the hook token, with --command too (in the user settings' env)
     user = json.loads(Path(claude_settings.settings_path("user")).read_text())
@@ -1241,3 +1247,21 @@ def test_the_magic_takes_answer_permissions_too(tmp_path, monkeypatch, capsys):
     settings = json.loads(Path(claude_settings.settings_path("user")).read_text())
     assert not claude_settings.answers_permissions(settings)
     assert _answering(settings)["url"].endswith("/api/hooks")
+
+
+def test_elicitation_goes_back_to_the_spooled_command_without_answer_permissions(tmp_path, ccviz):
+    """Reinstalling without the option puts Elicitation's plain handler back (``ccviz
+    hook``, synchronous: it is rare and not in the transcript); uninstall removes both."""
+    path = tmp_path / "settings.json"
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    plain = ours_by_event(json.loads(path.read_text()))["Elicitation"]
+    assert [(h["type"], h.get("async")) for h in plain] == [("command", False)]
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    (held,) = ours_by_event(json.loads(path.read_text()))["Elicitation"]
+    assert held["url"].endswith("/api/permissions")
+    assert held["timeout"] == claude_settings.answer_timeout()
+    assert ccviz(["install-hooks", "--settings", str(path)]) == 0
+    assert ours_by_event(json.loads(path.read_text()))["Elicitation"] == plain
+    assert ccviz(["install-hooks", "--answer-permissions", "--settings", str(path)]) == 0
+    assert ccviz(["uninstall-hooks", "--settings", str(path)]) == 0
+    assert "Elicitation" not in json.loads(path.read_text()).get("hooks", {})

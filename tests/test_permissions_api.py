@@ -84,15 +84,21 @@ class Asked(threading.Thread):
             self.status, self.body = exc.code, exc.read()
         self.seconds = time.monotonic() - began
 
-    def answer(self) -> tuple[int | None, Any]:
-        """Wait for the POST's answer: ``(status, decision or None)``."""
+    def output(self) -> tuple[int | None, Any]:
+        """Wait for the POST's answer: ``(status, hookSpecificOutput or None)``."""
         self.join(WAIT + 6)
         assert not self.is_alive(), "the hook was never answered"
         if not self.body:
             return self.status, None
-        output = json.loads(self.body)["hookSpecificOutput"]
+        return self.status, json.loads(self.body)["hookSpecificOutput"]
+
+    def answer(self) -> tuple[int | None, Any]:
+        """Wait for a PermissionRequest's answer: ``(status, decision or None)``."""
+        status, output = self.output()
+        if output is None:
+            return status, None
         assert output["hookEventName"] == "PermissionRequest"
-        return self.status, output["decision"]
+        return status, output["decision"]
 
 
 def request(session: str, tool: str, tool_input: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -290,3 +296,186 @@ def test_a_rule_needs_a_callable_and_a_loop_to_listen_on(server):
     loopless = GameHandle(LocalBackend(Hub(EventStore(":memory:"))), "no-loop")
     with pytest.raises(RuntimeError, match="running event loop"):
         loopless.on_permission(lambda req: None)
+
+
+# -- questions (AskUserQuestion) and MCP servers' forms (Elicitation) ---------------------
+
+COLOUR = "Which colour?"
+QUESTIONS = {
+    "questions": [
+        {
+            "question": COLOUR,
+            "header": "Colour",
+            "options": [{"label": "Red", "description": "warm"}, {"label": "Blue"}],
+            "multiSelect": False,
+        }
+    ]
+}
+TOPPINGS = {
+    "question": "Which toppings?",
+    "header": "Pizza",
+    "options": [{"label": "Olives"}, {"label": "Basil"}, {"label": "Chili"}],
+    "multiSelect": True,
+}
+
+
+def elicitation(session: str) -> dict[str, Any]:
+    """An Elicitation payload shaped like 2.1.332's (tests/e2e/PERMISSIONS.md §5)."""
+    return {
+        "session_id": session,
+        "transcript_path": f"/nonexistent/{session}.jsonl",
+        "cwd": "/work/project",
+        "hook_event_name": "Elicitation",
+        "mcp_server_name": "colours",
+        "message": "Pick a colour",
+        "mode": "form",
+        "requested_schema": {
+            "type": "object",
+            "properties": {
+                "colour": {"type": "string", "enum": ["red", "blue"]},
+                "count": {"type": "integer", "title": "How many"},
+            },
+            "required": ["colour"],
+        },
+    }
+
+
+@BACKENDS
+def test_a_question_is_answered_with_the_picked_labels(server, kind):
+    game = GameHandle(server.backends[kind], f"question-{kind}")
+    asked = server.ask(request(game.id, "AskUserQuestion", QUESTIONS))
+    (req,) = pending(game)
+    assert (req.kind, req.tool, req.text, req.answers) == (
+        "question",
+        "AskUserQuestion",
+        COLOUR,
+        None,
+    )
+    assert req.questions == [
+        {"question": COLOUR, "header": "Colour", "options": ["Red", "Blue"], "multiSelect": False}
+    ]
+    assert repr(req).startswith("<question ") and "req.answer(" in req._repr_html_()
+    # the wrong method says which one answers a question
+    for wrong in (req.allow, lambda: req.accept({"colour": "red"}), req.decline):
+        with pytest.raises(TypeError, match=r"req\.answer\("):
+            wrong()
+    with pytest.raises(ValueError, match="no question 'Which size\\?'"):
+        req.answer({"Which size?": "L"})
+    assert asked.is_alive()
+    req.answer("Blue")  # one question: a plain label
+    status, decision = asked.answer()
+    assert (status, decision["behavior"]) == (200, "allow")
+    assert decision["updatedInput"] == {**QUESTIONS, "answers": {COLOUR: "Blue"}}
+    settled(req, "answered")
+    assert req.answers == {COLOUR: "Blue"} and req.by == getpass.getuser()
+    # two questions, one of them multi-select: a dict, a list of labels joined
+    both = {"questions": [*QUESTIONS["questions"], TOPPINGS]}
+    asked = server.ask(request(game.id, "AskUserQuestion", both))
+    (req,) = pending(game)
+    with pytest.raises(ValueError, match="asks 2"):
+        req.answer("Red")
+    req.answer({COLOUR: "Red", "Which toppings?": ["Olives", "Chili"]})
+    answers = asked.answer()[1]["updatedInput"]["answers"]
+    assert answers == {COLOUR: "Red", "Which toppings?": "Olives, Chili"}
+    # and a question can be refused like a permission
+    asked = server.ask(request(game.id, "AskUserQuestion", QUESTIONS))
+    (req,) = pending(game)
+    req.deny("answer it yourself")
+    assert asked.answer() == (200, {"behavior": "deny", "message": "answer it yourself"})
+
+
+@BACKENDS
+def test_an_elicitation_is_accepted_with_content_or_declined(server, kind):
+    game = GameHandle(server.backends[kind], f"elicit-{kind}")
+    asked = server.ask(elicitation(game.id))
+    (req,) = pending(game)
+    assert (req.kind, req.server, req.text) == ("elicitation", "colours", "Pick a colour")
+    assert [(f["name"], f["type"], f["enum"], f["required"]) for f in req.fields] == [
+        ("colour", "string", ["red", "blue"], True),
+        ("count", "integer", None, False),
+    ]
+    assert repr(req).startswith("<elicitation ") and "colours asks" in repr(req)
+    assert "req.accept(" in req._repr_html_()
+    for wrong in (req.allow, req.deny, lambda: req.answer("blue")):
+        with pytest.raises(TypeError, match=r"req\.accept\(\{field: value\}\) or req\.decline"):
+            wrong()
+    with pytest.raises(PayloadError, match="one of red, blue"):
+        req.accept({"colour": "green"})  # checked against the form, and still open
+    assert req.state == "open" and asked.is_alive()
+    req.accept({"colour": "blue", "count": 2})
+    content = {"colour": "blue", "count": 2}
+    accepted = {"hookEventName": "Elicitation", "action": "accept", "content": content}
+    assert asked.output() == (200, accepted)
+    settled(req, "accepted")
+    assert req.answers == content
+    asked = server.ask(elicitation(game.id))
+    (req,) = pending(game)
+    req.decline()
+    assert asked.output() == (200, {"hookEventName": "Elicitation", "action": "decline"})
+    settled(req, "declined")
+    assert req.answers is None
+
+
+@BACKENDS
+def test_a_rule_sees_every_kind_and_answers_with_a_dict(server, kind, caplog):
+    """The e2e's rule: the form's content for an elicitation, the answers for a question,
+    a person for the rest; what does not fit the kind is passed back at once, warned."""
+    game = GameHandle(server.backends[kind], f"kinds-{kind}")
+    kinds: list[str] = []
+
+    def rule(req: PermissionRequest) -> Any:
+        kinds.append(req.kind)
+        if req.kind == "elicitation":
+            return {"colour": "blue"}
+        if req.kind == "question":
+            return {COLOUR: "Red"}
+        return None
+
+    watching = game.on_permission(rule)
+    try:
+        asked = server.ask(elicitation(game.id))
+        accepted = {
+            "hookEventName": "Elicitation",
+            "action": "accept",
+            "content": {"colour": "blue"},
+        }
+        assert asked.output() == (200, accepted)
+        asked = server.ask(request(game.id, "AskUserQuestion", QUESTIONS))
+        assert asked.answer()[1]["updatedInput"]["answers"] == {COLOUR: "Red"}
+        asked = server.ask(request(game.id, "Write", WRITE))
+        (req,) = pending(game)
+        deadline = time.monotonic() + WAIT
+        while watching.left < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        req.allow()
+        assert asked.answer() == (200, {"behavior": "allow"})
+        assert kinds == ["elicitation", "question", "permission"]
+        assert (watching.decided, watching.left, watching.errors) == (2, 1, [])
+        states = sorted(p["state"] for p in game.snapshot()["permissions"].values())
+        assert states == ["accepted", "allowed", "answered"]
+    finally:
+        watching.cancel()
+    assert not caplog.records or all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+@BACKENDS
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [("allow", "returned 'allow' for an elicitation"), ({"colour": "green"}, "one of red, blue")],
+)
+def test_a_rule_answer_that_does_not_fit_the_form_passes_it_back(server, kind, returned, message):
+    """``"allow"`` for a form, or content the form refuses: the held hook gets no decision
+    (Claude Code asks in its own way) at once, and the warning says why."""
+    game = GameHandle(server.backends[kind], f"misfit-{kind}-{len(str(returned))}")
+    watching = game.on_permission(lambda req: returned)
+    try:
+        with pytest.warns(RuntimeWarning, match=message):
+            asked = server.ask(elicitation(game.id))
+            assert asked.output() == (204, None)
+        assert asked.seconds < 3.0, asked.seconds
+        assert len(watching.errors) == 1 and watching.decided == 0
+        (state,) = game.snapshot()["permissions"].values()
+        assert (state["kind"], state["state"], state["source"]) == ("elicitation", "passed", "rule")
+    finally:
+        watching.cancel()

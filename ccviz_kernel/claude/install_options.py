@@ -29,7 +29,8 @@ DEFAULT_SCOPE = "user"
 
 def add_install_options(parser: Any) -> None:
     """``install-hooks``' options: where, how (lean by default, ``--per-call``, ``--command``),
-    whether permission requests wait for an answer (``--answer-permissions``)."""
+    whether permission requests and elicitations wait for an answer
+    (``--answer-permissions``)."""
     add_where_options(parser)
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
@@ -59,10 +60,11 @@ def add_install_options(parser: Any) -> None:
     parser.add_argument(
         "--answer-permissions",
         action="store_true",
-        help="let the page, the widget and Python answer Claude Code's permission requests: "
-        "the PermissionRequest hook posts to the server's api/permissions and waits there "
-        "for Allow/Deny (at most the server's --answer-wait); no answer or no server, and "
-        "Claude Code asks in its own way as before (docs/claude-code.md §2.9)",
+        help="let the page, the widget and Python answer Claude Code's permission requests "
+        "and questions and MCP servers' forms: the PermissionRequest and Elicitation hooks "
+        "post to the server's api/permissions and wait there for an answer (at most the "
+        "server's --answer-wait); no answer or no server, and Claude Code asks in its own "
+        "way as before (docs/claude-code.md §2.9)",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
 

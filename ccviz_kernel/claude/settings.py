@@ -178,6 +178,14 @@ def hook_url(path: str = "api/hooks") -> str:
 PERMISSION_EVENT = "PermissionRequest"
 PERMISSIONS_PATH = "api/permissions"
 
+#: An MCP server asking the user for input (a form): with ``--answer-permissions`` its
+#: handler posts to :data:`PERMISSIONS_PATH` too and is held and answered the same way
+#: (``accept`` with the form's content, or ``decline``; tests/e2e/PERMISSIONS.md §5).
+ELICITATION_EVENT = "Elicitation"
+
+#: The events whose handler ``--answer-permissions`` makes :func:`permission_handler`.
+ANSWERED_EVENTS: tuple[str, ...] = (PERMISSION_EVENT, ELICITATION_EVENT)
+
 
 def handler_urls(base: str) -> frozenset[str]:
     """Every URL our http handlers post to for a server at ``base`` (ending in ``/``):
@@ -200,8 +208,9 @@ def answer_timeout() -> int:
 
 
 def permission_handler(url: str | None = None, keep: Any = ()) -> dict[str, Any]:
-    """Our answering PermissionRequest handler: :func:`http_handler` posting to
-    ``api/permissions`` with Claude Code's wait raised to :func:`answer_timeout`."""
+    """Our answering handler (PermissionRequest and Elicitation, :data:`ANSWERED_EVENTS`):
+    :func:`http_handler` posting to ``api/permissions`` with Claude Code's wait raised to
+    :func:`answer_timeout`."""
     handler = http_handler(url or hook_url(PERMISSIONS_PATH), keep)
     handler["timeout"] = answer_timeout()
     return handler
@@ -813,8 +822,9 @@ def merge_hooks(
     lose any of ours from an earlier install (the server reads them from the transcript).
     Only handlers :func:`is_ours` takes are touched; an empty ``hooks``, event list or
     ``env`` found here is remembered in our markers (:data:`KEEP_FLAGS`) for uninstall.
-    ``answer_url``: PermissionRequest gets :func:`permission_handler` posting there (any
-    mode, ``--command`` too), so a person or a rule can answer; without it, the plain one.
+    ``answer_url``: PermissionRequest and Elicitation (:data:`ANSWERED_EVENTS`) get
+    :func:`permission_handler` posting there (any mode, ``--command`` too), so a person or a
+    rule can answer; without it, the plain ones.
     """
     url = (url or hook_url()) if http else url
     hooks = settings.get("hooks")
@@ -855,7 +865,7 @@ def merge_hooks(
             continue
         use_http = http and event in HTTP_EVENTS and event not in COMMAND_ONLY_EVENTS
         marks = keep | ({"event"} if event_keep else set())
-        if answer_url and event == PERMISSION_EVENT:
+        if answer_url and event in ANSWERED_EVENTS:
             handler = permission_handler(answer_url, marks)
             use_http = True
         elif use_http:
@@ -927,8 +937,9 @@ def install(
     ``portable`` (default: whether ``path`` is a project's committed settings file): the
     command handlers run ``ccviz`` from PATH (:data:`PORTABLE_COMMAND`), not this machine's
     absolute path. ``answer_permissions`` (``--answer-permissions``): the PermissionRequest
-    handler posts to ``api/permissions``, where the server holds it for an answer from the
-    page or Python (docs/claude-code.md §2.9); an install without it puts the plain one back.
+    and Elicitation handlers post to ``api/permissions``, where the server holds them for an
+    answer from the page or Python (docs/claude-code.md §2.9); an install without it puts the
+    plain ones back.
     """
     out = out or sys.stdout
     per_call = per_call or not http
@@ -972,7 +983,7 @@ def install(
     else:
         how = f"lean: http hooks to {url}, `{command}` on the rarer events, none per tool call"
     if answer_url:
-        how += f"; PermissionRequest waits at {answer_url} for an answer"
+        how += f"; {' and '.join(ANSWERED_EVENTS)} wait at {answer_url} for an answer"
     if new == old and user is None:
         out.write(f"ccviz hooks already installed in {path} ({how}); nothing changed\n")
     elif dry_run:
@@ -1018,12 +1029,13 @@ def install(
         from ..config import ANSWER_WAIT
 
         out.write(
-            f"note: Claude Code's permission requests wait at {answer_url} for an answer "
+            f"note: Claude Code's permission requests, questions and MCP servers' forms "
+            f"(elicitations) wait at {answer_url} for an answer "
             "from the page, the widget or Python (a controller), up to the server's answer "
             f"wait ({ANSWER_WAIT:g} s unless `ccviz serve --answer-wait`; the handler's timeout "
             f"is {answer_timeout()} s); with no answer, or no server, Claude Code asks in its "
             "own way as before. `ccviz install-hooks` without --answer-permissions puts the "
-            "plain handler back.\n"
+            "plain handlers back.\n"
         )
     if settings.get("disableAllHooks") is True:
         out.write(f'warning: {path} sets "disableAllHooks": true, so no hook runs\n')

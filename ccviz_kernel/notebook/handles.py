@@ -311,9 +311,11 @@ class GameHandle:
     # -- the person in the loop -----------------------------------------------------------
 
     def pending(self) -> PendingRequests:
-        """The permission requests Claude Code holds open now, oldest first: answer one with
-        ``req.allow()`` / ``req.deny("why")`` (docs/protocol.md §14). Only requests that
-        came through ``install-hooks --answer-permissions`` are ``answerable``.
+        """The requests Claude Code holds open now, oldest first: permissions (answer one with
+        ``req.allow()`` / ``req.deny("why")``), questions (``req.answer({question: label})``)
+        and MCP servers' forms (``req.accept({field: value})`` / ``req.decline()``), told
+        apart by ``req.kind`` (docs/protocol.md §14). Only requests that came through
+        ``install-hooks --answer-permissions`` are ``answerable``.
 
         >>> game.pending()  # doctest: +SKIP
         [<permission 3f… open: main asks '$ npm test'>]
@@ -328,10 +330,14 @@ class GameHandle:
         """A rule written in a cell: ``callback(req)`` gets each open, answerable request of
         this game once (those open now, then each new one, also while the kernel waits
         between cells), and returns ``"allow"``, ``"deny"``, ``("deny", "why")``, or
-        ``None`` to leave it to a person; it may also call ``req.allow()`` itself. If it
-        raises, the request is passed back (Claude Code asks in its own way at once) and
-        the error is shown as a warning. Returns a :class:`PermissionRule`; ``.cancel()``
-        stops it.
+        ``None`` to leave it to a person; it may also call ``req.allow()`` itself. It sees
+        every kind (``req.kind``): for a question it returns the answers as a dict
+        (``{question: label}``, as :meth:`PermissionRequest.answer` takes them) or
+        ``"deny"``, for an elicitation the form's content as a dict (``{field: value}``)
+        or ``"decline"``.
+        If it raises, or returns what does not fit the kind, the request is passed back
+        (Claude Code asks in its own way at once) and the error is shown as a warning.
+        Returns a :class:`PermissionRule`; ``.cancel()`` stops it.
 
         In this kernel's own hub the callback runs on its loop (keep it quick); on a server
         it runs in a thread of its own, fed by a socket.io mirror of the game.
@@ -342,6 +348,8 @@ class GameHandle:
         ...         return "allow"
         ...     if req.tool == "Bash" and "rm " in req.input.get("command", ""):
         ...         return "deny", "no rm from this session"
+        ...     if req.kind == "elicitation" and req.server == "colours":
+        ...         return {"colour": "blue"}
         >>> rule.cancel()  # doctest: +SKIP
         """
         if not callable(callback):
@@ -419,8 +427,24 @@ def _place_label(snap: dict[str, Any], place: str) -> str:
 
 # -- permissions: the person in the loop (docs/protocol.md §14) ---------------------------
 
-#: What an ``on_permission`` callback may return (besides ``None``: leave it to a person).
-RULE_ANSWERS = ("allow", "deny", "pass")
+#: What an ``on_permission`` callback may return as a word, by kind of request (``req.kind``:
+#: a tool call, AskUserQuestion's questions, an MCP server's form; docs/protocol.md §14),
+#: besides ``None`` (leave it to a person) and a dict (a question's answers, a form's content).
+RULE_ANSWERS = {
+    "permission": ("allow", "deny", "pass"),
+    "question": ("deny", "pass"),
+    "elicitation": ("decline", "pass"),
+}
+
+#: "a question", "an elicitation" (in errors).
+_ARTICLE = {"elicitation": "an"}
+
+#: How each kind is answered, for the errors that point a wrong call at the right method.
+_HOW = {
+    "permission": 'req.allow() or req.deny("why")',
+    "question": 'req.answer({question: label}) or req.deny("why")',
+    "elicitation": "req.accept({field: value}) or req.decline()",
+}
 
 
 def _who() -> str:
@@ -434,13 +458,23 @@ def _who() -> str:
 
 
 class PermissionRequest:
-    """A tool call Claude Code holds until someone answers: ``req.allow()``,
-    ``req.deny("why")``. From :meth:`GameHandle.pending` and ``game.on_permission``.
+    """What Claude Code holds until someone answers. From :meth:`GameHandle.pending` and
+    ``game.on_permission``; ``kind`` says which it is:
 
-    ``id``, ``agent``, ``tool``, ``text`` (one redacted line: ``"$ npm test"``), ``input``
-    (a few redacted fields of the tool's input), ``suggestions`` (what Claude Code offers to
-    remember, as labels), ``asked_at`` (epoch ms) and ``answerable`` are as asked;
-    ``state``, ``by`` and ``message`` are read afresh (``"open"`` until someone answers).
+    - ``"permission"``, a tool call: ``req.allow()``, ``req.deny("why")``;
+    - ``"question"`` (AskUserQuestion): ``req.answer({question: label})`` (a plain label
+      when there is one question; a list of labels for a multi-select) or ``req.deny()``;
+      ``questions`` lists them, each ``{question, header, options, multiSelect}``;
+    - ``"elicitation"``, an MCP server's form: ``req.accept({field: value})`` or
+      ``req.decline()``; ``server`` names it, ``fields`` is the form, each ``{name, type,
+      title, description, enum, required}``.
+
+    A method of another kind raises a ``TypeError`` naming the right one. ``id``,
+    ``agent``, ``tool``, ``text`` (one redacted line: ``"$ npm test"``, the question, the
+    form's message), ``input`` (a few redacted fields of the tool's input),
+    ``suggestions`` (what Claude Code offers to remember, as labels), ``asked_at`` (epoch
+    ms) and ``answerable`` are as asked; ``state``, ``by``, ``message`` and ``answers``
+    are read afresh (``"open"`` until someone answers).
 
     >>> req = game.pending()[0]  # doctest: +SKIP
     >>> req.tool, req.input.get("command")  # doctest: +SKIP
@@ -461,6 +495,10 @@ class PermissionRequest:
         self.suggestions: list[str] = list(data.get("suggestions") or [])
         self.asked_at: int | None = data.get("askedAt")
         self.answerable: bool = bool(data.get("answerable"))
+        self.kind: str = data.get("kind") or "permission"
+        self.questions: list[dict[str, Any]] = [dict(q) for q in data.get("questions") or []]
+        self.server: str | None = data.get("server")
+        self.fields: list[dict[str, Any]] = [dict(f) for f in data.get("fields") or []]
 
     def _fresh(self) -> dict[str, Any]:
         try:
@@ -473,9 +511,16 @@ class PermissionRequest:
 
     @property
     def state(self) -> str:
-        """``open``, or how it ended: ``allowed``, ``denied``, ``expired`` (nobody answered
-        in time), ``withdrawn`` (Claude Code gave up), ``passed``, ``moved-on``."""
+        """``open``, or how it ended: ``allowed``, ``denied``, ``answered`` (a question),
+        ``accepted`` / ``declined`` (an elicitation), ``expired`` (nobody answered in time),
+        ``withdrawn`` (Claude Code gave up), ``passed``, ``moved-on``."""
         return self._fresh().get("state", "open")
+
+    @property
+    def answers(self) -> dict[str, Any] | None:
+        """What was answered: a question's ``{question: label}``, an accepted form's
+        ``{field: value}`` (``None`` otherwise, and while open)."""
+        return self._fresh().get("answer")
 
     @property
     def by(self) -> str | None:
@@ -491,12 +536,48 @@ class PermissionRequest:
         """Let the tool run; ``always``: this tool without asking again for the rest of the
         session (nothing is written to a settings file). Returns the new seq; a
         :class:`~ccviz_kernel.events.PayloadError` if someone answered first."""
+        self._only("permission", "allow()")
         return self._answer("allow", always=True if always else None)
 
     def deny(self, message: str | None = None) -> int:
-        """Refuse the call; ``message`` (≤ 500 characters) is what the model reads as the
-        tool's result. Returns the new seq. ``req.deny("use the test database")``"""
+        """Refuse the call (or the question); ``message`` (≤ 500 characters) is what the
+        model reads as the tool's result. Returns the new seq.
+        ``req.deny("use the test database")``"""
+        self._only(("permission", "question"), "deny()")
         return self._answer("deny", message=message)
+
+    def answer(self, answers: Mapping[str, Any] | str | list[str]) -> int:
+        """Answer a question: ``{question text: label}`` for each question (a list of labels
+        for a multi-select, joined as Claude Code joins them), or one label when there is
+        one question. The model reads the answers. Returns the new seq.
+        ``req.answer("Blue")``, ``req.answer({"Which colour?": "Blue"})``"""
+        self._only("question", "answer()")
+        return self._answer("allow", answers=_answers(answers, self.questions))
+
+    def accept(self, content: Mapping[str, Any] | None = None) -> int:
+        """Fill in an MCP server's form: ``{field: value}`` (checked against ``fields``: the
+        required ones, the types, an enum's values); the server gets it as given. Returns
+        the new seq. ``req.accept({"colour": "blue"})``"""
+        self._only("elicitation", "accept()")
+        if content is not None and not isinstance(content, Mapping):
+            raise TypeError(f"accept() takes the form's content as a dict, not {content!r}")
+        return self._answer("accept", content=dict(content or {}))
+
+    def decline(self) -> int:
+        """Refuse an MCP server's form (the server is told the user declined). Returns the
+        new seq. ``req.decline()``"""
+        self._only("elicitation", "decline()")
+        return self._answer("decline")
+
+    def _only(self, kinds: str | tuple[str, ...], method: str) -> None:
+        """Raise, naming the right methods, when ``method`` does not answer this kind."""
+        if self.kind in ((kinds,) if isinstance(kinds, str) else kinds):
+            return
+        what = {"question": "a question", "elicitation": "an MCP server's form (elicitation)"}
+        raise TypeError(
+            f"{self.id} is {what.get(self.kind, f'a {self.kind} request')}, which "
+            f"{method} does not answer: use {_HOW.get(self.kind, _HOW['permission'])}"
+        )
 
     def _answer(self, behavior: str, **fields: Any) -> int:
         action: dict[str, Any] = {
@@ -512,24 +593,63 @@ class PermissionRequest:
         return seq
 
     def __repr__(self) -> str:
-        return f"<permission {self.id} {self.state}: {self.agent} asks {self.text!r}>"
+        who = self.server if self.kind == "elicitation" and self.server else self.agent
+        return f"<{self.kind} {self.id} {self.state}: {who} asks {self.text!r}>"
 
     def _repr_html_(self) -> str:
         data = self._fresh()
-        fields = "".join(_cells(k, v) for k, v in self.input.items())
-        offers = ", ".join(self.suggestions) or "none"
+        if self.kind == "question":
+            rows = "".join(_cells(q["question"], ", ".join(q["options"])) for q in self.questions)
+            more = ""
+            hints = ["req.answer({question: label})", 'req.deny("why")']
+        elif self.kind == "elicitation":
+            rows = "".join(
+                _cells(f["name"], f["type"], ", ".join(f.get("enum") or []), f.get("required"))
+                for f in self.fields
+            )
+            more = f"<small>form from the MCP server {escape(self.server or '?')}</small>"
+            hints = ["req.accept({field: value})", "req.decline()"]
+        else:
+            rows = "".join(_cells(k, v) for k, v in self.input.items())
+            more = f"<small>Claude Code offers: {escape(', '.join(self.suggestions) or 'none')}"
+            more += "</small>"
+            hints = ["req.allow()", "req.allow(always=True)", 'req.deny("why")']
         hint = (
-            "<code>req.allow()</code> · <code>req.allow(always=True)</code> · "
-            '<code>req.deny("why")</code>'
+            " · ".join(f"<code>{escape(h, quote=False)}</code>" for h in hints)
             if data.get("state") == "open" and self.answerable
             else escape(_ended(data))
         )
         return (
             f"<div><b>{escape(self.agent)}</b> asks: <code>{escape(self.text)}</code> "
             f"({escape(self.tool)}, {escape(data.get('state', 'open'))})"
-            f"<table>{fields}</table><small>Claude Code offers: {escape(offers)}</small>"
-            f"<br>{hint}</div>"
+            f"<table>{rows}</table>{more}<br>{hint}</div>"
         )
+
+
+def _answers(answers: Any, questions: list[dict[str, Any]]) -> dict[str, str]:
+    """A question's answers as Claude Code takes them, ``{question text: label}``: a plain
+    label answers the only question; a list of labels (a multi-select) is joined with
+    ``", "``. Unknown questions are refused here, with the ones there are."""
+    asked = [q.get("question") for q in questions]
+    if isinstance(answers, str):
+        if len(asked) != 1:
+            raise ValueError(
+                f"a plain answer fits one question; this request asks {len(asked)}: "
+                f"answer with a dict {{question: label}} for {asked!r}"
+            )
+        answers = {asked[0]: answers}
+    if not isinstance(answers, Mapping) or not answers:
+        raise TypeError(f"answer() takes {{question: label}} (or one label), not {answers!r}")
+    chosen: dict[str, str] = {}
+    for question, label in answers.items():
+        if question not in asked:
+            raise ValueError(f"no question {question!r} in this request; it asks {asked!r}")
+        if isinstance(label, (list, tuple)):
+            label = ", ".join(str(one) for one in label)
+        if not isinstance(label, str):
+            raise TypeError(f"the answer to {question!r} is a label (a string), not {label!r}")
+        chosen[question] = label
+    return chosen
 
 
 def _ended(data: dict[str, Any]) -> str:
@@ -560,22 +680,37 @@ def _name(callback: Any) -> str:
     return getattr(callback, "__name__", None) or type(callback).__name__
 
 
-def _decision(result: Any) -> tuple[str | None, str | None]:
-    """An ``on_permission`` callback's return value as ``(behavior, message)``."""
+def _decision(result: Any, request: PermissionRequest) -> tuple[str | None, dict[str, Any]]:
+    """An ``on_permission`` callback's return value as ``(behavior, fields of the answer)``
+    for ``request``'s kind: a word of :data:`RULE_ANSWERS`, a ``(word, message)`` pair, or
+    a dict (a question's answers, an elicitation's content)."""
+    kind = request.kind
+    words = RULE_ANSWERS.get(kind, RULE_ANSWERS["permission"])
     if result is None:
-        return None, None
-    if isinstance(result, str) and result in RULE_ANSWERS:
-        return result, None
+        return None, {}
+    if isinstance(result, str) and result in words:
+        return result, {}
+    if isinstance(result, Mapping) and kind == "question":
+        return "allow", {"answers": _answers(result, request.questions)}
+    if isinstance(result, Mapping) and kind == "elicitation":
+        return "accept", {"content": dict(result)}
     if (
-        isinstance(result, (tuple, list))
+        kind != "elicitation"
+        and isinstance(result, (tuple, list))
         and len(result) == 2
-        and result[0] in RULE_ANSWERS
+        and result[0] in words
         and (result[1] is None or isinstance(result[1], str))
     ):
-        return result[0], result[1]
+        return result[0], {"message": result[1][:500] if result[1] else None}
+    expected = {
+        "permission": "'allow', 'deny', 'pass' or a (behavior, message) pair",
+        "question": "the answers as a dict {question: label}, 'deny', ('deny', why) or 'pass'",
+        "elicitation": "the form's content as a dict {field: value}, 'decline' or 'pass'",
+    }
     raise ValueError(
-        f"the on_permission callback returned {result!r}; expected 'allow', 'deny', 'pass', "
-        "None (leave it to a person) or a (behavior, message) pair"
+        f"the on_permission callback returned {result!r} for {_ARTICLE.get(kind, 'a')} {kind}; "
+        "expected "
+        f"{expected.get(kind, expected['permission'])}, or None (leave it to a person)"
     )
 
 
@@ -613,7 +748,7 @@ class PermissionRule:
         ``pass``, so Claude Code asks in its own way at once."""
         request = PermissionRequest(self.game, data, source="rule")
         try:
-            behavior, message = _decision(self.callback(request))
+            behavior, fields = _decision(self.callback(request), request)
         except Exception as exc:  # noqa: BLE001 - the callback is user code: any error
             self.errors.append(exc)
             _report(
@@ -622,7 +757,7 @@ class PermissionRule:
                 self.callback,
             )
             if not request._answered:
-                self._send(request, "pass", f"the rule failed ({type(exc).__name__})")
+                self._send(request, "pass", {"message": f"the rule failed ({type(exc).__name__})"})
             return
         if request._answered:
             self.decided += 1
@@ -630,13 +765,24 @@ class PermissionRule:
             self.left += 1
         else:
             self.decided += behavior != "pass"
-            self._send(request, behavior, message)
+            self._send(request, behavior, fields)
 
-    def _send(self, request: PermissionRequest, behavior: str, message: str | None) -> None:
+    def _send(self, request: PermissionRequest, behavior: str, fields: dict[str, Any]) -> None:
+        """Send the answer; one the server refuses while the request is still open (a form's
+        content that does not fit it) is an error of the rule: passed back like a raise."""
         try:
-            request._answer(behavior, message=message[:500] if message else None)
+            request._answer(behavior, **fields)
         except Exception as exc:  # noqa: BLE001 - answered first by someone else, server gone
             _report(f"on_permission: could not answer {request.id}: {exc}", self.callback)
+            try:
+                still_open = behavior != "pass" and request.state == "open"
+            except Exception:  # noqa: BLE001 - the server is gone: nothing to pass back to
+                still_open = False
+            if not still_open:
+                return
+            self.errors.append(exc)
+            self.decided -= 1
+            self._send(request, "pass", {"message": "the rule's answer was refused"})
 
     def cancel(self) -> None:
         """Stop: new requests wait for a person again. Safe to call twice."""

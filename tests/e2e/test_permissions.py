@@ -4,8 +4,9 @@
 against the fake Messages API, hooks from ``ccviz install-hooks --answer-permissions``, a real
 ccviz server: a rule in Python allows the Write, a person on the page (Chromium) denies the
 Bash; with nobody answering, Claude Code falls back to its own behaviour after the server's
-wait; with no server at all, at once. What the CLI does was measured first:
-tests/e2e/PERMISSIONS.md.
+wait; with no server at all, at once. An MCP server's form (an elicitation, from
+tests/e2e/mcp_elicit.py) is filled in by a rule in Python. What the CLI does was measured
+first: tests/e2e/PERMISSIONS.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from common import CHROMIUM, CHROMIUM_ARGS, free_port
 
 from ccviz_kernel.replays.load import load_replay
 
+from . import mcp_elicit
 from .fake_anthropic import FakeAnthropic, Script, text, tool
 from .test_claude_code import ccviz_bin, claude_env, install_hooks
 
@@ -98,13 +100,7 @@ def session(claude_bin, tmp_path, monkeypatch):
     api = loop.run(fake.start())
 
     def launch(runtime_url: str) -> subprocess.Popen:
-        env = {**os.environ, "HOME": str(home)}
-        folder = Path(os.environ["CCVIZ_HOME"])
-        (folder / "runtime.json").write_text(
-            json.dumps({"url": runtime_url, "pid": os.getpid(), "kind": "standalone"})
-        )
-        (folder / "runtime.json").chmod(0o600)
-        install_hooks(project, env, ("--answer-permissions",))
+        answering_hooks(project, home, runtime_url)
         return run_claude(claude_bin, project, claude_env(home, api))
 
     try:
@@ -112,6 +108,17 @@ def session(claude_bin, tmp_path, monkeypatch):
     finally:
         loop.run(fake.close())
         loop.close()
+
+
+def answering_hooks(project: Path, home: Path, runtime_url: str) -> None:
+    """``ccviz install-hooks --scope project --answer-permissions`` against a server at
+    ``runtime_url`` (the runtime file says where it runs)."""
+    folder = Path(os.environ["CCVIZ_HOME"])
+    (folder / "runtime.json").write_text(
+        json.dumps({"url": runtime_url, "pid": os.getpid(), "kind": "standalone"})
+    )
+    (folder / "runtime.json").chmod(0o600)
+    install_hooks(project, {**os.environ, "HOME": str(home)}, ("--answer-permissions",))
 
 
 def start_server(loop: Loop, **options: Any) -> Any:
@@ -211,3 +218,82 @@ def test_nobody_answers_or_no_server_and_claude_code_asks_its_own_way(session):
     print(f"nobody answering: claude ran {took:.1f} s; no server: {took_down:.1f} s")
     assert took_down < took
     assert ccviz_bin()
+
+
+#: The MCP server's name in ``--mcp-config``: Claude Code calls its tool
+#: ``mcp__<name>__ask_colour``, and names it in the Elicitation hook.
+MCP_NAME = "colours"
+MCP_PROMPT = "ccviz-e2e elicitation: ask the user for a colour."
+
+
+def test_a_python_rule_fills_in_an_mcp_servers_form(claude_bin, tmp_path, monkeypatch):
+    """An MCP tool (allowed, so no PermissionRequest) asks the user for a colour through
+    ``elicitation/create``; the Elicitation hook is held at api/permissions and a rule in
+    Python accepts it with ``{"colour": "blue"}``, which reaches the MCP server as given."""
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    log = tmp_path / "mcp.log"
+    config = tmp_path / "mcp.json"
+    server = {"command": "python3", "args": [mcp_elicit.__file__, str(log)]}
+    config.write_text(json.dumps({"mcpServers": {MCP_NAME: server}}))
+    tool_name = f"mcp__{MCP_NAME}__{mcp_elicit.TOOL['name']}"
+    script = Script("main", MCP_PROMPT, [[tool(tool_name, {})], [text("Blue it is.")]])
+    loop = Loop()
+    fake = FakeAnthropic([script], log_path=tmp_path / "requests.jsonl")
+    api = loop.run(fake.start())
+    host = start_server(loop)
+    rule = None
+    try:
+        answering_hooks(project, home, host.url)
+        proc = subprocess.Popen(
+            [claude_bin, "-p", MCP_PROMPT, "--mcp-config", str(config)]
+            + ["--allowedTools", tool_name, "--output-format", "json"],
+            cwd=project,
+            env=claude_env(home, api),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        import ccviz_kernel
+
+        game_id = wait_game(loop, host)
+        token = host.server.auth.ingest_token
+        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
+        rule = game.on_permission(
+            lambda req: {"colour": "blue"} if req.kind == "elicitation" else None
+        )
+        result, took = finish(proc)
+        assert mcp_elicit.answered(str(log)) == [
+            {"action": "accept", "content": {"colour": "blue"}}
+        ]
+        assert result.get("permission_denials", []) == []
+        # the model read the MCP tool's result: what came back from the form
+        came_back = 'elicitation came back: {\\"action\\": \\"accept\\"'
+        assert any(came_back in json.dumps(r) for r in fake.requests), fake.requests[-1:]
+        snap = loop.run(_snapshot(host, game_id))
+        (form,) = snap["permissions"].values()
+        assert (form["kind"], form["server"], form["text"]) == (
+            "elicitation",
+            MCP_NAME,
+            "Pick a colour",
+        )
+        assert (form["state"], form["source"], form["answer"]) == (
+            "accepted",
+            "rule",
+            {"colour": "blue"},
+        )
+        assert [(f["name"], f["enum"], f["required"]) for f in form["fields"]] == [
+            ("colour", ["red", "blue"], True)
+        ]
+        assert (rule.decided, rule.errors) == (1, [])
+        print(f"elicitation answered by a rule: claude ran {took:.1f} s")
+    finally:
+        if rule is not None:
+            rule.cancel()
+        loop.run(host.close())
+        loop.run(fake.close())
+        loop.close()
