@@ -757,7 +757,7 @@ def waiting(game: Game) -> list[dict[str, Any]]:
         request = requests.get(agent["request"]) if agent["request"] else None
         since = game.peek("lastEventAt")
         if request is not None:
-            entry.update(text=request["text"], request=request["id"])
+            entry.update(text=request["text"], request=request["id"], kind=request["kind"])
             since = request["askedAt"] or since
         elif wait != "idle":
             entry["text"] = game.peek("caption")

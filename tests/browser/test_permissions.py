@@ -98,9 +98,17 @@ def start_asking(server, game_id: str, prompt: str = "Write the player module") 
     return hold(server, request_payload(game_id))
 
 
-def answer_over_http(server, game_id: str, request: str, behavior: str = "allow") -> None:
+def answer_over_http(
+    server, game_id: str, request: str, behavior: str = "allow", **fields: Any
+) -> None:
     """Answer as a controller over ``POST api/games/<id>/actions`` (leaves no hook held)."""
-    body = {"type": "permission", "request": request, "behavior": behavior, "source": "python"}
+    body = {
+        "type": "permission",
+        "request": request,
+        "behavior": behavior,
+        "source": "python",
+        **fields,
+    }
     req = urllib.request.Request(
         f"{server.url}api/games/{game_id}/actions",
         data=json.dumps(body).encode(),
@@ -312,3 +320,284 @@ def test_the_comm_widget_sends_the_answer_to_its_kernel(server, open_page):
     answer_over_http(server, game, request, "deny")  # leave no hook held
     assert decision(answer.result(10)[1])["behavior"] == "deny"
     watched.assert_clean(h)
+
+
+# -- questions and elicitations (protocol.md §14, "Questions and elicitations") -------------
+
+QUESTION = {
+    "questions": [
+        {
+            "question": "Which colour?",
+            "header": "Colour",
+            "options": [
+                {"label": "Red", "description": "warm"},
+                {"label": "Blue", "description": "cool"},
+            ],
+            "multiSelect": False,
+        }
+    ]
+}
+
+
+def start_questioning(server, game_id: str) -> Future:
+    """A session whose model calls AskUserQuestion: its PreToolUse, then the held
+    PermissionRequest for it (a question)."""
+    server.post(hook(game_id, "SessionStart", source="startup"))
+    server.post(hook(game_id, "UserPromptSubmit", prompt="Paint the hero"))
+    server.post(tool(game_id, "AskUserQuestion", "toolu_q", **QUESTION))
+    return hold(server, request_payload(game_id, "AskUserQuestion", **QUESTION))
+
+
+def elicitation_payload(game_id: str) -> dict[str, Any]:
+    """Claude Code's Elicitation hook as posted for an MCP server's form."""
+    return {
+        "hook_event_name": "Elicitation",
+        "session_id": game_id,
+        "transcript_path": f"/tmp/{game_id}.jsonl",
+        "cwd": "/home/dev/pixel-quest",
+        "mcp_server_name": "h4",
+        "message": "Pick a colour",
+        "mode": "form",
+        "requested_schema": {
+            "type": "object",
+            "properties": {
+                "colour": {"type": "string", "enum": ["red", "blue"]},
+                "count": {"type": "integer"},
+            },
+            "required": ["colour"],
+        },
+    }
+
+
+def start_eliciting(server, game_id: str) -> Future:
+    server.post(hook(game_id, "SessionStart", source="startup"))
+    server.post(hook(game_id, "UserPromptSubmit", prompt="Ask the palette server"))
+    return hold(server, elicitation_payload(game_id))
+
+
+def test_a_controller_answers_a_question_from_the_page(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_questioning(server, game)
+    request = open_request(server, game, answer)
+    watched = open_page()
+    page = watched.page
+    page.set_viewport_size(PAGE)
+    page.goto(f"{server.url}view/{game}?token={server.token}")
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.wait_for(state="visible")
+    assert card.get_attribute("data-kind") == "question"
+    question = card.locator(".ccviz-question")
+    assert question.locator(".ccviz-question-header").inner_text() == "Colour"
+    assert "Which colour?" in question.locator(".ccviz-question-text").inner_text()
+    options = card.locator("button.ccviz-option")
+    assert options.all_inner_texts() == ["Red", "Blue"]
+    send = card.locator("button.send")
+    assert send.is_disabled()  # nothing picked yet
+    assert card.locator("button.allow, button.always").count() == 0
+    options.nth(1).click()
+    assert options.nth(1).get_attribute("aria-pressed") == "true"
+    wait_until(page, ABOVE_MAIN)
+    page.screenshot(path=str(tmp_path / "page-question.png"))
+    send.click()
+    status, body = answer.result(10)
+    assert status == 200, body
+    got = decision(body)
+    assert got["behavior"] == "allow"
+    assert got["updatedInput"]["answers"] == {"Which colour?": "Blue"}
+    acks = wait_until(
+        page, "window.__ccviz.permissionAcks().length && window.__ccviz.permissionAcks()"
+    )
+    assert [a["ok"] for a in acks] == [True]
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Answered")
+    assert outcome.inner_text().endswith("via the page: Blue")
+    assert card.locator("button").count() == 0
+    assert card.locator('.ccviz-option[data-picked="1"]').all_inner_texts() == ["Blue"]
+    page.screenshot(path=str(tmp_path / "page-question-answered.png"))
+    watched.assert_clean()
+
+
+def test_a_viewer_sees_the_question_and_its_answer_without_buttons(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_questioning(server, game)
+    request = open_request(server, game, answer)
+    watched = open_page(f"{server.url}view/{game}")  # no token: a viewer
+    page = watched.page
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'viewer'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.wait_for(state="visible")
+    wait_until(page, "!!document.querySelector('.ccviz-permission-note')")
+    assert card.locator(".ccviz-option").all_inner_texts() == ["Red", "Blue"]
+    assert card.locator("button").count() == 0 and card.locator("input").count() == 0
+    page.screenshot(path=str(tmp_path / "viewer-question.png"))
+    answer_over_http(server, game, request, answers={"Which colour?": "Red"})
+    assert decision(answer.result(10)[1])["updatedInput"]["answers"] == {"Which colour?": "Red"}
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Answered")
+    assert outcome.inner_text().endswith("via Python: Red")
+    watched.assert_clean()
+
+
+def test_two_questions_one_of_many_picks_from_the_notebook_widget(server, open_page, tmp_path):
+    game = new_game_id()
+    sizes = {
+        "question": "Which sizes?",
+        "header": "Sizes",
+        "options": [{"label": x, "description": ""} for x in ("S", "M", "L")],
+        "multiSelect": True,
+    }
+    both = {"questions": [*QUESTION["questions"], sizes]}
+    server.post(hook(game, "SessionStart", source="startup"))
+    server.post(hook(game, "UserPromptSubmit", prompt="Paint the hero"))
+    server.post(tool(game, "AskUserQuestion", "toolu_q", **both))
+    answer = hold(server, request_payload(game, "AskUserQuestion", **both))
+    request = open_request(server, game, answer)
+    traits = {**traits_for(server, game, "socketio"), "token": server.token}
+    watched = open_widget(open_page, server, traits)
+    page, h = watched.page, handle(game)
+    wait_until(page, f"{h} && {h}.ready && {h}.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    send = card.locator("button.send")
+    send.wait_for(state="visible")
+    card.locator('.ccviz-question[data-question="0"] button.ccviz-option').first.click()
+    assert send.is_disabled()  # the second question has no pick yet
+    boxes = card.locator('.ccviz-question[data-question="1"] input.ccviz-option-check')
+    assert boxes.count() == 3
+    boxes.nth(2).check()  # L first, then S: sent in the options' order
+    boxes.nth(0).check()
+    assert send.is_enabled()
+    page.screenshot(path=str(tmp_path / "widget-questions.png"))
+    send.click()
+    status, body = answer.result(10)
+    assert status == 200, body
+    assert decision(body)["updatedInput"]["answers"] == {
+        "Which colour?": "Red",
+        "Which sizes?": "S, L",
+    }
+    card.locator(".ccviz-permission-outcome").wait_for(state="visible")
+    assert "Colour: Red · Sizes: S, L" in card.locator(".ccviz-permission-outcome").inner_text()
+    page.screenshot(path=str(tmp_path / "widget-questions-answered.png"))
+    watched.assert_clean(h)
+
+
+def test_a_controller_accepts_an_elicitation_from_the_notebook_widget(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_eliciting(server, game)
+    request = open_request(server, game, answer)
+    traits = {**traits_for(server, game, "socketio"), "token": server.token}
+    watched = open_widget(open_page, server, traits)
+    page, h = watched.page, handle(game)
+    wait_until(page, f"{h} && {h}.ready && {h}.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.locator("button.accept").wait_for(state="visible")
+    assert card.get_attribute("data-kind") == "elicitation"
+    assert card.locator(".ccviz-permission-server").inner_text() == "h4"
+    assert card.locator(".ccviz-permission-text").inner_text() == "Pick a colour"
+    colour = card.locator('.ccviz-field[data-field="colour"]')
+    count = card.locator('.ccviz-field[data-field="count"]')
+    assert colour.locator(".ccviz-field-required").count() == 1  # required: marked
+    assert count.locator(".ccviz-field-required").count() == 0
+    assert colour.locator("select option").all_inner_texts() == ["choose…", "red", "blue"]
+    assert count.locator("input").get_attribute("type") == "number"
+    # Accept before the required field is filled: said on the card, nothing sent.
+    card.locator("button.accept").click()
+    error = card.locator(".ccviz-permission-error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "colour is required"
+    assert page.evaluate(f"{h}.permissionAcks()") == []
+    colour.locator("select").select_option("blue")
+    count.locator("input").fill("2")
+    page.screenshot(path=str(tmp_path / "widget-elicitation.png"))
+    card.locator("button.accept").click()
+    status, body = answer.result(10)
+    assert status == 200, body
+    assert json.loads(body) == {
+        "hookSpecificOutput": {
+            "hookEventName": "Elicitation",
+            "action": "accept",
+            "content": {"colour": "blue", "count": 2},
+        }
+    }
+    snap = server.snapshot(game)["permissions"][request]
+    assert snap["state"] == "accepted" and snap["source"] == "widget"
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Accepted") and "colour: blue" in outcome.inner_text()
+    page.screenshot(path=str(tmp_path / "widget-elicitation-accepted.png"))
+    watched.assert_clean(h)
+
+
+def test_an_elicitation_declined_from_the_page(server, open_page, tmp_path):
+    game = new_game_id()
+    answer = start_eliciting(server, game)
+    request = open_request(server, game, answer)
+    watched = open_page()
+    page = watched.page
+    page.goto(f"{server.url}view/{game}?token={server.token}")
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'controller'")
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.locator("button.decline").click()
+    status, body = answer.result(10)
+    assert (status, json.loads(body)) == (
+        200,
+        {"hookSpecificOutput": {"hookEventName": "Elicitation", "action": "decline"}},
+    )
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().startswith("Declined")
+    assert outcome.inner_text().endswith("via the page")
+    watched.assert_clean()
+
+
+def lobby_row(server, open_page, game: str, request: str, text: str, shot) -> Any:
+    """The lobby as a controller, once the row of ``request`` shows; checks that it says
+    ``text`` and offers a link into the game instead of Allow / Deny."""
+    watched = open_page()
+    page = watched.page
+    page.set_viewport_size(PAGE)
+    page.goto(f"{server.url}?token={server.token}")
+    wait_until(page, LOBBY_READY)
+    wait_until(page, "window.__ccviz.role === 'controller'")
+    row = page.locator(f'.game[data-game="{game}"] li.wait[data-request="{request}"]')
+    row.wait_for(state="visible")
+    page.screenshot(path=str(shot))
+    assert text in row.locator(".text").inner_text()
+    assert row.locator("button").count() == 0  # no Allow / Deny for these
+    link = row.locator("a.answer-link")
+    assert link.inner_text() == "answer in the game"
+    assert link.evaluate("(a) => a.href").startswith(f"{server.url}view/{game}")
+    return watched
+
+
+def test_the_lobby_sends_a_form_to_the_game(server, open_page, tmp_path):
+    game = new_game_id()
+    form = start_eliciting(server, game)
+    request = open_request(server, game, form)
+    watched = lobby_row(server, open_page, game, request, "Pick a colour", tmp_path / "lobby.png")
+    page = watched.page
+    page.locator(f'.game[data-game="{game}"] a.answer-link').click()
+    wait_until(page, READY)
+    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
+    card.locator("button.decline").click()
+    assert json.loads(form.result(10)[1])["hookSpecificOutput"]["action"] == "decline"
+    watched.assert_clean()
+
+
+def test_the_lobby_sends_a_question_to_the_game(server, open_page, tmp_path):
+    game = new_game_id()
+    question = start_questioning(server, game)
+    request = open_request(server, game, question)
+    try:
+        watched = lobby_row(
+            server, open_page, game, request, "Which colour?", tmp_path / "lobby.png"
+        )
+        watched.assert_clean()
+    finally:
+        answer_over_http(server, game, request, "deny")  # leave no hook held
+        assert decision(question.result(10)[1])["behavior"] == "deny"

@@ -43,6 +43,21 @@ const WAIT_WORDS: Record<string, string> = {
   idle: "waits for your next prompt",
 };
 
+/** What a waiting row's request asks, worded (a plain permission says what `wait` says). */
+const KIND_WORDS: Record<string, string> = {
+  question: "has a question for you",
+  elicitation: "is asked for input by an MCP server",
+};
+
+/** What a wait's request is: a plain permission (Allow / Deny right here), a question or an
+ * elicitation (answered in the game, where its options or its form are), or none. */
+export function requestKind(w: Waiting): "permission" | "question" | "elicitation" | null {
+  if (!w.request) return null;
+  if (w.kind === "question" || w.kind === "elicitation") return w.kind;
+  // A server that says no kind: an agent waiting for input on a request is at a form.
+  return w.kind === undefined && w.wait === "input" ? "elicitation" : "permission";
+}
+
 /** What a card's badge says: the game's status, or "stored" for a game not in memory. */
 export function statusOf(g: GameSummary): string {
   return g.status ?? (g.live === false ? "stored" : "idle");
@@ -162,7 +177,7 @@ export function lobbyPage(
     const needs = waiting.map((g) => {
       const c = card(g);
       c.classList.add("game--waiting");
-      c.append(waitingList(g, role === "controller", pending, answer));
+      c.append(waitingList(g, role === "controller", pending, answer, withToken(`${base}view/${encodeURIComponent(g.gameId)}`, token)));
       return c;
     });
     list.replaceChildren(
@@ -281,12 +296,14 @@ export function ago(ms: number, now = Date.now()): string {
 }
 
 /** A waiting game's agents: who, what it waits for, since when; Allow / Deny on a permission
- * for a controller (the server says whether the request is still open: a refusal shows). */
+ * for a controller (the server says whether the request is still open: a refusal shows); a
+ * question or a form is answered in the game (a link there), where its choices are. */
 function waitingList(
   g: GameSummary,
   controller: boolean,
   pending: Map<string, string>,
   answer: (g: GameSummary, w: Waiting, behavior: "allow" | "deny") => void,
+  game: string,
 ): HTMLElement {
   const now = Date.now();
   const rows = [...(g.waiting ?? [])].sort((a, b) => (b.since ?? 0) - (a.since ?? 0));
@@ -296,11 +313,14 @@ function waitingList(
     ...rows.map((w) => {
       const said = w.request ? pending.get(w.request) : undefined;
       const buttons: (HTMLElement | null)[] = [];
-      if (w.wait === "permission" && w.request) {
+      const kind = requestKind(w);
+      if (kind === "question" || kind === "elicitation")
+        buttons.push(el("a", { class: "answer-link", href: game, "data-request": w.request! }, controller ? "answer in the game" : "see it in the game"));
+      else if (kind === "permission") {
         if (said) buttons.push(el("span", { class: "answer-note" }, said));
         else if (controller) {
-          const allow = el("button", { type: "button", class: "allow", "data-request": w.request }, "Allow");
-          const deny = el("button", { type: "button", class: "deny", "data-request": w.request }, "Deny");
+          const allow = el("button", { type: "button", class: "allow", "data-request": w.request! }, "Allow");
+          const deny = el("button", { type: "button", class: "deny", "data-request": w.request! }, "Deny");
           allow.addEventListener("click", () => answer(g, w, "allow"));
           deny.addEventListener("click", () => answer(g, w, "deny"));
           buttons.push(allow, deny);
@@ -308,9 +328,9 @@ function waitingList(
       }
       return el(
         "li",
-        { class: `wait wait--${w.wait}`, "data-agent": w.agent, ...(w.request ? { "data-request": w.request } : {}) },
+        { class: `wait wait--${w.wait}${kind ? ` wait--${kind}` : ""}`, "data-agent": w.agent, ...(w.request ? { "data-request": w.request } : {}) },
         el("span", { class: "who" }, w.name),
-        el("span", { class: "what" }, ` ${WAIT_WORDS[w.wait] ?? w.wait}`),
+        el("span", { class: "what" }, ` ${KIND_WORDS[kind ?? ""] ?? WAIT_WORDS[w.wait] ?? w.wait}`),
         w.since ? el("span", { class: "since" }, ` · ${waited(now - w.since)}`) : null,
         w.text ? el("div", { class: "text" }, w.text) : null,
         buttons.length ? el("span", { class: "answer" }, ...buttons) : null,
@@ -358,7 +378,7 @@ function notifier(base: string, token: string | null): { games(rows: GameSummary
       if (first) return void (first = false);
       if (!notifyOn()) return;
       for (const { game, wait } of fresh) {
-        const title = `${game.title || game.gameId.slice(0, 8)}: ${wait.name} ${WAIT_WORDS[wait.wait] ?? "waits"}`;
+        const title = `${game.title || game.gameId.slice(0, 8)}: ${wait.name} ${KIND_WORDS[requestKind(wait) ?? ""] ?? WAIT_WORDS[wait.wait] ?? "waits"}`;
         try {
           const n = new Notification(title, { body: wait.text ?? "", tag: `ccviz-${game.gameId}` });
           n.onclick = () => {

@@ -5,7 +5,7 @@
 // sends `agent-action {type: "permission"}`. Styles are inline: the notebook widget has no
 // page.css. Text is always set as text, never as HTML.
 import type { Ack } from "./socket";
-import type { Permission, PermissionAnswer, Role, Snapshot } from "./types";
+import type { Answer, FormField, Permission, PermissionAnswer, Question, Role, Snapshot } from "./types";
 
 // -- what to say (pure: test/permissions.test.mjs) ------------------------------------------
 
@@ -23,12 +23,36 @@ const VIA: Record<string, string> = {
   rule: "a rule",
 };
 
+/** What a request asks: a tool's permission (older servers say nothing), a question, a form. */
+export function kindOf(p: Permission): "permission" | "question" | "elicitation" {
+  return p.kind === "question" || p.kind === "elicitation" ? p.kind : "permission";
+}
+
+/** What was answered, in one line: "Blue", or "Colour: Blue · Size: S, M" for several. */
+export function answerText(p: Permission): string {
+  const entries = Object.entries(p.answer ?? {});
+  if (kindOf(p) === "question") {
+    if (entries.length === 1) return String(entries[0][1]);
+    const header = (q: string) => p.questions?.find((x) => x.question === q)?.header || q;
+    return entries.map(([q, a]) => `${header(q)}: ${a}`).join(" · ");
+  }
+  const title = (f: string) => p.fields?.find((x) => x.name === f)?.title || f;
+  return entries.map(([f, v]) => `${title(f)}: ${typeof v === "boolean" ? (v ? "yes" : "no") : v}`).join(" · ");
+}
+
 /** One sentence of what became of a closed request: "Allowed by ada via the page". */
 export function outcomeText(p: Permission): string {
   const who = `${p.by ? ` by ${p.by}` : ""}${p.source ? ` via ${VIA[p.source] ?? p.source}` : ""}`;
+  const said = answerText(p);
   switch (p.state) {
     case "allowed":
       return `Allowed${p.always ? ` for the session (always ${p.tool})` : ""}${who}`;
+    case "answered":
+      return `Answered${who}${said ? `: ${said}` : ""}`;
+    case "accepted":
+      return `Accepted${who}${said ? `: ${said}` : ""}`;
+    case "declined":
+      return `Declined${who}`;
     case "denied":
       return `Denied${who}${p.message ? `: “${p.message}”` : ""}`;
     case "expired":
@@ -44,6 +68,51 @@ export function outcomeText(p: Permission): string {
     default:
       return String(p.state);
   }
+}
+
+/** A question's answers as Claude Code takes them: question text → the chosen label, or
+ * the labels joined with ", " (in the options' order, whatever order they were clicked in);
+ * null while a question has no pick. */
+export function questionAnswers(questions: Question[], picks: ReadonlyArray<Iterable<string>>): Record<string, string> | null {
+  const out: Record<string, string> = {};
+  for (const [i, q] of questions.entries()) {
+    const chosen = new Set(picks[i] ?? []);
+    const labels = q.options.filter((o) => chosen.has(o));
+    if (!labels.length) return null;
+    out[q.question] = q.multiSelect ? labels.join(", ") : labels[0];
+  }
+  return out;
+}
+
+/** An elicitation's form as typed values (numbers as numbers, booleans as booleans; an empty
+ * optional field left out), or what is wrong with it. The server checks it again. */
+export function formContent(
+  fields: FormField[],
+  raw: Record<string, string | boolean | undefined>,
+): { content: Answer } | { error: string } {
+  const content: Answer = {};
+  for (const f of fields) {
+    const v = raw[f.name];
+    const label = f.title || f.name;
+    if (f.type === "boolean") {
+      content[f.name] = v === true || v === "true";
+      continue;
+    }
+    const text = typeof v === "string" ? v.trim() : "";
+    if (text === "") {
+      if (f.required) return { error: `${label} is required` };
+      continue;
+    }
+    if (f.type === "number" || f.type === "integer") {
+      const n = Number(text);
+      if (!Number.isFinite(n)) return { error: `${label} must be a number` };
+      if (f.type === "integer" && !Number.isInteger(n)) return { error: `${label} must be a whole number` };
+      content[f.name] = n;
+    } else if (f.enum && f.enum.length && !f.enum.includes(text)) {
+      return { error: `${label} must be one of ${f.enum.join(", ")}` };
+    } else content[f.name] = text;
+  }
+  return { content };
 }
 
 /** How long, for people: "8 s", "3 min", "2 h". */
@@ -76,6 +145,13 @@ export function shownRequests(
     .map(([id]) => all[id]);
   return [...open, ...closed];
 }
+
+/** The panel's heading over one open request, by its kind. */
+const HEADS = {
+  permission: "Claude Code asks you",
+  question: "A question for you",
+  elicitation: "An MCP server asks you",
+} as const;
 
 /** How long an answered request stays on the panel with its outcome. */
 export const CLOSED_SHOWN_MS = 8000;
@@ -136,14 +212,163 @@ function button(cls: string, text: string, bg: string, extra: Style = {}): HTMLB
   return b;
 }
 
+const INPUT: Style = {
+  font: FONT,
+  flex: "1 1 120px",
+  minWidth: "0",
+  color: "#eef1f8",
+  background: "#262c3b",
+  border: "1px solid #3a4258",
+  borderRadius: "6px",
+  padding: "2px 6px",
+};
+
+/** A question's or a form's part of a card. */
+interface Form {
+  root: HTMLElement;
+  /** Its inputs (disabled while an answer is in flight). */
+  controls: (HTMLButtonElement | HTMLInputElement | HTMLSelectElement)[];
+  picks(): string[][];
+  values(): Record<string, string | boolean>;
+  onChange(f: () => void): void;
+}
+
+const OPTION: Style = { border: "1px solid #4b5470", borderRadius: "8px", padding: "1px 8px", color: "#dfe5f5" };
+const PICKED: Style = { background: "#9cc4ff", borderColor: "#9cc4ff", color: "#10131c" };
+
+/** The questions of an AskUserQuestion: each one's header, text and options; for a
+ * controller, buttons (pick one) or checkboxes (multiSelect); else the labels, the answered
+ * ones marked. */
+function questionForm(p: Permission, interactive: boolean): Form {
+  const questions = p.questions ?? [];
+  const picks = questions.map(() => new Set<string>());
+  const controls: Form["controls"] = [];
+  const listeners: (() => void)[] = [];
+  const changed = () => listeners.forEach((f) => f());
+  const root = h("div", "ccviz-questions", null);
+  questions.forEach((q, i) => {
+    const answered = String(p.answer?.[q.question] ?? "");
+    const given = new Set(q.multiSelect ? answered.split(", ") : [answered]);
+    const options = h("div", "ccviz-options", { display: "flex", flexWrap: "wrap", gap: "5px", marginTop: "4px" });
+    for (const label of q.options) {
+      if (!interactive) {
+        const chip = h("span", "ccviz-option", { ...OPTION, ...(given.has(label) ? PICKED : {}) }, label);
+        if (given.has(label)) chip.dataset.picked = "1";
+        options.append(chip);
+      } else if (q.multiSelect) {
+        const box = h("input", "ccviz-option-check", { margin: "0 4px 0 0" });
+        box.type = "checkbox";
+        box.value = label;
+        box.addEventListener("change", () => {
+          if (box.checked) picks[i].add(label);
+          else picks[i].delete(label);
+          changed();
+        });
+        controls.push(box);
+        options.append(h("label", "ccviz-option", { ...OPTION, display: "inline-flex", alignItems: "center", cursor: "pointer" }, box, label));
+      } else {
+        const b = button("ccviz-option", label, "transparent", { ...OPTION, fontWeight: "400" });
+        b.setAttribute("aria-pressed", "false");
+        b.addEventListener("click", () => {
+          picks[i].clear();
+          picks[i].add(label);
+          for (const o of options.querySelectorAll<HTMLButtonElement>("button.ccviz-option")) {
+            const on = o === b;
+            o.setAttribute("aria-pressed", String(on));
+            Object.assign(o.style, on ? PICKED : { background: "transparent", borderColor: "#4b5470", color: "#dfe5f5" });
+          }
+          changed();
+        });
+        controls.push(b);
+        options.append(b);
+      }
+    }
+    const head = h(
+      "div",
+      "ccviz-question-text",
+      { fontWeight: "600", overflowWrap: "anywhere" },
+      q.header ? h("span", "ccviz-question-header", { background: "#9cc4ff", color: "#10131c", borderRadius: "4px", padding: "0 5px", marginRight: "6px", fontSize: "11px" }, q.header) : null,
+      q.question,
+      q.multiSelect && interactive ? h("span", "", { color: "#9aa4bf", fontWeight: "400" }, " (pick any)") : null,
+    );
+    const block = h("div", "ccviz-question", { marginTop: "5px", padding: "4px 6px", background: "rgba(0,0,0,0.25)", borderRadius: "6px" }, head, options);
+    block.dataset.question = String(i);
+    root.append(block);
+  });
+  return { root, controls, picks: () => picks.map((s) => [...s]), values: () => ({}), onChange: (f) => listeners.push(f) };
+}
+
+/** An elicitation's form: one input per field for a controller (enum: a select, boolean: a
+ * checkbox, number/integer: a number input, string: a text input; required ones marked);
+ * else each field with its kind, or with what was answered. */
+function fieldForm(p: Permission, interactive: boolean): Form {
+  const read: Record<string, () => string | boolean> = {};
+  const controls: Form["controls"] = [];
+  const root = h("div", "ccviz-fields", { display: "grid", gap: "4px", marginTop: "5px" });
+  for (const f of p.fields ?? []) {
+    const label = h(
+      "span",
+      "ccviz-field-label",
+      { color: "#dfe5f5", fontWeight: "600" },
+      f.title || f.name,
+      f.required ? h("span", "ccviz-field-required", { color: "#f2c14e" }, " *") : null,
+    );
+    if (f.required) label.title = "required";
+    let input: HTMLInputElement | HTMLSelectElement | HTMLSpanElement;
+    if (!interactive) {
+      const given = p.answer?.[f.name];
+      const said = given === undefined ? (f.enum?.length ? `one of ${f.enum.join(", ")}` : f.type) : typeof given === "boolean" ? (given ? "yes" : "no") : String(given);
+      input = h("span", "ccviz-field-value", { color: given === undefined ? "#9aa4bf" : "#eef1f8", fontStyle: given === undefined ? "italic" : "normal", overflowWrap: "anywhere" }, said);
+    } else if (f.enum?.length) {
+      const select = h("select", "ccviz-field-input", INPUT);
+      select.append(h("option", "", null, f.required ? "choose…" : "—"));
+      (select.firstChild as HTMLOptionElement).value = "";
+      for (const v of f.enum) {
+        const o = h("option", "", null, v);
+        o.value = v;
+        select.append(o);
+      }
+      read[f.name] = () => select.value;
+      input = select;
+    } else if (f.type === "boolean") {
+      const box = h("input", "ccviz-field-input", { justifySelf: "start" });
+      box.type = "checkbox";
+      read[f.name] = () => box.checked;
+      input = box;
+    } else {
+      const text = h("input", "ccviz-field-input", INPUT);
+      text.type = f.type === "number" || f.type === "integer" ? "number" : "text";
+      if (f.type === "integer") text.step = "1";
+      if (f.required) text.required = true;
+      read[f.name] = () => text.value;
+      input = text;
+    }
+    if (!(input instanceof HTMLSpanElement)) {
+      input.name = f.name;
+      input.setAttribute("aria-label", f.title || f.name);
+      controls.push(input);
+    }
+    const row = h("label", "ccviz-field", { display: "grid", gridTemplateColumns: "minmax(70px, 35%) 1fr", gap: "6px", alignItems: "center" }, label, input);
+    row.dataset.field = f.name;
+    root.append(row);
+    if (f.description) root.append(h("div", "ccviz-field-description", { color: "#9aa4bf", fontSize: "11px", marginTop: "-3px", overflowWrap: "anywhere" }, f.description));
+  }
+  const values = () => Object.fromEntries(Object.entries(read).map(([k, f]) => [k, f()]));
+  return { root, controls, picks: () => [], values, onChange: () => {} };
+}
+
 interface Card {
   root: HTMLDivElement;
   waited: HTMLSpanElement;
   actions: HTMLDivElement;
   outcome: HTMLDivElement;
   error: HTMLDivElement;
+  body: HTMLDivElement;
   message: HTMLInputElement | null;
-  buttons: HTMLButtonElement[];
+  /** What an answer in flight disables: the buttons and the form's inputs. */
+  buttons: (HTMLButtonElement | HTMLInputElement | HTMLSelectElement)[];
+  /** Re-checks whether the answer can be sent (a question: every one picked). */
+  check: (() => void) | null;
   state: string;
   controls: boolean | null;
   replay: boolean;
@@ -211,7 +436,8 @@ export class PermissionPanel {
     });
     this.root.append(this.head, this.list, this.arrow);
     // The town under it must not take these clicks (look-closer panels, town/overlay.ts).
-    for (const type of ["click", "pointermove", "pointerdown", "wheel"])
+    // Nor the keys typed into its inputs (the view's shortcuts).
+    for (const type of ["click", "pointermove", "pointerdown", "wheel", "keydown", "keyup"])
       this.root.addEventListener(type, (e) => e.stopPropagation());
     view.root.append(this.root);
     view.onState(() => this.render());
@@ -264,8 +490,10 @@ export class PermissionPanel {
     }
     const controls = this.canAnswer();
     const open = shown.filter((p) => p.state === "open").length;
+    const first = shown.find((p) => p.state === "open");
+    const asks = first ? HEADS[kindOf(first)] : "";
     (this.head.firstChild as HTMLElement).textContent =
-      open === 0 ? "Answered" : open === 1 ? "Claude Code asks you" : `${open} requests wait for you`;
+      open === 0 ? "Answered" : open === 1 ? asks : `${open} requests wait for you`;
     const keep = new Set(shown.map((p) => p.id));
     for (const [id, c] of this.cards) if (!keep.has(id)) (c.root.remove(), this.cards.delete(id));
     shown.forEach((p, i) => {
@@ -306,39 +534,48 @@ export class PermissionPanel {
   private card(p: Permission, snap: Snapshot, controls: boolean | null): Card {
     let card = this.cards.get(p.id);
     if (!card) {
+      const kind = kindOf(p);
       const who = snap.agents?.[p.agent]?.name ?? p.agent;
-      const waitedSpan = h("span", "ccviz-permission-waited", { color: "#9aa4bf", fontWeight: "400" });
-      const title = h(
-        "div",
-        "",
-        { fontWeight: "600", marginTop: "4px" },
-        `${who} `,
-        h("span", "", { color: "#9aa4bf", fontWeight: "400" }, "asks to use "),
-        h("span", "ccviz-permission-tool", { background: "#f2c14e", color: "#2b2620", borderRadius: "4px", padding: "0 5px" }, p.tool),
-        waitedSpan,
-      );
-      const text = h("div", "ccviz-permission-text", { font: MONO, marginTop: "3px", padding: "3px 6px", background: "rgba(0,0,0,0.35)", borderRadius: "5px", overflowWrap: "anywhere" }, p.text);
-      const fields = h("div", "ccviz-permission-input", { font: MONO, color: "#c7cee2", marginTop: "2px" });
-      for (const [k, v] of inputLines(p)) {
+      const waitedSpan = h("span", "ccviz-permission-waited", { color: "#9aa4bf", fontWeight: "400", whiteSpace: "nowrap" });
+      const muted = (text: string) => h("span", "", { color: "#9aa4bf", fontWeight: "400" }, text);
+      const chip = (cls: string, text: string) =>
+        h("span", cls, { background: "#f2c14e", color: "#2b2620", borderRadius: "4px", padding: "0 5px" }, text);
+      const title =
+        kind === "question"
+          ? h("div", "", { fontWeight: "600", marginTop: "4px" }, `${who} `, muted("has a question"), waitedSpan)
+          : kind === "elicitation"
+            ? h("div", "", { fontWeight: "600", marginTop: "4px" }, `${who} `, muted("· MCP server "), chip("ccviz-permission-server", p.server || p.tool || "?"), muted(" asks"), waitedSpan)
+            : h("div", "", { fontWeight: "600", marginTop: "4px" }, `${who} `, muted("asks to use "), chip("ccviz-permission-tool", p.tool), waitedSpan);
+      const text =
+        kind === "permission"
+          ? h("div", "ccviz-permission-text", { font: MONO, marginTop: "3px", padding: "3px 6px", background: "rgba(0,0,0,0.35)", borderRadius: "5px", overflowWrap: "anywhere" }, p.text)
+          : kind === "elicitation" || !p.questions?.length
+            ? h("div", "ccviz-permission-text", { marginTop: "3px", fontSize: "13px", overflowWrap: "anywhere", whiteSpace: "pre-wrap" }, p.text)
+            : null;
+      const fields = kind === "permission" ? h("div", "ccviz-permission-input", { font: MONO, color: "#c7cee2", marginTop: "2px" }) : null;
+      for (const [k, v] of fields ? inputLines(p) : []) {
         const line = h("div", "", { whiteSpace: "nowrap", overflow: "hidden", textOverflow: "ellipsis" }, h("span", "", { color: "#8d97b3" }, `${k}: `), v);
         line.title = `${k}: ${v}`;
-        fields.append(line);
+        fields!.append(line);
       }
-      const suggestions = p.suggestions?.length
-        ? h(
-            "div",
-            "ccviz-permission-suggestions",
-            { marginTop: "4px", display: "flex", flexWrap: "wrap", gap: "4px", alignItems: "center" },
-            h("span", "", { color: "#8d97b3" }, "Claude Code suggests"),
-            ...p.suggestions.map((s) => h("span", "ccviz-permission-suggestion", { border: "1px solid #4b5470", borderRadius: "8px", padding: "0 6px", color: "#dfe5f5" }, s)),
-          )
-        : null;
+      const suggestions =
+        kind === "permission" && p.suggestions?.length
+          ? h(
+              "div",
+              "ccviz-permission-suggestions",
+              { marginTop: "4px", display: "flex", flexWrap: "wrap", gap: "4px", alignItems: "center" },
+              h("span", "", { color: "#8d97b3" }, "Claude Code suggests"),
+              ...p.suggestions.map((s) => h("span", "ccviz-permission-suggestion", { border: "1px solid #4b5470", borderRadius: "8px", padding: "0 6px", color: "#dfe5f5" }, s)),
+            )
+          : null;
+      const body = h("div", "ccviz-permission-body", null);
       const actions = h("div", "ccviz-permission-actions", { marginTop: "6px" });
-      const outcome = h("div", "ccviz-permission-outcome", { marginTop: "6px", fontWeight: "600", display: "none" });
+      const outcome = h("div", "ccviz-permission-outcome", { marginTop: "6px", fontWeight: "600", display: "none", overflowWrap: "anywhere" });
       const error = h("div", "ccviz-permission-error", { marginTop: "4px", color: "#ff9b8f", display: "none" });
-      const root = h("div", "ccviz-permission", { borderTop: "1px solid #3a4360", paddingTop: "4px", marginTop: "4px" }, title, text, fields, suggestions, actions, outcome, error);
+      const root = h("div", "ccviz-permission", { borderTop: "1px solid #3a4360", paddingTop: "4px", marginTop: "4px" }, title, text, fields, suggestions, body, actions, outcome, error);
       root.dataset.request = p.id;
-      card = { root, waited: waitedSpan, actions, outcome, error, message: null, buttons: [], state: "", controls: null, replay: false };
+      root.dataset.kind = kind;
+      card = { root, waited: waitedSpan, body, actions, outcome, error, message: null, buttons: [], check: null, state: "", controls: null, replay: false };
       this.cards.set(p.id, card);
     }
     if (card.state !== p.state || card.controls !== controls || card.replay !== !!this.view.replay) this.fill(card, p, controls);
@@ -351,27 +588,84 @@ export class PermissionPanel {
     card.controls = controls;
     card.replay = !!this.view.replay;
     card.root.dataset.state = card.state;
+    card.buttons = [];
+    card.check = null;
+    const kind = kindOf(p);
+    const note = (text: string) => h("div", "ccviz-permission-note", { color: "#9aa4bf", fontStyle: "italic" }, text);
+    const why =
+      p.state !== "open"
+        ? null
+        : !p.answerable
+          ? `Asked through api/hooks: answer it in Claude Code.`
+          : this.view.replay
+            ? "A replay: this was asked when the session ran."
+            : controls === null
+              ? "…"
+              : !controls
+                ? "Waiting for a controller (the ingest token) to answer."
+                : null;
+    const interactive = p.state === "open" && why === null;
+    // The questions or the form: choices for a controller, what was asked (and answered) else.
+    const form = kind === "question" ? questionForm(p, interactive) : kind === "elicitation" ? fieldForm(p, interactive) : null;
+    card.body.replaceChildren(...(form ? [form.root] : []));
     if (p.state !== "open") {
       card.actions.replaceChildren();
       card.actions.style.display = "none";
       card.error.style.display = "none";
       card.outcome.textContent = outcomeText(p);
-      card.outcome.style.color = p.state === "allowed" ? "#7fdc9a" : p.state === "denied" ? "#ff9b8f" : "#c7cee2";
+      const good = ["allowed", "answered", "accepted"].includes(card.state);
+      const bad = ["denied", "declined"].includes(card.state);
+      card.outcome.style.color = good ? "#7fdc9a" : bad ? "#ff9b8f" : "#c7cee2";
       card.outcome.style.display = "";
       card.root.style.opacity = "0.85";
       return;
     }
     card.outcome.style.display = "none";
     card.actions.style.display = "";
-    const note = (text: string) => h("div", "ccviz-permission-note", { color: "#9aa4bf", fontStyle: "italic" }, text);
-    if (!p.answerable) return void card.actions.replaceChildren(note("Asked through api/hooks: answer it in Claude Code."));
-    if (this.view.replay) return void card.actions.replaceChildren(note("A replay: this was asked when the session ran."));
-    if (controls === null) return void card.actions.replaceChildren(note("…"));
-    if (!controls) return void card.actions.replaceChildren(note("Waiting for a controller (the ingest token) to answer."));
+    if (why !== null) return void card.actions.replaceChildren(note(why));
+    const row = (...c: Node[]) => h("div", "", { display: "flex", flexWrap: "wrap", gap: "6px", alignItems: "center", marginTop: "4px" }, ...c);
+    const source = this.source;
+    if (kind === "question" && form) {
+      const send = button("send", "Send answer", "#7fdc9a");
+      const deny = button("deny", "Deny", "#ff9b8f");
+      const check = () => (send.disabled = questionAnswers(p.questions ?? [], form.picks()) === null);
+      form.onChange(check);
+      card.check = check;
+      card.buttons = [send, deny, ...form.controls];
+      send.addEventListener("click", () => {
+        const answers = questionAnswers(p.questions ?? [], form.picks());
+        if (answers) this.answer(card, { request: p.id, behavior: "allow", answers, source });
+      });
+      deny.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "deny", source }));
+      card.actions.replaceChildren(row(send, deny));
+      check();
+      return;
+    }
+    if (kind === "elicitation" && form) {
+      const accept = button("accept", "Accept", "#7fdc9a");
+      const decline = button("decline", "Decline", "#ff9b8f");
+      card.buttons = [accept, decline, ...form.controls];
+      // What was wrong goes away as soon as the form is touched again.
+      const clear = () => (card.error.style.display = "none");
+      form.root.addEventListener("input", clear);
+      form.root.addEventListener("change", clear);
+      accept.addEventListener("click", () => {
+        const got = formContent(p.fields ?? [], form.values());
+        if ("error" in got) {
+          card.error.textContent = got.error;
+          card.error.style.display = "";
+          return;
+        }
+        this.answer(card, { request: p.id, behavior: "accept", content: got.content, source });
+      });
+      decline.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "decline", source }));
+      card.actions.replaceChildren(row(accept, decline));
+      return;
+    }
     const allow = button("allow", "Allow", "#7fdc9a");
     const deny = button("deny", "Deny", "#ff9b8f");
     const always = button("always", `Always allow ${p.tool} this session`, "transparent", { color: "#dfe5f5", borderColor: "#4b5470", fontWeight: "400" });
-    const message = h("input", "message", { font: FONT, flex: "1 1 120px", minWidth: "0", color: "#eef1f8", background: "#262c3b", border: "1px solid #3a4258", borderRadius: "6px", padding: "2px 6px" });
+    const message = h("input", "message", INPUT);
     message.placeholder = "Message with Deny (optional)";
     message.maxLength = 500;
     message.setAttribute("aria-label", "Message with a deny");
@@ -381,32 +675,31 @@ export class PermissionPanel {
     });
     card.message = message;
     card.buttons = [allow, deny, always];
-    allow.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "allow", source: this.source }));
+    allow.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "allow", source }));
     deny.addEventListener("click", () => {
       const text = message.value.trim();
-      this.answer(card, { request: p.id, behavior: "deny", source: this.source, ...(text ? { message: text } : {}) });
+      this.answer(card, { request: p.id, behavior: "deny", source, ...(text ? { message: text } : {}) });
     });
-    always.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "allow", always: true, source: this.source }));
-    const row = (...c: Node[]) => h("div", "", { display: "flex", flexWrap: "wrap", gap: "6px", alignItems: "center", marginTop: "4px" }, ...c);
+    always.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "allow", always: true, source }));
     card.actions.replaceChildren(row(allow, deny, message), row(always));
   }
 
   private answer(card: Card, answer: PermissionAnswer): void {
     for (const b of card.buttons) b.disabled = true;
     card.error.style.display = "none";
+    const again = (why: string) => {
+      for (const b of card.buttons) b.disabled = false;
+      card.check?.();
+      card.error.textContent = why;
+      card.error.style.display = "";
+    };
     this.port.act("permission", { ...answer }).then(
       (ack) => {
         this.acks.push(ack);
         if (ack.ok) return; // the snapshot will say what it did
-        for (const b of card.buttons) b.disabled = false;
-        card.error.textContent = ack.error ?? "refused";
-        card.error.style.display = "";
+        again(ack.error ?? "refused");
       },
-      (err) => {
-        for (const b of card.buttons) b.disabled = false;
-        card.error.textContent = `not sent: ${(err as Error)?.message ?? err}`;
-        card.error.style.display = "";
-      },
+      (err) => again(`not sent: ${(err as Error)?.message ?? err}`),
     );
   }
 }

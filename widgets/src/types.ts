@@ -97,7 +97,42 @@ export interface Snapshot {
 }
 
 /** What became of a permission request; only `open` can be answered (the server says). */
-export type PermissionState = "open" | "allowed" | "denied" | "expired" | "withdrawn" | "passed" | "moved-on";
+export type PermissionState =
+  | "open"
+  | "allowed"
+  | "denied"
+  | "answered"
+  | "accepted"
+  | "declined"
+  | "expired"
+  | "withdrawn"
+  | "passed"
+  | "moved-on";
+
+/** What a request asks: a tool's permission, Claude Code's AskUserQuestion, or an MCP
+ * server's elicitation (a form). Older servers omit it: a permission. */
+export type PermissionKind = "permission" | "question" | "elicitation";
+
+/** One question of an AskUserQuestion request: the labels to pick from. */
+export interface Question {
+  question: string;
+  header: string | null;
+  options: string[];
+  multiSelect: boolean;
+}
+
+/** One field of an elicitation's form. */
+export interface FormField {
+  name: string;
+  type: "string" | "number" | "integer" | "boolean" | string;
+  title: string | null;
+  description: string | null;
+  enum: string[] | null;
+  required: boolean;
+}
+
+/** What was answered to a question or in a form. */
+export type Answer = Record<string, string | number | boolean>;
 
 /** One permission request Claude Code asked (docs/protocol.md §14): every text redacted. */
 export interface Permission {
@@ -119,14 +154,27 @@ export interface Permission {
   answeredAt: number | null;
   /** False: it came through api/hooks, nobody can answer it from here. */
   answerable: boolean;
+  /** What it asks (older servers omit it: "permission"). */
+  kind?: PermissionKind | string;
+  /** Kind "question": the questions and their labels. */
+  questions?: Question[];
+  /** Kind "elicitation": the MCP server that asks, and its form. */
+  server?: string;
+  fields?: FormField[];
+  /** What was answered (a question's labels, a form's values), or null. */
+  answer?: Answer | null;
 }
 
 /** The answer a controller sends: `agent-action` of type `permission` (protocol §14). */
 export interface PermissionAnswer {
   request: string;
-  behavior: "allow" | "deny";
+  behavior: "allow" | "deny" | "accept" | "decline";
   message?: string;
   always?: boolean;
+  /** A question's answers: question text → the chosen label(s), joined with ", ". */
+  answers?: Record<string, string>;
+  /** An elicitation's accepted form: field → typed value. */
+  content?: Answer;
   source: "page" | "lobby" | "widget" | "python" | "rule";
 }
 
@@ -245,4 +293,6 @@ export interface Waiting {
   since: number | null;
   /** The open permission request, when it is one. */
   request?: string | null;
+  /** The request's kind (protocol §14); without it, a request is a plain permission. */
+  kind?: "permission" | "question" | "elicitation" | string;
 }

@@ -92,6 +92,7 @@ function render({ model, el }: { model: AnyModel; el: HTMLElement }): () => void
     // Permission requests (protocol §14), answered through the same source as the bar's actions.
     const permissions = new PermissionPanel(view, source, "widget");
     Object.defineProperty(handle, "permissions", { value: () => permissions.shown(), enumerable: true, configurable: true });
+    Object.defineProperty(handle, "permissionAcks", { value: () => structuredClone(permissions.acks), enumerable: true, configurable: true });
     cleanups.push(() => permissions.close());
   };
   // The saved game: shown when nothing answers (decoded once, when first needed).

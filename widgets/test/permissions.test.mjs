@@ -88,3 +88,70 @@ test("a wait is new once: the notification is not repeated on every push", () =>
   rows[0].waiting.push({ agent: "main", name: "Claude", wait: "permission", text: "t2", since: 2, request: "r2" });
   assert.deepEqual(newWaits(rows, seen).map((x) => x.wait.request), ["r2"]);
 });
+
+// -- questions and elicitations (protocol §14, "Questions and elicitations") ----------------
+
+const { questionAnswers, formContent, answerText, kindOf } = await load("src/permissions.ts");
+const { requestKind } = await load("src/lobby.ts");
+
+const colour = { question: "Which colour?", header: "Colour", options: ["Red", "Blue"], multiSelect: false };
+const sizes = { question: "Which sizes?", header: "Sizes", options: ["S", "M", "L"], multiSelect: true };
+
+test("a question's answers are its text → the chosen label, several joined in the options' order", () => {
+  assert.deepEqual(questionAnswers([colour], [["Blue"]]), { "Which colour?": "Blue" });
+  assert.deepEqual(questionAnswers([colour, sizes], [["Red"], new Set(["L", "S"])]), {
+    "Which colour?": "Red",
+    "Which sizes?": "S, L",
+  });
+  // Not every question picked yet (or a label it does not offer): nothing to send.
+  assert.equal(questionAnswers([colour, sizes], [["Red"], []]), null);
+  assert.equal(questionAnswers([colour], [["Green"]]), null);
+  assert.equal(questionAnswers([colour], []), null);
+  // A single-pick question takes one label even if two were handed over.
+  assert.deepEqual(questionAnswers([colour], [["Red", "Blue"]]), { "Which colour?": "Red" });
+});
+
+const fields = [
+  { name: "colour", type: "string", title: null, description: null, enum: ["red", "blue"], required: true },
+  { name: "count", type: "integer", title: "How many", description: null, enum: null, required: false },
+  { name: "ratio", type: "number", title: null, description: null, enum: null, required: false },
+  { name: "loud", type: "boolean", title: null, description: null, enum: null, required: false },
+  { name: "note", type: "string", title: null, description: null, enum: null, required: false },
+];
+
+test("an elicitation's form is sent typed: numbers as numbers, booleans as booleans", () => {
+  assert.deepEqual(formContent(fields, { colour: "blue", count: "2", ratio: " 0.5 ", loud: true, note: "hi" }), {
+    content: { colour: "blue", count: 2, ratio: 0.5, loud: true, note: "hi" },
+  });
+  // Empty optional fields are left out; an unticked box is false.
+  assert.deepEqual(formContent(fields, { colour: "red", count: "", loud: false }), { content: { colour: "red", loud: false } });
+});
+
+test("an elicitation's form says what is wrong before it is sent", () => {
+  assert.deepEqual(formContent(fields, { colour: "" }), { error: "colour is required" });
+  assert.deepEqual(formContent(fields, { colour: "green" }), { error: "colour must be one of red, blue" });
+  assert.deepEqual(formContent(fields, { colour: "red", count: "2.5" }), { error: "How many must be a whole number" });
+  assert.deepEqual(formContent(fields, { colour: "red", ratio: "abc" }), { error: "ratio must be a number" });
+});
+
+test("answered questions and forms say what was answered", () => {
+  const q = perm("q", { kind: "question", tool: "AskUserQuestion", questions: [colour], state: "answered", by: "ada", source: "page", answer: { "Which colour?": "Blue" } });
+  assert.equal(kindOf(q), "question");
+  assert.equal(outcomeText(q), "Answered by ada via the page: Blue");
+  const two = perm("q2", { kind: "question", questions: [colour, sizes], answer: { "Which colour?": "Red", "Which sizes?": "S, L" } });
+  assert.equal(answerText(two), "Colour: Red · Sizes: S, L");
+  const e = perm("e", { kind: "elicitation", server: "h4", fields, state: "accepted", by: "ada", source: "lobby", answer: { colour: "blue", count: 2, loud: false } });
+  assert.equal(outcomeText(e), "Accepted by ada via the lobby: colour: blue · How many: 2 · loud: no");
+  assert.equal(outcomeText(perm("e", { kind: "elicitation", state: "declined", by: "ada" })), "Declined by ada");
+  assert.equal(kindOf(perm("p")), "permission"); // an older server: no kind
+});
+
+test("the lobby answers plain permissions inline; questions and forms in the game", () => {
+  const w = (fields) => ({ agent: "main", name: "Claude", wait: "permission", text: "t", since: 1, request: "r1", ...fields });
+  assert.equal(requestKind(w({ kind: "permission" })), "permission");
+  assert.equal(requestKind(w({ kind: "question" })), "question");
+  assert.equal(requestKind(w({ kind: "elicitation", wait: "input" })), "elicitation");
+  assert.equal(requestKind(w({})), "permission"); // an older server
+  assert.equal(requestKind(w({ wait: "input" })), "elicitation"); // a form, kind unsaid
+  assert.equal(requestKind(w({ request: null, wait: "idle" })), null);
+});
