@@ -509,9 +509,11 @@ class CcvizServer(Host):
         cpu: int | None,
         label: str = "ccviz",
         pythonpath: str | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(fps, tmp, cpu)
         self.label, self.pythonpath = label, pythonpath
+        self.args = args  # more ``ccviz serve`` options (bench/redis_bench.py: --redis URL)
 
     async def start(self, plan: dict) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="ccviz-", dir=self.tmp))
@@ -522,6 +524,7 @@ class CcvizServer(Host):
                 p for p in (self.pythonpath, env.get("PYTHONPATH")) if p
             )
         argv = [CCVIZ, "serve", "--host", "127.0.0.1", "--port", "0", "--fps", f"{self.fps:g}"]
+        argv += self.args
         self.proc = await spawn(
             *pinned(self.cpu, argv),
             env=env,
