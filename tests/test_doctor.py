@@ -473,3 +473,25 @@ def test_an_older_plugin_and_settings_hooks_beside_it_warn(ccviz, capsys, tmp_pa
     assert status(checks, "hooks (plugin)") == "warn"
     assert "26/27 events" in text and "claude plugin update ccviz@ccviz" in text
     assert status(checks, "hooks (both)") == "warn" and "sent twice" in text
+
+
+def test_the_doctor_says_what_waits_for_an_answer_and_what_an_older_install_lacks(
+    ccviz, capsys
+):
+    assert ccviz(["install-hooks", "--answer-permissions"]) == 0
+    capsys.readouterr()
+    _, checks, text = report(ccviz, capsys)
+    (user,) = checks["hooks (user)"]
+    assert user["status"] == "ok", text
+    assert "PermissionRequest and Elicitation wait at the server for an answer" in user["detail"]
+    # installed before forms could be answered: the Elicitation handler is the plain one
+    path = Path(claude_settings.settings_path("user"))
+    settings = json.loads(path.read_text())
+    plain = claude_settings.command_handler(None, ())
+    settings["hooks"]["Elicitation"] = [{"hooks": [plain]}]
+    path.write_text(json.dumps(settings))
+    capsys.readouterr()
+    _, checks, _ = report(ccviz, capsys)
+    (user,) = checks["hooks (user)"]
+    assert user["status"] == "warn"
+    assert "Elicitation does not" in user["detail"] and "--answer-permissions" in user["detail"]

@@ -89,10 +89,21 @@ def install_mode(settings: dict[str, Any]) -> str | None:
 def answers_permissions(settings: dict[str, Any]) -> bool:
     """Whether our PermissionRequest handler in ``settings`` posts to ``api/permissions``
     (``install-hooks --answer-permissions``), so the page and Python can answer."""
-    return any(
-        h.get("type") == "http" and _posts_to(h.get("url"), PERMISSIONS_PATH)
-        for h in find_ours(settings).get(PERMISSION_EVENT, ())
-    )
+    return PERMISSION_EVENT in answering_events(settings)
+
+
+def answering_events(settings: dict[str, Any]) -> list[str]:
+    """Which of :data:`ANSWERED_EVENTS` our handlers in ``settings`` hold at the server for
+    an answer (``api/permissions``): ``ccviz doctor`` says when one of them is missing."""
+    ours = find_ours(settings)
+    return [
+        event
+        for event in ANSWERED_EVENTS
+        if any(
+            h.get("type") == "http" and _posts_to(h.get("url"), PERMISSIONS_PATH)
+            for h in ours.get(event, ())
+        )
+    ]
 
 
 def _posts_to(url: Any, path: str) -> bool:

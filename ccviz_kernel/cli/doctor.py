@@ -79,7 +79,15 @@ def run_checks(cwd: str | None = None) -> list[Check]:
 
 def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
     from ..claude.hooks import PER_CALL_EVENTS
-    from ..claude.settings import events_for, find_ours, install_mode, read_settings, settings_path
+    from ..claude.settings import (
+        ANSWERED_EVENTS,
+        answering_events,
+        events_for,
+        find_ours,
+        install_mode,
+        read_settings,
+        settings_path,
+    )
     from ..errors import SettingsError
 
     checks: list[Check] = []
@@ -119,6 +127,17 @@ def _check_hooks(cwd: str) -> tuple[list[Check], list[dict[str, Any]]]:
                 f"; {', '.join(sorted(PER_CALL_EVENTS))} come from the transcript the server "
                 "follows (`ccviz install-hooks --per-call` hooks them too)"
             )
+        answering = answering_events(settings)
+        if answering:
+            detail += f"; {' and '.join(answering)} wait at the server for an answer"
+            left = [e for e in ANSWERED_EVENTS if e not in answering]
+            if left and not missing and covered == len(events):
+                detail += (
+                    f"; {', '.join(left)} does not (installed before it could be answered: run "
+                    "`ccviz install-hooks --answer-permissions` again)"
+                )
+                checks.append(Check(name, "warn", detail))
+                continue
         if missing:
             on_path = [m for m in missing if os.sep not in m]
             gone = [m for m in missing if os.sep in m]

@@ -49,7 +49,7 @@ from .follow import LogFollower
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
 from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
-from .permissions import ANSWERED_EVENTS, PermissionDesk
+from .permissions import ANSWERED_EVENTS, MAX_HELD, PermissionDesk
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 
@@ -356,6 +356,8 @@ class GameServer:
                 400, f"api/permissions takes PermissionRequest or Elicitation, not {event.name}\n"
             )
         desk = self.permissions
+        if desk.held() >= MAX_HELD:
+            return HttpAnswer(429, f"{MAX_HELD} requests wait already; Claude Code asks itself\n")
         rid = desk.new_id()
         tool_input = event.payload.get("tool_input")  # as sent: a question's answer goes in it
         event.payload = {**event.payload, "ccviz_request": rid}

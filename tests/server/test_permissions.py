@@ -433,3 +433,32 @@ def test_a_question_and_an_elicitation_are_answered_with_what_was_picked():
             await host.close()
 
     run(scenario())
+
+
+def test_a_server_holds_a_bounded_number_of_requests(monkeypatch):
+    from ccviz_kernel.server import core
+
+    monkeypatch.setattr(core, "MAX_HELD", 2)
+
+    async def scenario():
+        host = await start(port=0, runtime=False, answer_wait=5)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await session_start(session, host)
+                tasks = [await held(session, host, request_payload()) for _ in range(1)]
+                other = {**request_payload(), "session_id": GAME, "tool_name": "Edit"}
+                tasks.append(asyncio.ensure_future(hook(session, host, "api/permissions", other)))
+                for _ in range(100):  # held, and applied (the reorder window holds it first)
+                    if host.server.permissions.held() == 2 and len(open_requests(host)) == 2:
+                        break
+                    await asyncio.sleep(0.02)
+                status, text = await hook(session, host, "api/permissions", request_payload())
+                assert status == 429 and "Claude Code asks itself" in text
+                for request in open_requests(host):
+                    answer = {"type": "permission", "request": request["id"], "behavior": "deny"}
+                    host.hub.act(GAME, answer)
+                assert [status for status, _ in await asyncio.gather(*tasks)] == [200, 200]
+        finally:
+            await host.close()
+
+    run(scenario())
