@@ -29,9 +29,10 @@ STATIC = Path(__file__).resolve().parents[2] / "ccviz_kernel" / "static"
 class ServerThread:
     """``hosts.standalone.start()`` on a loop in a background thread."""
 
-    def __init__(self, *, json_mode: bool, base_url: str = "/") -> None:
+    def __init__(self, *, json_mode: bool, base_url: str = "/", port: int = 0) -> None:
         self.json_mode = json_mode
         self.base_url = base_url
+        self.port = port
         self.serializer = "json" if json_mode else "msgpack"
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
@@ -46,7 +47,11 @@ class ServerThread:
         try:
             self.host = self.run(
                 start(
-                    "127.0.0.1", 0, runtime=False, json_mode=self.json_mode, base_url=self.base_url
+                    "127.0.0.1",
+                    self.port,
+                    runtime=False,
+                    json_mode=self.json_mode,
+                    base_url=self.base_url,
                 )
             )
         except BaseException:
