@@ -475,9 +475,7 @@ def test_an_older_plugin_and_settings_hooks_beside_it_warn(ccviz, capsys, tmp_pa
     assert status(checks, "hooks (both)") == "warn" and "sent twice" in text
 
 
-def test_the_doctor_says_what_waits_for_an_answer_and_what_an_older_install_lacks(
-    ccviz, capsys
-):
+def test_the_doctor_says_what_waits_for_an_answer_and_what_an_older_install_lacks(ccviz, capsys):
     assert ccviz(["install-hooks", "--answer-permissions"]) == 0
     capsys.readouterr()
     _, checks, text = report(ccviz, capsys)
