@@ -497,3 +497,67 @@ def without_times(snapshot: dict) -> dict:
             for rid, r in out["permissions"].items()
         }
     return out
+
+
+# -- what Claude Code posts when it waits for a person (tests/e2e/PERMISSIONS.md) ----------
+
+#: Claude Code's own suggestion for a Write in the project (``permission_suggestions``).
+SUGGEST_EDITS = [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]
+#: AskUserQuestion's ``tool_input``: one question, two options.
+ASK_COLOUR = {
+    "questions": [
+        {
+            "question": "Which colour?",
+            "header": "Colour",
+            "options": [
+                {"label": "Red", "description": "warm"},
+                {"label": "Blue", "description": "cool"},
+            ],
+            "multiSelect": False,
+        }
+    ]
+}
+
+
+def permission_request(
+    session: str, tool: str = "Write", tool_input: dict | None = None, **more
+) -> dict:
+    """A ``PermissionRequest`` as Claude Code 2.1.332 posts it (no ``tool_use_id``); a Write
+    of ``a.txt`` in ``/home/dev/project`` unless told; ``more`` adds or replaces fields."""
+    return {
+        "session_id": session,
+        "transcript_path": f"/nonexistent/{session}.jsonl",
+        "cwd": "/home/dev/project",
+        "prompt_id": "ecec3f41-0000-4000-8000-000000000000",
+        "permission_mode": "default",
+        "effort": {"level": "medium"},
+        "hook_event_name": "PermissionRequest",
+        "tool_name": tool,
+        "tool_input": {"file_path": "/home/dev/project/a.txt", "content": "A\n"}
+        if tool_input is None
+        else tool_input,
+        **more,
+    }
+
+
+def elicitation_request(session: str, server: str = "colours", **more) -> dict:
+    """An MCP server's form (``Elicitation``) as Claude Code 2.1.332 posts it: a colour to
+    pick (required) and a count."""
+    return {
+        "session_id": session,
+        "transcript_path": f"/nonexistent/{session}.jsonl",
+        "cwd": "/home/dev/project",
+        "hook_event_name": "Elicitation",
+        "mcp_server_name": server,
+        "message": "Pick a colour",
+        "mode": "form",
+        "requested_schema": {
+            "type": "object",
+            "properties": {
+                "colour": {"type": "string", "enum": ["red", "blue"]},
+                "count": {"type": "integer", "title": "How many"},
+            },
+            "required": ["colour"],
+        },
+        **more,
+    }

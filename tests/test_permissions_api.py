@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from common import SUGGEST_EDITS, elicitation_request, permission_request
 
 from ccviz_kernel.events import PayloadError
 from ccviz_kernel.notebook.backends import LocalBackend, LoopThread, RemoteBackend
@@ -103,22 +104,10 @@ class Asked(threading.Thread):
 
 def request(session: str, tool: str, tool_input: dict[str, Any], **more: Any) -> dict[str, Any]:
     """A PermissionRequest payload shaped like 2.1.332's (tests/e2e/PERMISSIONS.md §1)."""
-    return {
-        "session_id": session,
-        "transcript_path": f"/nonexistent/{session}.jsonl",
-        "cwd": "/work/project",
-        "prompt_id": "ecec3f41-0000-4000-8000-000000000000",
-        "permission_mode": "default",
-        "effort": {"level": "medium"},
-        "hook_event_name": "PermissionRequest",
-        "tool_name": tool,
-        "tool_input": tool_input,
-        **more,
-    }
+    return permission_request(session, tool, tool_input, cwd="/work/project", **more)
 
 
 WRITE = {"file_path": "/work/project/a.txt", "content": "A\n"}
-SUGGEST_EDITS = [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]
 
 
 def pending(game: GameHandle, count: int = 1) -> list[PermissionRequest]:
@@ -321,23 +310,7 @@ TOPPINGS = {
 
 def elicitation(session: str) -> dict[str, Any]:
     """An Elicitation payload shaped like 2.1.332's (tests/e2e/PERMISSIONS.md §5)."""
-    return {
-        "session_id": session,
-        "transcript_path": f"/nonexistent/{session}.jsonl",
-        "cwd": "/work/project",
-        "hook_event_name": "Elicitation",
-        "mcp_server_name": "colours",
-        "message": "Pick a colour",
-        "mode": "form",
-        "requested_schema": {
-            "type": "object",
-            "properties": {
-                "colour": {"type": "string", "enum": ["red", "blue"]},
-                "count": {"type": "integer", "title": "How many"},
-            },
-            "required": ["colour"],
-        },
-    }
+    return elicitation_request(session, cwd="/work/project")
 
 
 @BACKENDS

@@ -14,6 +14,8 @@ import urllib.request
 from concurrent.futures import Future
 from typing import Any
 
+from common import ASK_COLOUR, SUGGEST_EDITS, elicitation_request, permission_request
+
 from .support import WAIT_MS, Watched, hook, new_game_id, tool, wait_until
 from .test_widget import handle, open_widget, traits_for
 
@@ -34,15 +36,13 @@ ABOVE_MAIN = """() => {
 
 def request_payload(game_id: str, tool_name: str = "Write", **tool_input: Any) -> dict[str, Any]:
     """A PermissionRequest as Claude Code posts it (no tool_use_id)."""
-    return hook(
+    written = {"file_path": FILE, "content": "export const speed = 3;\n"}
+    return permission_request(
         game_id,
-        "PermissionRequest",
-        permission_mode="default",
-        tool_name=tool_name,
-        tool_input=tool_input or {"file_path": FILE, "content": "export const speed = 3;\n"},
-        permission_suggestions=[
-            {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
-        ],
+        tool_name,
+        tool_input or written,
+        cwd="/home/dev/pixel-quest",
+        permission_suggestions=SUGGEST_EDITS,
     )
 
 
@@ -125,12 +125,8 @@ def decision(body: str) -> dict[str, Any]:
     return out["decision"]
 
 
-def test_a_controller_denies_from_the_page_and_the_held_hook_gets_the_deny(
-    server, open_page, tmp_path
-):
-    game = new_game_id()
-    answer = start_asking(server, game)
-    request = open_request(server, game, answer)
+def controller_card(server, open_page, game: str, request: str) -> tuple[Watched, Any]:
+    """The game page at 1280×800 with the ingest token (a controller), and the request's card."""
     watched = open_page()
     page = watched.page
     page.set_viewport_size(PAGE)
@@ -139,6 +135,17 @@ def test_a_controller_denies_from_the_page_and_the_held_hook_gets_the_deny(
     wait_until(page, "window.__ccviz.role === 'controller'")
     card = page.locator(f'.ccviz-permission[data-request="{request}"]')
     card.wait_for(state="visible")
+    return watched, card
+
+
+def test_a_controller_denies_from_the_page_and_the_held_hook_gets_the_deny(
+    server, open_page, tmp_path
+):
+    game = new_game_id()
+    answer = start_asking(server, game)
+    request = open_request(server, game, answer)
+    watched, card = controller_card(server, open_page, game, request)
+    page = watched.page
     # What the person decides on: the tool, the one line, the input, the suggestions.
     assert card.locator(".ccviz-permission-tool").inner_text() == "Write"
     assert "src/player.ts" in card.locator(".ccviz-permission-text").inner_text()
@@ -324,19 +331,7 @@ def test_the_comm_widget_sends_the_answer_to_its_kernel(server, open_page):
 
 # -- questions and elicitations (protocol.md §14, "Questions and elicitations") -------------
 
-QUESTION = {
-    "questions": [
-        {
-            "question": "Which colour?",
-            "header": "Colour",
-            "options": [
-                {"label": "Red", "description": "warm"},
-                {"label": "Blue", "description": "cool"},
-            ],
-            "multiSelect": False,
-        }
-    ]
-}
+QUESTION = ASK_COLOUR
 
 
 def start_questioning(server, game_id: str) -> Future:
@@ -350,23 +345,7 @@ def start_questioning(server, game_id: str) -> Future:
 
 def elicitation_payload(game_id: str) -> dict[str, Any]:
     """Claude Code's Elicitation hook as posted for an MCP server's form."""
-    return {
-        "hook_event_name": "Elicitation",
-        "session_id": game_id,
-        "transcript_path": f"/tmp/{game_id}.jsonl",
-        "cwd": "/home/dev/pixel-quest",
-        "mcp_server_name": "h4",
-        "message": "Pick a colour",
-        "mode": "form",
-        "requested_schema": {
-            "type": "object",
-            "properties": {
-                "colour": {"type": "string", "enum": ["red", "blue"]},
-                "count": {"type": "integer"},
-            },
-            "required": ["colour"],
-        },
-    }
+    return elicitation_request(game_id, server="h4", cwd="/home/dev/pixel-quest")
 
 
 def start_eliciting(server, game_id: str) -> Future:
@@ -379,14 +358,8 @@ def test_a_controller_answers_a_question_from_the_page(server, open_page, tmp_pa
     game = new_game_id()
     answer = start_questioning(server, game)
     request = open_request(server, game, answer)
-    watched = open_page()
+    watched, card = controller_card(server, open_page, game, request)
     page = watched.page
-    page.set_viewport_size(PAGE)
-    page.goto(f"{server.url}view/{game}?token={server.token}")
-    wait_until(page, READY)
-    wait_until(page, "window.__ccviz.role === 'controller'")
-    card = page.locator(f'.ccviz-permission[data-request="{request}"]')
-    card.wait_for(state="visible")
     assert card.get_attribute("data-kind") == "question"
     question = card.locator(".ccviz-question")
     assert question.locator(".ccviz-question-header").inner_text() == "Colour"

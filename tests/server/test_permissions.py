@@ -14,6 +14,7 @@ import time
 import aiohttp
 import pytest
 import socketio
+from common import ASK_COLOUR, SUGGEST_EDITS, elicitation_request, permission_request
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.errors import PayloadError
@@ -28,18 +29,7 @@ def run(coro):
 
 
 def request_payload(tool: str = "Write", **tool_input) -> dict:
-    return {
-        "session_id": GAME,
-        "transcript_path": "/tmp/none.jsonl",
-        "cwd": "/home/dev/project",
-        "permission_mode": "default",
-        "hook_event_name": "PermissionRequest",
-        "tool_name": tool,
-        "tool_input": tool_input or {"file_path": "/home/dev/project/a.txt", "content": "A\n"},
-        "permission_suggestions": [
-            {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
-        ],
-    }
+    return permission_request(GAME, tool, tool_input or None, permission_suggestions=SUGGEST_EDITS)
 
 
 async def hook(session, host, path: str, payload: dict) -> tuple[int, str]:
@@ -321,35 +311,9 @@ def test_a_widget_over_the_comm_answers_through_the_kernels_hub():
     run(scenario())
 
 
-QUESTION = {
-    "questions": [
-        {
-            "question": "Which colour?",
-            "header": "Colour",
-            "options": [
-                {"label": "Red", "description": "warm"},
-                {"label": "Blue", "description": "cool"},
-            ],
-            "multiSelect": False,
-        }
-    ]
-}
+QUESTION = ASK_COLOUR
 BLUE = {"Which colour?": "Blue"}
-ELICITATION = {
-    "session_id": GAME,
-    "hook_event_name": "Elicitation",
-    "mcp_server_name": "h4",
-    "message": "Pick a colour",
-    "mode": "form",
-    "requested_schema": {
-        "type": "object",
-        "properties": {
-            "colour": {"type": "string", "enum": ["red", "blue"]},
-            "count": {"type": "integer", "title": "How many"},
-        },
-        "required": ["colour"],
-    },
-}
+ELICITATION = elicitation_request(GAME, server="h4")
 
 
 def test_a_question_and_an_elicitation_are_answered_with_what_was_picked():
