@@ -161,6 +161,8 @@ def test_a_controller_denies_from_the_page_and_the_held_hook_gets_the_deny(
         page,
         f"window.__ccviz.snapshot().permissions[{request!r}].state === 'denied'",
     )
+    # The ack and the hook's answer (or the update) race each other: wait for it.
+    wait_until(page, "window.__ccviz.permissionAcks().length > 0")
     assert [a["ok"] for a in page.evaluate("window.__ccviz.permissionAcks()")] == [True]
     status, body = answer.result(10)
     assert status == 200, body
@@ -247,6 +249,8 @@ def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, t
         row.locator("button.allow").click()
         status, body = answer.result(10)
         assert status == 200 and decision(body) == {"behavior": "allow"}, body
+        # The ack and the hook's answer (or the update) race each other: wait for it.
+        wait_until(page, "window.__ccviz.acks().length > 0")
         assert [a["ok"] for a in page.evaluate("window.__ccviz.acks()")] == [True]
         snap = server.snapshot(asking)
         assert snap["permissions"][request]["state"] == "allowed"
