@@ -20,7 +20,7 @@ from .engine.game import PERMISSION_ANSWERS, Applied, Game
 from .engine.links import CONTINUES, SessionLinks
 from .engine.reorder import ReorderBuffer, waits_for
 from .engine.speech import shorten
-from .errors import StoreError
+from .errors import StoreError, json_type
 from .events import PayloadError, parse_event
 from .redact import redact_payload
 from .replays.history import GameHistory, HistoryCache
@@ -313,10 +313,14 @@ class Hub:
             )
         if self.game(game_id) is None:
             raise PayloadError(f"no game {game_id!r}")
-        if kind == "permission" and action.get("behavior") not in PERMISSION_ANSWERS:
+        behavior = action.get("behavior")
+        if kind == "permission" and not (
+            isinstance(behavior, str) and behavior in PERMISSION_ANSWERS
+        ):
+            got = repr(behavior) if isinstance(behavior, str) else json_type(behavior)
             raise PayloadError(
                 f"'behavior' must be one of {', '.join(sorted(PERMISSION_ANSWERS))}, "
-                f"not {action.get('behavior')!r}"
+                f"not {shorten(got, 60)}"
             )
         payload = {"hook_event_name": f"ccviz.{kind}", "session_id": game_id}
         payload.update({k: action[k] for k in fields if k in action})

@@ -12,9 +12,11 @@ an open, answerable request takes one, so only the first answer counts, on every
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..claude.hooks import SYNC_EVENTS
+from ..errors import json_type
 from ..events import HookEvent, PayloadError
 from ._agents import AgentRules
 from .speech import shorten, tool_texts
@@ -153,11 +155,13 @@ class PermissionRules(AgentRules):
         """Refuse an answer that could not count (before it is logged)."""
         p = event.payload
         rid, behavior = p.get("request"), p.get("behavior")
-        if behavior not in OUTCOMES:
-            raise PayloadError(f"'behavior' must be one of {', '.join(OUTCOMES)}, not {behavior!r}")
+        if not isinstance(behavior, str) or behavior not in OUTCOMES:
+            raise PayloadError(
+                f"'behavior' must be one of {', '.join(OUTCOMES)}, not {_named(behavior)}"
+            )
         request = self._state["permissions"].get(rid) if isinstance(rid, str) else None
         if request is None:
-            raise PayloadError(f"no open request {rid!r} in this game")
+            raise PayloadError(f"no open request {_named(rid)} in this game")
         if request["state"] != "open":
             raise PayloadError(f"request {rid!r} is already answered ({request['state']})")
         if not request["answerable"]:
@@ -185,7 +189,8 @@ class PermissionRules(AgentRules):
         rid = event.get("request")
         requests = self._state["permissions"]
         request = requests.get(rid) if isinstance(rid, str) else None
-        outcome = OUTCOMES.get(event.get("behavior"))
+        behavior = event.get("behavior")
+        outcome = OUTCOMES.get(behavior) if isinstance(behavior, str) else None
         if request is None or outcome is None or request["state"] != "open":
             return  # an unchecked answer from an old log: nothing to do
         by, source, message = event.get("by"), event.get("source"), event.get("message")
@@ -328,8 +333,11 @@ def _fields(schema: Any) -> list[dict[str, Any]]:
     for name, spec in list(props.items())[:12]:
         if not isinstance(name, str) or not isinstance(spec, dict):
             continue
-        kind = spec.get("type") if spec.get("type") in FIELD_TYPES else "string"
+        kind = spec.get("type")
+        kind = kind if isinstance(kind, str) and kind in FIELD_TYPES else "string"
         enum = spec.get("enum")
+        if isinstance(enum, list):  # the choices a person picks from: plain values only
+            enum = [v for v in enum[:20] if isinstance(v, (str, int, float)) and v is not None]
         title, description = spec.get("title"), spec.get("description")
         fields.append(
             {
@@ -339,9 +347,7 @@ def _fields(schema: Any) -> list[dict[str, Any]]:
                 "description": shorten(description, 160)
                 if isinstance(description, str) and description
                 else None,
-                "enum": [shorten(str(v), 80) for v in enum[:20]]
-                if isinstance(enum, list)
-                else None,
+                "enum": [shorten(str(v), 80) for v in enum] if isinstance(enum, list) else None,
                 "required": name in required,
             }
         )
@@ -354,9 +360,11 @@ def _check_answers(answers: Any, questions: list[dict[str, Any]]) -> None:
     asked = {q["question"] for q in questions}
     for question, label in answers.items():
         if question not in asked:
-            raise PayloadError(f"no question {question!r} in this request")
+            raise PayloadError(f"no question {_named(question)} in this request")
         if not isinstance(label, str) or not label or len(label) > MAX_MESSAGE:
-            raise PayloadError(f"the answer to {question!r} must be a short, non-empty string")
+            raise PayloadError(
+                f"the answer to {_named(question)} must be a short, non-empty string"
+            )
 
 
 def _check_content(content: Any, fields: list[dict[str, Any]]) -> None:
@@ -366,7 +374,7 @@ def _check_content(content: Any, fields: list[dict[str, Any]]) -> None:
     for name, value in content.items():
         field = known.get(name)
         if field is None:
-            raise PayloadError(f"the form has no field {name!r}")
+            raise PayloadError(f"the form has no field {_named(name)}")
         kind = field["type"]
         ok = (
             (kind == "boolean" and isinstance(value, bool))
@@ -381,7 +389,7 @@ def _check_content(content: Any, fields: list[dict[str, Any]]) -> None:
             or (kind == "string" and isinstance(value, str) and len(value) <= MAX_MESSAGE)
         )
         if not ok:
-            raise PayloadError(f"field {name!r} takes a {kind}, not {value!r}")
+            raise PayloadError(f"field {name!r} takes a {kind}, not {_named(value)}")
         if field["enum"] is not None and str(value) not in field["enum"]:
             raise PayloadError(f"field {name!r} takes one of {', '.join(field['enum'])}")
     missing = [f["name"] for f in fields if f["required"] and f["name"] not in content]
@@ -393,7 +401,20 @@ def _kept(answer: Any) -> dict[str, Any] | None:
     """What was answered, as the state keeps it (strings redacted and cut)."""
     if not isinstance(answer, dict):
         return None
-    return {
-        shorten(str(k), MAX_MESSAGE): shorten(v, MAX_MESSAGE) if isinstance(v, str) else v
-        for k, v in list(answer.items())[:12]
-    }
+    kept: dict[str, Any] = {}
+    for k, v in list(answer.items())[:12]:
+        if isinstance(v, str):
+            v = shorten(v, MAX_MESSAGE)
+        elif not (
+            isinstance(v, bool)
+            or (isinstance(v, float) and math.isfinite(v))
+            or (isinstance(v, int) and -(1 << 53) <= v <= 1 << 53)
+        ):
+            continue  # an unchecked answer from an old log: only plain values are kept
+        kept[shorten(str(k), MAX_MESSAGE)] = v
+    return kept
+
+
+def _named(value: Any) -> str:
+    """How an error names a value someone sent: a short string, or its JSON type."""
+    return repr(shorten(value, 60)) if isinstance(value, str) else json_type(value)
