@@ -7,6 +7,7 @@ log after a crash or an eviction is exactly the game viewers saw.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -25,6 +26,8 @@ from .events import PayloadError, parse_event
 from .redact import redact_payload
 from .replays.history import GameHistory, HistoryCache
 from .store import EventStore, GameRow, StoredEvent
+
+log = logging.getLogger("ccviz.server")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -329,6 +332,15 @@ class Hub:
 
     def _apply(self, game_id: str, live: _Live, event: Any) -> None:
         applied = live.game.apply(event)
+        if live.game.failure is not None:  # a rule's bug (Game._failed): said once, here
+            error, live.game.failure = live.game.failure, None
+            log.error(
+                "game %s: the engine could not follow event %d (%s); the game goes on",
+                game_id,
+                applied.seq,
+                event.name,
+                exc_info=error,
+            )
         live.history.append((applied.seq, applied.deltas))
         live.touched = self.clock()
         for listener in list(self._listeners):
@@ -689,6 +701,7 @@ class Hub:
         for row in self.store.events(game_id):
             applied = live.game.apply(parse_event(row.payload, ts=row.ts, session_id=game_id))
             live.history.append((applied.seq, applied.deltas))
+        live.game.failure = None  # said when the event came in (_apply), not at each rebuild
         self._live[game_id] = live
         return live
 

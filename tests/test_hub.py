@@ -55,6 +55,39 @@ def test_eviction_and_rebuild_from_the_log(hub, tmp_path):
     restarted.store.close()
 
 
+def test_a_rule_that_fails_is_logged_once_and_the_game_goes_on(hub, monkeypatch, caplog):
+    """A bug in a rule (an event nobody foresaw) must not make a game unjoinable: the event
+    is kept, the game goes on, the error is logged once with its traceback, and a rebuild
+    from the log reaches the same state without logging it again."""
+    from ccviz_kernel.engine import game as game_module
+
+    def broken_stop(game, event):
+        game._set(("caption",), "half done")  # a change before the rule fails
+        raise TypeError("unhashable type: 'dict'")
+
+    monkeypatch.setitem(game_module._HANDLERS, "Stop", broken_stop)
+    for line in LINES[:10]:
+        gid, _ = hub.ingest(line)
+    watched = hub.snapshot(gid)
+    stop = {"session_id": gid, "hook_event_name": "Stop"}
+    with caplog.at_level("ERROR", logger="ccviz.server"):
+        _, seq = hub.ingest(stop)
+    assert seq == 11 == hub.store.last_seq(gid)
+    (record,) = caplog.records
+    assert "could not follow event 11 (Stop)" in record.getMessage()
+    assert record.exc_info[0] is TypeError
+    assert apply_deltas(watched, hub.deltas_since(gid, 10)) == hub.snapshot(gid)
+    assert hub.snapshot(gid)["caption"] == "half done"
+    hub.ingest(LINES[10])  # the next event applies as usual
+    after = hub.snapshot(gid)
+    caplog.clear()
+    hub.clock_obj.now += 601
+    assert hub.evict_idle(lambda g: False) == [gid]
+    with caplog.at_level("ERROR", logger="ccviz.server"):
+        assert hub.snapshot(gid) == after  # rebuilt from the log: the same game
+    assert caplog.records == []
+
+
 def test_deltas_since_brings_a_viewer_up_to_date(hub):
     for line in LINES[:10]:
         gid, _ = hub.ingest(line)

@@ -127,6 +127,8 @@ class Game(SessionRules, ToolRules, ControlRules, PermissionRules):
         self._captions = CAPTIONS
         self._tool_places = {}
         self._open_requests = 0
+        #: The error a rule raised on the last event, or None (the hub logs it and clears it).
+        self.failure: Exception | None = None
 
     @property
     def seq(self) -> int:
@@ -199,7 +201,10 @@ class Game(SessionRules, ToolRules, ControlRules, PermissionRules):
             self._settle_agent(self._agent_for(event), name)
         handler = _HANDLERS.get(name)
         if handler is not None:
-            handler(self, event)
+            try:
+                handler(self, event)
+            except Exception as error:  # a rule's bug must not stop the game: see _failed
+                self._failed(event, error)
         elif name not in _SILENT:
             self._effect("event", self._agent_for(event), shorten(name))
         if self._moved:  # an agent's state changed: the game status may follow
@@ -221,6 +226,14 @@ class Game(SessionRules, ToolRules, ControlRules, PermissionRules):
         # Nothing changes the state between events: no list is needed until the next one.
         self._deltas = self._effects = _BETWEEN_EVENTS  # type: ignore[assignment]
         return _new_applied(Applied, (seq, deltas, effects, False))
+
+    def _failed(self, event: HookEvent, error: Exception) -> None:
+        """A rule could not handle an event it was given (a bug in ccviz, found by a payload
+        nobody foresaw). The event is in the log already; the game goes on from the state
+        the rule left, which every replay of the log reaches the same way, so a viewer and
+        a rebuild agree and the game stays joinable. The hub logs ``failure`` once."""
+        self.failure = error
+        self._effect("event", MAIN, shorten(f"{event.name} (ccviz could not follow it)"))
 
     def _on_elicitation_asked(self, event: HookEvent) -> None:
         """An MCP server asks for input: its agent waits (SessionRules), and the form is a
