@@ -33,7 +33,7 @@ KNOWN = ["join-game", "leave-game", "list-games", "agent-action", "game-history"
 RESERVED = ["connect", "disconnect", "connect_error", "message", "*", "", "__proto__"]
 GAMES = [f"fuzz-{i}" for i in range(4)]
 ACTIONS = ["hook", "say", "move", "rename", "annotate", "rules", "pause", "resume", "step",
-           "seek", "speed", "nope", None, 7]  # fmt: skip
+           "seek", "speed", "permission", "nope", None, 7]  # fmt: skip
 
 
 @st.composite
@@ -41,7 +41,8 @@ def known_data(draw):
     """Data shaped like what a known event takes, with hostile values in some fields."""
     data = {"gameId": draw(st.sampled_from([*GAMES, "missing"]) | hostile_values)}
     keys = ["since", "seq", "count", "type", "agent", "text", "place", "name", "payload",
-            "speed", "tools"]  # fmt: skip
+            "speed", "tools", "request", "behavior", "message", "answers", "content",
+            "always"]  # fmt: skip
     for key in draw(st.sets(st.sampled_from(keys))):
         if key == "type":
             data[key] = draw(st.sampled_from(ACTIONS))
