@@ -542,6 +542,10 @@ class JupyterServer(Host):
     name = label = "jupyter"
     base = "/"
 
+    def __init__(self, fps: float, tmp: Path, cpu: int | None, args: tuple[str, ...] = ()) -> None:
+        super().__init__(fps, tmp, cpu)
+        self.args = args  # more options (bench/redis_bench.py: --CcvizExtension.redis_url=URL)
+
     async def start(self, plan: dict) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="jupyter-", dir=self.tmp))
         self.stderr = open(self.home / "stderr.log", "wb")  # noqa: SIM115
@@ -561,7 +565,7 @@ class JupyterServer(Host):
             f"--IdentityProvider.token={self.jupyter_token}",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.home}",
-            f"--CcvizExtension.fps={self.fps:g}",
+            f"--CcvizExtension.fps={self.fps:g}", *self.args,
         ]  # fmt: skip
         self.proc = await spawn(
             *pinned(self.cpu, argv),

@@ -11,6 +11,8 @@ open-loop load generator on one keep-alive connection, POST times, CPU from
 - ``redis ×1``, ``×2``, ``×3``: that many ``ccviz serve --redis URL`` on one fresh
   redis-server (Debian's, a free loopback port, AOF on, no snapshots: tests/common.py
   ``RedisServer``), each with its own data folder (token, spool, runtime file);
+- ``redis: serve + jupyter``: A a ``ccviz serve --redis URL``, B a ``jupyter server`` whose
+  extension joins the same Redis (``--CcvizExtension.redis_url``): the Jupyter host on it;
 - ``node``: the socket.io 4.8 reference (``bench/node/ref-server.mjs``), the ratio base.
 
 At ``--rates`` (30 and 300 events/s) with ``--viewers`` (1000) spread evenly over the
@@ -59,6 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SUSTAINED_P99_MS = fb.RAMP_P99_MS  # 100 ms, as the fan-out ramp
 #: The rows of one rate: (label, store, processes).
 CONFIGS = [("sqlite ×1", "sqlite", 1)] + [(f"redis ×{n}", "redis", n) for n in (1, 2, 3)]
+#: The Jupyter extension on the same Redis (issue 15, "Build" 4): A is ``ccviz serve --redis``
+#: (the hooks go there), B a ``jupyter server`` whose extension joins the same Redis.
+CONFIGS += [("redis: serve + jupyter", "redis-jupyter", 2)]
 CONFIGS += [("node", "node", 1)]
 STREAM_KEY = "bench:mini:{game}"
 
@@ -143,6 +148,11 @@ async def start_servers(store: str, n: int, fps: float, ns, tmp: Path, plan: dic
     for i in range(n):
         if store == "node":
             server = fb.NodeServer(fps, tmp, cores[i], ns.node_effects)
+        elif store == "redis-jupyter" and i > 0:
+            redis_option = f"--CcvizExtension.redis_url={redis_url}"
+            server = fb.JupyterServer(fps, tmp, cores[i], args=(redis_option,))
+        elif store == "redis-jupyter":
+            server = fb.CcvizServer(fps, tmp, cores[i], "redis-0", args=("--redis", redis_url))
         else:
             args = ("--redis", redis_url) if store == "redis" else ()
             server = fb.CcvizServer(fps, tmp, cores[i], f"{store}-{i}", args=args)
@@ -175,7 +185,7 @@ async def run_row(label: str, store: str, n: int, viewers: int, rate: float, fps
     groups: list[list] = []
     poster = None
     try:
-        if store == "redis":
+        if store in ("redis", "redis-jupyter"):
             redis = redis_server_class()(Path(tempfile.mkdtemp(prefix="redis-", dir=tmp))).start()
         servers, cores, redis_cpu = await start_servers(
             store, n, fps, ns, tmp, plan, redis.url if redis else None
