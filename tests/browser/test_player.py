@@ -97,6 +97,7 @@ def open_viewer(open_page, server, game_id: str, query: str = ""):
     watched.page.goto(f"{server.url}view/{game_id}{query}")
     wait_until(watched.page, READY)
     wait_until(watched.page, f"{P}.history === 'ok'")
+    wait_until(watched.page, "window.__firstFrame")  # its animation frame may come later
     return watched
 
 

@@ -150,8 +150,8 @@ def test_hover_a_character_for_a_panel_and_press_question_mark_for_the_legend(se
     )
     watched = open_game(open_page, server, game)
     page = watched.page
-    # After the page joined, so that the ticker has the call too (a late joiner gets no old
-    # effects).
+    # After the page joined, so that the call comes as an effect: its bubble and the ticker's
+    # newest line.
     server.post(tool(game, "Grep", "toolu_g1", agent=sub, pattern="jumpVelocity", path="src/"))
     wait_until(page, "window.__ccviz.texts().filter((t) => t.kind === 'ticker').length >= 2")
     wait_until(page, STILL, "window.__ccviz")
@@ -237,3 +237,42 @@ def test_the_widget_keeps_texts_readable_too(server, open_page):
     page.locator(".ccviz-town-panel").wait_for(state="visible")
     assert "main agent" in page.locator(".ccviz-town-panel").inner_text()
     watched.assert_clean(h)
+
+
+TICKER_LINES = (
+    "window.__ccviz.texts().filter((t) => t.kind === 'ticker').slice(1).map((t) => t.text)"
+)
+
+
+def test_a_viewer_that_joins_or_seeks_midway_sees_what_came_before_in_the_ticker(server, open_page):
+    """Recent events are not empty for a viewer who opens a game in the middle: the player
+    asks ``game-at`` for the effects of the events before the moment shown, when it joins
+    and after a seek; they fill the ticker without being played again (no bubbles)."""
+    game = new_game_id()
+    post_all(
+        server,
+        [
+            hook(game, "SessionStart", source="startup"),
+            hook(game, "UserPromptSubmit", prompt="Jump"),
+            tool(game, "Read", "toolu_r1", file_path="/home/dev/pixel-quest/src/a.ts"),
+            tool(game, "Grep", "toolu_g1", pattern="jumpVelocity", path="src/"),
+            tool(game, "Bash", "toolu_b1", command="npm test"),
+        ],
+    )
+    watched = open_game(open_page, server, game)
+    page = watched.page
+    wait_until(page, f"{TICKER_LINES}.some((t) => t.includes('npm test'))")
+    shown = page.evaluate(TICKER_LINES)  # a narrow panel: long lines end in "…"
+    assert shown[:2] == ["Claude: Hello!", "Prompt: Jump"], shown
+    assert shown[2].startswith("Claude: Read") and shown[3].startswith("Claude: Search"), shown
+    assert shown[4:] == ["Claude: $ npm test"], shown
+    assert page.evaluate("window.__ccviz.effects()") == []  # none of them came as effects
+    # A new event goes below them.
+    server.post(tool(game, "Write", "toolu_w1", file_path="/home/dev/pixel-quest/src/b.ts"))
+    wait_until(page, f"{TICKER_LINES}.at(-1).startsWith('Claude: Writ')")
+    assert page.evaluate(TICKER_LINES)[:-1] == shown
+    # The viewer's own playhead, back to event 3 (the Read): the ticker starts over from there.
+    page.evaluate("window.__ccviz.player.seek(3)")
+    wait_until(page, f"{TICKER_LINES}.length === 3")
+    assert page.evaluate(TICKER_LINES) == shown[:3]
+    watched.assert_clean()

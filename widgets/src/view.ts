@@ -220,6 +220,12 @@ export class TownView {
     if (this.own) this.scene.addEffect(effect);
   }
 
+  /** The effects of the events before the moment shown, for the ticker and the agents'
+   * recent lists (the player asks `game-at` for them when a viewer joins or jumps). */
+  backfill(effects: readonly Effect[]): void {
+    this.scene.backfill(effects);
+  }
+
   /** The own playhead's status, for the HUD ("replay (paused)", the elapsed clock). */
   setOwnReplay(replay: ReplayState | null): void {
     if (this.own) this.scene.setReplay(replay);

@@ -97,6 +97,10 @@ const EFFECT_MARKER: Record<string, MarkerKind> = {
 const NOTE_MS = 3000;
 /** A history asked for and not had is asked again after this long, at the next change. */
 const HISTORY_RETRY_MS = 15_000;
+/** How many events before the moment shown fill the ticker when a viewer joins or jumps. */
+const BACKFILL_EVENTS = 24;
+/** A jump waits this long for the next before asking for its backfill (a scrub is many). */
+const BACKFILL_WAIT_MS = 120;
 
 export class Player {
   mode: Mode = "live";
@@ -123,6 +127,9 @@ export class Player {
   private cleanups: (() => void)[] = [];
   private opts: PlayerOptions;
   private noteTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The moment the view last jumped to (a join, a seek, back to live): what to backfill. */
+  private jumpedTo = -1;
+  private backfillTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: PlayerOptions) {
     this.opts = opts;
@@ -135,7 +142,9 @@ export class Player {
       this.timeline,
       {
         draw: (snap, full, deltas) => {
-          if (this.mode === "own") this.view.drawOwn(snap, full, deltas);
+          if (this.mode !== "own") return;
+          this.view.drawOwn(snap, full, deltas);
+          if (full) this.jumped(snap.seq); // a seek: the ticker starts over
         },
         effect: (e) => {
           if (this.mode === "own") this.view.drawOwnEffect(e);
@@ -171,6 +180,7 @@ export class Player {
   close(): void {
     this.closed = true;
     clearTimeout(this.noteTimer);
+    clearTimeout(this.backfillTimer);
     this.playhead.close();
     for (const f of this.cleanups.splice(0)) f();
     this.bar.destroy();
@@ -195,6 +205,7 @@ export class Player {
 
   private mirrorState(snap: Snapshot): void {
     if (this.closed) return;
+    if (snap.seq > 0 && this.jumpedTo < 0 && this.mode !== "own") this.jumped(snap.seq); // joined
     if (snap.seq > 0) this.wantHistory();
     if (this.history === "failed" && performance.now() - this.historyAt > HISTORY_RETRY_MS) void this.loadHistory();
     if (this.history === "ok" && !this.replayGame && snap.seq > this.timeline.n) this.growLive(snap);
@@ -364,7 +375,29 @@ export class Player {
     this.lastPresenterSeq = this.view.mirror.seq;
     this.message = "";
     this.view.drawMirror();
+    this.jumped(this.view.mirror.seq);
     this.render();
+  }
+
+  /** The view now shows event `seq` with nothing before it in the ticker: ask for the
+   * effects of the events before it (game-at), once the jumping has stopped. */
+  private jumped(seq: number): void {
+    this.jumpedTo = seq;
+    clearTimeout(this.backfillTimer);
+    if (seq <= 0) return;
+    this.backfillTimer = setTimeout(() => void this.backfill(seq), BACKFILL_WAIT_MS);
+  }
+
+  private async backfill(seq: number): Promise<void> {
+    const from = Math.max(0, seq - BACKFILL_EVENTS);
+    try {
+      const ack = await this.source.at(from, seq - from);
+      // Only for the moment still shown: another jump meanwhile has its own.
+      if (this.closed || !ack.ok || this.jumpedTo !== seq) return;
+      this.view.backfill(ack.effects.flat());
+    } catch {
+      // No history to hand (offline, a server gone): the ticker fills as events come.
+    }
   }
 
   private presenting(): boolean {

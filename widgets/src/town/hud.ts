@@ -279,12 +279,36 @@ export class Ticker {
   }
 
   push(effect: Effect, name: string | null, look: string | null): void {
-    const text = describe(effect, name);
-    if (!text) return;
-    const colour = look ? parseInt((LOOKS[look]?.coat ?? "#aab3cc").slice(1), 16) : 0xaab3cc;
-    this.entries.push({ colour, text, flash: effect.kind === "flash", effect, name, at: Date.now() });
+    const entry = this.entry(effect, name, look);
+    if (!entry) return;
+    this.entries.push(entry);
     if (this.entries.length > Ticker.MAX_LINES) this.entries.splice(0, this.entries.length - Ticker.MAX_LINES);
     this.dirty = true;
+  }
+
+  /** The events that came before what the ticker shows (a viewer that joined or jumped in
+   * the middle of a game): put above its lines, oldest first, and only those older than
+   * its oldest line. */
+  prepend(older: readonly { effect: Effect; name: string | null; look: string | null }[]): void {
+    const first = this.entries.find((e) => typeof e.effect.seq === "number")?.effect.seq ?? Infinity;
+    const room = Ticker.MAX_LINES - this.entries.length;
+    if (room <= 0) return;
+    const kept: TickerEntry[] = [];
+    for (const o of older) {
+      if (typeof o.effect.seq !== "number" || o.effect.seq >= first) continue;
+      const entry = this.entry(o.effect, o.name, o.look);
+      if (entry) kept.push(entry);
+    }
+    if (!kept.length) return;
+    this.entries.unshift(...kept.slice(-room));
+    this.dirty = true;
+  }
+
+  private entry(effect: Effect, name: string | null, look: string | null): TickerEntry | null {
+    const text = describe(effect, name);
+    if (!text) return null;
+    const colour = look ? parseInt((LOOKS[look]?.coat ?? "#aab3cc").slice(1), 16) : 0xaab3cc;
+    return { colour, text, flash: effect.kind === "flash", effect, name, at: Date.now() };
   }
 
   /** Every text of the panel that shows something. */

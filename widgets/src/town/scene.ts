@@ -122,6 +122,8 @@ export class TownScene extends Phaser.Scene {
   /** Called after each new state or effect (the look-closer panel refreshes). */
   onChange: () => void = () => {};
   private effects: Effect[] = [];
+  /** Effects from before the state shown, for the next frame (backfill). */
+  private pendingBackfill: readonly Effect[] | null = null;
   private dirtyAgents = false;
   private dirtyHud = false;
   private dirtyTodos = false;
@@ -178,6 +180,7 @@ export class TownScene extends Phaser.Scene {
     if (jump) {
       this.jumpNext = true;
       this.effects = [];
+      this.pendingBackfill = null;
       this.ticker?.clear();
     }
     if (full) return this.markAll();
@@ -207,6 +210,40 @@ export class TownScene extends Phaser.Scene {
     }
     this.effects.push(effect);
     if (this.effects.length > MAX_QUEUED_EFFECTS) this.effects.splice(0, this.effects.length - MAX_QUEUED_EFFECTS);
+  }
+
+  /** The effects of the events just before the state shown (a viewer that joined or jumped
+   * in the middle): they fill the ticker and the agents' recent lists, without bubbles,
+   * flashes or walks. Taken at the next frame, once the characters of the state exist. */
+  backfill(effects: readonly Effect[]): void {
+    this.pendingBackfill = effects;
+  }
+
+  private runBackfill(): void {
+    const effects = this.pendingBackfill;
+    this.pendingBackfill = null;
+    if (!effects) return;
+    const older: { effect: Effect; name: string | null; look: string | null }[] = [];
+    const perAgent = new Map<string, Action[]>();
+    for (const e of effects) {
+      const ch = e.agentId ? this.chars.get(e.agentId) : undefined;
+      if (e.agentId && !ch) continue; // an agent no longer in the town: no name to give it
+      older.push({ effect: e, name: ch ? ch.agent.name : null, look: ch ? ch.look : null });
+      if (e.agentId && typeof e.seq === "number") {
+        const list = perAgent.get(e.agentId) ?? [];
+        list.push({ kind: e.kind, text: String(e.text ?? ""), seq: e.seq, at: Date.now() });
+        perAgent.set(e.agentId, list);
+      }
+    }
+    this.ticker.prepend(older);
+    for (const [id, notes] of perAgent) {
+      const list = this.history.get(id) ?? [];
+      const first = list.find((n) => n.seq !== null)?.seq ?? Infinity;
+      const merged = [...notes.filter((n) => (n.seq ?? 0) < first), ...list];
+      this.history.set(id, merged.slice(-HISTORY));
+    }
+    this.layoutDirty = true;
+    this.onChange();
   }
 
   private markAll(): void {
@@ -345,6 +382,7 @@ export class TownScene extends Phaser.Scene {
         this.dirtyHud = false;
         this.hud.update(snap, this.replay ?? snap.replay ?? null);
       }
+      if (this.pendingBackfill) this.runBackfill();
       if (this.effects.length) this.runEffects(now);
       if (now - this.lastHudTick > 250) {
         this.lastHudTick = now;
