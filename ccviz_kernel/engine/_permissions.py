@@ -20,7 +20,7 @@ from ..errors import json_type
 from ..events import HookEvent, PayloadError
 from ._agents import AgentRules
 from .speech import shorten, tool_texts
-from .town import WAITING_PLACE
+from .town import MAX_ANSWER_MESSAGE, WAITING_PLACE
 
 #: Closed requests a game keeps in its snapshot (the open ones are always there).
 CLOSED_KEPT = 20
@@ -62,8 +62,8 @@ _PHRASES = {
 }
 #: Field types an elicitation's form may have (MCP's primitive schema types).
 FIELD_TYPES = frozenset({"string", "number", "integer", "boolean"})
-#: The longest deny message (the model reads it as the tool's result).
-MAX_MESSAGE = 500
+#: The longest deny message (the model reads it as the tool's result): town.json's.
+MAX_MESSAGE = MAX_ANSWER_MESSAGE
 #: ``tool_input`` fields a request shows, in this order, at most :data:`_INPUT_FIELDS_KEPT`.
 _INPUT_FIELDS = ("command", "file_path", "path", "notebook_path", "url", "pattern", "description")
 _INPUT_FIELDS_KEPT = 3

@@ -28,6 +28,8 @@ EFFECT_KINDS: frozenset[str] = frozenset(FACTS["effects"])
 REPLAY_SPEEDS: tuple[float, ...] = tuple(FACTS["replay"]["speeds"])
 MIN_SPEED: float = FACTS["replay"]["minSpeed"]
 MAX_SPEED: float = FACTS["replay"]["maxSpeed"]
+#: The longest message a person sends with an answer to a permission request.
+MAX_ANSWER_MESSAGE: int = FACTS["permissions"]["maxMessage"]
 
 
 def default_rules() -> dict[str, Any]:

@@ -260,6 +260,28 @@ def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, t
             page,
             f"!document.querySelector('li.wait[data-request=\"{request}\"]')",
         )
+
+        # Deny with a message, typed while the lobby redraws (it does on every update): the
+        # text and the focus stay, and the message reaches Claude Code with the deny.
+        second = new_game_id()
+        answer = start_asking(server, second, "Delete the old levels")
+        request = open_request(server, second, answer)
+        row = page.locator(f'li.wait[data-request="{request}"]')
+        row.locator("input.message").click()
+        page.keyboard.type("Not the old ")
+        seq = server.snapshot(working[1])["seq"]
+        server.post(tool(working[1], "Read", "toolu_redraw", file_path="/home/dev/c.ts"))
+        wait_until(
+            page,
+            f"window.__ccviz.games().find((g) => g.gameId === {working[1]!r}).seq > {seq}",
+        )
+        page.keyboard.type("levels.")
+        assert row.locator("input.message").input_value() == "Not the old levels."
+        page.keyboard.press("Enter")
+        status, body = answer.result(10)
+        assert decision(body) == {"behavior": "deny", "message": "Not the old levels."}, body
+        wait_until(page, "window.__ccviz.acks().length === 2")
+        assert server.snapshot(second)["permissions"][request]["message"] == "Not the old levels."
         watched.assert_clean()
     finally:
         context.close()

@@ -6,6 +6,7 @@
 import { el, STATUS_TEXT, withToken } from "./dom";
 import { waited } from "./permissions";
 import type { Ack, CcvizSocket } from "./socket";
+import { MAX_MESSAGE } from "./town/facts";
 import type { GameSummary, Role, Waiting } from "./types";
 
 /** When a game's newest wait started (null: nobody waits). */
@@ -155,11 +156,16 @@ export function lobbyPage(
   let role: Role | null = null;
   const pending = new Map<string, string>(); // request → "sending…" or the refusal
   const acks: Ack[] = [];
+  /** What a controller typed as the message to go with Deny, by request (kept across the
+   * redraws the lobby makes on every update). */
+  const drafts = new Map<string, string>();
   const answer = (g: GameSummary, w: Waiting, behavior: "allow" | "deny") => {
     const request = w.request!;
+    const message = behavior === "deny" ? (drafts.get(request) ?? "").trim() : "";
     pending.set(request, "sending…");
+    drafts.delete(request);
     draw();
-    socket.act(g.gameId, "permission", { request, behavior, source: "lobby" }).then(
+    socket.act(g.gameId, "permission", { request, behavior, source: "lobby", ...(message ? { message } : {}) }).then(
       (ack: Ack) => {
         acks.push(ack);
         if (ack.ok) pending.set(request, behavior === "allow" ? "allowed" : "denied");
@@ -170,6 +176,9 @@ export function lobbyPage(
     );
   };
   const draw = () => {
+    // A message being typed keeps its focus and caret through the redraw.
+    const typing = document.activeElement instanceof HTMLInputElement && document.activeElement.classList.contains("message") ? document.activeElement : null;
+    const caret = typing ? [typing.dataset.request ?? "", typing.selectionStart ?? 0, typing.selectionEnd ?? 0] as const : null;
     const f = filter();
     const shown = rows.filter((g) => matches(g, f));
     const { waiting, others } = lobbyOrder(shown);
@@ -177,7 +186,7 @@ export function lobbyPage(
     const needs = waiting.map((g) => {
       const c = card(g);
       c.classList.add("game--waiting");
-      c.append(waitingList(g, role === "controller", pending, answer, withToken(`${base}view/${encodeURIComponent(g.gameId)}`, token)));
+      c.append(waitingList(g, role === "controller", pending, drafts, answer, withToken(`${base}view/${encodeURIComponent(g.gameId)}`, token)));
       return c;
     });
     list.replaceChildren(
@@ -188,6 +197,11 @@ export function lobbyPage(
     empty.hidden = rows.length > 0;
     none.hidden = rows.length === 0 || shown.length > 0;
     count.textContent = rows.length ? `${shown.length} of ${rows.length}` : "";
+    if (caret) {
+      const again = [...list.querySelectorAll<HTMLInputElement>("input.message")].find((i) => i.dataset.request === caret[0]);
+      again?.focus();
+      again?.setSelectionRange(caret[1], caret[2]);
+    }
   };
   for (const input of [search, statusSelect, projectSelect]) input.addEventListener("input", draw);
   socket.onStatus((s) => {
@@ -302,6 +316,7 @@ function waitingList(
   g: GameSummary,
   controller: boolean,
   pending: Map<string, string>,
+  drafts: Map<string, string>,
   answer: (g: GameSummary, w: Waiting, behavior: "allow" | "deny") => void,
   game: string,
 ): HTMLElement {
@@ -323,7 +338,20 @@ function waitingList(
           const deny = el("button", { type: "button", class: "deny", "data-request": w.request! }, "Deny");
           allow.addEventListener("click", () => answer(g, w, "allow"));
           deny.addEventListener("click", () => answer(g, w, "deny"));
-          buttons.push(allow, deny);
+          const message = el("input", {
+            type: "text",
+            class: "message",
+            "data-request": w.request!,
+            maxlength: String(MAX_MESSAGE),
+            placeholder: "Message with Deny (optional)",
+            "aria-label": `Message to ${w.name} with Deny`,
+          });
+          message.value = drafts.get(w.request!) ?? "";
+          message.addEventListener("input", () => drafts.set(w.request!, message.value));
+          message.addEventListener("keydown", (e) => {
+            if (e.key === "Enter") answer(g, w, "deny");
+          });
+          buttons.push(message, allow, deny);
         } else buttons.push(el("span", { class: "answer-note" }, "a controller can answer"));
       }
       return el(

@@ -5,6 +5,7 @@
 // sends `agent-action {type: "permission"}`. Styles are inline: the notebook widget has no
 // page.css. Text is always set as text, never as HTML.
 import type { Ack } from "./socket";
+import { MAX_MESSAGE } from "./town/facts";
 import type { Answer, FormField, Permission, PermissionAnswer, Question, Role, Snapshot } from "./types";
 
 // -- what to say (pure: test/permissions.test.mjs) ------------------------------------------
@@ -667,7 +668,7 @@ export class PermissionPanel {
     const always = button("always", `Always allow ${p.tool} this session`, "transparent", { color: "#dfe5f5", borderColor: "#4b5470", fontWeight: "400" });
     const message = h("input", "message", INPUT);
     message.placeholder = "Message with Deny (optional)";
-    message.maxLength = 500;
+    message.maxLength = MAX_MESSAGE;
     message.setAttribute("aria-label", "Message with a deny");
     message.addEventListener("keydown", (e) => {
       e.stopPropagation();

@@ -5,7 +5,7 @@
 // Only the keys named here are imported: esbuild drops the other top-level keys of a JSON
 // module from the bundle, so the tool → place `rules` never reach the browser. The server
 // decides where an agent goes; a view only draws `agent.place`.
-import { effects, home, places, replay, waiting, world } from "../../../ccviz_kernel/engine/town.json";
+import { effects, home, permissions, places, replay, waiting, world } from "../../../ccviz_kernel/engine/town.json";
 import type { Place } from "../types";
 
 /** The world the views draw, in world units (the places' x/y are in it). */
@@ -31,3 +31,7 @@ export type EffectKind = (typeof effects)[number];
 export const SPEEDS: readonly number[] = Object.freeze([...replay.speeds]);
 export const MIN_SPEED: number = replay.minSpeed;
 export const MAX_SPEED: number = replay.maxSpeed;
+
+/** The longest message a person sends with an answer (a deny's reason): the server refuses
+ * longer ones, so the inputs stop there. */
+export const MAX_MESSAGE: number = permissions.maxMessage;
