@@ -188,6 +188,18 @@ def viewer_token_from_env() -> str | None:
     return os.environ.get(ENV_VIEWER_TOKEN) or None
 
 
+def os_user(fallback: str = "python") -> str:
+    """The account this process runs as: who answers a permission request from Python or
+    a widget (the game's log says who decided); ``fallback`` where there is no name to
+    have (a container without a passwd entry)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - getpass raises OSError, KeyError or ImportError
+        return fallback
+
+
 def claude_config_dir() -> str:
     """Claude Code's user folder: ``$CLAUDE_CONFIG_DIR`` or ``~/.claude``."""
     config = os.environ.get(ENV_CLAUDE_CONFIG)

@@ -452,3 +452,17 @@ def test_a_rule_answer_that_does_not_fit_the_form_passes_it_back(server, kind, r
         assert (state["kind"], state["state"], state["source"]) == ("elicitation", "passed", "rule")
     finally:
         watching.cancel()
+
+
+def test_an_answer_from_a_process_without_an_account_name_says_where_it_came_from(monkeypatch):
+    """``by`` is the account's name; a container without a passwd entry has none to give
+    (getpass raises), and the answer still goes, named by where it came from."""
+    from ccviz_kernel.config import os_user
+
+    assert os_user() == getpass.getuser()
+
+    def nameless() -> str:
+        raise OSError("No username set in the environment")
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    assert os_user() == "python" and os_user("notebook") == "notebook"

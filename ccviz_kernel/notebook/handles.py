@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from html import escape
 from typing import Any
 
+from ..config import os_user
 from ..errors import GameNotFound
 from ..replays.load import load_replay
 from .backends import Backend, LocalBackend, RemoteBackend, loop_running
@@ -447,16 +448,6 @@ _HOW = {
 }
 
 
-def _who() -> str:
-    """Who answers from Python: the user this kernel runs as (the log says who decided)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name here (a container without one)
-        return "python"
-
-
 class PermissionRequest:
     """What Claude Code holds until someone answers. From :meth:`GameHandle.pending` and
     ``game.on_permission``; ``kind`` says which it is:
@@ -585,7 +576,7 @@ class PermissionRequest:
             "request": self.id,
             "behavior": behavior,
             "source": self._source,
-            "by": _who(),
+            "by": os_user(),
         }
         action.update({k: v for k, v in fields.items() if v is not None})
         seq = self._game._backend.act(self._game.id, action)

@@ -32,7 +32,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..config import MAX_PAYLOAD_BYTES
+from ..config import MAX_PAYLOAD_BYTES, os_user
 from ..engine.game import Applied
 from ..engine.town import MAX_SPEED, MIN_SPEED, WORLD_HEIGHT, WORLD_WIDTH
 from ..errors import PayloadError
@@ -394,7 +394,8 @@ class _HubFeed(_Feed):
             action = content.get("action")
             if isinstance(action, dict) and action.get("type") == "permission":
                 # the person at this notebook answers a held permission request (§14)
-                answer = {**action, "source": "widget", "by": action.get("by") or _user()}
+                by = action.get("by") or os_user("notebook")
+                answer = {**action, "source": "widget", "by": by}
                 return {"ok": True, "seq": self.hub.act(game_id, answer)}
             if not isinstance(action, dict) or action.get("type") not in _REPLAY_CONTROLS:
                 raise PayloadError(
@@ -483,13 +484,3 @@ class _MirrorFeed(_Feed):
 
     def close(self) -> None:
         asyncio.get_event_loop().create_task(self.mirror.close())
-
-
-def _user() -> str:
-    """Who answers from this kernel: the account it runs as."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name to be had (a container): say where
-        return "notebook"
