@@ -5,13 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from .connect import Connection, connect
-from .handles import AgentHandle, GameHandle, GameNotFound, ReplayController
+from .handles import (
+    AgentHandle,
+    GameHandle,
+    GameNotFound,
+    PendingRequests,
+    PermissionRequest,
+    PermissionRule,
+    ReplayController,
+)
 
 __all__ = [
     "AgentHandle",
     "Connection",
     "GameHandle",
     "GameNotFound",
+    "PendingRequests",
+    "PermissionRequest",
+    "PermissionRule",
     "ReplayController",
     "connect",
     "load_ipython_extension",
