@@ -614,12 +614,15 @@ class GameServer:
         sio = self.sio
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
-        sio.on("join-game", self._join)
-        sio.on("leave-game", self._leave)
-        sio.on("list-games", self._list)
-        sio.on("agent-action", self._action)
-        sio.on("game-history", self._history)
-        sio.on("game-at", self._game_at)
+        for name, handler in (
+            ("join-game", self._join),
+            ("leave-game", self._leave),
+            ("list-games", self._list),
+            ("agent-action", self._action),
+            ("game-history", self._history),
+            ("game-at", self._game_at),
+        ):
+            sio.on(name, _always_answers(name, handler))
         sio.on(BAD_PACKET, self._bad_packet)  # what packets.py makes of unreadable bytes
         # Any other name (``connect_error`` and the like included): a clear error ack.
         # python-socketio never routes ``connect``/``disconnect`` here; those two handlers
@@ -867,6 +870,23 @@ def _game_id(data: Any) -> str | None:
 
 def _error(message: str) -> dict[str, Any]:
     return {"ok": False, "error": message}
+
+
+def _always_answers(name: str, handler: Callable[..., Awaitable[dict[str, Any]]]):
+    """``handler``, answering every message: a bug it meets (an input nobody foresaw) is
+    logged once with its traceback and acked as an error, instead of leaving the client
+    waiting for an ack that never comes (python-socketio only logs it)."""
+
+    async def answer(sid: str, *data: Any) -> dict[str, Any]:
+        if len(data) > 1:
+            return _error(f"{name} takes one argument (an object), not {len(data)}")
+        try:
+            return await handler(sid, *data)
+        except Exception as exc:  # noqa: BLE001 - said in the log, with its traceback
+            log.exception("%s failed on a message it should have refused or answered", name)
+            return _error(f"{name} failed inside the server ({type(exc).__name__}); it is logged")
+
+    return answer
 
 
 def _hook_time(ts: float | None, now: float) -> float:

@@ -76,3 +76,43 @@ def test_the_private_member_ccviz_overrides_is_still_there():
     assert callable(LibraryMsgPack._to_dict)
     out = msgpack.unpackb(MsgPackPacket(packet.DISCONNECT, namespace="/").encode())
     assert "data" not in out and out["type"] == packet.DISCONNECT
+
+
+def test_a_handler_that_fails_still_answers_and_says_so_in_the_log(monkeypatch, caplog):
+    """A bug a message meets inside a handler (an input nobody foresaw) is an error ack and
+    one logged traceback, never a client left waiting for its ack; too many arguments too."""
+    import asyncio
+
+    import socketio
+
+    from ccviz_kernel.hosts.standalone import start
+
+    async def scenario():
+        host = await start(port=0, runtime=False)
+        sio = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+        try:
+            auth = {"token": host.server.auth.ingest_token}
+            await sio.connect(host.url, transports=["websocket"], auth=auth, wait_timeout=10)
+
+            def broken(game_id, action):
+                raise TypeError("unhashable type: 'dict'")
+
+            monkeypatch.setattr(host.hub, "act", broken)
+            action = {"gameId": "g", "type": "say", "agent": "main", "text": "hi"}
+            ack = await sio.call("agent-action", action, timeout=10)
+            extra = await sio.call("list-games", ({}, {}), timeout=10)
+            assert (await sio.call("list-games", {}, timeout=10))["ok"] is True  # still serves
+            return ack, extra
+        finally:
+            await sio.disconnect()
+            await host.close()
+
+    with caplog.at_level("ERROR", logger="ccviz.server"):
+        ack, extra = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert ack == {
+        "ok": False,
+        "error": "agent-action failed inside the server (TypeError); it is logged",
+    }
+    assert extra == {"ok": False, "error": "list-games takes one argument (an object), not 2"}
+    (record,) = caplog.records  # the bug, once; the client's extra argument is not one
+    assert "agent-action failed" in record.getMessage() and record.exc_info[0] is TypeError
