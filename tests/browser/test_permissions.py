@@ -201,6 +201,34 @@ def test_a_viewer_sees_the_request_without_buttons(server, open_page, tmp_path):
     watched.assert_clean()
 
 
+def test_a_request_only_claude_code_can_answer_folds_its_panel(server, open_page):
+    """Seen through api/hooks (hooks installed without --answer-permissions), a request is
+    answered in Claude Code only: its panel starts folded to its head line, so the town and
+    the character's own "May I?" stay in sight; a click shows it, and the choice is kept."""
+    game = new_game_id()
+    server.post(hook(game, "SessionStart", source="startup"))
+    server.post(hook(game, "UserPromptSubmit", prompt="Run the tests"))
+    server.post(tool(game, "Bash", "toolu_b1", command="npm test"))
+    server.post(request_payload(game, "Bash", command="npm test"))  # api/hooks: seen only
+    watched = open_page(f"{server.url}view/{game}?token={server.token}")
+    page = watched.page
+    wait_until(page, READY)
+    wait_until(page, "window.__ccviz.role === 'controller'")
+    panel = page.locator(".ccviz-permissions")
+    panel.wait_for(state="visible")
+    toggle = panel.locator("button.ccviz-permissions-toggle")
+    list_ = panel.locator(".ccviz-permissions-list")
+    wait_until(page, "document.querySelector('.ccviz-permissions-toggle').textContent === '+'")
+    assert not list_.is_visible()
+    toggle.click()
+    list_.wait_for(state="visible")
+    assert "answer it in Claude Code" in list_.inner_text()
+    assert panel.locator("button.allow").count() == 0
+    page.wait_for_timeout(600)  # a few renders later it stays open: the person chose
+    assert list_.is_visible() and toggle.inner_text() == "–"
+    watched.assert_clean()
+
+
 NOTIFICATIONS = """(() => {
   // Chromium's own Notification, recorded: what the lobby showed, in order.
   const Real = window.Notification;

@@ -388,7 +388,12 @@ export class PermissionPanel {
   private controller: boolean | null = null;
   private asking = false;
   private timer: ReturnType<typeof setInterval>;
+  /** Folded by the person (true / false), or null: folded while every open request is one
+   * only Claude Code can answer (seen through api/hooks: the character's bubble says it, and
+   * a panel over the town would only hide it). */
+  private folded: boolean | null = null;
   private collapsed = false;
+  private toggle: HTMLButtonElement;
   /** The acks of the answers sent, newest last (for tests: the debug handle). */
   readonly acks: Ack[] = [];
 
@@ -418,10 +423,10 @@ export class PermissionPanel {
     const toggle = button("ccviz-permissions-toggle", "–", "transparent", { color: "#f2c14e", padding: "0 6px", marginLeft: "auto" });
     toggle.title = "Fold the panel";
     toggle.addEventListener("click", () => {
-      this.collapsed = !this.collapsed;
-      toggle.textContent = this.collapsed ? "+" : "–";
+      this.folded = !this.collapsed;
       this.render();
     });
+    this.toggle = toggle;
     this.head = h("div", "ccviz-permissions-head", { display: "flex", alignItems: "center", gap: "6px", padding: "5px 10px 3px", fontWeight: "700", color: "#f2c14e" });
     this.head.append(h("span", "", null, ""), toggle);
     this.list = h("div", "ccviz-permissions-list", { padding: "0 10px 8px", overflow: "auto" });
@@ -502,6 +507,10 @@ export class PermissionPanel {
       if (this.list.children[i] !== card.root) this.list.insertBefore(card.root, this.list.children[i] ?? null);
       if (p.askedAt) card.waited.textContent = p.state === "open" ? ` · waiting ${waited(now - p.askedAt)}` : "";
     });
+    const seenOnly = open > 0 && shown.every((p) => p.state !== "open" || !p.answerable);
+    this.collapsed = this.folded ?? seenOnly;
+    this.toggle.textContent = this.collapsed ? "+" : "–";
+    this.toggle.title = this.collapsed ? "Show the request" : "Fold the panel";
     this.list.style.display = this.collapsed ? "none" : "";
     this.root.style.display = "block";
     this.place(shown[0].agent);
