@@ -447,6 +447,27 @@ def test_a_controller_answers_a_question_from_the_page(server, open_page, tmp_pa
     watched.assert_clean()
 
 
+def test_a_controller_writes_an_answer_of_their_own_from_the_page(server, open_page):
+    """ "Other", as Claude Code's own dialog offers it: typing an answer un-picks the option
+    (a pick-one question) and is what Claude Code gets."""
+    game = new_game_id()
+    answer = start_questioning(server, game)
+    request = open_request(server, game, answer)
+    watched, card = controller_card(server, open_page, game, request)
+    options = card.locator("button.ccviz-option")
+    options.nth(0).click()
+    other = card.locator("input.ccviz-option-other")
+    other.fill("Teal, like the logo")
+    assert options.nth(0).get_attribute("aria-pressed") == "false"
+    card.locator("button.send").click()
+    status, body = answer.result(10)
+    assert decision(body)["updatedInput"]["answers"] == {"Which colour?": "Teal, like the logo"}
+    outcome = card.locator(".ccviz-permission-outcome")
+    outcome.wait_for(state="visible")
+    assert outcome.inner_text().endswith("Teal, like the logo"), outcome.inner_text()
+    watched.assert_clean()
+
+
 def test_a_viewer_sees_the_question_and_its_answer_without_buttons(server, open_page, tmp_path):
     game = new_game_id()
     answer = start_questioning(server, game)

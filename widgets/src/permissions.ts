@@ -73,14 +73,23 @@ export function outcomeText(p: Permission): string {
 
 /** A question's answers as Claude Code takes them: question text → the chosen label, or
  * the labels joined with ", " (in the options' order, whatever order they were clicked in);
- * null while a question has no pick. */
-export function questionAnswers(questions: Question[], picks: ReadonlyArray<Iterable<string>>): Record<string, string> | null {
+ * null while a question has no pick. `others[i]`: what the person wrote instead ("Other",
+ * as Claude Code's own dialog offers): it is the answer of a pick-one question, and comes
+ * after the picked labels of a pick-any one. */
+export function questionAnswers(
+  questions: Question[],
+  picks: ReadonlyArray<Iterable<string>>,
+  others: ReadonlyArray<string> = [],
+): Record<string, string> | null {
   const out: Record<string, string> = {};
   for (const [i, q] of questions.entries()) {
     const chosen = new Set(picks[i] ?? []);
+    const own = (others[i] ?? "").trim().slice(0, MAX_MESSAGE);
     const labels = q.options.filter((o) => chosen.has(o));
-    if (!labels.length) return null;
-    out[q.question] = q.multiSelect ? labels.join(", ") : labels[0];
+    if (own && !q.multiSelect) out[q.question] = own;
+    else if (own) out[q.question] = [...labels, own].join(", ");
+    else if (!labels.length) return null;
+    else out[q.question] = q.multiSelect ? labels.join(", ") : labels[0];
   }
   return out;
 }
@@ -230,6 +239,8 @@ interface Form {
   /** Its inputs (disabled while an answer is in flight). */
   controls: (HTMLButtonElement | HTMLInputElement | HTMLSelectElement)[];
   picks(): string[][];
+  /** A question's own answer, typed instead of (or beside) the options. */
+  others(): string[];
   values(): Record<string, string | boolean>;
   onChange(f: () => void): void;
 }
@@ -243,6 +254,7 @@ const PICKED: Style = { background: "#9cc4ff", borderColor: "#9cc4ff", color: "#
 function questionForm(p: Permission, interactive: boolean): Form {
   const questions = p.questions ?? [];
   const picks = questions.map(() => new Set<string>());
+  const others = questions.map(() => "");
   const controls: Form["controls"] = [];
   const listeners: (() => void)[] = [];
   const changed = () => listeners.forEach((f) => f());
@@ -273,16 +285,35 @@ function questionForm(p: Permission, interactive: boolean): Form {
         b.addEventListener("click", () => {
           picks[i].clear();
           picks[i].add(label);
-          for (const o of options.querySelectorAll<HTMLButtonElement>("button.ccviz-option")) {
-            const on = o === b;
-            o.setAttribute("aria-pressed", String(on));
-            Object.assign(o.style, on ? PICKED : { background: "transparent", borderColor: "#4b5470", color: "#dfe5f5" });
-          }
+          press(b);
+          if (other) other.value = others[i] = ""; // a pick-one question: the option instead
           changed();
         });
         controls.push(b);
         options.append(b);
       }
+    }
+    /** Shows `on` as the one picked (null: none) among a pick-one question's buttons. */
+    const press = (on: HTMLButtonElement | null) => {
+      for (const o of options.querySelectorAll<HTMLButtonElement>("button.ccviz-option")) {
+        o.setAttribute("aria-pressed", String(o === on));
+        Object.assign(o.style, o === on ? PICKED : { background: "transparent", borderColor: "#4b5470", color: "#dfe5f5" });
+      }
+    };
+    let other: HTMLInputElement | null = null;
+    if (interactive) {
+      other = h("input", "ccviz-option-other", { ...INPUT, marginTop: "4px", width: "100%", boxSizing: "border-box" });
+      other.type = "text";
+      other.maxLength = MAX_MESSAGE;
+      other.placeholder = q.multiSelect ? "Other (added to the picks)" : "Other: write your own answer";
+      other.setAttribute("aria-label", `Your own answer to: ${q.question}`);
+      const typed = other;
+      typed.addEventListener("input", () => {
+        others[i] = typed.value;
+        if (!q.multiSelect && typed.value.trim()) (picks[i].clear(), press(null)); // it instead
+        changed();
+      });
+      controls.push(typed);
     }
     const head = h(
       "div",
@@ -292,11 +323,11 @@ function questionForm(p: Permission, interactive: boolean): Form {
       q.question,
       q.multiSelect && interactive ? h("span", "", { color: "#9aa4bf", fontWeight: "400" }, " (pick any)") : null,
     );
-    const block = h("div", "ccviz-question", { marginTop: "5px", padding: "4px 6px", background: "rgba(0,0,0,0.25)", borderRadius: "6px" }, head, options);
+    const block = h("div", "ccviz-question", { marginTop: "5px", padding: "4px 6px", background: "rgba(0,0,0,0.25)", borderRadius: "6px" }, head, options, other);
     block.dataset.question = String(i);
     root.append(block);
   });
-  return { root, controls, picks: () => picks.map((s) => [...s]), values: () => ({}), onChange: (f) => listeners.push(f) };
+  return { root, controls, picks: () => picks.map((s) => [...s]), others: () => [...others], values: () => ({}), onChange: (f) => listeners.push(f) };
 }
 
 /** An elicitation's form: one input per field for a controller (enum: a select, boolean: a
@@ -355,7 +386,7 @@ function fieldForm(p: Permission, interactive: boolean): Form {
     if (f.description) root.append(h("div", "ccviz-field-description", { color: "#9aa4bf", fontSize: "11px", marginTop: "-3px", overflowWrap: "anywhere" }, f.description));
   }
   const values = () => Object.fromEntries(Object.entries(read).map(([k, f]) => [k, f()]));
-  return { root, controls, picks: () => [], values, onChange: () => {} };
+  return { root, controls, picks: () => [], others: () => [], values, onChange: () => {} };
 }
 
 interface Card {
@@ -638,12 +669,12 @@ export class PermissionPanel {
     if (kind === "question" && form) {
       const send = button("send", "Send answer", "#7fdc9a");
       const deny = button("deny", "Deny", "#ff9b8f");
-      const check = () => (send.disabled = questionAnswers(p.questions ?? [], form.picks()) === null);
+      const check = () => (send.disabled = questionAnswers(p.questions ?? [], form.picks(), form.others()) === null);
       form.onChange(check);
       card.check = check;
       card.buttons = [send, deny, ...form.controls];
       send.addEventListener("click", () => {
-        const answers = questionAnswers(p.questions ?? [], form.picks());
+        const answers = questionAnswers(p.questions ?? [], form.picks(), form.others());
         if (answers) this.answer(card, { request: p.id, behavior: "allow", answers, source });
       });
       deny.addEventListener("click", () => this.answer(card, { request: p.id, behavior: "deny", source }));

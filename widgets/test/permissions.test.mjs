@@ -111,6 +111,17 @@ test("a question's answers are its text → the chosen label, several joined in 
   assert.deepEqual(questionAnswers([colour], [["Red", "Blue"]]), { "Which colour?": "Red" });
 });
 
+test("an answer of one's own (Other) answers a pick-one question, and joins a pick-any one's", () => {
+  assert.deepEqual(questionAnswers([colour], [[]], ["  Teal  "]), { "Which colour?": "Teal" });
+  assert.deepEqual(questionAnswers([colour], [["Red"]], ["Teal"]), { "Which colour?": "Teal" });
+  assert.deepEqual(questionAnswers([colour, sizes], [["Red"], ["M"]], ["", "XL"]), {
+    "Which colour?": "Red",
+    "Which sizes?": "M, XL",
+  });
+  assert.equal(questionAnswers([colour], [[]], ["   "]), null); // blank is no answer
+  assert.equal(questionAnswers([colour], [[]], ["x".repeat(900)])["Which colour?"].length, 500);
+});
+
 const fields = [
   { name: "colour", type: "string", title: null, description: null, enum: ["red", "blue"], required: true },
   { name: "count", type: "integer", title: "How many", description: null, enum: null, required: false },
