@@ -540,7 +540,8 @@ class PermissionRequest:
     def answer(self, answers: Mapping[str, Any] | str | list[str]) -> int:
         """Answer a question: ``{question text: label}`` for each question (a list of labels
         for a multi-select, joined as Claude Code joins them), or one label when there is
-        one question. The model reads the answers. Returns the new seq.
+        one question. A label need not be an option: any short text is an answer of one's
+        own (Claude Code's "Other"). The model reads the answers. Returns the new seq.
         ``req.answer("Blue")``, ``req.answer({"Which colour?": "Blue"})``"""
         self._only("question", "answer()")
         return self._answer("allow", answers=_answers(answers, self.questions))
