@@ -315,6 +315,39 @@ def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, t
         context.close()
 
 
+#: A tab not in view, with "Notify me" chosen in the lobby before (the same origin).
+HIDDEN_TAB = """(() => {
+  localStorage.setItem('ccviz-notify', '1');
+  Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+})();"""
+
+
+def test_the_game_page_notifies_when_a_request_opens_while_its_tab_is_hidden(server, browser):
+    game = new_game_id()
+    server.post(hook(game, "SessionStart", source="startup"))
+    context = browser.new_context(viewport=PAGE, device_scale_factor=1)
+    try:
+        context.grant_permissions(["notifications"], origin=server.origin)
+        context.add_init_script(NOTIFICATIONS)
+        context.add_init_script(HIDDEN_TAB)
+        watched = Watched(context.new_page())
+        page = watched.page
+        page.goto(f"{server.url}view/{game}?token={server.token}")
+        wait_until(page, READY)
+        wait_until(page, "window.__ccviz.seq >= 1")
+        answer = start_asking(server, game, "Write the dragon level")
+        request = open_request(server, game, answer)
+        wait_until(page, "window.__shown.length > 0")
+        assert page.evaluate("window.__shown") == ["Write the dragon level: Claude asks permission"]
+        answer_over_http(server, game, request, "allow")
+        assert decision(answer.result(10)[1]) == {"behavior": "allow"}
+        page.wait_for_timeout(300)
+        assert len(page.evaluate("window.__shown")) == 1  # once per request
+        watched.assert_clean()
+    finally:
+        context.close()
+
+
 def test_a_controller_allows_from_the_notebook_widget(server, open_page, tmp_path):
     game = new_game_id()
     answer = start_asking(server, game, "Add a jump sound")

@@ -27,3 +27,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 export function withToken(href: string, token: string | null): string {
   return token ? `${href}?token=${encodeURIComponent(token)}` : href;
 }
+
+/** Where "Notify me" (the lobby) remembers the choice, for every page of this origin. */
+export const NOTIFY_KEY = "ccviz-notify";
+
+/** Did the person ask for browser notifications here (and the browser allow them)? */
+export function notifyOn(): boolean {
+  try {
+    return typeof Notification !== "undefined" && Notification.permission === "granted" && localStorage.getItem(NOTIFY_KEY) === "1";
+  } catch {
+    return false;
+  }
+}

@@ -3,7 +3,7 @@
 // leads it: the games whose rows say someone waits for a person (protocol §14), newest
 // first, each waiting agent with its text and, for a permission, Allow / Deny for a
 // controller; an opt-in browser notification when something starts waiting.
-import { el, STATUS_TEXT, withToken } from "./dom";
+import { el, NOTIFY_KEY, notifyOn, STATUS_TEXT, withToken } from "./dom";
 import { waited } from "./permissions";
 import type { Ack, CcvizSocket } from "./socket";
 import { MAX_MESSAGE } from "./town/facts";
@@ -368,15 +368,6 @@ function waitingList(
 }
 
 const notified: string[] = [];
-const NOTIFY_KEY = "ccviz-notify";
-
-function notifyOn(): boolean {
-  try {
-    return typeof Notification !== "undefined" && Notification.permission === "granted" && localStorage.getItem(NOTIFY_KEY) === "1";
-  } catch {
-    return false;
-  }
-}
 
 /** "Notify me": asks the browser once, then remembers the choice for this origin. */
 function notifyButton(): HTMLElement | null {

@@ -9,7 +9,7 @@
 import "./page.css";
 import { inferBase, normalizeBase, normalizeSocketPath, routeOf } from "./paths";
 import { CcvizSocket } from "./socket";
-import { el, meta, STATUS_TEXT, withToken } from "./dom";
+import { el, meta, notifyOn, STATUS_TEXT, withToken } from "./dom";
 import { lobbyPage } from "./lobby";
 import { decodeOfflineLog, OfflineGame } from "./offline";
 import { PermissionPanel } from "./permissions";
@@ -69,6 +69,32 @@ function gamePage(
   });
   socket.onStatus((s) => view.setStatus(s in STATUS_TEXT ? STATUS_TEXT[s] : s));
   socket.mirror(view.mirror);
+  notifyWhenAsked(view, gameId);
+}
+
+/** With "Notify me" on (the lobby's choice, kept for this origin), a browser notification
+ * when a request opens in this game while its tab is not in view; the ones open when the
+ * page came are not news. */
+function notifyWhenAsked(view: TownView, gameId: string): void {
+  const known = new Set<string>();
+  let first = true;
+  view.onState((snap) => {
+    const open = Object.values(snap.permissions ?? {}).filter((p) => p.state === "open");
+    const fresh = open.filter((p) => !known.has(p.id));
+    for (const p of fresh) known.add(p.id);
+    if (first) return void (first = false);
+    if (!fresh.length || document.visibilityState === "visible" || !notifyOn()) return;
+    for (const p of fresh) {
+      const who = snap.agents?.[p.agent]?.name ?? "Claude";
+      const title = `${snap.title || gameId.slice(0, 8)}: ${who} ${(p.kind ?? "permission") === "permission" ? "asks permission" : "asks you"}`;
+      try {
+        const n = new Notification(title, { body: p.text ?? "", tag: `ccviz-${gameId}-${p.id}` });
+        n.onclick = () => window.focus(); // this very page: it shows the request
+      } catch {
+        /* a browser that refuses page notifications */
+      }
+    }
+  });
 }
 
 /** An exported game (`ccviz export`): the log inline, no socket, no lobby. It opens on the
