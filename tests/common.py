@@ -503,6 +503,18 @@ def without_times(snapshot: dict) -> dict:
 
 #: Claude Code's own suggestion for a Write in the project (``permission_suggestions``).
 SUGGEST_EDITS = [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]
+#: The decision "always allow Write" gives Claude Code: a rule for the rest of the session.
+ALWAYS_ALLOW_WRITE = {
+    "behavior": "allow",
+    "updatedPermissions": [
+        {
+            "type": "addRules",
+            "rules": [{"toolName": "Write"}],
+            "behavior": "allow",
+            "destination": "session",
+        }
+    ],
+}
 #: AskUserQuestion's ``tool_input``: one question, two options.
 ASK_COLOUR = {
     "questions": [

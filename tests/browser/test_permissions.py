@@ -14,7 +14,13 @@ import urllib.request
 from concurrent.futures import Future
 from typing import Any
 
-from common import ASK_COLOUR, SUGGEST_EDITS, elicitation_request, permission_request
+from common import (
+    ALWAYS_ALLOW_WRITE,
+    ASK_COLOUR,
+    SUGGEST_EDITS,
+    elicitation_request,
+    permission_request,
+)
 
 from .support import WAIT_MS, Watched, hook, new_game_id, tool, wait_until
 from .test_widget import handle, open_widget, traits_for
@@ -125,14 +131,25 @@ def decision(body: str) -> dict[str, Any]:
     return out["decision"]
 
 
-def controller_card(server, open_page, game: str, request: str) -> tuple[Watched, Any]:
-    """The game page at 1280×800 with the ingest token (a controller), and the request's card."""
+def as_controller(
+    server, open_page, path: str, ready: str = READY, size: dict | None = PAGE
+) -> Watched:
+    """``path`` (the lobby: "") opened with the ingest token, once it is ready and knows it
+    is a controller; at ``size`` (None: the fixture's own)."""
     watched = open_page()
     page = watched.page
-    page.set_viewport_size(PAGE)
-    page.goto(f"{server.url}view/{game}?token={server.token}")
-    wait_until(page, READY)
+    if size is not None:
+        page.set_viewport_size(size)
+    page.goto(f"{server.url}{path}?token={server.token}")
+    wait_until(page, ready)
     wait_until(page, "window.__ccviz.role === 'controller'")
+    return watched
+
+
+def controller_card(server, open_page, game: str, request: str) -> tuple[Watched, Any]:
+    """The game page at 1280×800 with the ingest token (a controller), and the request's card."""
+    watched = as_controller(server, open_page, f"view/{game}")
+    page = watched.page
     card = page.locator(f'.ccviz-permission[data-request="{request}"]')
     card.wait_for(state="visible")
     return watched, card
@@ -362,17 +379,7 @@ def test_a_controller_allows_from_the_notebook_widget(server, open_page, tmp_pat
     card.locator("button.always").click()
     status, body = answer.result(10)
     assert status == 200, body
-    assert decision(body) == {
-        "behavior": "allow",
-        "updatedPermissions": [
-            {
-                "type": "addRules",
-                "rules": [{"toolName": "Write"}],
-                "behavior": "allow",
-                "destination": "session",
-            }
-        ],
-    }
+    assert decision(body) == ALWAYS_ALLOW_WRITE
     snap = server.snapshot(game)["permissions"][request]
     assert snap["state"] == "allowed" and snap["always"] and snap["source"] == "widget"
     card.locator(".ccviz-permission-outcome").wait_for(state="visible")
@@ -617,11 +624,8 @@ def test_an_elicitation_declined_from_the_page(server, open_page, tmp_path):
     game = new_game_id()
     answer = start_eliciting(server, game)
     request = open_request(server, game, answer)
-    watched = open_page()
+    watched = as_controller(server, open_page, f"view/{game}", size=None)
     page = watched.page
-    page.goto(f"{server.url}view/{game}?token={server.token}")
-    wait_until(page, READY)
-    wait_until(page, "window.__ccviz.role === 'controller'")
     card = page.locator(f'.ccviz-permission[data-request="{request}"]')
     card.locator("button.decline").click()
     status, body = answer.result(10)
@@ -639,12 +643,8 @@ def test_an_elicitation_declined_from_the_page(server, open_page, tmp_path):
 def lobby_row(server, open_page, game: str, request: str, text: str, shot) -> Any:
     """The lobby as a controller, once the row of ``request`` shows; checks that it says
     ``text`` and offers a link into the game instead of Allow / Deny."""
-    watched = open_page()
+    watched = as_controller(server, open_page, "", LOBBY_READY)
     page = watched.page
-    page.set_viewport_size(PAGE)
-    page.goto(f"{server.url}?token={server.token}")
-    wait_until(page, LOBBY_READY)
-    wait_until(page, "window.__ccviz.role === 'controller'")
     row = page.locator(f'.game[data-game="{game}"] li.wait[data-request="{request}"]')
     row.wait_for(state="visible")
     page.screenshot(path=str(shot))

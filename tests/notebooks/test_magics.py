@@ -15,6 +15,8 @@ import statistics
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,11 +130,19 @@ class Served:
 
 @pytest.fixture(scope="module")
 def kernel(kernel_specs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("magics")
+    (root / "project").mkdir()
+    with running_kernel(kernel_specs, root) as k:
+        yield k
+
+
+@contextmanager
+def running_kernel(kernel_specs, root: Path) -> Iterator[Kernel]:
+    """A real kernel with its data folders under ``root``, working in ``root/project``
+    (made by the caller); shut down on the way out."""
     from jupyter_client import KernelManager
 
-    root = tmp_path_factory.mktemp("magics")
     cwd = root / "project"
-    cwd.mkdir()
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
     km.start_kernel(env=kernel_env(root, home=True), cwd=str(cwd))
     client = km.client()

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import KERNEL_NAME, kernel_env
-from .test_magics import URL_RE, Kernel, get
+from .test_magics import URL_RE, get, running_kernel
 
 pytest.importorskip("jupyter_client")
 
@@ -28,21 +27,10 @@ from test_permissions_api import WAIT, WRITE, Asked, Server, pending, request  #
 
 @pytest.fixture
 def kernel(kernel_specs, tmp_path: Path):
-    from jupyter_client import KernelManager
-
     root = tmp_path / "kernel"  # its own data folder: this process serves from the test's
-    cwd = root / "project"
-    cwd.mkdir(parents=True)
-    km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
-    km.start_kernel(env=kernel_env(root, home=True), cwd=str(cwd))
-    client = km.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        yield Kernel(client, root, cwd)
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
+    (root / "project").mkdir(parents=True)
+    with running_kernel(kernel_specs, root) as k:
+        yield k
 
 
 def hook(url: str, token: str, payload: dict, path: str = "api/hooks") -> None:

@@ -14,7 +14,13 @@ import time
 import aiohttp
 import pytest
 import socketio
-from common import ASK_COLOUR, SUGGEST_EDITS, elicitation_request, permission_request
+from common import (
+    ALWAYS_ALLOW_WRITE,
+    ASK_COLOUR,
+    SUGGEST_EDITS,
+    elicitation_request,
+    permission_request,
+)
 
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.errors import PayloadError
@@ -141,17 +147,7 @@ def test_always_allow_over_http_gives_a_session_rule_and_replays_show_the_answer
                     assert answer.status == 200, await answer.text()
                 status, text = await pending
                 decision = json.loads(text)["hookSpecificOutput"]["decision"]
-                assert decision == {
-                    "behavior": "allow",
-                    "updatedPermissions": [
-                        {
-                            "type": "addRules",
-                            "rules": [{"toolName": "Write"}],
-                            "behavior": "allow",
-                            "destination": "session",
-                        }
-                    ],
-                }
+                assert decision == ALWAYS_ALLOW_WRITE
             live = host.hub.snapshot(GAME)
             replayed = Game(GAME)
             for event in host.hub.events(GAME):
