@@ -262,6 +262,43 @@ class RedisEventStore(shared.Closable):
         rows.sort(key=lambda r: (r.last_ts is None, -(r.last_ts or 0.0), r.game_id))
         return rows
 
+    # ------------------------------------------------------------------ tailing
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a follower stops then)."""
+        return self._client is None
+
+    def change_count(self) -> str:
+        """The change counter: it grows with every append that stored something, of any
+        game, so one GET tells another process that its lobby is out of date."""
+        with self._call("reading") as client:
+            return client.get(self._changes_key()) or "0"
+
+    def read_new(
+        self, cursors: dict[str, int], *, count: int, block_ms: int
+    ) -> dict[str, list[StoredEvent]]:
+        """Events after each game's cursor (``{game_id: seq}``), at most ``count`` per
+        game, in one XREAD that waits up to ``block_ms`` for the first new one; by game,
+        in seq order. What other processes appended reaches this one through here
+        (server/follow.py). ``block_ms`` must stay under the command timeout."""
+        if not cursors:
+            return {}
+        streams = {self._stream_key(g): f"0-{s}" for g, s in cursors.items()}
+        with self._call("reading") as client:
+            reply = client.xread(streams, count=count, block=block_ms) or []
+        prefix = len(self._stream_key(""))
+        items = reply.items() if isinstance(reply, dict) else reply  # RESP3 gives a dict
+        batch: dict[str, list[StoredEvent]] = {}
+        for stream, entries in items:
+            rows = [
+                StoredEvent(int(entry_id.partition("-")[2]), _float(fields.get("t")), fields["p"])
+                for entry_id, fields in entries
+            ]
+            if rows:
+                batch[stream[prefix:]] = rows
+        return batch
+
     # ------------------------------------------------------------------ held events
 
     def keep_held(

@@ -62,6 +62,32 @@ def test_one_delivery_key_is_stored_once_across_stores(server: RedisServer, pref
         s.close()
 
 
+def test_a_tail_reads_what_another_store_appended_after_each_cursor(
+    server: RedisServer, prefix: str
+):
+    """What a follower (server/follow.py) reads: new events per game, and the change count."""
+    with (
+        RedisEventStore(server.url, prefix=prefix) as writer,
+        RedisEventStore(server.url, prefix=prefix) as tail,
+    ):
+        writer.append_many("a", [(json.dumps({"n": i}), 1.0 + i) for i in range(5)])
+        writer.append("b", "{}", None)
+        before = tail.change_count()
+        assert tail.read_new({}, count=10, block_ms=10) == {}
+        got = tail.read_new({"a": 3, "b": 0, "c": 0}, count=10, block_ms=10)
+        assert {g: [(e.seq, e.ts, e.payload) for e in rows] for g, rows in got.items()} == {
+            "a": [(4, 4.0, '{"n": 3}'), (5, 5.0, '{"n": 4}')],
+            "b": [(1, None, "{}")],
+        }
+        assert tail.read_new({"a": 5}, count=10, block_ms=10) == {}  # nothing new: waited
+        writer.append("c", "{}")
+        assert tail.change_count() != before
+        assert [e.seq for e in tail.read_new({"c": 0}, count=10, block_ms=10)["c"]] == [1]
+    assert tail.closed
+    with pytest.raises(StoreError, match="closed"):
+        tail.read_new({"a": 0}, count=1, block_ms=10)
+
+
 def test_events_survive_a_restart_with_the_append_only_file(tmp_path: Path, prefix: str):
     with (
         redis_server(tmp_path / "data") as running,

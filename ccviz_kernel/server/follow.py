@@ -48,8 +48,8 @@ never moves, the thread claims each replay this process plays under
 :data:`REPLAY_RENEW_S` s, gone :data:`REPLAY_TTL_S` s after a kill -9, dropped on close)
 and :meth:`LogFollower.replay_owner` reads it when a join finds no game here.
 
-Reaches into :class:`~ccviz_kernel.redis_store.RedisEventStore` for its client and key
-names (one module owns the key layout; this one only reads).
+Reads through :class:`~ccviz_kernel.redis_store.RedisEventStore`'s tailing methods
+(``change_count``, ``read_new``): that module alone knows the key layout.
 """
 
 from __future__ import annotations
@@ -221,8 +221,7 @@ class LogFollower:
             for gid in [g for g in cursors if g not in watch]:
                 del cursors[gid]
             try:
-                client = self.store._client
-                if client is None:  # the store was closed: the server is stopping
+                if self.store.closed:  # the server is stopping
                     return
                 replays = self._replays
                 if replays != claimed or time.monotonic() >= renew_at:
@@ -232,29 +231,29 @@ class LogFollower:
                 if time.monotonic() >= orphans_at:
                     orphans = self.store.overdue_held(time.time())
                     orphans_at = time.monotonic() + ORPHANS_EVERY
-                count = client.get(self.store._changes_key()) or "0"
+                count = self.store.change_count()
                 changed = changes_seen is not None and count != changes_seen
                 changes_seen = count
                 if cursors:
-                    streams = {self.store._stream_key(g): f"0-{s}" for g, s in cursors.items()}
-                    reply = client.xread(streams, count=COUNT, block=BLOCK_MS) or []
+                    batch = self.store.read_new(cursors, count=COUNT, block_ms=BLOCK_MS)
                 else:
-                    reply = []
+                    batch = {}
                     self._stop.wait(BLOCK_MS / 1000)
                 if failing:
                     log.warning("ccviz log follower reads %s again", self.store.path)
                     failing = False
             except Exception as exc:  # noqa: BLE001 - Redis down, a timeout: retry
+                if self._stop.is_set() or self.store.closed:  # closed while reading
+                    break
                 if not failing:
                     log.warning(
                         "ccviz log follower cannot read %s (retrying): %s",
                         self.store.path,
-                        type(exc).__name__,
+                        exc if isinstance(exc, StoreError) else type(exc).__name__,
                     )
                     failing = True
                 self._stop.wait(RETRY_S)
                 continue
-            batch = _parse(reply, len(self.store._stream_key("")))
             for gid, rows in batch.items():
                 cursors[gid] = max(cursors.get(gid, 0), rows[-1].seq)
             if batch or changed or orphans:
@@ -266,19 +265,3 @@ class LogFollower:
         if claimed:  # stopping: this process plays no replay any more
             with contextlib.suppress(StoreError):  # Redis away: the claims expire anyway
                 self.store.claim_replays(self.owner, (), claimed, REPLAY_TTL_S)
-
-
-def _parse(reply: Any, prefix: int) -> dict[str, list[StoredEvent]]:
-    """XREAD's reply (``[[stream, [(id, fields), ...]], ...]``) as rows by game."""
-    items = reply.items() if isinstance(reply, dict) else reply
-    batch: dict[str, list[StoredEvent]] = {}
-    for stream, entries in items:
-        rows = []
-        for entry_id, fields in entries:
-            ts = fields.get("t")
-            rows.append(
-                StoredEvent(int(entry_id.partition("-")[2]), float(ts) if ts else None, fields["p"])
-            )
-        if rows:
-            batch[stream[prefix:]] = rows
-    return batch
