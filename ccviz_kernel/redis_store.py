@@ -269,26 +269,30 @@ class RedisEventStore(shared.Closable):
         """Whether :meth:`close` was called (a follower stops then)."""
         return self._client is None
 
-    def change_count(self) -> str:
-        """The change counter: it grows with every append that stored something, of any
-        game, so one GET tells another process that its lobby is out of date."""
-        with self._call("reading") as client:
-            return client.get(self._changes_key()) or "0"
-
     def read_new(
         self, cursors: dict[str, int], *, count: int, block_ms: int
-    ) -> dict[str, list[StoredEvent]]:
-        """Events after each game's cursor (``{game_id: seq}``), at most ``count`` per
-        game, in one XREAD that waits up to ``block_ms`` for the first new one; by game,
-        in seq order. What other processes appended reaches this one through here
-        (server/follow.py). ``block_ms`` must stay under the command timeout."""
-        if not cursors:
-            return {}
-        streams = {self._stream_key(g): f"0-{s}" for g, s in cursors.items()}
+    ) -> tuple[str, dict[str, list[StoredEvent]]]:
+        """What another process tails (server/follow.py): the change counter, and the
+        events after each game's cursor (``{game_id: seq}``), by game in seq order.
+
+        The counter grows with every append that stored something, of any game, so it tells
+        a process its lobby is out of date. The events are one XREAD that waits up to
+        ``block_ms`` (under the command timeout) for the first new one, at most ``count``
+        per game. Both go in one round trip (a pipeline: the GET first), since a follower
+        asks after every append."""
         with self._call("reading") as client:
-            reply = client.xread(streams, count=count, block=block_ms) or []
+            if not cursors:
+                return client.get(self._changes_key()) or "0", {}
+            pipe = client.pipeline(transaction=False)
+            pipe.get(self._changes_key())
+            pipe.xread(
+                {self._stream_key(g): f"0-{s}" for g, s in cursors.items()},
+                count=count,
+                block=block_ms,
+            )
+            changes, reply = pipe.execute()
         prefix = len(self._stream_key(""))
-        items = reply.items() if isinstance(reply, dict) else reply  # RESP3 gives a dict
+        items = (reply or {}).items() if isinstance(reply, dict) else reply or []  # RESP3: dict
         batch: dict[str, list[StoredEvent]] = {}
         for stream, entries in items:
             rows = [
@@ -297,7 +301,7 @@ class RedisEventStore(shared.Closable):
             ]
             if rows:
                 batch[stream[prefix:]] = rows
-        return batch
+        return changes or "0", batch
 
     # ------------------------------------------------------------------ held events
 

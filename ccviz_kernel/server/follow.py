@@ -24,9 +24,15 @@ and catches up from the log on a gap. Rows the loop could not apply (the catch-u
 failed: Redis went away between the XREAD and the catch-up) rewind that game's cursor to
 the seq the hub has, so they are read again rather than lost, even if the game gets no
 later event. The lobby is the log's game list (every process sees every game); the
-thread also reads the log's change counter (one GET: the append script counts every
-append, of any game), so a game another process creates or grows marks this process's
-lobby for a push, also when no viewer here watches it.
+thread also reads the log's change counter (a GET in the XREAD's round trip: the append
+script counts every append, of any game), so a game another process creates or grows
+marks this process's lobby for a push (within :data:`WATCH_EVERY`), also when no viewer
+here watches it.
+
+Cheap for a process's own appends: the XREAD wakes for them too (it cannot tell whose they
+are), but the thread drops rows the hub has already (its seq, read as a hint) and the
+counter only sets a flag the loop takes, so an event this process ingested costs its tail
+one round trip and no hand-over to the loop.
 
 Redis restarts: a failed read stops nothing. The thread logs once, waits :data:`RETRY_S`
 and reads again from its cursors (redis-py opens a new connection), and the rewinds above
@@ -48,8 +54,8 @@ never moves, the thread claims each replay this process plays under
 :data:`REPLAY_RENEW_S` s, gone :data:`REPLAY_TTL_S` s after a kill -9, dropped on close)
 and :meth:`LogFollower.replay_owner` reads it when a join finds no game here.
 
-Reads through :class:`~ccviz_kernel.redis_store.RedisEventStore`'s tailing methods
-(``change_count``, ``read_new``): that module alone knows the key layout.
+Reads through :meth:`~ccviz_kernel.redis_store.RedisEventStore.read_new`: that module
+alone knows the key layout.
 """
 
 from __future__ import annotations
@@ -108,6 +114,8 @@ class LogFollower:
         self._rewind_lock = threading.Lock()
         #: Set on the loop, read by the thread: the replays this process plays.
         self._replays: frozenset[str] = frozenset()
+        #: Set by the thread, taken by the loop: some game grew (the change counter moved).
+        self._lobby_changed = False
         #: How other processes name this one when they refuse a join of its replay.
         self.owner = f"{socket.gethostname()} pid {os.getpid()} #{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
@@ -146,6 +154,9 @@ class LogFollower:
                 log.exception("ccviz log follower: listing watched games failed")
 
     def _refresh(self) -> None:
+        if self._lobby_changed:  # a flag, not a handoff per append: the counter moves with each
+            self._lobby_changed = False
+            self._on_lobby_change()
         hub = self.hub
         viewed = set(self._watched())
         for gid in viewed.difference(hub.live_ids()):
@@ -169,7 +180,6 @@ class LogFollower:
     def _deliver(
         self,
         batch: dict[str, list[StoredEvent]],
-        changed: bool,
         orphans: list[tuple[str, str, str, float | None]],
     ) -> None:
         for gid, key, payload, ts in orphans:
@@ -197,8 +207,6 @@ class LogFollower:
             except Exception:  # noqa: BLE001 - one bad game must not stop the others
                 # Not read again: the same rows would fail the same way, in a loop.
                 log.exception("ccviz log follower: applying game %r failed", gid)
-        if changed:
-            self._on_lobby_change()
         self._refresh()
 
     # -- on the thread ------------------------------------------------------------------
@@ -231,13 +239,11 @@ class LogFollower:
                 if time.monotonic() >= orphans_at:
                     orphans = self.store.overdue_held(time.time())
                     orphans_at = time.monotonic() + ORPHANS_EVERY
-                count = self.store.change_count()
-                changed = changes_seen is not None and count != changes_seen
+                count, batch = self.store.read_new(cursors, count=COUNT, block_ms=BLOCK_MS)
+                if changes_seen is not None and count != changes_seen:
+                    self._lobby_changed = True
                 changes_seen = count
-                if cursors:
-                    batch = self.store.read_new(cursors, count=COUNT, block_ms=BLOCK_MS)
-                else:
-                    batch = {}
+                if not cursors:
                     self._stop.wait(BLOCK_MS / 1000)
                 if failing:
                     log.warning("ccviz log follower reads %s again", self.store.path)
@@ -254,12 +260,14 @@ class LogFollower:
                     failing = True
                 self._stop.wait(RETRY_S)
                 continue
-            for gid, rows in batch.items():
+            for gid, rows in list(batch.items()):
                 cursors[gid] = max(cursors.get(gid, 0), rows[-1].seq)
-            if batch or changed or orphans:
+                if rows[-1].seq <= self.hub.live_seq(gid):  # this process's own appends
+                    del batch[gid]
+            if batch or orphans:
                 try:
                     assert self._loop is not None
-                    self._loop.call_soon_threadsafe(self._deliver, batch, changed, orphans)
+                    self._loop.call_soon_threadsafe(self._deliver, batch, orphans)
                 except RuntimeError:  # the loop is closed: the server stopped
                     break
         if claimed:  # stopping: this process plays no replay any more
