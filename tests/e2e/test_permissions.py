@@ -5,8 +5,9 @@ against the fake Messages API, hooks from ``ccviz install-hooks --answer-permiss
 ccviz server: a rule in Python allows the Write, a person on the page (Chromium) denies the
 Bash; with nobody answering, Claude Code falls back to its own behaviour after the server's
 wait; with no server at all, at once. An MCP server's form (an elicitation, from
-tests/e2e/mcp_elicit.py) is filled in by a rule in Python. What the CLI does was measured
-first: tests/e2e/PERMISSIONS.md.
+tests/e2e/mcp_elicit.py) is filled in by a rule in Python; a question (AskUserQuestion, in
+the SDK's stream-json mode, the only one that offers it) is answered from Python. What the
+CLI does was measured first: tests/e2e/PERMISSIONS.md.
 """
 
 from __future__ import annotations
@@ -297,3 +298,118 @@ def test_a_python_rule_fills_in_an_mcp_servers_form(claude_bin, tmp_path, monkey
         loop.run(host.close())
         loop.run(fake.close())
         loop.close()
+
+
+QUESTION_PROMPT = "ccviz-e2e permissions: ask me a question."
+QUESTIONS = [
+    {
+        "question": "Which colour?",
+        "header": "Colour",
+        "multiSelect": False,
+        "options": [
+            {"label": "Red", "description": "warm"},
+            {"label": "Blue", "description": "cool"},
+        ],
+    }
+]
+
+
+def test_a_question_in_sdk_mode_is_answered_from_python(claude_bin, tmp_path, monkeypatch):
+    """AskUserQuestion is offered only in the SDK's mode (stream-json in and out, questions
+    asked over stdio; PERMISSIONS.md §5). Its PermissionRequest is held at api/permissions
+    while Claude Code also asks on stdout; ``req.answer("Blue")`` from Python wins, and the
+    model reads the answer as the tool's result."""
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    script = Script(
+        "main",
+        QUESTION_PROMPT,
+        [[tool("AskUserQuestion", {"questions": QUESTIONS})], [text("Blue it is.")]],
+    )
+    loop = Loop()
+    fake = FakeAnthropic([script], log_path=tmp_path / "requests.jsonl")
+    api = loop.run(fake.start())
+    host = start_server(loop)
+    proc = None
+    try:
+        answering_hooks(project, home, host.url)
+        argv = [claude_bin, "-p", "--input-format", "stream-json"]
+        argv += ["--output-format", "stream-json", "--verbose"]
+        argv += ["--permission-prompt-tool", "stdio"]
+        proc = subprocess.Popen(
+            argv,
+            cwd=project,
+            env=claude_env(home, api),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        message = {"role": "user", "content": [{"type": "text", "text": QUESTION_PROMPT}]}
+        proc.stdin.write(json.dumps({"type": "user", "message": message}) + "\n")
+        proc.stdin.flush()  # stdin stays open: Claude Code's own question waits on it
+        lines: list[dict[str, Any]] = []
+        reader = threading.Thread(target=_read_json_lines, args=(proc.stdout, lines))
+        reader.start()
+        import ccviz_kernel
+
+        game_id = wait_game(loop, host)
+        token = host.server.auth.ingest_token
+        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
+        request = _wait(lambda: next(iter(game.pending()), None), "a pending question")
+        assert (request.kind, request.tool) == ("question", "AskUserQuestion")
+        assert [q["question"] for q in request.questions] == ["Which colour?"]
+        began = time.monotonic()
+        request.answer("Blue")
+        result = _wait(lambda: next((m for m in lines if m.get("type") == "result"), None), "")
+        took = time.monotonic() - began
+        proc.stdin.close()
+        proc.wait(timeout=CLAUDE_TIMEOUT)
+        reader.join(10)
+        assert result.get("is_error") is False, result
+        assert result.get("permission_denials", []) == []
+        said = '\\"Which colour?\\"=\\"Blue\\"'  # the tool result the model read
+        assert any(said in json.dumps(r) for r in fake.requests), fake.requests[-1:]
+        asked = [m for m in lines if m.get("type") == "control_request"]
+        assert [m["request"].get("tool_name") for m in asked] == ["AskUserQuestion"]
+        closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
+        assert (closed["state"], closed["source"], closed["answer"]) == (
+            "answered",
+            "python",
+            {"Which colour?": "Blue"},
+        )
+        assert loop.run(_held(host)) == 0
+        print(f"question answered from Python: the result came {took:.2f} s after")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        loop.run(host.close())
+        loop.run(fake.close())
+        loop.close()
+
+
+def _read_json_lines(stream: Any, into: list[dict[str, Any]]) -> None:
+    for line in stream:
+        try:
+            into.append(json.loads(line))
+        except ValueError:
+            into.append({"type": "text", "text": line})
+
+
+def _wait(check: Any, what: str, timeout: float = CLAUDE_TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what or 'the result'} did not come")
+
+
+async def _held(host: Any) -> int:
+    return host.server.permissions.held()
