@@ -205,17 +205,40 @@ class Hub:
         return gid, seq
 
     def _keep_held(self, game_id: str, event: Any, key: str | None) -> str | None:
-        """On a shared log, record a held event there too (its hook was answered, and this
-        process may die before the window ends: another one then logs it, see
-        :meth:`log_orphan`); returns its delivery key, made up when it had none, since the
-        key is what keeps it logged once."""
-        keep = getattr(self.store, "keep_held", None)
-        if keep is None:
-            return key
+        """Record a held event in the log's store too (its hook was answered, and this
+        process may die before the window ends: the next server start, or on a shared log
+        another process, then logs it, see :meth:`log_orphans`); returns its delivery key,
+        made up when it had none, since the key is what keeps it logged once."""
         key = key or f"held-{uuid.uuid4().hex}"
         until = time.time() + self.reorder.window + HELD_GRACE  # wall time: other processes
-        keep(game_id, key, event.to_json(), event.ts, until)
+        self.store.keep_held(game_id, key, event.to_json(), event.ts, until)
         return key
+
+    def log_orphans(self, orphans: Iterable[tuple[str, str, str, float | None]]) -> int:
+        """Log held events their process recorded and never logged (it was killed within
+        the window): ``(game_id, key, payload, ts)`` as the store's ``overdue_held`` gives
+        them. Returns how many were logged; one that is not a usable payload is dropped
+        from the store with a warning; a store that fails leaves the rest for the next look.
+        """
+        logged = 0
+        for gid, key, payload, ts in orphans:
+            try:
+                if self.log_orphan(gid, payload, ts, key) is not None:
+                    logged += 1
+                    log.warning(
+                        "ccviz logged a held hook event of game %r that the server holding it "
+                        "never logged (it was stopped)",
+                        gid,
+                    )
+            except PayloadError as exc:
+                log.warning("ccviz dropped a held hook event: %s", exc)
+                try:
+                    self.store.forget_held(key)
+                except StoreError:
+                    pass
+            except StoreError:  # the store away again: the next look finds it again
+                break
+        return logged
 
     def log_orphan(self, game_id: str, payload: str, ts: float | None, key: str) -> int | None:
         """Log a held event another process recorded and never logged (it died within

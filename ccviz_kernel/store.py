@@ -14,6 +14,13 @@ both claim the same next number or skip one.
 Why a ``games`` summary table: the game list and ``last_seq`` are asked for constantly (lobby,
 reconnects, "anything new?" polls) and must not scan the events. It is updated in the same
 transaction as the events, so it can never disagree with them.
+
+Why a ``held`` table: the server's reorder window holds an event that came before its cause
+for up to a quarter second, after its hook was answered (hub.py). Kept only in memory, a
+kill -9 in that time would lose it; here it outlives the process (:meth:`EventStore.keep_held`)
+and leaves the table in the transaction that appends it, by its delivery key, so the next
+server start logs what a killed one held, exactly once (:meth:`~ccviz_kernel.hub.Hub.log_orphans`).
+The Redis store has the same three methods.
 """
 
 from __future__ import annotations
@@ -79,6 +86,16 @@ _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS delivered (
         key TEXT PRIMARY KEY
+    ) WITHOUT ROWID
+    """,
+    # Added after schema 1 without a version change: an older ccviz ignores the table.
+    """
+    CREATE TABLE IF NOT EXISTS held (
+        key     TEXT PRIMARY KEY,
+        game_id TEXT NOT NULL,
+        ts      REAL,
+        payload TEXT NOT NULL,
+        until   REAL NOT NULL
     ) WITHOUT ROWID
     """,
 )
@@ -185,6 +202,7 @@ class EventStore(Closable):
         with self._write() as conn:
             if key is not None:
                 seen = conn.execute("INSERT OR IGNORE INTO delivered (key) VALUES (?)", (key,))
+                conn.execute("DELETE FROM held WHERE key = ?", (key,))
                 if seen.rowcount == 0:
                     return None
             count, first, last = self._summary(conn, game_id)
@@ -222,6 +240,38 @@ class EventStore(Closable):
             end = count + len(rows)
             self._put_summary(conn, game_id, end, first, last)
         return list(range(start, end + 1))
+
+    # ------------------------------------------------------------------ held events
+
+    def keep_held(
+        self, game_id: str, key: str, payload: str, ts: float | None, until: float
+    ) -> None:
+        """Record an event the reorder window holds in memory, so that it outlives the
+        process (module doc). Appending it with ``key`` takes it out; if nobody has by
+        ``until`` (epoch seconds), :meth:`overdue_held` hands it to whoever logs it."""
+        check_game_id(game_id)
+        payload, ts = check_item(game_id, payload, ts)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO held (key, game_id, ts, payload, until) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, game_id, ts, payload, float(until)),
+            )
+
+    def overdue_held(self, now: float) -> list[tuple[str, str, str, float | None]]:
+        """Held events nobody appended by their ``until``: ``(game_id, key, payload, ts)``,
+        oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT game_id, key, payload, ts FROM held WHERE until <= ? ORDER BY until, key",
+                (float(now),),
+            ).fetchall()
+        return [(g, k, p, t) for g, k, p, t in rows]
+
+    def forget_held(self, key: str) -> None:
+        """Drop a held event that cannot be appended (refused as a payload)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM held WHERE key = ?", (key,))
 
     # ------------------------------------------------------------------ reads
 
@@ -361,7 +411,7 @@ class EventStore(Closable):
             if app_id == 0 and version == 0:
                 others = conn.execute(
                     "SELECT count(*) FROM sqlite_master "
-                    "WHERE name NOT IN ('events', 'games', 'delivered')"
+                    "WHERE name NOT IN ('events', 'games', 'delivered', 'held')"
                 ).fetchone()[0]
                 if others:
                     raise StoreError(

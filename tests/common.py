@@ -369,7 +369,7 @@ class ServeProcess:
     def __init__(self, home: Path, *args: str, base: str = "/") -> None:
         self.home = Path(home)
         self.port = free_port()
-        self.home.mkdir(mode=0o700)
+        self.home.mkdir(mode=0o700, exist_ok=True)  # again: a restart on the same folder
         env = {k: v for k, v in os.environ.items() if k not in SERVE_SCRUBBED}
         env["CCVIZ_HOME"] = str(self.home)
         self.env = env

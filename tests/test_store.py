@@ -475,6 +475,30 @@ def test_append_with_a_delivery_key_is_exactly_once(backend: Backend):
         assert [e.payload for e in store.events("g")] == ['{"a": 1}', '{"a": 2}']
 
 
+def test_a_held_event_outlives_its_store_until_it_is_appended(backend: Backend):
+    """What the reorder window holds (hub.py): kept, overdue after ``until``, gone once it is
+    appended with its key (or was before), or forgotten."""
+    first = backend.open()
+    first.keep_held("g", "k1", ev(1), 1.0, until=100.0)
+    first.keep_held("g", "k2", ev(2), None, until=50.0)
+    first.keep_held("h", "k3", ev(3), 3.0, until=200.0)
+    first.close()  # as a killed process would leave them
+    again = backend.open()
+    assert again.overdue_held(99.0) == [("g", "k2", ev(2), None)]
+    assert again.overdue_held(1e9) == [
+        ("g", "k2", ev(2), None),
+        ("g", "k1", ev(1), 1.0),
+        ("h", "k3", ev(3), 3.0),
+    ]
+    assert again.append("g", ev(2), None, key="k2") == 1
+    again.append("h", "{}", key="k3")  # delivered before: dropped, and no longer held
+    assert again.append("h", ev(3), 3.0, key="k3") is None
+    assert [k for _, k, _, _ in again.overdue_held(1e9)] == ["k1"]
+    again.forget_held("k1")
+    assert again.overdue_held(1e9) == [] and again.last_seq("g") == 1
+    again.close()
+
+
 def test_payload_text_round_trips_exactly(store: EventStore) -> None:
     payloads = [r'{"emoji": "🎮", "escaped": "\u0000\ud83c\udfae"}', '"caf\u00e9"']
     payloads += [" { } ", "1e400", json.dumps({"s": "\u2028 ünïcode \t"}, ensure_ascii=False)]

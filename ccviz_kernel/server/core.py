@@ -15,9 +15,11 @@ import gc
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from math import inf
 from typing import Any
 
 import socketio
@@ -64,6 +66,9 @@ LOBBY_EVERY = 0.5
 EVICT_EVERY = 60.0
 #: How often permission requests nobody can be holding any more are closed (seconds).
 SWEEP_EVERY = 5.0
+#: How often a server on SQLite looks for held events a killed server never logged (one
+#: SELECT of a table that is empty but for the reorder window's few; Redis: follow.py).
+ORPHANS_EVERY = 1.0
 #: The environ key a host's role check may set to the connection's user name (Jupyter's
 #: user): what an answer to a permission is logged as coming from.
 USER_KEY = "ccviz.user"
@@ -218,7 +223,7 @@ class GameServer:
         # A shared Redis log is never the data folder's: several servers use it by design
         # (each keeps its own spool and runtime file), and each tails what the others append.
         shared = isinstance(self.hub.store, RedisEventStore)
-        store = None if shared else getattr(self.hub.store, "_path", None)
+        store = None if shared else self.hub.store.path
         if isinstance(store, str) and os.path.dirname(os.path.abspath(store)) == os.path.abspath(
             folder
         ):
@@ -233,9 +238,14 @@ class GameServer:
                     saved,
                     lost,
                 )
+        if not shared:
+            # Held by a server killed within its reorder window, answered and never logged:
+            # first, before the spool (they came before it). With the data folder's lock
+            # every one is a dead server's; else only those past their time.
+            self._log_orphans(inf if self._server_lock else None)
         self.drain_spool()
         self.transcripts.start()  # catch up unended games from their transcripts
-        if shared:
+        if shared:  # the follower looks for orphans on Redis
             self._follower = LogFollower(self.hub, self._watched_games, self._mark_lobby)
             self._follower.start()
         loop = asyncio.get_running_loop()
@@ -245,6 +255,8 @@ class GameServer:
             loop.create_task(self._every(EVICT_EVERY, self._evict)),
             loop.create_task(self._every(SWEEP_EVERY, self._sweep_permissions)),
         ]
+        if not shared:
+            self._tasks.append(loop.create_task(self._every(ORPHANS_EVERY, self._log_orphans)))
         if gc.get_freeze_count() == 0:  # once per process (tests start many servers)
             # The start-up heap (modules, the caught-up games) lives as long as the process:
             # frozen, full collections no longer walk it, so their pauses (the hub's p99)
@@ -370,6 +382,14 @@ class GameServer:
             return HttpAnswer(204) if decision is None else HttpAnswer.json(decision)
 
         return answer()
+
+    def _log_orphans(self, now: float | None = None) -> None:
+        try:
+            orphans = self.hub.store.overdue_held(time.time() if now is None else now)
+        except StoreError:  # a full disk, a locked file: the next look
+            return
+        if orphans:
+            self.hub.log_orphans(orphans)
 
     def _sweep_permissions(self) -> None:
         self.permissions.sweep(int(self.hub.clock() * 1000))

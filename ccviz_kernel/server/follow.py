@@ -42,7 +42,7 @@ hook route answers 503 and the hook spools; held hooks are held again, hub.py).
 Held hooks: an event the reorder window holds was answered already, so the hub records it
 in the log too (``RedisEventStore.keep_held``) until it is logged. Every
 :data:`ORPHANS_EVERY` s the thread asks for held events past their window and grace (their
-process was killed) and the loop logs them (:meth:`~ccviz_kernel.hub.Hub.log_orphan`); their
+process was killed) and the loop logs them (:meth:`~ccviz_kernel.hub.Hub.log_orphans`); their
 delivery keys make that exactly-once when several processes do it, or the holder was only
 slow.
 
@@ -73,7 +73,6 @@ from typing import Any
 
 from .._store_common import StoredEvent
 from ..errors import StoreError
-from ..events import PayloadError
 
 log = logging.getLogger("ccviz.server")
 
@@ -182,20 +181,8 @@ class LogFollower:
         batch: dict[str, list[StoredEvent]],
         orphans: list[tuple[str, str, str, float | None]],
     ) -> None:
-        for gid, key, payload, ts in orphans:
-            try:
-                if self.hub.log_orphan(gid, payload, ts, key) is not None:
-                    log.warning(
-                        "ccviz log follower: logged a held hook event of game %r that the "
-                        "server holding it never logged (it was stopped)",
-                        gid,
-                    )
-            except PayloadError as exc:
-                log.warning("ccviz log follower: dropped a held hook event: %s", exc)
-                with contextlib.suppress(StoreError):
-                    self.store.forget_held(key)
-            except StoreError:  # Redis away again: the next look finds it again
-                pass
+        if orphans:
+            self.hub.log_orphans(orphans)
         for gid, rows in batch.items():
             try:
                 self.hub.follow(gid, rows)

@@ -6,28 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from types import SimpleNamespace
 
 import pytest
-from common import CCVIZ, FIXTURES, ServeProcess
+from common import CCVIZ, FIXTURES, SERVE_SCRUBBED, ServeProcess
 
+from ccviz_kernel.config import STORE_FILE
 from ccviz_kernel.notebook.mirror import GameMirror
+from ccviz_kernel.store import EventStore
 
 LINES = (FIXTURES / "hook-payloads.jsonl").read_text().splitlines()
 GAME = json.loads(LINES[0])["session_id"]
 
 
-def post(server: ServeProcess, line: str) -> int:
-    request = urllib.request.Request(
-        server.url + "api/hooks",
-        data=line.encode(),
-        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
-    )
+def post(server: ServeProcess | SimpleNamespace, line: str, delivery: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+    if delivery is not None:
+        headers["X-Ccviz-Id"] = delivery
+    request = urllib.request.Request(server.url + "api/hooks", data=line.encode(), headers=headers)
     with urllib.request.urlopen(request, timeout=5) as answer:
         return answer.status
 
@@ -103,3 +107,66 @@ def test_sigterm_drains_flushes_and_hints_every_viewer_to_reconnect(tmp_path):
         assert "Traceback" not in server.log()
     finally:
         server.kill()
+
+
+#: A ``ccviz serve`` whose reorder window holds for a minute, so that a test can kill it
+#: while it holds an event whatever the machine's load (the window is a quarter second).
+HOLDING_SERVER = """
+import asyncio
+from ccviz_kernel.hosts.standalone import start
+
+async def main():
+    host = await start("127.0.0.1", 0)
+    host.hub.reorder.window = 60.0
+    print(host.url, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+#: The fixture's first event the window holds (it came before its cause).
+HELD_AT = 15
+
+
+def test_a_server_killed_while_it_holds_an_answered_hook_loses_nothing(tmp_path):
+    """The reorder window holds an event whose hook got its 204 already; kill -9 the server
+    then, and the next server on the data folder logs it at its start, once, in its place."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k not in SERVE_SCRUBBED}
+    env["CCVIZ_HOME"] = str(home)
+    victim = subprocess.Popen(
+        [sys.executable, "-c", HOLDING_SERVER], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert victim.stdout is not None
+        url = victim.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        server = SimpleNamespace(url=url, token=(home / "token").read_text().strip())
+        for n, line in enumerate(LINES[: HELD_AT + 1]):
+            assert post(server, line, f"d-{n}") == 204
+        with EventStore(home / STORE_FILE) as store:
+            assert store.last_seq(GAME) == HELD_AT  # the last one is held, in memory...
+            held = store.overdue_held(float("inf"))
+            assert [key for _, key, _, _ in held] == [f"d-{HELD_AT}"]  # ...and in the store
+    finally:
+        victim.kill()
+        victim.wait(10)
+    again = ServeProcess(home)
+    try:
+        with EventStore(home / STORE_FILE) as store:
+            assert store.last_seq(GAME) == HELD_AT + 1  # logged before the port opened
+            assert store.overdue_held(float("inf")) == []
+        assert "logged a held hook event of game" in again.log()
+        assert post(again, LINES[HELD_AT], f"d-{HELD_AT}") == 204  # Claude Code's retry
+        for n, line in enumerate(LINES[HELD_AT + 1 :], HELD_AT + 1):
+            assert post(again, line, f"d-{n}") == 204
+        deadline = time.monotonic() + 10
+        with EventStore(home / STORE_FILE) as store:
+            while store.last_seq(GAME) < len(LINES) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            names = [json.loads(e.payload)["hook_event_name"] for e in store.events(GAME)]
+        sent = [json.loads(line)["hook_event_name"] for line in LINES]
+        assert names[: HELD_AT + 1] == sent[: HELD_AT + 1]  # the held one in its place
+        assert sorted(names) == sorted(sent)  # each once (the window orders the rest)
+    finally:
+        again.kill()
