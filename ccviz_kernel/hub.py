@@ -91,6 +91,20 @@ class Store(Protocol):
         """Every game's summary, most recently active first."""
         ...
 
+    def keep_held(
+        self, game_id: str, key: str, payload: str, ts: float | None, until: float
+    ) -> None:
+        """Record an event the reorder window holds until it is appended with ``key``."""
+        ...
+
+    def overdue_held(self, now: float) -> list[tuple[str, str, str, float | None]]:
+        """Held events nobody appended by their time: ``(game_id, key, payload, ts)``."""
+        ...
+
+    def forget_held(self, key: str) -> None:
+        """Drop a held event that cannot be appended."""
+        ...
+
     def close(self) -> None:
         """Let go of the file or connection."""
         ...
