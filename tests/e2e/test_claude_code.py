@@ -176,6 +176,17 @@ def prepare(files: list[Path], *, run_async: bool, fired_log: Path) -> bool:
 # -- running claude ---------------------------------------------------------------------
 
 
+def project_and_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A project folder and a HOME of Claude Code's own under ``tmp_path``; this process's
+    HOME too (the server reads transcripts only under its user's ~/.claude/projects)."""
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    return project, home
+
+
 def claude_env(home: Path, api_url: str) -> dict[str, str]:
     env = {
         key: value
@@ -258,13 +269,7 @@ def read_fired(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("mode", ["async", "sync", "per-call"])
 def test_a_real_claude_code_session_becomes_a_game(mode, claude_bin, tmp_path, monkeypatch):
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    # the server runs as the same user as Claude Code: it reads transcripts only under that
-    # user's ~/.claude/projects
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     lean = mode != "per-call"
     fired_log, debug_log = tmp_path / "fired.jsonl", tmp_path / "claude-debug.log"
     fake = FakeAnthropic(scripts(project), log_path=tmp_path / "requests.jsonl")

@@ -28,7 +28,7 @@ from ccviz_kernel.replays.load import load_replay
 
 from . import mcp_elicit
 from .fake_anthropic import FakeAnthropic, Script, text, tool
-from .test_claude_code import ccviz_bin, claude_env, install_hooks
+from .test_claude_code import ccviz_bin, claude_env, install_hooks, project_and_home
 
 pytestmark = pytest.mark.e2e
 
@@ -91,11 +91,7 @@ def finish(proc: subprocess.Popen) -> tuple[dict[str, Any], float]:
 def session(claude_bin, tmp_path, monkeypatch):
     """A project, a HOME for Claude Code, the fake API; yields a function that starts
     ``claude -p`` with hooks installed against ``server_url``."""
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))  # the server reads transcripts under this HOME
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     loop = Loop()
     fake = FakeAnthropic(scripts(project), log_path=tmp_path / "requests.jsonl")
     api = loop.run(fake.start())
@@ -231,11 +227,7 @@ def test_a_python_rule_fills_in_an_mcp_servers_form(claude_bin, tmp_path, monkey
     """An MCP tool (allowed, so no PermissionRequest) asks the user for a colour through
     ``elicitation/create``; the Elicitation hook is held at api/permissions and a rule in
     Python accepts it with ``{"colour": "blue"}``, which reaches the MCP server as given."""
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     log = tmp_path / "mcp.log"
     config = tmp_path / "mcp.json"
     server = {"command": "python3", "args": [mcp_elicit.__file__, str(log)]}
@@ -319,11 +311,7 @@ def test_a_question_in_sdk_mode_is_answered_from_python(claude_bin, tmp_path, mo
     asked over stdio; PERMISSIONS.md §5). Its PermissionRequest is held at api/permissions
     while Claude Code also asks on stdout; ``req.answer("Blue")`` from Python wins, and the
     model reads the answer as the tool's result."""
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     script = Script(
         "main",
         QUESTION_PROMPT,

@@ -23,7 +23,7 @@ import pytest
 import ccviz_kernel
 
 from .fake_anthropic import FakeAnthropic, Script, text, tool
-from .test_claude_code import claude_env
+from .test_claude_code import claude_env, project_and_home
 from .test_permissions import Loop, _snapshot, answering_hooks, start_server, wait_game
 
 pexpect = pytest.importorskip("pexpect")
@@ -104,11 +104,7 @@ def until(check: Callable[[], Any], terminal: Terminal, what: str, timeout: floa
 def tui(claude_bin, tmp_path, monkeypatch) -> Iterator[tuple[Terminal, Any, Loop, Path, str]]:
     """The TUI asked to write ``a.txt``, a server holding its PermissionRequest; yields
     (terminal, server host, loop, project, game id) once the request is open."""
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     loop = Loop()
     write = tool("Write", {"file_path": str(project / "a.txt"), "content": "A\n"})
     fake = FakeAnthropic([Script("main", PROMPT, [[write], [text("Done.")]])])

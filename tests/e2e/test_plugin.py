@@ -40,6 +40,7 @@ from .test_claude_code import (
     ccviz_bin,
     claude_env,
     key,
+    project_and_home,
     read_fired,
     run_claude,
     scripts,
@@ -103,11 +104,7 @@ def doctor(env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 
 def test_the_plugin_installed_by_the_real_cli_builds_the_game(claude_bin, tmp_path, monkeypatch):
-    project, home = tmp_path / "project", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    project, home = project_and_home(tmp_path, monkeypatch)
     fired_log, debug_log = tmp_path / "fired.jsonl", tmp_path / "claude-debug.log"
     base_env = claude_env(home, "http://127.0.0.1:9")  # the API URL is set per run below
 
