@@ -163,6 +163,13 @@ def test_a_stream_changed_outside_ccviz_is_refused_and_nothing_is_written(
         assert s.last_seq("h") == 0 and list(s.events("h")) == []
 
 
+def test_the_redis_extra_parses_replies_in_c():
+    """The `redis` extra brings hiredis, which redis-py uses when it can import it."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE
+
+
 def test_importing_the_module_does_not_import_redis():
     code = (
         "import sys, ccviz_kernel.redis_store, ccviz_kernel.store;"
