@@ -86,7 +86,7 @@ def stack(tmp_path, browser) -> Iterator[dict[str, Any]]:
     """``ccviz serve`` and ``jupyter server`` (with jupyter-server-proxy), both on 127.0.0.1."""
     pytest.importorskip("jupyter_server_proxy")
     ccviz_port, jupyter_port = free_port(), free_port()
-    ccviz_env = environment(tmp_path, "ccviz")
+    ccviz_env = environment(tmp_path, "serve")  # not "ccviz-home": every test's CCVIZ_HOME
     ccviz = Process(
         [*CCVIZ, "serve", "--port", str(ccviz_port), "--log-level", "info"],
         ccviz_env,
