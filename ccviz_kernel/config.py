@@ -113,6 +113,15 @@ REORDER_WINDOW = 0.25
 #: always answers first (no decision, when nobody did) and Claude Code never times out.
 ANSWER_WAIT = 110.0
 ANSWER_HOOK_MARGIN = 10.0
+#: The route where a hook waits for its answer (server/routes.py): the handlers of
+#: ``install-hooks --answer-permissions`` post there, and ``ccviz hook`` does under the
+#: plugin's option.
+PERMISSIONS_PATH = "api/permissions"
+#: The plugin's option (``userConfig`` in plugin/.claude-plugin/plugin.json) that makes its
+#: hook command wait at :data:`PERMISSIONS_PATH` for an answer; Claude Code hands a hook
+#: command each option as ``CLAUDE_PLUGIN_OPTION_<KEY>`` ("true" when on) [2.1.332].
+PLUGIN_ANSWER_OPTION = "answer_permissions"
+ENV_PLUGIN_ANSWER = "CLAUDE_PLUGIN_OPTION_" + PLUGIN_ANSWER_OPTION.upper()
 #: How often the server reads a live session's transcript while it grows (seconds): the tool
 #: calls and results come from there (server/transcripts.py), well inside REORDER_WINDOW.
 TRANSCRIPT_POLL = 0.1

@@ -10,8 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
-from common import CCVIZ, FIXTURES, free_port, snapshot, start_server, without_times
+from common import (
+    CCVIZ,
+    FIXTURES,
+    free_port,
+    permission_request,
+    snapshot,
+    start_server,
+    without_times,
+)
 
+from ccviz_kernel.config import ENV_PLUGIN_ANSWER
 from ccviz_kernel.engine.game import Game
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.runtime import spool_path, spool_read, write_runtime
@@ -573,3 +582,92 @@ def test_a_store_that_cannot_write_answers_503_and_loses_no_acknowledged_event(m
             await host.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+#: What Claude Code sets for a plugin hook with the plugin's answer_permissions option on.
+ANSWERING = {ENV_PLUGIN_ANSWER: "true"}
+
+
+def answering_hook(line: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [*CCVIZ, "hook"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(ANSWERING if env is None else env)},
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(line.encode())
+    proc.stdin.close()
+    return proc
+
+
+def test_the_plugins_option_holds_a_permission_request_until_python_answers():
+    """Under the plugin's option the hook waits at api/permissions, as the http handler of
+    ``install-hooks --answer-permissions`` does, and prints the decision Claude Code reads."""
+    import ccviz_kernel
+
+    port = free_port()
+    server = start_server(port)
+    try:
+        proc = answering_hook(json.dumps(permission_request("plugin-answer")))
+        token = (Path(os.environ["CCVIZ_HOME"]) / "token").read_text().strip()
+        game = ccviz_kernel.connect(f"http://127.0.0.1:{port}/", token=token, serve=False)
+        deadline = time.monotonic() + 20
+        while not (pending := game.game("plugin-answer").pending()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no request came"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None  # held while nobody has answered
+        (request,) = pending
+        request.allow(always=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+        assert (proc.wait(timeout=20), err) == (0, b"")
+        decision = json.loads(out)["hookSpecificOutput"]
+        assert decision["hookEventName"] == "PermissionRequest"
+        assert decision["decision"]["behavior"] == "allow"
+        (rule,) = decision["decision"]["updatedPermissions"][0]["rules"]
+        assert rule == {"toolName": "Write"}  # "always": a session rule for the tool
+        # a question, like a permission; the usual events meanwhile go at once, silently
+        notification = json.loads(LINES[16])
+        assert notification["hook_event_name"] == "Notification"
+        quick = hook_with(json.dumps({**notification, "session_id": "plugin-answer"}))
+        assert (quick.returncode, quick.stdout) == (0, b"")
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def hook_with(line: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CCVIZ, "hook"],
+        input=line.encode(),
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, **(ANSWERING if env is None else env)},
+    )
+
+
+def test_the_plugins_option_with_no_server_returns_at_once_and_spools():
+    began = time.monotonic()
+    result = hook_with(json.dumps(permission_request("plugin-down")))
+    took = time.monotonic() - began
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert took < 5, took  # a process start; no wait for an answer nobody can give
+    [(_, _, body)] = list(spool_read(spool_path()))
+    assert json.loads(body)["hook_event_name"] == "PermissionRequest"
+
+
+def test_without_the_option_a_permission_request_is_only_watched():
+    port = free_port()
+    server = start_server(port)
+    try:
+        result = hook_with(json.dumps(permission_request("plugin-off")), env={})
+        assert (result.returncode, result.stdout) == (0, b"")
+        snap = wait_seq(port, "plugin-off", 1)
+        (request,) = snap["permissions"].values()
+        assert (request["state"], request["answerable"]) == ("open", False)  # only seen
+    finally:
+        server.kill()
+        server.wait(10)

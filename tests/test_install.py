@@ -994,7 +994,9 @@ def test_the_plugin_hooks_the_lean_events_with_the_launcher():
             "type": "command",
             "command": 'sh "${CLAUDE_PLUGIN_ROOT}/hooks/ccviz-hook"',
             "async": False,
-            "timeout": 10,
+            # the events that may wait for an answer (the plugin's option): the answering
+            # handler's timeout, past the server's wait
+            "timeout": 120 if event in ("PermissionRequest", "Elicitation") else 10,
         }
     assert plugin.hooked_events(str(PLUGIN)) == frozenset(on_disk["hooks"])
     assert plugin.source_root() == str(PLUGIN)
@@ -1002,9 +1004,15 @@ def test_the_plugin_hooks_the_lean_events_with_the_launcher():
 
 def test_the_manifests_name_the_plugin_folder_and_this_version():
     from ccviz_kernel._version import __version__
+    from ccviz_kernel.claude import plugin
+    from ccviz_kernel.config import ENV_PLUGIN_ANSWER
 
     manifest = json.loads((PLUGIN / ".claude-plugin" / "plugin.json").read_text())
     assert manifest["name"] == "ccviz" and manifest["version"] == __version__
+    # the one option, as plugin.USER_CONFIG says; Claude Code names its variable after it
+    assert manifest["userConfig"] == plugin.USER_CONFIG
+    (option,) = manifest["userConfig"]
+    assert f"CLAUDE_PLUGIN_OPTION_{option.upper()}" == ENV_PLUGIN_ANSWER
     market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
     (entry,) = market["plugins"]
     # a subfolder: Claude Code copies the plugin's whole folder into its cache

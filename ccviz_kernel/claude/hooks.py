@@ -78,6 +78,12 @@ MATCHERS: dict[str, str] = {
     "FileChanged": "CLAUDE.md|AGENTS.md|package.json|pyproject.toml|Makefile|.env",
 }
 
+#: The events Claude Code waits on for an answer a hook may give: a permission request (also
+#: an AskUserQuestion), and an MCP server's form. ``install-hooks --answer-permissions`` and
+#: the plugin's option hold them at the server's ``api/permissions`` until a person or a
+#: rule answers (docs/protocol.md §14).
+ANSWERED_EVENTS: tuple[str, ...] = ("PermissionRequest", "Elicitation")
+
 #: Events that take no ``http`` handler: with ``--http`` they keep the command handler.
 COMMAND_ONLY_EVENTS: frozenset[str] = frozenset({"SessionStart", "Setup"})
 

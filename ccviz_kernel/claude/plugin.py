@@ -29,8 +29,14 @@ import json
 import os
 from typing import Any
 
-from ..config import HOOK_COMMAND_TIMEOUT, claude_config_dir
-from .hooks import MATCHERS
+from ..config import (
+    ANSWER_HOOK_MARGIN,
+    ANSWER_WAIT,
+    HOOK_COMMAND_TIMEOUT,
+    PLUGIN_ANSWER_OPTION,
+    claude_config_dir,
+)
+from .hooks import ANSWERED_EVENTS, MATCHERS
 
 #: The plugin's name in its manifest, and so the first half of its id (``ccviz@<market>``).
 PLUGIN_NAME = "ccviz"
@@ -52,20 +58,42 @@ def plugin_events() -> tuple[str, ...]:
     return events_for(per_call=False)
 
 
+#: The manifest's ``userConfig`` (plugin/.claude-plugin/plugin.json holds it; a test
+#: compares): Claude Code asks for it when the plugin is enabled (``claude plugin install
+#: ccviz@ccviz --config answer_permissions=true``, or ``/plugin configure``), keeps it in the
+#: settings' ``pluginConfigs``, and hands it to every hook command as
+#: ``CLAUDE_PLUGIN_OPTION_ANSWER_PERMISSIONS`` [2.1.332] (config.ENV_PLUGIN_ANSWER).
+USER_CONFIG: dict[str, Any] = {
+    PLUGIN_ANSWER_OPTION: {
+        "type": "boolean",
+        "title": "Answer permission requests from ccviz",
+        "description": "Hold Claude Code's permission requests, questions and MCP forms at the "
+        "running ccviz server until someone answers on the page, in the notebook widget or "
+        "from Python (ccviz install-hooks --answer-permissions does the same without the "
+        "plugin). Off: Claude Code asks as usual.",
+        "default": False,
+    }
+}
+
+
 def hooks_json() -> dict[str, Any]:
     """The plugin's ``hooks/hooks.json``: the launcher, synchronously, on every lean event.
 
     Synchronous like ``install-hooks``' command handlers: ``claude -p`` cancels async hooks
     still running at teardown (the last ``Stop`` was lost in 7 of 8 runs), and events then
-    reach the server in the order they fired. They fire a few times a session.
+    reach the server in the order they fired. They fire a few times a session. The events
+    that wait for an answer (:data:`~.hooks.ANSWERED_EVENTS`) get the answering handler's
+    timeout, which only matters under the :data:`USER_CONFIG` option (the hook then waits
+    at the server for an answer; else it exits at once as on every event).
     """
     hooks: dict[str, Any] = {}
     for event in plugin_events():
+        answered = event in ANSWERED_EVENTS
         handler = {
             "type": "command",
             "command": COMMAND,
             "async": False,
-            "timeout": HOOK_COMMAND_TIMEOUT,
+            "timeout": int(ANSWER_WAIT + ANSWER_HOOK_MARGIN) if answered else HOOK_COMMAND_TIMEOUT,
         }
         group: dict[str, Any] = {"hooks": [handler]}
         if event in MATCHERS:

@@ -27,10 +27,12 @@ from ..config import (
     MAX_DEPTH,
     MAX_NUMBER_CHARS,
     MAX_SETTINGS_BYTES,
+    PERMISSIONS_PATH,
     claude_config_dir,
 )
 from ..errors import SettingsError, json_type
 from .hooks import (
+    ANSWERED_EVENTS,
     COMMAND_ONLY_EVENTS,
     INSTALLED_EVENTS,
     MATCHERS,
@@ -186,16 +188,11 @@ def hook_url(path: str = "api/hooks") -> str:
 #: ``install-hooks --answer-permissions``: Claude Code's PermissionRequest handler posts
 #: here instead of ``api/hooks``, and the server holds the request until a person (the
 #: page, the widget) or a rule in Python answers, or its wait ends (docs/protocol.md §14).
-PERMISSION_EVENT = "PermissionRequest"
-PERMISSIONS_PATH = "api/permissions"
-
-#: An MCP server asking the user for input (a form): with ``--answer-permissions`` its
-#: handler posts to :data:`PERMISSIONS_PATH` too and is held and answered the same way
-#: (``accept`` with the form's content, or ``decline``; tests/e2e/PERMISSIONS.md §5).
-ELICITATION_EVENT = "Elicitation"
-
-#: The events whose handler ``--answer-permissions`` makes :func:`permission_handler`.
-ANSWERED_EVENTS: tuple[str, ...] = (PERMISSION_EVENT, ELICITATION_EVENT)
+#: An MCP server asking the user for input (a form, ``ELICITATION_EVENT``): with
+#: ``--answer-permissions`` its handler posts to :data:`PERMISSIONS_PATH` too and is held and
+#: answered the same way (``accept`` with the form's content, or ``decline``;
+#: tests/e2e/PERMISSIONS.md §5). :data:`ANSWERED_EVENTS` (claude/hooks.py) names both.
+PERMISSION_EVENT, ELICITATION_EVENT = ANSWERED_EVENTS
 
 
 def handler_urls(base: str) -> frozenset[str]:

@@ -7,6 +7,13 @@ unknown, prints nothing and always exits 0. Standard library only, imported lazi
 It trusts nothing another user could have written: the data folder (one ``stat``), the
 runtime and token files (checked as they are opened). On a full disk the event stays in
 memory while the hook frees the server's disk reserve and writes again (runtime.spool_keep).
+
+One exception to "prints nothing, at once": under the plugin's ``answer_permissions`` option
+(:data:`~ccviz_kernel.config.ENV_PLUGIN_ANSWER`), a PermissionRequest or Elicitation waits
+at the server's ``api/permissions`` for an answer, as ``install-hooks
+--answer-permissions``' http handlers do, and prints the decision Claude Code reads. With
+no server it still returns at once (connecting has the usual budget), and the event takes
+the usual path.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import os
 import sys
 import time
 
-from ..config import ENV_URL, MAX_PAYLOAD_BYTES
+from ..config import ENV_PLUGIN_ANSWER, ENV_URL, MAX_PAYLOAD_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs milliseconds: only for type checkers
@@ -25,6 +32,8 @@ if TYPE_CHECKING:  # `typing` costs milliseconds: only for type checkers
 TIMEOUT = 0.06
 #: Strings longer than this are cut when a payload is over the size cap (file contents).
 MAX_STRING = 16_384
+#: Bytes of a server's answer read at most (a decision is a few hundred).
+MAX_ANSWER = 1 << 20
 
 
 def main() -> int:
@@ -59,6 +68,10 @@ def run(stream: IO[bytes]) -> str:
     if folder_problem(folder) is not None:  # one stat; `ccviz doctor` says why and the fix
         return "refused"
     key = os.urandom(16).hex()  # one delivery id for both paths: the server takes it once
+    if os.environ.get(ENV_PLUGIN_ANSWER) == "true" and not os.environ.get(ENV_URL, "").strip():
+        held = _wait_for_answer(text, ts, key, folder)
+        if held is not None:
+            return held
     if os.environ.get(ENV_URL, "").strip():  # a team server: spooled, sent by ccviz forward
         return _to_remote(text, ts, key, folder)
     if spool_waiting(folder):  # one stat
@@ -71,6 +84,39 @@ def run(stream: IO[bytes]) -> str:
     if status is not None and (200 <= status < 300 or status in (400, 413)):
         return "sent" if status < 300 else "dropped"  # 400/413: the server will never take it
     return spool_keep(text, ts, key, folder)
+
+
+def _wait_for_answer(text: str, ts: float, key: str, folder: str | None) -> str | None:
+    """The plugin's option: hold a PermissionRequest or Elicitation at ``api/permissions``
+    and print the server's decision for Claude Code. Returns ``answered`` (a decision was
+    printed), ``unanswered`` (logged, nobody answered: Claude Code asks its own way),
+    ``dropped`` (the server will never take it), or ``None``: not such an event, or no
+    answer from the server (down, busy: 429, 503), so it goes the usual way."""
+    import json
+
+    from ..claude.hooks import ANSWERED_EVENTS
+    from ..config import ANSWER_HOOK_MARGIN, ANSWER_WAIT, PERMISSIONS_PATH
+
+    try:
+        event = json.loads(text).get("hook_event_name")
+    except (ValueError, AttributeError):
+        return None
+    if event not in ANSWERED_EVENTS:
+        return None
+    # Within the plugin's timeout for these (ANSWER_WAIT + ANSWER_HOOK_MARGIN, hooks.json):
+    # the server answers first, and this exits before Claude Code would kill it.
+    wait = ANSWER_WAIT + ANSWER_HOOK_MARGIN / 2
+    answer = exchange(PERMISSIONS_PATH, text, ts, key, folder, wait=wait)
+    if answer is None:
+        return None
+    status, body = answer
+    if status == 200 and body.strip():
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        return "answered"
+    if 200 <= status < 300:
+        return "unanswered"
+    return "dropped" if status in (400, 413) else None
 
 
 def _to_remote(text: str, ts: float, key: str, folder: str | None) -> str:
@@ -120,7 +166,18 @@ def post(text: str, ts: float, key: str, folder: str | None = None) -> int | Non
     """POST to the server in the runtime file; the HTTP status, or ``None`` if unreachable.
 
     ``folder``: the data folder, checked by the caller; the runtime and token files are
-    checked as they are opened (owner and mode: a planted one is ignored).
+    checked as they are opened (owner and mode: a planted one is ignored)."""
+    answer = exchange("api/hooks", text, ts, key, folder)
+    return None if answer is None else answer[0]
+
+
+def exchange(
+    route: str, text: str, ts: float, key: str, folder: str | None, wait: float | None = None
+) -> tuple[int, bytes] | None:
+    """POST ``text`` to ``route`` of the server in the runtime file: ``(status, body)``, or
+    ``None`` if unreachable. Connecting and, without ``wait``, the status line take at most
+    :data:`TIMEOUT` in all (the body is not read); with ``wait``, the whole answer is read
+    for up to that many seconds (a request held for a person's answer).
 
     A few lines of HTTP/1.1 over a socket rather than ``http.client``: importing that pulls
     in the ``email`` package, about 40 ms, which alone would break the hook's time budget.
@@ -138,7 +195,7 @@ def post(text: str, ts: float, key: str, folder: str | None = None) -> int | Non
     token = read_token(folder)
     data = text.encode()
     head = [
-        f"POST {path}api/hooks HTTP/1.1",
+        f"POST {path}{route} HTTP/1.1",
         f"Host: [{host}]:{port}" if ":" in host else f"Host: {host}:{port}",
         "Content-Type: application/json",
         f"Content-Length: {len(data)}",
@@ -168,9 +225,11 @@ def post(text: str, ts: float, key: str, folder: str | None = None) -> int | Non
                 continue
             try:
                 sock.sendall(request)
-                while b"\r\n" not in answer and len(answer) < 4096:
+                if wait is not None:  # held: the answer comes when someone gives it
+                    deadline = time.monotonic() + wait
+                while len(answer) < MAX_ANSWER and (wait is not None or b"\r\n" not in answer):
                     sock.settimeout(max(0.005, deadline - time.monotonic()))
-                    chunk = sock.recv(4096)
+                    chunk = sock.recv(65536)
                     if not chunk:
                         break
                     answer += chunk
@@ -178,11 +237,30 @@ def post(text: str, ts: float, key: str, folder: str | None = None) -> int | Non
                 sock.close()
             break
     except OSError:
-        return None
+        if wait is None or not answer:
+            return None
     parts = answer.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
         return None
-    return int(parts[1])
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head_bytes.lower():
+        body = _unchunk(body)
+    return int(parts[1]), body
+
+
+def _unchunk(body: bytes) -> bytes:
+    """A chunked body's data (tornado may send one)."""
+    out, rest = b"", body
+    while rest:
+        size, _, rest = rest.partition(b"\r\n")
+        try:
+            n = int(size.split(b";")[0], 16)
+        except ValueError:
+            break
+        if n == 0:
+            break
+        out, rest = out + rest[:n], rest[n + 2 :]
+    return out
 
 
 def _split_http_url(url: str) -> tuple[str | None, int, str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import socketio
 
+from ..claude.hooks import ANSWERED_EVENTS
 from ..config import ANSWER_WAIT, MAX_PAYLOAD_BYTES, REORDER_WINDOW, SPOOL_POLL, data_dir_str
 from ..engine.game import Applied, Game
 from ..errors import StoreError
@@ -51,7 +52,7 @@ from .follow import LogFollower
 from .limits import RESERVED_EVENTS, ConnectionLimits, Limits, guard_engineio, reserved_refusal
 from .metrics import ServerMetrics
 from .packets import BAD_PACKET, JsonPacket, MsgPackPacket
-from .permissions import ANSWERED_EVENTS, MAX_HELD, PermissionDesk
+from .permissions import MAX_HELD, PermissionDesk
 from .transcripts import TranscriptWatcher
 from .uploads import ReplayUploads
 

@@ -26,8 +26,6 @@ from ..errors import PayloadError, StoreError
 
 log = logging.getLogger("ccviz.server")
 
-#: The hook events ``api/permissions`` holds for an answer.
-ANSWERED_EVENTS = frozenset({"PermissionRequest", "Elicitation"})
 #: Hooks one server holds at most: each is an open connection and an open request in its
 #: game, and a team's sessions ask one at a time each; past it, a new one gets 429 at once
 #: (Claude Code then asks in its own way), so a runaway client cannot pile them up.

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from ..config import MAX_PAYLOAD_BYTES
+from ..config import MAX_PAYLOAD_BYTES, PERMISSIONS_PATH
 from ..errors import FrontEndMissing
 from ..events import hook_event_key
 from .auth import Auth, bearer, same_token
@@ -264,7 +264,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "api/hooks", INGEST, _hooks),
     # held until a person or a rule answers (protocol.md §14): the host awaits the answer
-    Route("POST", "api/permissions", INGEST, _permissions),
+    Route("POST", PERMISSIONS_PATH, INGEST, _permissions),
     Route("GET", "api/games", VIEWER, _games, json=True),
     Route("GET", "api/games/{game_id}", VIEWER, _game, json=True),
     Route("GET", "api/games/{game_id}/events", VIEWER, _events, json=True),
