@@ -110,12 +110,18 @@ def session(claude_bin, tmp_path, monkeypatch):
 def answering_hooks(project: Path, home: Path, runtime_url: str) -> None:
     """``ccviz install-hooks --scope project --answer-permissions`` against a server at
     ``runtime_url`` (the runtime file says where it runs)."""
+    runtime_file(runtime_url)
+    install_hooks(project, {**os.environ, "HOME": str(home)}, ("--answer-permissions",))
+
+
+def runtime_file(runtime_url: str) -> None:
+    """The data folder's runtime file, saying a server runs at ``runtime_url`` (what
+    ``ccviz hook`` and the installed handlers read)."""
     folder = Path(os.environ["CCVIZ_HOME"])
     (folder / "runtime.json").write_text(
         json.dumps({"url": runtime_url, "pid": os.getpid(), "kind": "standalone"})
     )
     (folder / "runtime.json").chmod(0o600)
-    install_hooks(project, {**os.environ, "HOME": str(home)}, ("--answer-permissions",))
 
 
 def start_server(loop: Loop, **options: Any) -> Any:

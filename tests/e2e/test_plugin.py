@@ -30,7 +30,7 @@ from ccviz_kernel.claude.hooks import INSTALLED_EVENTS, MATCHERS
 from ccviz_kernel.claude.plugin import active, plugin_events
 from ccviz_kernel.hosts.standalone import start
 
-from .fake_anthropic import FakeAnthropic
+from .fake_anthropic import FakeAnthropic, Script, text, tool
 from .test_claude_code import (
     AGENT_USE_ID,
     CLAUDE_TIMEOUT,
@@ -240,3 +240,70 @@ def test_the_plugin_installed_by_the_real_cli_builds_the_game(claude_bin, tmp_pa
     gone = {c["name"]: c for c in result["gone_doctor"]["checks"]}
     assert gone["hooks (plugin)"]["status"] == "fail", gone
     assert "no ccviz" in gone["hooks (plugin)"]["detail"]
+
+
+PLUGIN_PROMPT = "ccviz-e2e plugin: write a file, if you may."
+
+
+def test_the_plugins_option_lets_python_answer_a_permission(claude_bin, tmp_path, monkeypatch):
+    """``claude plugin install ccviz@ccviz --config answer_permissions=true``: no settings
+    file names a ccviz handler, yet the plugin's hook holds the Write's PermissionRequest at
+    the server (Claude Code in its default permission mode), and an answer from Python
+    lets the Write run."""
+    import ccviz_kernel
+
+    from .test_permissions import Loop, _snapshot, runtime_file, start_server, wait_game
+
+    project, home = project_and_home(tmp_path, monkeypatch)
+    base_env = claude_env(home, "http://127.0.0.1:9")
+    plugin_cli(claude_bin, base_env, "marketplace", "add", str(REPO))
+    option = "answer_permissions=true"
+    out = plugin_cli(claude_bin, base_env, "install", "ccviz@ccviz", "--config", option).stdout
+    assert "Successfully installed plugin: ccviz@ccviz" in out
+    settings = json.loads((home / ".claude" / "settings.json").read_text())
+    assert settings["pluginConfigs"]["ccviz@ccviz"]["options"] == {"answer_permissions": True}
+    write = tool("Write", {"file_path": str(project / "a.txt"), "content": "A\n"})
+    loop = Loop()
+    fake = FakeAnthropic([Script("main", PLUGIN_PROMPT, [[write], [text("Written.")]])])
+    api = loop.run(fake.start())
+    host = start_server(loop)
+    proc = None
+    try:
+        runtime_file(host.url)
+        proc = subprocess.Popen(
+            [claude_bin, "-p", PLUGIN_PROMPT, "--allowedTools", "Read", "--output-format", "json"],
+            cwd=project,
+            env=claude_env(home, api),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        game_id = wait_game(loop, host)
+        token = host.server.auth.ingest_token
+        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
+        deadline = time.monotonic() + CLAUDE_TIMEOUT
+        while not (pending := game.pending()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no permission request came"
+            time.sleep(0.05)
+        (request,) = pending
+        assert (request.tool, request.kind) == ("Write", "permission")
+        began = time.monotonic()
+        request.allow()
+        out, err = proc.communicate(timeout=CLAUDE_TIMEOUT)
+        took = time.monotonic() - began
+        assert proc.returncode == 0, err[-2000:]
+        result = json.loads(out)
+        assert result.get("permission_denials", []) == [] and result["result"] == "Written."
+        assert (project / "a.txt").read_text() == "A\n"
+        closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
+        assert (closed["state"], closed["source"]) == ("allowed", "python")
+        print(f"allowed from Python through the plugin's hook: claude finished {took:.2f} s after")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        loop.run(host.close())
+        loop.run(fake.close())
+        loop.close()
