@@ -423,6 +423,29 @@ def test_the_plugin_counts_as_installed_hooks(ccviz, capsys):
     assert code == 0, text
 
 
+@pytest.mark.parametrize(
+    ("options", "answers"),
+    [
+        ({"answer_permissions": True}, True),
+        ({"answer_permissions": False}, False),
+        ({"answer_permissions": "yes"}, False),  # odd settings: not on, and no error
+        ([], False),
+        ("junk", False),
+    ],
+)
+def test_the_plugins_answer_option_is_said(ccviz, capsys, options, answers):
+    ccviz_on_path()
+    record_plugin()
+    settings = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    recorded = json.loads(settings.read_text())
+    recorded["pluginConfigs"] = {"ccviz@ccviz": {"options": options}}
+    settings.write_text(json.dumps(recorded))
+    code, checks, text = with_server(ccviz, capsys)
+    assert status(checks, "hooks (plugin)") == "ok", text
+    said = "PermissionRequest and Elicitation wait at the server for an answer"
+    assert (said in checks["hooks (plugin)"][0]["detail"]) is answers
+
+
 def test_a_plugin_that_finds_no_ccviz_fails(ccviz, capsys):
     """``make clean``: the launcher exits 0 and delivers nothing; only the doctor can tell."""
     record_plugin()

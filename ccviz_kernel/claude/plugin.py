@@ -123,9 +123,10 @@ class Installed:
     project over user, as Claude Code merges them); ``None`` when no file names it.
     ``events``: the events its ``hooks.json`` hooks with the launcher (an older plugin
     version may hook others: ``claude plugin update`` brings the current set).
+    ``answers``: whether its ``answer_permissions`` option is on (``pluginConfigs``).
     """
 
-    __slots__ = ("id", "scope", "path", "version", "project", "enabled", "events")
+    __slots__ = ("id", "scope", "path", "version", "project", "enabled", "events", "answers")
 
     def __init__(self, **fields: Any) -> None:
         for name in self.__slots__:
@@ -181,6 +182,7 @@ def installed(cwd: str | None = None) -> list[Installed]:
                     project=project,
                     enabled=enabled_state(plugin_id, project or cwd),
                     events=events,
+                    answers=option_state(plugin_id, project or cwd, PLUGIN_ANSWER_OPTION) is True,
                 )
             )
     return found
@@ -218,6 +220,31 @@ def hooked_events(root: str) -> frozenset[str] | None:
 def enabled_state(plugin_id: str, project: str) -> bool | None:
     """``enabledPlugins[plugin_id]`` as Claude Code merges it: the local settings of
     ``project`` over its project settings over the user's; ``None`` if none names it."""
+
+    def enabled(settings: dict[str, Any]) -> bool | None:
+        plugins = settings.get("enabledPlugins")
+        found = plugins.get(plugin_id) if isinstance(plugins, dict) else None
+        return found if isinstance(found, bool) else None
+
+    return _merged(project, enabled)
+
+
+def option_state(plugin_id: str, project: str, option: str) -> Any:
+    """The value of the plugin's ``userConfig`` ``option`` that Claude Code keeps in
+    ``pluginConfigs[plugin_id].options`` [2.1.332], merged as :func:`enabled_state`;
+    ``None`` if unset."""
+
+    def value(settings: dict[str, Any]) -> Any:
+        configs = settings.get("pluginConfigs")
+        ours = configs.get(plugin_id) if isinstance(configs, dict) else None
+        options = ours.get("options") if isinstance(ours, dict) else None
+        return options.get(option) if isinstance(options, dict) else None
+
+    return _merged(project, value)
+
+
+def _merged(project: str, pick: Any) -> Any:
+    """The first of ``pick(settings)`` that is not ``None``: local, project, then user."""
     from ..errors import SettingsError
     from .settings import read_settings, settings_path
 
@@ -226,9 +253,9 @@ def enabled_state(plugin_id: str, project: str) -> bool | None:
             settings, _ = read_settings(settings_path(scope, project))
         except SettingsError:
             continue
-        plugins = settings.get("enabledPlugins")
-        if isinstance(plugins, dict) and isinstance(plugins.get(plugin_id), bool):
-            return plugins[plugin_id]
+        found = pick(settings)
+        if found is not None:
+            return found
     return None
 
 

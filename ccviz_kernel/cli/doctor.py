@@ -189,7 +189,7 @@ def _check_plugin(cwd: str) -> tuple[list[Check], bool]:
     there is none (a removed venv, ``make clean``): the one failure nobody would notice,
     so it is asked what it would run, under this shell's PATH (Claude Code's, usually).
     """
-    from ..claude.hooks import PER_CALL_EVENTS
+    from ..claude.hooks import ANSWERED_EVENTS, PER_CALL_EVENTS
     from ..claude.plugin import installed, launcher_target, plugin_events, plugins_file
 
     checks: list[Check] = []
@@ -230,6 +230,11 @@ def _check_plugin(cwd: str) -> tuple[list[Check], bool]:
             f"{launcher}, which runs `{target}`; {', '.join(sorted(PER_CALL_EVENTS))} come "
             "from the transcript the server follows"
         )
+        if plugin.answers:
+            detail += (
+                f"; {' and '.join(ANSWERED_EVENTS)} wait at the server for an answer (its "
+                "answer_permissions option)"
+            )
         if plugin.events != expected:
             detail += (
                 f"; this plugin version hooks other events than ccviz expects: `claude plugin "

@@ -228,6 +228,7 @@ def test_the_plugin_installed_by_the_real_cli_builds_the_game(claude_bin, tmp_pa
     checks = {c["name"]: c for c in result["doctor"]["checks"]}
     assert checks["hooks (plugin)"]["status"] == "ok", checks
     assert "ccviz@ccviz" in checks["hooks (plugin)"]["detail"]
+    assert "for an answer" not in checks["hooks (plugin)"]["detail"]  # the option is off
     assert "hooks" not in checks, checks  # the "not installed in any scope" failure
 
     # after `make clean`: Claude Code runs as before, the hooks deliver nothing, and
@@ -299,6 +300,9 @@ def test_the_plugins_option_lets_python_answer_a_permission(claude_bin, tmp_path
         assert (project / "a.txt").read_text() == "A\n"
         closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
         assert (closed["state"], closed["source"]) == ("allowed", "python")
+        checks = {c["name"]: c for c in doctor(claude_env(home, api), project)["checks"]}
+        said = checks["hooks (plugin)"]
+        assert said["status"] == "ok" and "wait at the server for an answer" in said["detail"]
         print(f"allowed from Python through the plugin's hook: claude finished {took:.2f} s after")
     finally:
         if proc is not None and proc.poll() is None:
