@@ -13,11 +13,14 @@ CLI does was measured first: tests/e2e/PERMISSIONS.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +133,65 @@ def start_server(loop: Loop, **options: Any) -> Any:
     return loop.run(start("127.0.0.1", 0, runtime=False, **options))
 
 
+@contextlib.contextmanager
+def fake_api_and_server(scripts: list[Script], log_path: Path | None = None) -> Iterator[Served]:
+    """The fake Messages API with ``scripts`` and a ccviz server, in a :class:`Loop`;
+    everything closed on leaving."""
+    loop = Loop()
+    fake = FakeAnthropic(scripts, log_path=log_path)
+    api = loop.run(fake.start())
+    host = start_server(loop)
+    try:
+        yield Served(loop, fake, api, host)
+    finally:
+        loop.run(host.close())
+        loop.run(fake.close())
+        loop.close()
+
+
+@dataclass
+class Served:
+    loop: Loop
+    fake: FakeAnthropic
+    api: str
+    host: Any
+
+    def game(self) -> tuple[str, Any]:
+        """The first game once it appears, and a Python handle on it (the ingest token)."""
+        import ccviz_kernel
+
+        game_id = wait_game(self.loop, self.host)
+        token = self.host.server.auth.ingest_token
+        return game_id, ccviz_kernel.connect(self.host.url, token=token, serve=False).game(game_id)
+
+    def snapshot(self, game_id: str) -> dict[str, Any]:
+        return self.loop.run(_snapshot(self.host, game_id))
+
+    def held(self) -> int:
+        return self.loop.run(_held(self.host))
+
+
+def claude_process(argv: list[str], project: Path, env: dict[str, str], **more: Any):
+    """``claude`` with its output read as text; stdin closed unless ``more`` says."""
+    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, **more}
+    return subprocess.Popen(
+        argv,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+
+
+def killed(proc: subprocess.Popen | None) -> None:
+    """Stop ``proc`` if it still runs (a test that failed half way)."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_game(loop: Loop, host: Any, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -240,41 +302,30 @@ def test_a_python_rule_fills_in_an_mcp_servers_form(claude_bin, tmp_path, monkey
     config.write_text(json.dumps({"mcpServers": {MCP_NAME: server}}))
     tool_name = f"mcp__{MCP_NAME}__{mcp_elicit.TOOL['name']}"
     script = Script("main", MCP_PROMPT, [[tool(tool_name, {})], [text("Blue it is.")]])
-    loop = Loop()
-    fake = FakeAnthropic([script], log_path=tmp_path / "requests.jsonl")
-    api = loop.run(fake.start())
-    host = start_server(loop)
     rule = None
-    try:
-        answering_hooks(project, home, host.url)
-        proc = subprocess.Popen(
-            [claude_bin, "-p", MCP_PROMPT, "--mcp-config", str(config)]
-            + ["--allowedTools", tool_name, "--output-format", "json"],
-            cwd=project,
-            env=claude_env(home, api),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        import ccviz_kernel
-
-        game_id = wait_game(loop, host)
-        token = host.server.auth.ingest_token
-        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
-        rule = game.on_permission(
-            lambda req: {"colour": "blue"} if req.kind == "elicitation" else None
-        )
-        result, took = finish(proc)
+    with fake_api_and_server([script], tmp_path / "requests.jsonl") as served:
+        try:
+            answering_hooks(project, home, served.host.url)
+            argv = [claude_bin, "-p", MCP_PROMPT, "--mcp-config", str(config)]
+            argv += ["--allowedTools", tool_name, "--output-format", "json"]
+            proc = claude_process(argv, project, claude_env(home, served.api))
+            game_id, game = served.game()
+            rule = game.on_permission(
+                lambda req: {"colour": "blue"} if req.kind == "elicitation" else None
+            )
+            result, took = finish(proc)
+        finally:
+            if rule is not None:
+                rule.cancel()
         assert mcp_elicit.answered(str(log)) == [
             {"action": "accept", "content": {"colour": "blue"}}
         ]
         assert result.get("permission_denials", []) == []
         # the model read the MCP tool's result: what came back from the form
         came_back = 'elicitation came back: {\\"action\\": \\"accept\\"'
-        assert any(came_back in json.dumps(r) for r in fake.requests), fake.requests[-1:]
-        snap = loop.run(_snapshot(host, game_id))
-        (form,) = snap["permissions"].values()
+        requests = served.fake.requests
+        assert any(came_back in json.dumps(r) for r in requests), requests[-1:]
+        (form,) = served.snapshot(game_id)["permissions"].values()
         assert (form["kind"], form["server"], form["text"]) == (
             "elicitation",
             MCP_NAME,
@@ -290,12 +341,6 @@ def test_a_python_rule_fills_in_an_mcp_servers_form(claude_bin, tmp_path, monkey
         ]
         assert (rule.decided, rule.errors) == (1, [])
         print(f"elicitation answered by a rule: claude ran {took:.1f} s")
-    finally:
-        if rule is not None:
-            rule.cancel()
-        loop.run(host.close())
-        loop.run(fake.close())
-        loop.close()
 
 
 QUESTION_PROMPT = "ccviz-e2e permissions: ask me a question."
@@ -323,68 +368,51 @@ def test_a_question_in_sdk_mode_is_answered_from_python(claude_bin, tmp_path, mo
         QUESTION_PROMPT,
         [[tool("AskUserQuestion", {"questions": QUESTIONS})], [text("Blue it is.")]],
     )
-    loop = Loop()
-    fake = FakeAnthropic([script], log_path=tmp_path / "requests.jsonl")
-    api = loop.run(fake.start())
-    host = start_server(loop)
     proc = None
-    try:
-        answering_hooks(project, home, host.url)
-        argv = [claude_bin, "-p", "--input-format", "stream-json"]
-        argv += ["--output-format", "stream-json", "--verbose"]
-        argv += ["--permission-prompt-tool", "stdio"]
-        proc = subprocess.Popen(
-            argv,
-            cwd=project,
-            env=claude_env(home, api),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        message = {"role": "user", "content": [{"type": "text", "text": QUESTION_PROMPT}]}
-        proc.stdin.write(json.dumps({"type": "user", "message": message}) + "\n")
-        proc.stdin.flush()  # stdin stays open: Claude Code's own question waits on it
-        lines: list[dict[str, Any]] = []
-        reader = threading.Thread(target=_read_json_lines, args=(proc.stdout, lines))
-        reader.start()
-        import ccviz_kernel
-
-        game_id = wait_game(loop, host)
-        token = host.server.auth.ingest_token
-        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
-        request = _wait(lambda: next(iter(game.pending()), None), "a pending question")
-        assert (request.kind, request.tool) == ("question", "AskUserQuestion")
-        assert [q["question"] for q in request.questions] == ["Which colour?"]
-        began = time.monotonic()
-        request.answer("Blue")
-        result = _wait(lambda: next((m for m in lines if m.get("type") == "result"), None), "")
-        took = time.monotonic() - began
-        proc.stdin.close()
-        proc.wait(timeout=CLAUDE_TIMEOUT)
-        reader.join(10)
+    with fake_api_and_server([script], tmp_path / "requests.jsonl") as served:
+        try:
+            answering_hooks(project, home, served.host.url)
+            argv = [claude_bin, "-p", "--input-format", "stream-json"]
+            argv += ["--output-format", "stream-json", "--verbose"]
+            argv += ["--permission-prompt-tool", "stdio"]
+            proc = claude_process(
+                argv, project, claude_env(home, served.api), stdin=subprocess.PIPE
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            message = {"role": "user", "content": [{"type": "text", "text": QUESTION_PROMPT}]}
+            proc.stdin.write(json.dumps({"type": "user", "message": message}) + "\n")
+            proc.stdin.flush()  # stdin stays open: Claude Code's own question waits on it
+            lines: list[dict[str, Any]] = []
+            reader = threading.Thread(target=_read_json_lines, args=(proc.stdout, lines))
+            reader.start()
+            game_id, game = served.game()
+            request = _wait(lambda: next(iter(game.pending()), None), "a pending question")
+            assert (request.kind, request.tool) == ("question", "AskUserQuestion")
+            assert [q["question"] for q in request.questions] == ["Which colour?"]
+            began = time.monotonic()
+            request.answer("Blue")
+            result = _wait(lambda: next((m for m in lines if m.get("type") == "result"), None), "")
+            took = time.monotonic() - began
+            proc.stdin.close()
+            proc.wait(timeout=CLAUDE_TIMEOUT)
+            reader.join(10)
+        finally:
+            killed(proc)
         assert result.get("is_error") is False, result
         assert result.get("permission_denials", []) == []
         said = '\\"Which colour?\\"=\\"Blue\\"'  # the tool result the model read
-        assert any(said in json.dumps(r) for r in fake.requests), fake.requests[-1:]
+        requests = served.fake.requests
+        assert any(said in json.dumps(r) for r in requests), requests[-1:]
         asked = [m for m in lines if m.get("type") == "control_request"]
         assert [m["request"].get("tool_name") for m in asked] == ["AskUserQuestion"]
-        closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
+        closed = served.snapshot(game_id)["permissions"][request.id]
         assert (closed["state"], closed["source"], closed["answer"]) == (
             "answered",
             "python",
             {"Which colour?": "Blue"},
         )
-        assert loop.run(_held(host)) == 0
+        assert served.held() == 0
         print(f"question answered from Python: the result came {took:.2f} s after")
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        loop.run(host.close())
-        loop.run(fake.close())
-        loop.close()
 
 
 def _read_json_lines(stream: Any, into: list[dict[str, Any]]) -> None:

@@ -20,11 +20,9 @@ from typing import Any
 
 import pytest
 
-import ccviz_kernel
-
-from .fake_anthropic import FakeAnthropic, Script, text, tool
+from .fake_anthropic import Script, text, tool
 from .test_claude_code import claude_env, project_and_home
-from .test_permissions import Loop, _snapshot, answering_hooks, start_server, wait_game
+from .test_permissions import Served, answering_hooks, fake_api_and_server, wait_game
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -101,85 +99,74 @@ def until(check: Callable[[], Any], terminal: Terminal, what: str, timeout: floa
 
 
 @pytest.fixture
-def tui(claude_bin, tmp_path, monkeypatch) -> Iterator[tuple[Terminal, Any, Loop, Path, str]]:
+def tui(claude_bin, tmp_path, monkeypatch) -> Iterator[tuple[Terminal, Served, Path, str]]:
     """The TUI asked to write ``a.txt``, a server holding its PermissionRequest; yields
-    (terminal, server host, loop, project, game id) once the request is open."""
+    (terminal, the fake API and server, project, game id) once the request is open."""
     project, home = project_and_home(tmp_path, monkeypatch)
-    loop = Loop()
     write = tool("Write", {"file_path": str(project / "a.txt"), "content": "A\n"})
-    fake = FakeAnthropic([Script("main", PROMPT, [[write], [text("Done.")]])])
-    api = loop.run(fake.start())
-    host = start_server(loop)
-    terminal = None
-    try:
-        answering_hooks(project, home, host.url)
-        env = {**claude_env(home, api), "ANTHROPIC_API_KEY": API_KEY, "TERM": "xterm-256color"}
-        # A person who has used Claude Code here before: onboarded, the folder trusted, the
-        # key approved (else the TUI asks about each first).
-        (home / ".claude.json").write_text(
-            json.dumps(
-                {
-                    "hasCompletedOnboarding": True,
-                    "theme": "dark",
-                    "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
-                    "projects": {str(project): {"hasTrustDialogAccepted": True}},
-                }
+    with fake_api_and_server([Script("main", PROMPT, [[write], [text("Done.")]])]) as served:
+        terminal = None
+        try:
+            answering_hooks(project, home, served.host.url)
+            env = {**claude_env(home, served.api), "ANTHROPIC_API_KEY": API_KEY}
+            env["TERM"] = "xterm-256color"
+            # A person who has used Claude Code here before: onboarded, the folder trusted,
+            # the key approved (else the TUI asks about each first).
+            (home / ".claude.json").write_text(
+                json.dumps(
+                    {
+                        "hasCompletedOnboarding": True,
+                        "theme": "dark",
+                        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
+                        "projects": {str(project): {"hasTrustDialogAccepted": True}},
+                    }
+                )
             )
-        )
-        argv = [claude_bin, "--permission-mode", "default", PROMPT]
-        terminal = Terminal(argv, project, env)
-        game_id = wait_game(loop, host)
-        until(lambda: open_requests(loop, host, game_id), terminal, "a request")
-        yield terminal, host, loop, project, game_id
-    finally:
-        if terminal is not None:
-            terminal.close()
-        loop.run(host.close())
-        loop.run(fake.close())
-        loop.close()
+            argv = [claude_bin, "--permission-mode", "default", PROMPT]
+            terminal = Terminal(argv, project, env)
+            game_id = wait_game(served.loop, served.host)
+            until(lambda: open_requests(served, game_id), terminal, "a request")
+            yield terminal, served, project, game_id
+        finally:
+            if terminal is not None:
+                terminal.close()
 
 
-def open_requests(loop: Loop, host: Any, game_id: str) -> list[dict[str, Any]]:
-    snap = loop.run(_snapshot(host, game_id))
-    return [r for r in snap["permissions"].values() if r["state"] == "open"]
-
-
-async def _held(host: Any) -> int:
-    return host.server.permissions.held()
+def open_requests(served: Served, game_id: str) -> list[dict[str, Any]]:
+    return [r for r in served.snapshot(game_id)["permissions"].values() if r["state"] == "open"]
 
 
 def test_the_dialog_shows_while_python_decides_and_the_answer_closes_it(tui):
-    terminal, host, loop, project, game_id = tui
+    terminal, served, project, game_id = tui
     terminal.wait_for("Do you want")  # Claude Code's own dialog, while the hook is held
     assert "a.txt" in squashed(terminal.text()).split("Doyouwant")[-1]
-    token = host.server.auth.ingest_token
-    game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
+    _, game = served.game()
     (request,) = game.pending()
     assert (request.tool, request.kind) == ("Write", "permission")
     request.allow()
     until(lambda: (project / "a.txt").exists(), terminal, "the Write")
     terminal.wait_for("Allowed by PermissionRequest hook")
     assert (project / "a.txt").read_text() == "A\n"
-    closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
+    closed = served.snapshot(game_id)["permissions"][request.id]
     assert (closed["state"], closed["source"]) == ("allowed", "python")
-    assert loop.run(_held(host)) == 0
+    assert served.held() == 0
 
 
 def test_a_person_who_answers_in_the_terminal_first_wins(tui):
-    terminal, host, loop, project, game_id = tui
+    terminal, served, project, game_id = tui
     terminal.wait_for("Do you want")
-    (request,) = open_requests(loop, host, game_id)
+    (request,) = open_requests(served, game_id)
     terminal.child.send("1")  # "1. Yes"
     until(lambda: (project / "a.txt").exists(), terminal, "the Write")
 
     def settled() -> dict[str, Any] | None:
-        state = loop.run(_snapshot(host, game_id))["permissions"][request["id"]]
+        state = served.snapshot(game_id)["permissions"][request["id"]]
         return state if state["state"] != "open" else None
 
     closed = until(settled, terminal, "the request closing")
     # Closed by the call's own events (seen: moved on), or by Claude Code dropping the hook
     # (withdrawn), whichever the server sees first: nothing is left held, nobody can answer.
     assert closed["state"] in ("moved-on", "withdrawn") and closed["source"] is None, closed
-    assert loop.run(_held(host)) == 0
+    assert served.held() == 0
     assert not terminal.shows("Allowed by PermissionRequest hook")
     assert (project / "a.txt").read_text() == "A\n"

@@ -251,9 +251,7 @@ def test_the_plugins_option_lets_python_answer_a_permission(claude_bin, tmp_path
     file names a ccviz handler, yet the plugin's hook holds the Write's PermissionRequest at
     the server (Claude Code in its default permission mode), and an answer from Python
     lets the Write run."""
-    import ccviz_kernel
-
-    from .test_permissions import Loop, _snapshot, runtime_file, start_server, wait_game
+    from .test_permissions import claude_process, fake_api_and_server, killed, runtime_file
 
     project, home = project_and_home(tmp_path, monkeypatch)
     base_env = claude_env(home, "http://127.0.0.1:9")
@@ -264,50 +262,35 @@ def test_the_plugins_option_lets_python_answer_a_permission(claude_bin, tmp_path
     settings = json.loads((home / ".claude" / "settings.json").read_text())
     assert settings["pluginConfigs"]["ccviz@ccviz"]["options"] == {"answer_permissions": True}
     write = tool("Write", {"file_path": str(project / "a.txt"), "content": "A\n"})
-    loop = Loop()
-    fake = FakeAnthropic([Script("main", PLUGIN_PROMPT, [[write], [text("Written.")]])])
-    api = loop.run(fake.start())
-    host = start_server(loop)
+    script = Script("main", PLUGIN_PROMPT, [[write], [text("Written.")]])
     proc = None
-    try:
-        runtime_file(host.url)
-        proc = subprocess.Popen(
-            [claude_bin, "-p", PLUGIN_PROMPT, "--allowedTools", "Read", "--output-format", "json"],
-            cwd=project,
-            env=claude_env(home, api),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        game_id = wait_game(loop, host)
-        token = host.server.auth.ingest_token
-        game = ccviz_kernel.connect(host.url, token=token, serve=False).game(game_id)
-        deadline = time.monotonic() + CLAUDE_TIMEOUT
-        while not (pending := game.pending()):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no permission request came"
-            time.sleep(0.05)
-        (request,) = pending
-        assert (request.tool, request.kind) == ("Write", "permission")
-        began = time.monotonic()
-        request.allow()
-        out, err = proc.communicate(timeout=CLAUDE_TIMEOUT)
-        took = time.monotonic() - began
+    with fake_api_and_server([script]) as served:
+        try:
+            runtime_file(served.host.url)
+            argv = [claude_bin, "-p", PLUGIN_PROMPT, "--allowedTools", "Read"]
+            argv += ["--output-format", "json"]
+            proc = claude_process(argv, project, claude_env(home, served.api))
+            game_id, game = served.game()
+            deadline = time.monotonic() + CLAUDE_TIMEOUT
+            while not (pending := game.pending()):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no permission request came"
+                time.sleep(0.05)
+            (request,) = pending
+            assert (request.tool, request.kind) == ("Write", "permission")
+            began = time.monotonic()
+            request.allow()
+            out, err = proc.communicate(timeout=CLAUDE_TIMEOUT)
+            took = time.monotonic() - began
+        finally:
+            killed(proc)
         assert proc.returncode == 0, err[-2000:]
         result = json.loads(out)
         assert result.get("permission_denials", []) == [] and result["result"] == "Written."
         assert (project / "a.txt").read_text() == "A\n"
-        closed = loop.run(_snapshot(host, game_id))["permissions"][request.id]
+        closed = served.snapshot(game_id)["permissions"][request.id]
         assert (closed["state"], closed["source"]) == ("allowed", "python")
-        checks = {c["name"]: c for c in doctor(claude_env(home, api), project)["checks"]}
+        checks = {c["name"]: c for c in doctor(claude_env(home, served.api), project)["checks"]}
         said = checks["hooks (plugin)"]
         assert said["status"] == "ok" and "wait at the server for an answer" in said["detail"]
         print(f"allowed from Python through the plugin's hook: claude finished {took:.2f} s after")
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        loop.run(host.close())
-        loop.run(fake.close())
-        loop.close()
