@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from common import (
 
 from ccviz_kernel.config import ENV_PLUGIN_ANSWER
 from ccviz_kernel.engine.game import Game
+from ccviz_kernel.errors import GameNotFound
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.runtime import spool_path, spool_read, write_runtime
 
@@ -612,11 +614,14 @@ def test_the_plugins_option_holds_a_permission_request_until_python_answers():
     try:
         proc = answering_hook(json.dumps(permission_request("plugin-answer")))
         token = (Path(os.environ["CCVIZ_HOME"]) / "token").read_text().strip()
-        game = ccviz_kernel.connect(f"http://127.0.0.1:{port}/", token=token, serve=False)
+        client = ccviz_kernel.connect(f"http://127.0.0.1:{port}/", token=token, serve=False)
         deadline = time.monotonic() + 20
-        while not (pending := game.game("plugin-answer").pending()):
+        pending = []
+        while not pending:
             assert proc.poll() is None and time.monotonic() < deadline, "no request came"
             time.sleep(0.05)
+            with contextlib.suppress(GameNotFound):  # not there yet
+                pending = client.game("plugin-answer").pending()
         time.sleep(0.3)
         assert proc.poll() is None  # held while nobody has answered
         (request,) = pending
@@ -639,10 +644,10 @@ def test_the_plugins_option_holds_a_permission_request_until_python_answers():
         server.wait(10)
 
 
-def hook_with(line: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def hook_with(line: str | bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*CCVIZ, "hook"],
-        input=line.encode(),
+        input=line if isinstance(line, bytes) else line.encode(),
         capture_output=True,
         timeout=30,
         env={**os.environ, **(ANSWERING if env is None else env)},
@@ -657,6 +662,23 @@ def test_the_plugins_option_with_no_server_returns_at_once_and_spools():
     assert took < 5, took  # a process start; no wait for an answer nobody can give
     [(_, _, body)] = list(spool_read(spool_path()))
     assert json.loads(body)["hook_event_name"] == "PermissionRequest"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[" * 200_000 + "]" * 200_000,  # deeper than any parser's recursion
+        '{"hook_event_name": "PermissionRequest", "session_id": ' + "9" * 5000 + "}",
+        b"\xed\xa0\x80\xff not UTF-8 nor JSON",
+        "[1, 2]",
+    ],
+)
+def test_the_plugins_option_passes_hostile_input_on_as_usual(line):
+    """Under the option the hook reads the payload to see if it waits: whatever it is, it
+    goes the usual way (here, no server: the spool), silently, with exit 0."""
+    result = hook_with(line)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert len(list(spool_read(spool_path()))) == 1
 
 
 def test_without_the_option_a_permission_request_is_only_watched():

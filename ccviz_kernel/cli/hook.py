@@ -99,7 +99,7 @@ def _wait_for_answer(text: str, ts: float, key: str, folder: str | None) -> str 
 
     try:
         event = json.loads(text).get("hook_event_name")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not ours to judge: the usual path
         return None
     if event not in ANSWERED_EVENTS:
         return None
