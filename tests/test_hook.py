@@ -14,6 +14,7 @@ import pytest
 from common import (
     CCVIZ,
     FIXTURES,
+    elicitation_request,
     free_port,
     permission_request,
     snapshot,
@@ -604,7 +605,7 @@ def answering_hook(line: str, env: dict[str, str] | None = None) -> subprocess.P
     return proc
 
 
-def test_the_plugins_option_holds_a_permission_request_until_python_answers():
+def test_the_plugins_option_holds_a_permission_request_and_a_form_until_python_answers():
     """Under the plugin's option the hook waits at api/permissions, as the http handler of
     ``install-hooks --answer-permissions`` does, and prints the decision Claude Code reads."""
     import ccviz_kernel
@@ -634,7 +635,24 @@ def test_the_plugins_option_holds_a_permission_request_until_python_answers():
         assert decision["decision"]["behavior"] == "allow"
         (rule,) = decision["decision"]["updatedPermissions"][0]["rules"]
         assert rule == {"toolName": "Write"}  # "always": a session rule for the tool
-        # a question, like a permission; the usual events meanwhile go at once, silently
+        # an MCP server's form, the same way
+        form = answering_hook(json.dumps(elicitation_request("plugin-answer")))
+        deadline = time.monotonic() + 20
+        while not (asked := client.game("plugin-answer").pending()):
+            assert form.poll() is None and time.monotonic() < deadline, "no form came"
+            time.sleep(0.05)
+        (request,) = asked
+        assert request.kind == "elicitation"
+        request.accept({"colour": "blue"})
+        assert form.stdout is not None
+        answer = json.loads(form.stdout.read())["hookSpecificOutput"]
+        assert form.wait(timeout=20) == 0
+        assert answer == {
+            "hookEventName": "Elicitation",
+            "action": "accept",
+            "content": {"colour": "blue"},
+        }
+        # the usual events meanwhile go at once, silently
         notification = json.loads(LINES[16])
         assert notification["hook_event_name"] == "Notification"
         quick = hook_with(json.dumps({**notification, "session_id": "plugin-answer"}))
