@@ -7,7 +7,12 @@ stdin) against a bare ``true``, in three cases:
 
 - server running (``ccviz serve`` in its own process; the hook POSTs to it);
 - server down, no runtime file (the hook spools at once);
-- server down with a stale runtime file (connection refused, then spool).
+- server down with a stale runtime file (connection refused, then spool);
+- and a PermissionRequest (the fixture's) with the server down, with and without the
+  plugin's ``answer_permissions`` option (``CLAUDE_PLUGIN_OPTION_ANSWER_PERMISSIONS``:
+  then the hook reads the payload to see that it waits, and tries ``api/permissions``
+  before it spools), and the default payload under that option (what every other event
+  pays for it).
 
 Timed with ``hyperfine`` when installed (``apt-get install -y hyperfine``; each case in its
 own block, its shell start-up subtracted), else, or with ``--method interleaved``, by
@@ -45,6 +50,8 @@ from pathlib import Path
 from _machine import loadavg
 from _machine import machine as shared_machine
 
+from ccviz_kernel.config import ENV_PLUGIN_ANSWER
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 CCVIZ = str(VENV_BIN / "ccviz")
@@ -53,6 +60,9 @@ TARGET_MS = 40.0
 NO_CACHE = "server down, no .pyc cache"
 TEAM = "team server over https (CCVIZ_URL)"
 TEAM_DOWN = "team server down (spool, start forward)"
+ASKS = "PermissionRequest, server down"
+ASKS_OPTION = "PermissionRequest, server down, plugin's answer option"
+OTHER_OPTION = "server down (spool), plugin's answer option"
 CASES = [
     "server running",
     "server down (spool)",
@@ -60,6 +70,9 @@ CASES = [
     NO_CACHE,
     TEAM,
     TEAM_DOWN,
+    ASKS,
+    ASKS_OPTION,
+    OTHER_OPTION,
 ]
 
 
@@ -204,7 +217,11 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
         tmp = Path(tmp)
         payload = tmp / "payload.json"
         payload.write_text(payload_text + "\n")
+        asking = tmp / "asking.json"  # the fixture's PermissionRequest
+        asking.write_text(next(t for t in lines if '"PermissionRequest"' in t) + "\n")
         hook = f"{CCVIZ} hook < {payload}"
+        commands = {name: hook for name in CASES}
+        commands[ASKS] = commands[ASKS_OPTION] = f"{CCVIZ} hook < {asking}"
         true = f"true < {payload}"
         pycache = tmp / "pycache"
         homes = {name: tmp / str(k) for k, name in enumerate(CASES)}
@@ -224,16 +241,19 @@ def timing(runs: int, warmup: int, method: str, line: int) -> dict:
         token = (homes[running] / "token").read_text().strip()
         for name, url in ((TEAM, tls.url), (TEAM_DOWN, f"https://localhost:{free_port()}/")):
             envs[name].update(CCVIZ_URL=url, CCVIZ_TOKEN=token, SSL_CERT_FILE=str(tls.ca_file))
+        envs[ASKS_OPTION][ENV_PLUGIN_ANSWER] = envs[OTHER_OPTION][ENV_PLUGIN_ANSWER] = "true"
         try:
             wall: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
             cpu: dict[str, list[float]] = {name: [] for name in ["true", *CASES]}
             if method == "hyperfine":
                 for name in CASES:
-                    t_true, t_hook = hyperfine_times([true, hook], envs[name], runs, warmup)
+                    t_true, t_hook = hyperfine_times(
+                        [true, commands[name]], envs[name], runs, warmup
+                    )
                     wall[name] = t_hook
                     wall["true"] += t_true
             else:
-                order = [("true", true), *((name, hook) for name in CASES)]
+                order = [("true", true), *((name, commands[name]) for name in CASES)]
                 for i in range(warmup + runs):
                     k = i % len(order)
                     for name, command in order[k:] + order[:k]:  # rotate who goes first
@@ -405,10 +425,11 @@ def spool_once() -> dict:
     replayed = Game(game_id)
     for text in lines:
         replayed.apply(parse_event(text))
-    times = ("startedAt", "lastEventAt")
-    same = {k: v for k, v in snap.items() if k not in times} == {
-        k: v for k, v in replayed.snapshot().items() if k not in times
-    }
+    sys.path.insert(0, str(ROOT / "tests"))  # one list of a snapshot's times, the tests'
+    from common import without_times
+
+    # times aside: the server's come from the hooks, the replay's lines carry none
+    same = without_times(snap) == without_times(replayed.snapshot())
     n = len(lines)
     ok = in_spool == n and seqs == [n, n, n + 1, n + 1] and same and not leftovers
     return {

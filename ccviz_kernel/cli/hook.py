@@ -91,10 +91,17 @@ def _wait_for_answer(text: str, ts: float, key: str, folder: str | None) -> str 
     and print the server's decision for Claude Code. Returns ``answered`` (a decision was
     printed), ``unanswered`` (logged, nobody answered: Claude Code asks its own way),
     ``dropped`` (the server will never take it), or ``None``: not such an event, or no
-    answer from the server (down, busy: 429, 503), so it goes the usual way."""
+    answer from the server (down, busy: 429, 503), so it goes the usual way.
+
+    Every other event under the option costs one substring test: ``json`` (it imports
+    ``re``) and the parse add about 6 ms (bench/hook_bench.py), paid only by the two that
+    wait anyway."""
+    from ..claude.hooks import ANSWERED_EVENTS
+
+    if not any(f'"{name}"' in text for name in ANSWERED_EVENTS):
+        return None
     import json
 
-    from ..claude.hooks import ANSWERED_EVENTS
     from ..config import ANSWER_HOOK_MARGIN, ANSWER_WAIT, PERMISSIONS_PATH
 
     try:
