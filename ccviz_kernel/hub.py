@@ -145,6 +145,11 @@ class Hub:
         self._listeners: list[Listener] = []
         self._status_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.replays: dict[str, ReplayClock] = {}
+        #: Replays whose clock runs in another process on a shared log: this one shows them
+        #: (:meth:`open_replay` with ``mirror``) and hands their controls to
+        #: :attr:`ask_owner` (server/follow.py passes them on).
+        self.mirrored: set[str] = set()
+        self.ask_owner: Callable[[str, dict[str, Any]], None] | None = None
         self._replay_history: dict[str, deque[tuple[int, list[Delta]]]] = {}
         #: Whole histories for viewers that scrub (game-history, game-at): a few games only.
         self.histories = HistoryCache()
@@ -604,11 +609,15 @@ class Hub:
         speed: float = 4.0,
         loop: bool = False,
         play: bool = True,
+        mirror: dict[str, Any] | None = None,
     ) -> ReplayClock:
         """A game fed from a recorded session at ``speed`` (needs a running asyncio loop).
 
         Replay games live beside the logged ones, not in the store: seeking back rebuilds
-        them, which a log that only grows could not express.
+        them, which a log that only grows could not express. ``mirror``: the state of the
+        same replay's clock in another process (a shared log): this one follows it
+        (:meth:`ReplayClock.follow`) and passes its controls on, so the clock stays in
+        one place.
         """
         from .replays.clock import ReplayClock
 
@@ -629,7 +638,11 @@ class Hub:
         clock = ReplayClock(game_id, events, publish, speed=speed, loop=loop, on_status=status)
         self.replays[game_id] = clock
         self._replay_history[game_id] = deque(maxlen=HISTORY)
-        if play:
+        self.mirrored.discard(game_id)
+        if mirror is not None:
+            self.mirrored.add(game_id)
+            clock.follow(mirror)
+        elif play:
             clock.play()
         return clock
 
@@ -674,6 +687,7 @@ class Hub:
     def close_replay(self, game_id: str) -> None:
         """Stop a replay and forget its game (its forks are games of their own and stay)."""
         clock = self.replays.pop(game_id, None)
+        self.mirrored.discard(game_id)
         if clock is not None:
             clock.stop()
             self._replay_history.pop(game_id, None)
@@ -688,6 +702,8 @@ class Hub:
         clock = self.replays.get(game_id)
         if clock is None:
             raise PayloadError(f"game {game_id!r} is not a replay")
+        if game_id in self.mirrored:
+            return self._ask_owner(game_id, kind, action, clock)
         try:
             if kind == "pause":
                 clock.pause()
@@ -704,6 +720,28 @@ class Hub:
                 clock.set_speed(action.get("speed"))
         except ValueError as exc:
             raise PayloadError(str(exc)) from None
+        return clock.position
+
+    def _ask_owner(self, game_id: str, kind: str, action: dict[str, Any], clock: Any) -> int:
+        """A control of a mirrored replay, checked here (a bad one is refused at once, not
+        lost over there) and passed to the process whose clock it is; returns the position
+        shown now (the move comes back as the owner's clock moves)."""
+        from .replays.clock import check_speed
+
+        ask: dict[str, Any] = {"type": kind}
+        if kind == "seek":
+            seq = action.get("seq")
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                raise PayloadError("seek needs an integer 'seq'")
+            ask["seq"] = seq
+        elif kind == "speed":
+            try:
+                ask["speed"] = check_speed(action.get("speed"))
+            except ValueError as exc:
+                raise PayloadError(str(exc)) from None
+        if self.ask_owner is None:
+            raise PayloadError(f"replay {game_id!r} plays on another server, out of reach")
+        self.ask_owner(game_id, ask)
         return clock.position
 
     def _history_for(self, game_id: str, applied: Applied) -> None:

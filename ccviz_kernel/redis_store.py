@@ -359,6 +359,108 @@ class RedisEventStore(shared.Closable):
         with self._call("reading") as client:
             return client.get(self._replay_key(game_id))
 
+    # ------------------------------------------------------------------ shared replays
+
+    def share_replay(
+        self, game_id: str, rows: list[tuple[str, float | None]], state: dict, ttl: int
+    ) -> None:
+        """Publish a replay's recording (``(payload, ts)`` rows) and its clock's state, so
+        other processes can show it (server/follow.py): the recording under
+        ``<prefix>replay-source:<id>`` for ``ttl`` s (renewed with the claim), the state as
+        the first entry of ``<prefix>replay-clock:<id>``."""
+        shared.check_game_id(game_id)
+        with self._call("writing") as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.set(self._replay_source_key(game_id), json.dumps(rows), ex=ttl)
+            pipe.delete(self._replay_clock_key(game_id))
+            pipe.xadd(self._replay_clock_key(game_id), {"s": json.dumps(state)}, maxlen=64)
+            pipe.expire(self._replay_clock_key(game_id), ttl)
+            pipe.execute()
+
+    def keep_replay(self, game_id: str, ttl: int) -> None:
+        """Renew a shared replay's recording and clock (the owner does, with its claim)."""
+        with self._call("writing") as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.expire(self._replay_source_key(game_id), ttl)
+            pipe.expire(self._replay_clock_key(game_id), ttl)
+            pipe.execute()
+
+    def replay_clock(self, game_id: str, state: dict) -> None:
+        """The owner's clock moved (an event, a pause, a seek, a speed): one entry more."""
+        with self._call("writing") as client:
+            client.xadd(self._replay_clock_key(game_id), {"s": json.dumps(state)}, maxlen=64)
+
+    def shared_replay(
+        self, game_id: str
+    ) -> tuple[list[tuple[str, float | None]], dict, str] | None:
+        """A replay another process shares: its rows, its clock's latest state and that
+        entry's id (where to tail from); ``None`` when none is shared under ``game_id``."""
+        shared.check_game_id(game_id)
+        with self._call("reading") as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.get(self._replay_source_key(game_id))
+            pipe.xrevrange(self._replay_clock_key(game_id), count=1)
+            source, last = pipe.execute()
+        if not source or not last:
+            return None
+        try:
+            rows = [(str(p), None if t is None else float(t)) for p, t in json.loads(source)]
+            entry_id, fields = last[0]
+            state = json.loads(fields["s"])
+        except (ValueError, TypeError, KeyError):  # not ours: nothing shared
+            return None
+        return rows, state, entry_id
+
+    def replay_moves(self, cursors: dict[str, str]) -> dict[str, tuple[dict, str]]:
+        """The newest clock state of each replay in ``cursors`` (``{game_id: entry id}``)
+        that moved since that entry, with its id; one round trip, no wait."""
+        if not cursors:
+            return {}
+        streams = {self._replay_clock_key(g): c for g, c in cursors.items()}
+        with self._call("reading") as client:
+            reply = client.xread(streams, count=64) or []
+        prefix = len(self._replay_clock_key(""))
+        items = reply.items() if isinstance(reply, dict) else reply
+        moved: dict[str, tuple[dict, str]] = {}
+        for stream, entries in items:
+            if entries:
+                entry_id, fields = entries[-1]
+                try:
+                    moved[stream[prefix:]] = (json.loads(fields["s"]), entry_id)
+                except (ValueError, KeyError):
+                    continue
+        return moved
+
+    def ask_replay(self, game_id: str, action: dict, ttl: int) -> None:
+        """A control from a viewer of another process, for the replay's owner to apply."""
+        with self._call("writing") as client:
+            pipe = client.pipeline(transaction=True)
+            pipe.rpush(self._replay_asks_key(game_id), json.dumps(action))
+            pipe.expire(self._replay_asks_key(game_id), ttl)
+            pipe.execute()
+
+    def replay_asks(self, game_ids: Iterable[str]) -> dict[str, list[dict]]:
+        """Take the controls other processes asked of these replays (this one owns them)."""
+        ids = list(game_ids)
+        if not ids:
+            return {}
+        with self._call("writing") as client:
+            pipe = client.pipeline(transaction=True)
+            for game_id in ids:
+                pipe.lrange(self._replay_asks_key(game_id), 0, -1)
+                pipe.delete(self._replay_asks_key(game_id))
+            replies = pipe.execute()
+        asks: dict[str, list[dict]] = {}
+        for game_id, texts in zip(ids, replies[::2], strict=True):
+            for text in texts or []:
+                try:
+                    action = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(action, dict):
+                    asks.setdefault(game_id, []).append(action)
+        return asks
+
     # ------------------------------------------------------------------ internals
 
     def _key(self, name: str) -> str:
@@ -375,6 +477,15 @@ class RedisEventStore(shared.Closable):
 
     def _replay_key(self, game_id: str) -> str:
         return f"{self._prefix}replay:{game_id}"
+
+    def _replay_source_key(self, game_id: str) -> str:
+        return f"{self._prefix}replay-source:{game_id}"
+
+    def _replay_clock_key(self, game_id: str) -> str:
+        return f"{self._prefix}replay-clock:{game_id}"
+
+    def _replay_asks_key(self, game_id: str) -> str:
+        return f"{self._prefix}replay-asks:{game_id}"
 
     def _run(self, game_id: str, rows: list[tuple[str, float | None]], key: str | None):
         args: list[str] = [game_id, "0" if key is None else "1", "" if key is None else key]

@@ -89,6 +89,41 @@ def test_a_tail_reads_what_another_store_appended_after_each_cursor(
         tail.read_new({"a": 0}, count=1, block_ms=10)
 
 
+def test_a_shared_replay_its_clock_and_the_controls_asked_of_it(server: RedisServer, prefix: str):
+    """What server/follow.py shares of a replay: the recording, the clock's states (a
+    mirror tails the newest), and the controls other processes ask of its owner."""
+    with (
+        RedisEventStore(server.url, prefix=prefix) as owner,
+        RedisEventStore(server.url, prefix=prefix) as other,
+    ):
+        assert other.shared_replay("rp") is None
+        rows = [(json.dumps({"n": 1}), 1.5), (json.dumps({"n": 2}), None)]
+        state = {"position": 0, "playing": False, "speed": 4.0, "total": 2, "loop": False}
+        owner.share_replay("rp", rows, state, ttl=30)
+        got_rows, got_state, entry = other.shared_replay("rp")
+        assert (got_rows, got_state) == (rows, state)
+        assert other.replay_moves({"rp": entry}) == {}  # nothing since
+        for position in (1, 2):
+            owner.replay_clock("rp", {**state, "position": position})
+        ((moved, last),) = other.replay_moves({"rp": entry}).values()
+        assert moved["position"] == 2  # the newest only
+        assert other.replay_moves({"rp": last}) == {}
+        other.ask_replay("rp", {"type": "seek", "seq": 1}, ttl=30)
+        other.ask_replay("rp", {"type": "pause"}, ttl=30)
+        assert owner.replay_asks(["rp", "none"]) == {
+            "rp": [{"type": "seek", "seq": 1}, {"type": "pause"}]
+        }
+        assert owner.replay_asks(["rp"]) == {}  # taken once
+        owner.keep_replay("rp", ttl=30)
+        import redis
+
+        raw = redis.Redis.from_url(server.url)  # someone else's keys: not shown
+        raw.set(f"{prefix}replay-source:junk", "not json")
+        raw.xadd(f"{prefix}replay-clock:junk", {"s": "{}"})
+        raw.close()
+        assert other.shared_replay("junk") is None
+
+
 def test_events_survive_a_restart_with_the_append_only_file(tmp_path: Path, prefix: str):
     with (
         redis_server(tmp_path / "data") as running,

@@ -52,3 +52,49 @@ def test_replay_plays_pauses_seeks_and_mirrors_stay_exact(tmp_path):
         hub.store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_mirror_follows_another_clock_and_passes_its_controls_on(tmp_path):
+    """A replay whose clock runs in another process (a shared log): this hub shows it at
+    the state it is given, never runs a timer of its own, and hands controls to its owner,
+    checked first so a bad one is refused here."""
+
+    async def scenario():
+        hub = Hub(EventStore(tmp_path / "e.sqlite3"))
+        replay = load_replay(TRANSCRIPT)
+        asked: list = []
+        state = {"position": 4, "playing": True, "speed": 8.0, "total": 0, "loop": False}
+        clock = hub.open_replay(replay.events, game_id="rp", mirror=state)
+        assert (clock.position, clock.playing, clock.speed) == (4, True, 8.0)
+        await asyncio.sleep(0.05)
+        assert clock.position == 4  # playing over there; no timer here
+        clock.follow({**state, "position": 9, "playing": False})
+        assert (clock.position, clock.playing) == (9, False)
+        clock.follow({**state, "position": 2})  # back: rebuilt, as a seek
+        assert clock.game.snapshot() == _played(replay, 2)
+        clock.follow({"position": "junk"})  # not a state: ignored
+        assert clock.position == 2
+        with pytest.raises(PayloadError, match="out of reach"):
+            hub.act("rp", {"type": "pause"})  # nobody to pass it to
+        hub.ask_owner = lambda gid, action: asked.append((gid, action))
+        assert hub.act("rp", {"type": "seek", "seq": 7}) == 2  # the owner moves it, later
+        hub.act("rp", {"type": "speed", "speed": 2})
+        with pytest.raises(PayloadError, match="speed must be between"):
+            hub.act("rp", {"type": "speed", "speed": 0})
+        with pytest.raises(PayloadError, match="integer 'seq'"):
+            hub.act("rp", {"type": "seek", "seq": "7"})
+        assert asked == [("rp", {"type": "seek", "seq": 7}), ("rp", {"type": "speed", "speed": 2})]
+        hub.close_replay("rp")
+        assert "rp" not in hub.mirrored
+        hub.store.close()
+
+    asyncio.run(scenario())
+
+
+def _played(replay, n: int) -> dict:
+    from ccviz_kernel.engine.game import Game
+
+    game = Game("rp")
+    for event in replay.events[:n]:
+        game.apply(event)
+    return game.snapshot()

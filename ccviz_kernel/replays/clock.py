@@ -39,7 +39,7 @@ class ReplayClock:
         self.game_id = game_id
         self.events = events
         self.game = Game(game_id)
-        self.speed = _check_speed(speed)
+        self.speed = check_speed(speed)
         self.loop = loop
         self.playing = False
         self._publish = publish
@@ -112,6 +112,28 @@ class ReplayClock:
         the returned position says where it landed, so callers that must tell the user
         (:meth:`ccviz_kernel.notebook.handles.ReplayController.seek` warns) can compare.
         """
+        self._move_to(seq)
+        self._wake.set()
+        self._changed()
+        return self.position
+
+    def follow(self, state: dict[str, Any]) -> None:
+        """Take the state of the same replay's clock running in another process (a
+        ``status()`` it shared, server/follow.py): its position, whether it plays, its
+        speed. This clock never runs its own timer then: it shows the other one."""
+        position = state.get("position")
+        if not isinstance(position, int) or isinstance(position, bool):
+            return
+        try:
+            self.speed = check_speed(state.get("speed", self.speed))
+        except ValueError:
+            pass
+        self.loop = state.get("loop") is True
+        self.playing = state.get("playing") is True
+        self._move_to(position)
+        self._changed()
+
+    def _move_to(self, seq: int) -> None:
         seq = max(0, min(int(seq), self.total))
         if seq < self.position:
             self.game = Game(self.game_id)
@@ -121,12 +143,9 @@ class ReplayClock:
         else:
             while self.position < seq:
                 self._publish(self.game.apply(self.events[self.position]))
-        self._wake.set()
-        self._changed()
-        return self.position
 
     def set_speed(self, speed: float) -> None:
-        self.speed = _check_speed(speed)
+        self.speed = check_speed(speed)
         self._wake.set()
         self._changed()
 
@@ -179,7 +198,7 @@ class ReplayClock:
             self._on_status(self.status())
 
 
-def _check_speed(speed: float) -> float:
+def check_speed(speed: float) -> float:
     try:
         value = float(speed)
     except (TypeError, ValueError):

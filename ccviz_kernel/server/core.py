@@ -248,6 +248,7 @@ class GameServer:
         self.transcripts.start()  # catch up unended games from their transcripts
         if shared:  # the follower looks for orphans on Redis
             self._follower = LogFollower(self.hub, self._watched_games, self._mark_lobby)
+            self.hub.ask_owner = self._follower.ask_owner  # mirrored replays' controls
             self._follower.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -733,7 +734,11 @@ class GameServer:
             self.limits.left(sid, game_id)
             log.warning("a join of game %r waits for the event store: %s", game_id, exc)
             return self.sio.not_handled
-        if (game is None or game.seq == 0) and (elsewhere := self._replay_elsewhere(game_id)):
+        fresh = game is None or game.seq == 0
+        # a replay another server plays: shown here, its clock still there (follow.py)
+        if fresh and self._follower is not None and self._follower.mirror(game_id):
+            game, fresh = self.hub.game(game_id), False
+        if fresh and (elsewhere := self._replay_elsewhere(game_id)):
             await self.sio.leave_room(sid, room(game_id))
             self.limits.left(sid, game_id)
             return _error(elsewhere)
@@ -834,6 +839,8 @@ class GameServer:
 
     def _on_applied(self, game_id: str, applied: Applied) -> None:
         self._lobby_dirty = True
+        if self._follower is not None and game_id in self.hub.replays:
+            self._follower.replay_moved(game_id)
         try:
             self.broadcaster.push(game_id, applied)
         except RuntimeError:  # no running loop (a hub used outside the server): nothing to send
@@ -841,6 +848,8 @@ class GameServer:
 
     def _on_replay_status(self, game_id: str, status: dict[str, Any]) -> None:
         self._lobby_dirty = True
+        if self._follower is not None:
+            self._follower.replay_moved(game_id)
         self.broadcaster.flush(game_id)
         self._emit_room(
             "visualization-event",

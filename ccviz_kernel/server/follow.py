@@ -46,13 +46,20 @@ process was killed) and the loop logs them (:meth:`~ccviz_kernel.hub.Hub.log_orp
 delivery keys make that exactly-once when several processes do it, or the holder was only
 slow.
 
-Replays are not in the log: a replay's clock (play, pause, seek) lives in the process that
-opened it, and only that process's viewers can watch it. So that a viewer who reaches
-another process (through a balancer) gets a clear refusal instead of an empty game that
-never moves, the thread claims each replay this process plays under
-``<prefix>replay:<game_id>`` (naming the host and pid; renewed every
-:data:`REPLAY_RENEW_S` s, gone :data:`REPLAY_TTL_S` s after a kill -9, dropped on close)
-and :meth:`LogFollower.replay_owner` reads it when a join finds no game here.
+Replays are not in the log (seeking back rebuilds them): a replay's clock (play, pause,
+seek, speed) lives in the process that opened it, and every other process can show it.
+The thread claims each replay this process plays under ``<prefix>replay:<game_id>``
+(naming the host and pid; renewed every :data:`REPLAY_RENEW_S` s, gone
+:data:`REPLAY_TTL_S` s after a kill -9, dropped on close) and shares its recording and
+its clock's state (``RedisEventStore.share_replay``); the loop adds a state each time the
+clock moves. A join that finds no game here looks for a shared replay
+(:meth:`LogFollower.mirror`): this process then opens a *mirror*, the same recording on a
+clock that never runs its own timer but follows the owner's states (read each turn of the
+thread, so within :data:`BLOCK_MS`), and its viewers' controls go to the owner
+(``ask_replay``), who applies them as its own and shares the move. So the clock is in one
+place and any process serves its viewers; when the claim goes (closed, or its process
+killed) the mirrors close. A replay claimed but not shared (an older ccviz) is refused
+with a message naming where it plays (:meth:`LogFollower.replay_owner`).
 
 Reads through :meth:`~ccviz_kernel.redis_store.RedisEventStore.read_new`: that module
 alone knows the key layout.
@@ -73,6 +80,7 @@ from typing import Any
 
 from .._store_common import StoredEvent
 from ..errors import StoreError
+from ..events import PayloadError, parse_event
 
 log = logging.getLogger("ccviz.server")
 
@@ -113,6 +121,13 @@ class LogFollower:
         self._rewind_lock = threading.Lock()
         #: Set on the loop, read by the thread: the replays this process plays.
         self._replays: frozenset[str] = frozenset()
+        #: Set by the thread, read by the loop: the ones whose recording it shared.
+        self._shared: frozenset[str] = frozenset()
+        #: Mirrored replays (another process's clock) and the clock entry each has shown;
+        #: the loop adds and moves them, the thread reads a copy.
+        self._mirrors: dict[str, str] = {}
+        #: Own replays whose clock moved this turn of the loop (shared at its end).
+        self._moved: set[str] = set()
         #: Set by the thread, taken by the loop: some game grew (the change counter moved).
         self._lobby_changed = False
         #: How other processes name this one when they refuse a join of its replay.
@@ -163,7 +178,91 @@ class LogFollower:
         ids = set(hub.live_ids()) | viewed
         watch = {gid: hub.live_seq(gid) for gid in ids if gid not in hub.replays}
         self._watch = watch  # one assignment: the thread sees the old dict or the new one
-        self._replays = frozenset(hub.replays)
+        self._replays = frozenset(g for g in hub.replays if g not in hub.mirrored)
+        for gid in [g for g in self._mirrors if g not in hub.mirrored]:  # closed here
+            del self._mirrors[gid]
+
+    # -- shared replays, on the loop -------------------------------------------------------
+
+    def mirror(self, game_id: str) -> bool:
+        """Open a mirror of ``game_id`` if another process shares it as a replay (one read
+        of the recording and the clock's newest state); whether one is open now."""
+        if game_id in self.hub.replays:
+            return game_id in self.hub.mirrored
+        try:
+            shared = self.store.shared_replay(game_id)
+            owner = self.store.replay_owner(game_id)
+        except StoreError:
+            return False
+        if shared is None or not owner or owner == self.owner:
+            return False
+        rows, state, entry_id = shared
+        try:
+            events = [parse_event(p, ts=t, session_id=game_id) for p, t in rows]
+            self.hub.open_replay(events, game_id=game_id, mirror=state)
+        except (PayloadError, ValueError) as exc:
+            log.warning("ccviz cannot show the replay %r shared by %s: %s", game_id, owner, exc)
+            return False
+        self._mirrors[game_id] = entry_id
+        return True
+
+    def replay_moved(self, game_id: str) -> None:
+        """This process's replay clock moved: share its state (the mirrors follow it), once
+        per turn of the loop however many events a seek applied."""
+        if game_id not in self._shared or game_id in self.hub.mirrored:
+            return
+        if not self._moved:
+            asyncio.get_running_loop().call_soon(self._share_moves)
+        self._moved.add(game_id)
+
+    def _share_moves(self) -> None:
+        moved, self._moved = self._moved, set()
+        for gid in moved:
+            clock = self.hub.replays.get(gid)
+            if clock is None or gid in self.hub.mirrored:
+                continue
+            try:
+                self.store.replay_clock(gid, clock.status())
+            except StoreError:  # Redis away: the next move shares the state again
+                pass
+
+    def ask_owner(self, game_id: str, action: dict[str, Any]) -> None:
+        """A viewer here controls a mirrored replay: the owner applies it (follow.py doc)."""
+        try:
+            self.store.ask_replay(game_id, action, REPLAY_TTL_S)
+        except StoreError as exc:
+            raise PayloadError(f"replay {game_id!r} plays on another server: {exc}") from None
+
+    def _apply_asks(self, asks: dict[str, list[dict[str, Any]]]) -> None:
+        for gid, actions in asks.items():
+            for action in actions:
+                if gid not in self.hub.replays or gid in self.hub.mirrored:
+                    break
+                try:
+                    self.hub.control(gid, str(action.get("type")), action)
+                except PayloadError as exc:  # checked over there; refused here all the same
+                    log.warning("ccviz refused a control of replay %r from afar: %s", gid, exc)
+
+    def _follow_moves(self, moves: dict[str, tuple[dict[str, Any], str]]) -> None:
+        for gid, (state, entry_id) in moves.items():
+            clock = self.hub.replays.get(gid)
+            if clock is None or gid not in self.hub.mirrored:
+                continue
+            self._mirrors[gid] = entry_id
+            clock.follow(state)
+
+    def _drop_mirrors(self, gone: list[str]) -> None:
+        for gid in gone:
+            if gid in self.hub.mirrored:
+                self.hub.close_replay(gid)
+            self._mirrors.pop(gid, None)
+        self._on_lobby_change()
+
+    def _now_shared(self, shared: frozenset[str]) -> None:
+        new = shared - self._shared
+        self._shared = shared
+        for gid in new:  # what moved before the share was seen: the state now
+            self.replay_moved(gid)
 
     def replay_owner(self, game_id: str) -> str | None:
         """The process that plays ``game_id`` as a replay, when it is another one (one GET;
@@ -198,6 +297,19 @@ class LogFollower:
 
     # -- on the thread ------------------------------------------------------------------
 
+    def _handover(self, work: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+            self._loop.call_soon_threadsafe(work, *args)
+
+    def _share(self, game_id: str) -> None:
+        """Publish a replay this process plays: its recording and its clock's state."""
+        clock = self.hub.replays.get(game_id)
+        if clock is None:
+            return
+        rows = [(event.to_json(), event.ts) for event in clock.events]
+        self.store.share_replay(game_id, rows, clock.status(), REPLAY_TTL_S)
+
     def _run(self) -> None:
         cursors: dict[str, int] = {}
         changes_seen: str | None = None
@@ -221,7 +333,23 @@ class LogFollower:
                 replays = self._replays
                 if replays != claimed or time.monotonic() >= renew_at:
                     self.store.claim_replays(self.owner, replays, claimed - replays, REPLAY_TTL_S)
+                    for gid in replays - claimed:
+                        self._share(gid)
+                    for gid in replays & claimed:
+                        self.store.keep_replay(gid, REPLAY_TTL_S)
                     claimed, renew_at = replays, time.monotonic() + REPLAY_RENEW_S
+                    self._handover(self._now_shared, frozenset(replays))
+                asks = self.store.replay_asks(replays)
+                if asks:
+                    self._handover(self._apply_asks, asks)
+                mirrors = dict(self._mirrors)
+                if mirrors:
+                    moves = self.store.replay_moves(mirrors)
+                    if moves:
+                        self._handover(self._follow_moves, moves)
+                    gone = [g for g in mirrors if self.store.replay_owner(g) is None]
+                    if gone:
+                        self._handover(self._drop_mirrors, gone)
                 orphans = []
                 if time.monotonic() >= orphans_at:
                     orphans = self.store.overdue_held(time.time())

@@ -21,8 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
+import pytest
 from common import FIXTURES, redis_server, snapshot
 
+from ccviz_kernel.errors import ClientError
 from ccviz_kernel.events import parse_event
 from ccviz_kernel.notebook.mirror import GameMirror
 from ccviz_kernel.redis_store import RedisEventStore
@@ -393,12 +395,13 @@ def test_lobby_rows_grow_and_eviction_reloads_across_processes(tmp_path):
         asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
-def test_a_replay_on_another_process_is_refused_clearly(tmp_path):
-    """A replay's clock lives in the process that opened it: a viewer that reaches another
-    process is told so (which one, and what to do), not handed an empty game that never
-    moves; once the replay is closed the id is a plain new game again."""
+def test_a_replay_plays_in_one_process_and_any_process_shows_it(tmp_path):
+    """A replay's clock lives in the process that opened it; a viewer that reaches another
+    process (a balancer) sees the same replay there, a mirror that follows that clock:
+    where it is, whether it plays, its speed. A controller there pauses, seeks and plays
+    it, and the clock over there does it, for every viewer of both. Closed where it plays,
+    the mirrors go and the id is a plain new game again."""
     from ccviz_kernel import samples
-    from ccviz_kernel.errors import ClientError
     from ccviz_kernel.hosts.standalone import start
     from ccviz_kernel.hub import Hub
     from ccviz_kernel.replays.load import load_replay
@@ -413,28 +416,59 @@ def test_a_replay_on_another_process_is_refused_clearly(tmp_path):
                     hosts.append(await start(port=0, runtime=False, hub=hub))
                 a, b = hosts
                 replay = load_replay(samples.path("short", "hooks"))
+                total = len(replay.events)
                 a.hub.open_replay(replay.events, game_id="rp-team", speed=1000, play=False)
+                a.hub.control("rp-team", "seek", {"seq": 5})
                 here = await GameMirror(a.url, "rp-team").connect()
-                assert here.replay is not None and here.replay["total"] == len(replay.events)
-                await here.close()
-                refusal = ""
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline and "replay" not in refusal:
-                    try:
-                        await (await GameMirror(b.url, "rp-team").connect()).close()
-                    except ClientError as exc:
-                        refusal = str(exc)
-                    await asyncio.sleep(0.05)  # the claim is written within a block
-                owner = a.server._follower.owner
-                assert f"is a replay playing on another server ({owner})" in refusal
+                assert here.replay is not None and here.replay["total"] == total
+                await until(lambda: "rp-team" in a.server._follower._shared)  # shared
+                token = b.server.auth.ingest_token
+                there = await GameMirror(b.url, "rp-team", token=token).connect()
+                assert there.seq == 5 and there.replay["playing"] is False
+                assert "rp-team" in b.hub.mirrored and "rp-team" not in a.hub.mirrored
+                a.hub.control("rp-team", "seek", {"seq": 12})  # the clock moves over there
+                await there.wait_seq(12)
+                await there.act("seek", seq=3)  # from here: the owner's clock goes back
+                await until(lambda: a.hub.replays["rp-team"].position == 3)
+                await here.wait_for(lambda snap: snap["seq"] == 3)
+                await there.wait_for(lambda snap: snap["seq"] == 3)
+                with pytest.raises(ClientError, match="speed must be between"):
+                    await there.act("speed", speed=10_000)  # refused here, at once
+                await there.act("resume")  # plays at 1000x over there, to its end
+                await here.wait_seq(total, timeout=15)
+                await there.wait_seq(total, timeout=15)
+                assert there.snapshot == here.snapshot  # the same game in both
+                await until(lambda: there.replay is not None and not there.replay["playing"])
                 a.hub.close_replay("rp-team")
-                await until(lambda: b.server._replay_elsewhere("rp-team") is None)
+                await until(lambda: "rp-team" not in b.hub.replays, timeout=10)
+                await here.close()
+                await there.close()
                 fresh = await GameMirror(b.url, "rp-team").connect()
                 assert fresh.seq == 0 and fresh.replay is None
                 await fresh.close()
             finally:
                 for host in hosts:
                     await host.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_replay_claimed_but_not_shared_is_refused_clearly(tmp_path):
+    """A claim with no recording to show (a process of an older ccviz) is refused with a
+    message naming where the replay plays, not handed an empty game that never moves."""
+    from ccviz_kernel.hosts.standalone import start
+    from ccviz_kernel.hub import Hub
+
+    with redis_server(tmp_path / "redis") as redis:
+
+        async def scenario() -> None:
+            b = await start(port=0, runtime=False, hub=Hub(RedisEventStore(redis.url)))
+            try:
+                RedisEventStore(redis.url).claim_replays("elsewhere pid 1", ["rp-old"], (), 30)
+                with pytest.raises(ClientError, match=r"is a replay playing on another server"):
+                    await (await GameMirror(b.url, "rp-old").connect()).close()
+            finally:
+                await b.close()
 
         asyncio.run(asyncio.wait_for(scenario(), 30))
 
