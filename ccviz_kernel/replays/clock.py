@@ -124,6 +124,7 @@ class ReplayClock:
         position = state.get("position")
         if not isinstance(position, int) or isinstance(position, bool):
             return
+        before = (self.playing, self.speed, self.loop, self.position)
         try:
             self.speed = check_speed(state.get("speed", self.speed))
         except ValueError:
@@ -131,7 +132,10 @@ class ReplayClock:
         self.loop = state.get("loop") is True
         self.playing = state.get("playing") is True
         self._move_to(position)
-        self._changed()
+        # as the owner's own viewers hear it: a status when a control changed something,
+        # not for each event played (those reach viewers as updates)
+        if before[:3] != (self.playing, self.speed, self.loop) or self.position != before[3] + 1:
+            self._changed()
 
     def _move_to(self, seq: int) -> None:
         seq = max(0, min(int(seq), self.total))
