@@ -29,10 +29,13 @@ STATIC = Path(__file__).resolve().parents[2] / "ccviz_kernel" / "static"
 class ServerThread:
     """``hosts.standalone.start()`` on a loop in a background thread."""
 
-    def __init__(self, *, json_mode: bool, base_url: str = "/", port: int = 0) -> None:
+    def __init__(
+        self, *, json_mode: bool, base_url: str = "/", port: int = 0, hub: Any = None
+    ) -> None:
         self.json_mode = json_mode
         self.base_url = base_url
         self.port = port
+        self.hub = hub  # e.g. one on a shared Redis log (None: the data folder's SQLite)
         self.serializer = "json" if json_mode else "msgpack"
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
@@ -52,6 +55,7 @@ class ServerThread:
                     runtime=False,
                     json_mode=self.json_mode,
                     base_url=self.base_url,
+                    hub=self.hub,
                 )
             )
         except BaseException:
