@@ -693,6 +693,17 @@ class Hub:
             self._replay_history.pop(game_id, None)
             self.histories.drop(game_id)
 
+    def adopt_replay(self, game_id: str) -> None:
+        """A mirrored replay becomes this process's own (its owner went): the clock plays
+        on from where it was shown, if it was playing."""
+        clock = self.replays.get(game_id)
+        if clock is None or game_id not in self.mirrored:
+            return
+        self.mirrored.discard(game_id)
+        if clock.playing:
+            clock.playing = False
+            clock.play()
+
     def subscribe_status(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Call ``listener(game_id, status)`` when a replay plays, pauses, seeks or ends."""
         self._status_listeners.append(listener)

@@ -431,6 +431,26 @@ class RedisEventStore(shared.Closable):
                     continue
         return moved
 
+    def unshare_replay(self, game_id: str) -> None:
+        """The replay was closed where it played: nothing of it is left to show."""
+        with self._call("writing") as client:
+            client.delete(
+                self._replay_source_key(game_id),
+                self._replay_clock_key(game_id),
+                self._replay_asks_key(game_id),
+            )
+
+    def replay_shared(self, game_id: str) -> bool:
+        """Whether a recording of ``game_id`` is still shared (one EXISTS)."""
+        with self._call("reading") as client:
+            return bool(client.exists(self._replay_source_key(game_id)))
+
+    def take_replay(self, game_id: str, owner: str, ttl: int) -> bool:
+        """Claim a shared replay nobody claims any more (its process stopped or was killed)
+        for ``owner``; only one process gets it (SET NX)."""
+        with self._call("writing") as client:
+            return bool(client.set(self._replay_key(game_id), owner, nx=True, ex=ttl))
+
     def ask_replay(self, game_id: str, action: dict, ttl: int) -> None:
         """A control from a viewer of another process, for the replay's owner to apply."""
         with self._call("writing") as client:

@@ -277,6 +277,8 @@ class GameServer:
         gets ``server-closing`` (protocol.md §4) with a reconnect delay spread over
         :data:`RECONNECT_SPREAD` s, so a thousand viewers do not all re-join the next server
         in the same millisecond, and its connection is closed behind what it was sent."""
+        if self._follower is not None:  # its replays stay shared: a mirror plays them on
+            self._follower.stopping = True
         for game_id in list(self.hub.replays):
             self.hub.close_replay(game_id)
         self.permissions.stop()  # held hooks: no decision, Claude Code asks in its own way

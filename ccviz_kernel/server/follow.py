@@ -57,9 +57,12 @@ clock moves. A join that finds no game here looks for a shared replay
 clock that never runs its own timer but follows the owner's states (read each turn of the
 thread, so within :data:`BLOCK_MS`), and its viewers' controls go to the owner
 (``ask_replay``), who applies them as its own and shares the move. So the clock is in one
-place and any process serves its viewers; when the claim goes (closed, or its process
-killed) the mirrors close. A replay claimed but not shared (an older ccviz) is refused
-with a message naming where it plays (:meth:`LogFollower.replay_owner`).
+place and any process serves its viewers. Closed, a replay is unshared and its mirrors
+close; when its process stops (the drain closes it but leaves it shared) or is killed (the
+claim runs out; the recording outlives it by :data:`REPLAY_SOURCE_TTL_S`), the first mirror
+to claim it (``take_replay``) plays it on as its own, and the others follow that one. A
+replay claimed but not shared (an older ccviz) is refused with a message naming where it
+plays (:meth:`LogFollower.replay_owner`).
 
 Reads through :meth:`~ccviz_kernel.redis_store.RedisEventStore.read_new`: that module
 alone knows the key layout.
@@ -95,6 +98,9 @@ COUNT = 500
 #: A replay's claim in the log (``<prefix>replay:<game_id>``, naming the process that plays
 #: it) lives this long unless renewed, so the claim of a killed process goes by itself.
 REPLAY_TTL_S = 15
+#: A shared replay's recording and clock outlive its claim by this long, so that when its
+#: process dies a mirror can take the replay over (the claim goes first, then this).
+REPLAY_SOURCE_TTL_S = 60
 #: How often the thread renews this process's claims.
 REPLAY_RENEW_S = 5.0
 #: How often the thread looks for held events whose process died (one HGETALL).
@@ -128,6 +134,8 @@ class LogFollower:
         self._mirrors: dict[str, str] = {}
         #: Own replays whose clock moved this turn of the loop (shared at its end).
         self._moved: set[str] = set()
+        #: The server is stopping: its replays close, yet stay shared for a mirror to take.
+        self.stopping = False
         #: Set by the thread, taken by the loop: some game grew (the change counter moved).
         self._lobby_changed = False
         #: How other processes name this one when they refuse a join of its replay.
@@ -178,7 +186,12 @@ class LogFollower:
         ids = set(hub.live_ids()) | viewed
         watch = {gid: hub.live_seq(gid) for gid in ids if gid not in hub.replays}
         self._watch = watch  # one assignment: the thread sees the old dict or the new one
-        self._replays = frozenset(g for g in hub.replays if g not in hub.mirrored)
+        replays = frozenset(g for g in hub.replays if g not in hub.mirrored)
+        for gid in self._replays - replays:  # closed here: its mirrors close too
+            if not self.stopping:
+                with contextlib.suppress(StoreError):  # Redis away: they expire
+                    self.store.unshare_replay(gid)
+        self._replays = replays
         for gid in [g for g in self._mirrors if g not in hub.mirrored]:  # closed here
             del self._mirrors[gid]
 
@@ -258,6 +271,14 @@ class LogFollower:
             self._mirrors.pop(gid, None)
         self._on_lobby_change()
 
+    def _adopt(self, game_id: str) -> None:
+        """A mirrored replay whose server went: this process claimed it and plays it on
+        from where it was shown (its own clock now; shared again by the thread)."""
+        self._mirrors.pop(game_id, None)
+        if game_id in self.hub.mirrored:
+            self.hub.adopt_replay(game_id)
+            log.warning("ccviz plays on the replay %r: the server that played it went", game_id)
+
     def _now_shared(self, shared: frozenset[str]) -> None:
         new = shared - self._shared
         self._shared = shared
@@ -308,7 +329,7 @@ class LogFollower:
         if clock is None:
             return
         rows = [(event.to_json(), event.ts) for event in clock.events]
-        self.store.share_replay(game_id, rows, clock.status(), REPLAY_TTL_S)
+        self.store.share_replay(game_id, rows, clock.status(), REPLAY_SOURCE_TTL_S)
 
     def _run(self) -> None:
         cursors: dict[str, int] = {}
@@ -336,7 +357,7 @@ class LogFollower:
                     for gid in replays - claimed:
                         self._share(gid)
                     for gid in replays & claimed:
-                        self.store.keep_replay(gid, REPLAY_TTL_S)
+                        self.store.keep_replay(gid, REPLAY_SOURCE_TTL_S)
                     claimed, renew_at = replays, time.monotonic() + REPLAY_RENEW_S
                     self._handover(self._now_shared, frozenset(replays))
                 asks = self.store.replay_asks(replays)
@@ -347,9 +368,15 @@ class LogFollower:
                     moves = self.store.replay_moves(mirrors)
                     if moves:
                         self._handover(self._follow_moves, moves)
-                    gone = [g for g in mirrors if self.store.replay_owner(g) is None]
+                    orphaned = [g for g in mirrors if self.store.replay_owner(g) is None]
+                    gone = [g for g in orphaned if not self.store.replay_shared(g)]  # closed
                     if gone:
                         self._handover(self._drop_mirrors, gone)
+                    for gid in orphaned:  # its server stopped or died: one mirror plays on
+                        if gid in gone:
+                            continue
+                        if self.store.take_replay(gid, self.owner, REPLAY_TTL_S):
+                            self._handover(self._adopt, gid)
                 orphans = []
                 if time.monotonic() >= orphans_at:
                     orphans = self.store.overdue_held(time.time())

@@ -13,6 +13,7 @@ snapshot of each whole game, having seen every seq once, in order, across its re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -451,6 +452,90 @@ def test_a_replay_plays_in_one_process_and_any_process_shows_it(tmp_path):
                     await host.close()
 
         asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_replay_plays_on_when_its_server_stops(tmp_path):
+    """A server that stops (SIGTERM's drain) closes its replays but leaves them shared: a
+    server that shows one takes it over and plays it on from where it was, for the viewers
+    it has and the ones the stopped server sends it."""
+    from ccviz_kernel import samples
+    from ccviz_kernel.hosts.standalone import start
+    from ccviz_kernel.hub import Hub
+    from ccviz_kernel.replays.load import load_replay
+
+    with redis_server(tmp_path / "redis") as redis:
+
+        async def scenario() -> None:
+            a = await start(port=0, runtime=False, hub=Hub(RedisEventStore(redis.url)))
+            b = await start(port=0, runtime=False, hub=Hub(RedisEventStore(redis.url)))
+            try:
+                events = load_replay(samples.path("long", "hooks")).events
+                a.hub.open_replay(events, game_id="rp-on", speed=16, play=False)
+                a.hub.control("rp-on", "seek", {"seq": 100})
+                a.hub.control("rp-on", "resume", {})
+                await until(lambda: "rp-on" in a.server._follower._shared)
+                there = await GameMirror(b.url, "rp-on").connect()
+                assert there.seq >= 100 and "rp-on" in b.hub.mirrored
+                await a.close()  # drain: the replay closes there, stays shared
+                await until(lambda: "rp-on" not in b.hub.mirrored, timeout=10)
+                clock = b.hub.replays["rp-on"]
+                assert clock.playing  # its own clock now, from where it was shown
+                at = clock.position
+                await there.wait_seq(at + 3, timeout=15)  # and it plays on
+                assert RedisEventStore(redis.url).replay_owner("rp-on") == b.server._follower.owner
+                await there.close()
+            finally:
+                await b.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_replay_plays_on_when_its_server_is_killed(tmp_path):
+    """kill -9 of the server whose clock plays a replay: its claim runs out (15 s), and the
+    server showing it takes it over and plays it on for its viewers, from where it was."""
+    from ccviz_kernel import samples
+
+    payloads = [json.loads(x) for x in samples.path("long", "hooks").read_text().splitlines()]
+    with redis_server(tmp_path / "redis") as redis:
+        a, b = start_servers(tmp_path, redis.url, 2)
+
+        async def scenario() -> None:
+            headers = {"Authorization": f"Bearer {a.token}"}
+            async with aiohttp.ClientSession() as session:
+                for i in range(0, len(payloads), 200):  # POST api/replays, in parts
+                    part = {"gameId": "rp-kill", "events": payloads[i : i + 200]}
+                    part["done"] = i + 200 >= len(payloads)
+                    async with session.post(a.url + "api/replays", json=part, headers=headers) as r:
+                        assert r.status == 200, await r.text()
+            owner = await GameMirror(a.url, "rp-kill", token=a.token).connect()
+            await owner.act("seek", seq=50)
+            await owner.act("resume")  # 4x: a few events a second
+            deadline = time.monotonic() + 10
+            there = None
+            while there is None:  # the owner shares it within a pass of its follower
+                with contextlib.suppress(ClientError):  # claimed, not yet shared: refused
+                    there = await GameMirror(b.url, "rp-kill").connect()
+                    if there.replay is None:  # not yet claimed: a new empty game
+                        await there.close()
+                        there = None
+                assert time.monotonic() < deadline, "never shared"
+                await asyncio.sleep(0.1)
+            assert there.replay is not None and there.replay["playing"] is True
+            await owner.close()
+            a.proc.kill()  # kill -9, mid-replay
+            shown = there.seq
+            began = time.monotonic()
+            await there.wait_seq(shown + 5, timeout=40)  # played on over here
+            took = time.monotonic() - began
+            assert there.replay["playing"] is True and there.seq >= shown + 5
+            print(f"replay played on {took:.1f} s after its server was killed")
+            await there.close()
+
+        try:
+            asyncio.run(asyncio.wait_for(scenario(), 90))
+        finally:
+            a.kill()
+            b.kill()
 
 
 def test_a_replay_claimed_but_not_shared_is_refused_clearly(tmp_path):
