@@ -126,7 +126,7 @@ def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(tmp_path, 
 
 
 def test_good_values_pass_the_checks():
-    from ccviz_kernel.cli import checks
+    from ccviz_kernel import arguments as checks
 
     assert checks.port("0") == 0 and checks.port("65535") == 65535
     assert checks.speed("0.05") == 0.05 and checks.speed("1000") == 1000

@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"claude"},
     {"events"},
     {"engine"},
+    {"arguments"},
     {"store", "redis_store", "_store_common"},
     {"replays"},
     {"hub"},

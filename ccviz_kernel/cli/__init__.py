@@ -63,9 +63,9 @@ def _parser():
     import argparse
     from typing import NoReturn
 
+    from .. import arguments as checks
     from .._version import __version__
     from ..config import ANSWER_WAIT
-    from . import checks
 
     class Parser(argparse.ArgumentParser):
         """argparse, with a bad argument reported as one line (and the way to the help)."""
@@ -312,9 +312,9 @@ def _redis_url(ns) -> str | None:
     import argparse
     import os
 
+    from .. import arguments as checks
     from ..config import ENV_REDIS_URL
     from ..errors import UsageError
-    from . import checks
 
     if ns.redis:
         return ns.redis
@@ -329,8 +329,8 @@ def _redis_url(ns) -> str | None:
 
 def _add_address(parser, when: str = "") -> None:
     """``--host`` and ``--port`` of the commands that serve (one check of each for all)."""
+    from ..arguments import host, port
     from ..config import DEFAULT_HOST, DEFAULT_PORT
-    from .checks import host, port
 
     parser.add_argument(
         "--host", type=host, default=DEFAULT_HOST, help=f"interface{when} (default {DEFAULT_HOST})"

@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
         "replay in any browser without Python, a server or a network.",
     )
     export.add_argument("target", metavar="PATH|GAME_ID", help="a file, or the id of a stored game")
-    from .checks import output_file
+    from ..arguments import output_file
 
     export.add_argument(
         "-o",

@@ -16,6 +16,7 @@ from typing import Any
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from .. import arguments as checks  # the command line's checks: one message for both
 from ..errors import CcvizError
 from ..errors import UsageError as MagicError
 
@@ -34,32 +35,6 @@ SUMMARY = """\
 USAGE = SUMMARY
 
 _Command = Callable[..., Any]
-
-
-def _port(text: str) -> int:
-    """``--port``: checked while parsing, so a bad one is the usual one-line usage error."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
-    return value
-
-
-def _speed(text: str) -> float:
-    """``--speed``: within the replay clock's own bounds, checked before anything loads."""
-    from ..engine.town import MAX_SPEED, MIN_SPEED
-
-    try:
-        value = float(text)
-    except ValueError:  # argparse's own words for it, as with ``type=float``
-        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if not MIN_SPEED <= value <= MAX_SPEED:  # NaN fails this too
-        raise argparse.ArgumentTypeError(
-            f"a speed is from {MIN_SPEED:g} to {MAX_SPEED:g} (times real time), not {text!r}"
-        )
-    return value
 
 
 def _named(name: str) -> Callable[[_Command], _Command]:
@@ -82,7 +57,11 @@ def _status_args() -> None:
 
 @magic_arguments()
 @argument(
-    "--port", type=_port, default=0, metavar="N", help="the port on 127.0.0.1 (default: a free one)"
+    "--port",
+    type=checks.port,
+    default=0,
+    metavar="N",
+    help="the port on 127.0.0.1 (default: a free one)",
 )
 @argument(
     "--redis",
@@ -116,7 +95,9 @@ def _view_args() -> None:
     metavar="PATH",
     help="a Claude Code transcript (.jsonl) or a hook log (one payload a line)",
 )
-@argument("--speed", type=_speed, default=4.0, metavar="N", help="times real time (default: 4)")
+@argument(
+    "--speed", type=checks.speed, default=4.0, metavar="N", help="times real time (default: 4)"
+)
 @_named("replay")
 def _replay_args() -> None:
     """Replay a recorded session in this kernel and show it; the controller is the cell's

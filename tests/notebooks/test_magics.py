@@ -233,7 +233,7 @@ def test_bad_commands_print_help_not_tracebacks(served: Served):
     # A bad option: one line saying what, and that command's usage.
     out = served.kernel.run("%ccviz replay x.jsonl --speed fast").check().stdout
     assert out.splitlines() == [
-        "%ccviz replay: argument --speed: invalid float value: 'fast'",
+        "%ccviz replay: argument --speed: a speed is a number, not 'fast'",
         "%ccviz replay [--speed N] PATH",
     ]
     out = served.kernel.run("%ccviz replay 'unclosed").check().stdout

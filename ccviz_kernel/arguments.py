@@ -1,4 +1,5 @@
-"""Argument checks for the ``ccviz`` subcommands: each bad value is one line, at parse time.
+"""Argument checks for the ``ccviz`` subcommands and the ``%ccviz`` magics: each bad value
+is one line, at parse time, with the same words in a terminal and in a cell.
 
 They run as argparse ``type=`` functions, so a bad value stops the command before it
 starts a server, opens the store or writes a file (a server started and then refused would
@@ -45,7 +46,7 @@ def _number(text: str, what: str) -> float:
 
 def speed(text: str) -> float:
     """A replay speed the replay clock accepts (its bounds, so the check cannot drift)."""
-    from ..engine.town import MAX_SPEED, MIN_SPEED
+    from .engine.town import MAX_SPEED, MIN_SPEED
 
     value = _number(text, "a speed")
     if not MIN_SPEED <= value <= MAX_SPEED:
@@ -122,7 +123,7 @@ def redis_url(text: str) -> str:
 def answer_wait(text: str) -> float:
     """Seconds a permission request may wait: more than 0, at most the answer hook's own
     timeout less its margin (Claude Code must never give up before the server answers)."""
-    from ..config import ANSWER_WAIT
+    from .config import ANSWER_WAIT
 
     value = _number(text, "an answer wait")
     if not 0 < value <= ANSWER_WAIT:
