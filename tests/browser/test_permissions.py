@@ -6,11 +6,13 @@ the request without buttons. Everything is real: the server, its hub, the socket
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -259,19 +261,30 @@ NOTIFICATIONS = """(() => {
 })();"""
 
 
+@contextlib.contextmanager
+def notifying_page(browser, server, path: str, *scripts: str) -> Iterator[Watched]:
+    """``path`` opened as a controller (the ingest token) at 1280×800, in a context that
+    may show notifications and records them (:data:`NOTIFICATIONS`, then ``scripts``)."""
+    context = browser.new_context(viewport=PAGE, device_scale_factor=1)
+    try:
+        context.grant_permissions(["notifications"], origin=server.origin)
+        for script in (NOTIFICATIONS, *scripts):
+            context.add_init_script(script)
+        watched = Watched(context.new_page())
+        watched.page.goto(f"{server.url}{path}?token={server.token}")
+        yield watched
+    finally:
+        context.close()
+
+
 def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, tmp_path):
     working = [new_game_id(), new_game_id()]
     for n, game in enumerate(working):
         server.post(hook(game, "SessionStart", source="startup"))
         server.post(hook(game, "UserPromptSubmit", prompt=f"Refactor the level loader {n}"))
         server.post(tool(game, "Read", f"toolu_r{n}", file_path="/home/dev/pixel-quest/a.ts"))
-    context = browser.new_context(viewport=PAGE, device_scale_factor=1)
-    try:
-        context.grant_permissions(["notifications"], origin=server.origin)
-        context.add_init_script(NOTIFICATIONS)
-        watched = Watched(context.new_page())
+    with notifying_page(browser, server, "") as watched:
         page = watched.page
-        page.goto(f"{server.url}?token={server.token}")
         wait_until(page, LOBBY_READY)
         wait_until(page, "window.__ccviz.role === 'controller'")
         page.locator("button.notify").click()
@@ -328,8 +341,6 @@ def test_the_lobby_leads_with_the_waiting_game_and_answers_it(server, browser, t
         wait_until(page, "window.__ccviz.acks().length === 2")
         assert server.snapshot(second)["permissions"][request]["message"] == "Not the old levels."
         watched.assert_clean()
-    finally:
-        context.close()
 
 
 #: A tab not in view, with "Notify me" chosen in the lobby before (the same origin).
@@ -342,14 +353,8 @@ HIDDEN_TAB = """(() => {
 def test_the_game_page_notifies_when_a_request_opens_while_its_tab_is_hidden(server, browser):
     game = new_game_id()
     server.post(hook(game, "SessionStart", source="startup"))
-    context = browser.new_context(viewport=PAGE, device_scale_factor=1)
-    try:
-        context.grant_permissions(["notifications"], origin=server.origin)
-        context.add_init_script(NOTIFICATIONS)
-        context.add_init_script(HIDDEN_TAB)
-        watched = Watched(context.new_page())
+    with notifying_page(browser, server, f"view/{game}", HIDDEN_TAB) as watched:
         page = watched.page
-        page.goto(f"{server.url}view/{game}?token={server.token}")
         wait_until(page, READY)
         wait_until(page, "window.__ccviz.seq >= 1")
         answer = start_asking(server, game, "Write the dragon level")
@@ -361,8 +366,6 @@ def test_the_game_page_notifies_when_a_request_opens_while_its_tab_is_hidden(ser
         page.wait_for_timeout(300)
         assert len(page.evaluate("window.__shown")) == 1  # once per request
         watched.assert_clean()
-    finally:
-        context.close()
 
 
 def test_a_controller_allows_from_the_notebook_widget(server, open_page, tmp_path):
